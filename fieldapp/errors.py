@@ -1,0 +1,82 @@
+"""Error and warning types with messages in Vietnamese and English."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+def current_language() -> str:
+    """The language for messages: FIELDAPP_LANG (vi or en), Vietnamese by default."""
+    lang = os.environ.get("FIELDAPP_LANG", "vi").lower()
+    return "en" if lang.startswith("en") else "vi"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about one field: an error blocks the change, a warning is stored with it."""
+
+    field: str
+    code: str
+    vi: str
+    en: str
+    severity: Severity = "error"
+
+    def message(self, lang: str | None = None) -> str:
+        return self.en if (lang or current_language()) == "en" else self.vi
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "field": self.field,
+            "code": self.code,
+            "severity": self.severity,
+            "vi": self.vi,
+            "en": self.en,
+        }
+
+
+class FieldappError(Exception):
+    """Base of every error the core raises on purpose; carries a bilingual message."""
+
+    def __init__(self, vi: str, en: str, *, code: str = "error") -> None:
+        self.vi = vi
+        self.en = en
+        self.code = code
+        super().__init__(self.message())
+
+    def message(self, lang: str | None = None) -> str:
+        return self.en if (lang or current_language()) == "en" else self.vi
+
+
+class ValidationError(FieldappError):
+    """Input refused: one or more problems of severity "error"."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = [p for p in problems if p.severity == "error"]
+        self.warnings = [p for p in problems if p.severity == "warning"]
+        vi = "; ".join(p.vi for p in self.problems)
+        en = "; ".join(p.en for p in self.problems)
+        super().__init__(vi, en, code=self.problems[0].code if self.problems else "invalid")
+
+
+class NotFoundError(FieldappError):
+    """A record that was asked for does not exist."""
+
+    def __init__(self, what_vi: str, what_en: str, ident: str) -> None:
+        super().__init__(
+            f"Không tìm thấy {what_vi}: {ident}", f"{what_en} not found: {ident}", code="not_found"
+        )
+
+
+class StoreVersionError(FieldappError):
+    """The database was written by a newer version of the app."""
+
+
+def raise_if_errors(problems: list[Problem]) -> list[Problem]:
+    """Raise ValidationError when any problem is an error; otherwise return the warnings."""
+    if any(p.severity == "error" for p in problems):
+        raise ValidationError(problems)
+    return [p for p in problems if p.severity == "warning"]

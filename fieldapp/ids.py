@@ -1,0 +1,58 @@
+"""UUIDv7 identifiers minted on the device, and the typed ids of the domain."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from typing import NewType
+
+from fieldapp.clock import Clock
+
+HouseholdId = NewType("HouseholdId", str)
+MemberId = NewType("MemberId", str)
+VisitId = NewType("VisitId", str)
+PledgeId = NewType("PledgeId", str)
+ReceiptId = NewType("ReceiptId", str)
+DeviceId = NewType("DeviceId", str)
+
+_lock = threading.Lock()
+_last_ms = -1
+_last_rand_a = 0
+
+
+def uuid7(clock: Clock) -> str:
+    """A UUIDv7 (RFC 9562) as text: 48-bit Unix milliseconds, then random bits.
+
+    Within one millisecond the 12-bit rand_a field counts up so ids minted in a row sort in
+    the order they were made.
+    """
+    global _last_ms, _last_rand_a
+    ms = int(clock.now().timestamp() * 1000)
+    with _lock:
+        if ms <= _last_ms:
+            ms = _last_ms
+            _last_rand_a += 1
+            if _last_rand_a > 0xFFF:
+                ms += 1
+                _last_rand_a = 0
+        else:
+            _last_rand_a = int.from_bytes(os.urandom(2), "big") & 0x7FF
+        _last_ms = ms
+        rand_a = _last_rand_a
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= rand_a << 64
+    value |= 0b10 << 62
+    value |= rand_b
+    return str(uuid.UUID(int=value))
+
+
+def is_uuid(text: str) -> bool:
+    """True when text is a well-formed UUID string."""
+    try:
+        uuid.UUID(text)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
