@@ -1,0 +1,379 @@
+"""The `fieldapp` command line: demo data, search, the calculator, imports (and the app itself)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fieldapp.errors import FieldappError, ValidationError, current_language
+from fieldapp.money import format_vnd
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _vi(vi: str, en: str) -> str:
+    return en if current_language() == "en" else vi
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from fieldapp.workspace import Workspace
+
+    return Workspace.open(args.data_dir)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            _vi(f"ngày không hợp lệ: {text} (YYYY-MM-DD)", f"invalid date: {text} (YYYY-MM-DD)")
+        ) from exc
+
+
+def _money(text: str) -> int:
+    cleaned = text.replace(".", "").replace(",", "").replace("_", "").strip()
+    if not cleaned.isdigit():
+        raise argparse.ArgumentTypeError(
+            _vi(
+                f"số tiền phải là số nguyên đồng: {text}",
+                f"an amount must be whole đồng: {text}",
+            )
+        )
+    return int(cleaned)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fieldapp.demo import DEMO_COMMUNE_NAME, create_demo
+
+    ws = _workspace(args)
+    try:
+        if not ws.is_empty() and not args.force:
+            print(
+                _vi(
+                    f"Kho dữ liệu {ws.store.path} đã có {ws.households.count()} hộ; "
+                    "dùng --force để thêm dữ liệu mẫu.",
+                    f"The store {ws.store.path} already has {ws.households.count()} households; "
+                    "use --force to add demo data anyway.",
+                ),
+                file=sys.stderr,
+            )
+            return 1
+
+        def progress(done: int, total: int) -> None:
+            if not args.json and sys.stderr.isatty():
+                print(f"\r{done}/{total}", end="", file=sys.stderr, flush=True)
+
+        summary = create_demo(ws, households=args.households, seed=args.seed, on_progress=progress)
+        if args.json:
+            _print_json({**summary.as_dict(), "store": str(ws.store.path)})
+        else:
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            print(
+                _vi(
+                    f"Đã tạo {DEMO_COMMUNE_NAME}: {summary.households} hộ, "
+                    f"{summary.members} nhân khẩu, {summary.visits} lần thăm, "
+                    f"{summary.pledges} cam kết, trong {summary.villages} thôn/bản.",
+                    f"Created {DEMO_COMMUNE_NAME}: {summary.households} households, "
+                    f"{summary.members} members, {summary.visits} visits, "
+                    f"{summary.pledges} pledges in {summary.villages} villages.",
+                )
+            )
+            print(_vi(f"Kho dữ liệu: {ws.store.path}", f"Store: {ws.store.path}"))
+    finally:
+        ws.close()
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    try:
+        hits = ws.search.find(args.text, village=args.village, limit=args.limit)
+    finally:
+        ws.close()
+    if args.json:
+        _print_json([h.as_dict() for h in hits])
+        return 0
+    if not hits:
+        print(_vi("Không tìm thấy ai.", "Nobody found."))
+        return 0
+    for h in hits:
+        extra = " · ".join(p for p in (h.date_of_birth, h.cccd, h.phone) if p)
+        head = "" if h.member_id is None or h.full_name == h.head_name else f" (hộ {h.head_name})"
+        print(f"{h.full_name}{head} — {h.village}" + (f" — {extra}" if extra else ""))
+    return 0
+
+
+def _print_result(result: Any, args: argparse.Namespace) -> None:
+    if args.json:
+        _print_json(result.as_dict())
+        return
+    rows = [
+        (_vi("Tổng phải đóng", "Gross"), result.gross),
+        (_vi("NSNN hỗ trợ", "Central support"), result.central_support),
+        (_vi("Địa phương hỗ trợ", "Local support"), result.local_support),
+        (_vi("Người tham gia đóng", "Payable"), result.payable),
+    ]
+    for label, amount in rows:
+        print(f"{label:<22} {format_vnd(amount):>16}")
+    print(_vi(f"Chính sách: {result.policy_version}", f"Policy: {result.policy_version}"))
+    for note in result.notes if current_language() == "en" else result.notes_vi:
+        print(f"* {note}")
+
+
+def cmd_calc_bhyt(args: argparse.Namespace) -> int:
+    from fieldapp.calculator import bhyt_household
+    from fieldapp.policy import load_policy
+
+    policy = load_policy(args.policy)
+    result = bhyt_household(
+        policy,
+        members=args.members,
+        months=args.months,
+        on=args.on or dt.date.today(),
+        support_group=args.support_group,
+        province=args.province,
+    )
+    _print_result(result, args)
+    return 0
+
+
+def cmd_calc_bhxh(args: argparse.Namespace) -> int:
+    from fieldapp.calculator import bhxh_voluntary
+    from fieldapp.policy import load_policy
+
+    policy = load_policy(args.policy)
+    result = bhxh_voluntary(
+        policy,
+        income=args.income,
+        months=args.months,
+        groups=args.group or ["other"],
+        on=args.on or dt.date.today(),
+        province=args.province,
+        lump_years=args.lump_years,
+        back_months=args.back_months,
+    )
+    _print_result(result, args)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from fieldapp.importer import import_residents
+
+    ws = _workspace(args)
+    try:
+        report = import_residents(
+            ws,
+            Path(args.file),
+            province_code=args.province,
+            commune_code=args.commune,
+        )
+    finally:
+        ws.close()
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(report.summary(current_language()))
+        for refused in report.refused:
+            print(f"  {_vi('dòng', 'row')} {refused['row']}: {refused['reason']}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from ui.app import run
+    except ImportError as exc:  # the desktop app is optional for scripted use
+        print(
+            _vi(f"Không mở được giao diện: {exc}", f"Cannot start the app: {exc}"), file=sys.stderr
+        )
+        return 2
+    return int(run(data_dir=args.data_dir, self_test=args.self_test))
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fieldapp",
+        description=_vi(
+            "Ứng dụng cho nhân viên thu BHXH tự nguyện và BHYT hộ gia đình.",
+            "App for collection agents of voluntary social and household health insurance.",
+        ),
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=_vi(
+            "thư mục dữ liệu (mặc định: FIELDAPP_DATA_DIR hoặc thư mục dữ liệu người dùng)",
+            "data folder (default: FIELDAPP_DATA_DIR or the user data folder)",
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help=_vi("tạo xã mẫu", "create a demo commune"))
+    p.add_argument("--households", type=int, default=60, help=_vi("số hộ", "number of households"))
+    p.add_argument(
+        "--seed", type=int, default=2026, help=_vi("hạt giống ngẫu nhiên", "random seed")
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=_vi("thêm cả khi đã có dữ liệu", "add even if the store has data"),
+    )
+    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "search", help=_vi("tìm người, hộ (không cần dấu)", "find people and households")
+    )
+    p.add_argument(
+        "text",
+        help=_vi(
+            "tên (có hoặc không dấu), CCCD, số điện thoại, thôn", "name, CCCD, phone or village"
+        ),
+    )
+    p.add_argument("--village", help=_vi("chỉ trong thôn/bản này", "only in this village"))
+    p.add_argument(
+        "--limit", type=int, default=50, help=_vi("số kết quả tối đa", "maximum results")
+    )
+    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.set_defaults(handler=cmd_search)
+
+    calc = sub.add_parser("calc", help=_vi("tính mức đóng", "compute contributions"))
+    calc_sub = calc.add_subparsers(dest="scheme", metavar="SCHEME")
+    calc.set_defaults(handler=lambda a: _usage(calc))
+
+    p = calc_sub.add_parser("bhyt", help=_vi("BHYT hộ gia đình", "household health insurance"))
+    p.add_argument(
+        "--members", type=int, required=True, help=_vi("số thành viên tham gia", "members joining")
+    )
+    p.add_argument(
+        "--months", type=int, required=True, help=_vi("số tháng (3, 6, 12)", "months (3, 6, 12)")
+    )
+    p.add_argument(
+        "--on",
+        type=_date,
+        help=_vi("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
+    )
+    p.add_argument(
+        "--support-group",
+        help=_vi("nhóm được hỗ trợ (near_poor, student, agri_average)", "supported group"),
+    )
+    p.add_argument(
+        "--province", help=_vi("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
+    )
+    p.add_argument(
+        "--policy", type=Path, help=_vi("tệp chính sách JSON khác", "another policy JSON file")
+    )
+    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.set_defaults(handler=cmd_calc_bhyt)
+
+    p = calc_sub.add_parser("bhxh", help=_vi("BHXH tự nguyện", "voluntary social insurance"))
+    p.add_argument(
+        "--income",
+        type=_money,
+        required=True,
+        help=_vi("thu nhập tháng lựa chọn (đồng)", "chosen monthly income (đồng)"),
+    )
+    p.add_argument(
+        "--months",
+        type=int,
+        default=1,
+        help=_vi("phương thức đóng: 1, 3, 6, 12 tháng", "period: 1, 3, 6, 12 months"),
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        help=_vi(
+            "poor, near_poor, ethnic_minority, island, other (lặp lại được)",
+            "poor, near_poor, ethnic_minority, island, other (repeatable)",
+        ),
+    )
+    p.add_argument(
+        "--province", help=_vi("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
+    )
+    p.add_argument(
+        "--lump-years",
+        type=int,
+        help=_vi("đóng một lần cho 1–5 năm về sau", "lump sum for 1–5 future years"),
+    )
+    p.add_argument(
+        "--back-months",
+        type=int,
+        help=_vi("đóng bù cho số tháng còn thiếu", "back-pay missing months"),
+    )
+    p.add_argument(
+        "--on",
+        type=_date,
+        help=_vi("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
+    )
+    p.add_argument(
+        "--policy", type=Path, help=_vi("tệp chính sách JSON khác", "another policy JSON file")
+    )
+    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.set_defaults(handler=cmd_calc_bhxh)
+
+    p = sub.add_parser(
+        "import",
+        help=_vi("nhập danh sách dân cư (CSV, XLSX)", "import a resident list (CSV, XLSX)"),
+    )
+    p.add_argument("file", help=_vi("tệp CSV hoặc XLSX", "CSV or XLSX file"))
+    p.add_argument(
+        "--province",
+        default=None,
+        help=_vi("mã tỉnh của các hộ", "province code of the households"),
+    )
+    p.add_argument(
+        "--commune", default=None, help=_vi("mã xã của các hộ", "commune code of the households")
+    )
+    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("gui", help=_vi("mở ứng dụng", "open the desktop app"))
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help=_vi("tự kiểm tra rồi thoát", "check start-up and exit"),
+    )
+    p.set_defaults(handler=cmd_gui)
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        return _usage(parser)
+    try:
+        return handler(args)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            print(problem.message(), file=sys.stderr)
+        return 1
+    except FieldappError as exc:
+        print(exc.message(), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

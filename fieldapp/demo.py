@@ -1,0 +1,221 @@
+"""A realistic demo commune: upland villages, households, members, visits and pledges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fieldapp.errors import FieldappError
+from fieldapp.workspace import Workspace
+
+# A fictional commune in Lào Cai (province code 15). Its commune code is outside the range of
+# real codes so demo data can never be mistaken for a real commune's.
+DEMO_PROVINCE = "15"
+DEMO_COMMUNE = "99001"
+DEMO_COMMUNE_NAME = "Xã Bản Mẫu (dữ liệu mẫu)"
+VILLAGES = (
+    "Thôn Nậm Khánh",
+    "Bản Phố",
+    "Thôn Na Hối",
+    "Bản Lầu Thí Ngài",
+    "Thôn Nậm Mòn",
+    "Bản Tả Van Chư",
+    "Thôn Đồi Chè",
+    "Bản Cốc Ly",
+)
+# (family names, male given names, female given names, ethnicity)
+PEOPLES = (
+    (
+        ("Giàng", "Sùng", "Vàng", "Lồ", "Thào", "Hầu", "Lý", "Ma"),
+        ("Seo Sử", "A Páo", "Văn Chứ", "Mí Súa", "Seo Phử", "A Dính", "Văn Pó"),
+        ("Thị Mỷ", "Thị Dợ", "Thị Sính", "Thị Súa", "Thị Mai", "Thị Dung"),
+        "Mông",
+    ),
+    (
+        ("Triệu", "Bàn", "Đặng", "Lý", "Phùn"),
+        ("Văn Quẩy", "Văn Tòn", "Sành Lưu", "Văn Kiềm", "Văn Đức"),
+        ("Thị Nhất", "Thị Lở", "Thị Xuân", "Thị Hoà", "Thị Hạnh"),
+        "Dao",
+    ),
+    (
+        ("Hoàng", "Nông", "Lò", "Hà", "Lường", "Hoàng"),
+        ("Văn Thắng", "Văn Hùng", "Đức Anh", "Văn Dũng", "Quang Huy"),
+        ("Thị Hòa", "Thị Thu", "Thị Lan", "Thị Hương", "Thị Ngọc"),
+        "Tày",
+    ),
+    (
+        ("Nguyễn", "Trần", "Đỗ", "Phạm", "Lê", "Vũ", "Đặng"),
+        ("Văn Đức", "Văn Minh", "Mạnh Cường", "Văn Tuấn", "Quốc Việt", "Văn Ân"),
+        ("Thị Hương", "Thị Huệ", "Thị Ánh", "Thị Thủy", "Thu Trang", "Thị Hoa"),
+        "Kinh",
+    ),
+)
+HARVESTS = ((7, 8), (11, 12), (1, 2), (6, 7), (9, 10), (12,))
+TOPICS = (
+    "BHYT hộ gia đình",
+    "BHXH tự nguyện",
+    "Hỗ trợ của Nhà nước",
+    "Lương hưu",
+    "Đóng một lần 5 năm",
+)
+MATERIALS = ("Tờ rơi BHYT", "Tờ rơi BHXH tự nguyện", "Bảng mức đóng 2026")
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    households: int
+    members: int
+    visits: int
+    pledges: int
+    villages: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "households": self.households,
+            "members": self.members,
+            "visits": self.visits,
+            "pledges": self.pledges,
+            "villages": self.villages,
+        }
+
+
+def _cccd(rng: random.Random, sex: str, born: dt.date) -> str:
+    century = {1900: 0, 2000: 2, 2100: 4}[born.year // 100 * 100]
+    code = century + (1 if sex == "female" else 0)
+    return f"010{code}{born.year % 100:02d}{rng.randrange(1_000_000):06d}"
+
+
+def _date(rng: random.Random, first: int, last: int) -> dt.date:
+    return dt.date(rng.randint(first, last), rng.randint(1, 12), rng.randint(1, 28))
+
+
+def create_demo(
+    workspace: Workspace,
+    *,
+    households: int = 60,
+    seed: int = 2026,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> DemoSummary:
+    """Fill the workspace with a demo commune; households are written in chunks of one
+    transaction each, so a cut leaves whole households only."""
+    if households < 1 or households > 200_000:
+        raise FieldappError(
+            "Số hộ mẫu phải từ 1 đến 200.000.",
+            "The number of demo households must be 1 to 200,000.",
+            code="bad_count",
+        )
+    rng = random.Random(seed)
+    today = workspace.store.clock.today()
+    now = workspace.store.clock.now()
+    counts = {"members": 0, "visits": 0, "pledges": 0}
+    chunk = 250
+    for start in range(0, households, chunk):
+        with workspace.store.transaction():
+            for _ in range(start, min(start + chunk, households)):
+                _one_household(workspace, rng, today, now, counts)
+        if on_progress:
+            on_progress(min(start + chunk, households), households)
+    return DemoSummary(
+        households=households,
+        members=counts["members"],
+        visits=counts["visits"],
+        pledges=counts["pledges"],
+        villages=len(VILLAGES) if households >= len(VILLAGES) else households,
+    )
+
+
+def _one_household(
+    ws: Workspace,
+    rng: random.Random,
+    today: dt.date,
+    now: dt.datetime,
+    counts: dict[str, int],
+) -> None:
+    families, males, females, ethnicity = rng.choice(PEOPLES)
+    family = rng.choice(families)
+    village = rng.choice(VILLAGES)
+    head_born = _date(rng, 1955, 1995)
+    head_name = f"{family} {rng.choice(males)}"
+    groups = []
+    if ethnicity != "Kinh":
+        groups.append("ethnic_minority")
+    roll = rng.random()
+    if roll < 0.12:
+        groups.append("poor")
+    elif roll < 0.3:
+        groups.append("near_poor")
+    groups.append(rng.choice(("farmer", "farmer", "farmer", "household_business", "cooperative")))
+    if rng.random() < 0.05:
+        groups.append("village_cadre")
+    phone = f"09{rng.randrange(10**8):08d}" if rng.random() < 0.8 else None
+    household = ws.households.add(
+        province_code=DEMO_PROVINCE,
+        commune_code=DEMO_COMMUNE,
+        village=village,
+        head_name=head_name,
+        phone=phone,
+        groups=groups,
+        best_months=rng.choice(HARVESTS),
+        address=f"{village}, {DEMO_COMMUNE_NAME}",
+    )
+    people = [(head_name, head_born, "male", "Chủ hộ")]
+    if rng.random() < 0.9:
+        spouse_family = rng.choice(families)
+        people.append(
+            (f"{spouse_family} {rng.choice(females)}", _date(rng, 1958, 1998), "female", "Vợ")
+        )
+    for _ in range(rng.choice((0, 1, 1, 2, 2, 3, 4))):
+        sex = rng.choice(("male", "female"))
+        given = rng.choice(males if sex == "male" else females)
+        people.append((f"{family} {given}", _date(rng, 2000, 2022), sex, "Con"))
+    if rng.random() < 0.2:
+        people.append((f"{family} {rng.choice(males)}", _date(rng, 1940, 1958), "male", "Bố"))
+    member_ids = []
+    for name, born, sex, relation in people:
+        adult = (today - born).days >= 14 * 365
+        member = ws.members.add(
+            household.id,
+            full_name=name,
+            date_of_birth=born,
+            sex=sex,
+            relation=relation,
+            ethnicity=ethnicity,
+            cccd=_cccd(rng, sex, born) if adult else None,
+            covered_by="HN" if "poor" in groups else None,
+        )
+        member_ids.append(member.id)
+        counts["members"] += 1
+    for _ in range(rng.choice((0, 1, 1, 2))):
+        days_ago = rng.randint(1, 60)
+        visited = now - dt.timedelta(days=days_ago, hours=rng.randint(0, 8))
+        visit_day = today - dt.timedelta(days=days_ago)
+        outcome = rng.choice(("consulted", "not_home", "follow_up", "pledged", "refused"))
+        next_visit = (
+            visit_day + dt.timedelta(days=rng.randint(7, 90))
+            if outcome in ("consulted", "follow_up", "not_home")
+            else None
+        )
+        ws.visits.record(
+            household.id,
+            outcome=outcome,
+            topics=rng.sample(TOPICS, 2),
+            materials=rng.sample(MATERIALS, 1),
+            next_visit=next_visit,
+            at=visited,
+            notes="Hẹn sau thu hoạch" if next_visit else "",
+        )
+        counts["visits"] += 1
+    if "poor" not in groups and rng.random() < 0.3:
+        months = rng.choice((3, 6, 12))
+        pledges = ws.pledges.pledge_bhyt_household(
+            household.id, member_ids=member_ids, months=months, start=today
+        )
+        counts["pledges"] += len(pledges)
+    if rng.random() < 0.15:
+        floor = ws.policy.rural_poverty_line(today)
+        # Most agents' pledges are at the floor; some choose a rounder, higher income.
+        income = rng.choice((floor, floor, floor + 500_000))
+        ws.pledges.pledge_bhxh(member_ids[0], income=income, months=12, start=today)
+        counts["pledges"] += 1

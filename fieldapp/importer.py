@@ -1,0 +1,165 @@
+"""Import of resident lists into the store: idempotent, all in one transaction, with a report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fieldapp.errors import FieldappError, Problem, ValidationError
+from fieldapp.importfile import ParsedHousehold, ParsedPerson, parse_resident_file
+from fieldapp.text import fold
+from fieldapp.workspace import Workspace
+
+
+@dataclass
+class ImportReport:
+    """What an import added, what it found already there, and which rows it refused and why."""
+
+    file: str
+    total_rows: int = 0
+    households_added: int = 0
+    members_added: int = 0
+    members_existing: int = 0
+    warnings: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "total_rows": self.total_rows,
+            "households_added": self.households_added,
+            "members_added": self.members_added,
+            "members_existing": self.members_existing,
+            "warnings": self.warnings,
+            "refused": self.refused,
+            "unknown_columns": self.unknown_columns,
+        }
+
+    def summary(self, lang: str = "vi") -> str:
+        if lang == "en":
+            return (
+                f"{self.total_rows} rows read: {self.households_added} households and "
+                f"{self.members_added} people added, {self.members_existing} already there, "
+                f"{len(self.refused)} rows refused, {self.warnings} warnings."
+            )
+        return (
+            f"Đã đọc {self.total_rows} dòng: thêm {self.households_added} hộ và "
+            f"{self.members_added} người, {self.members_existing} người đã có, "
+            f"{len(self.refused)} dòng bị từ chối, {self.warnings} cảnh báo."
+        )
+
+
+def _refusal(row: int, problems: list[Problem]) -> dict[str, Any]:
+    return {
+        "row": row,
+        "reason": "; ".join(p.message() for p in problems),
+        "problems": [p.as_dict() for p in problems],
+    }
+
+
+def _household_key(household: ParsedHousehold, head: ParsedPerson) -> str:
+    if household.household_code:
+        return f"code:{fold(household.village or '')}|{household.household_code}"
+    return f"head:{head.import_key}"
+
+
+def import_residents(
+    workspace: Workspace,
+    path: Path,
+    *,
+    province_code: str | None = None,
+    commune_code: str | None = None,
+) -> ImportReport:
+    """Add the households and people of a resident list that the store does not have yet.
+
+    Importing the same file twice adds nothing the second time: people are recognised by their
+    CCCD, or by name, date of birth and village when there is none.
+    """
+    store = workspace.store
+    province = province_code or store.meta("province_code")
+    commune = commune_code or store.meta("commune_code")
+    if not province or not commune:
+        raise FieldappError(
+            "Chưa biết xã của danh sách: hãy chọn mã tỉnh và mã xã (--province, --commune).",
+            "The commune of the list is not known: give the province and commune codes "
+            "(--province, --commune).",
+            code="import_no_commune",
+        )
+    parsed = parse_resident_file(path, today=store.clock.today())
+    report = ImportReport(
+        file=str(path), total_rows=parsed.total_rows, unknown_columns=parsed.unknown_columns
+    )
+    report.refused = [_refusal(r.row, r.problems) for r in parsed.refused]
+    with store.transaction():
+        for household in parsed.households:
+            _import_household(workspace, household, province, commune, report)
+    report.refused.sort(key=lambda r: int(r["row"]))
+    return report
+
+
+def _import_household(
+    ws: Workspace,
+    household: ParsedHousehold,
+    province: str,
+    commune: str,
+    report: ImportReport,
+) -> None:
+    head = next((p for p in household.rows if p.is_head), household.rows[0])
+    village = household.village or head.village
+    if not village:
+        for person in household.rows:
+            report.refused.append(
+                _refusal(
+                    person.row,
+                    [
+                        Problem(
+                            "village",
+                            "village_required",
+                            "Thiếu thôn/bản của hộ.",
+                            "The household's village is missing.",
+                        )
+                    ],
+                )
+            )
+        return
+    key = _household_key(household, head)
+    existing = ws.households.by_import_key(key)
+    if existing is None:
+        try:
+            existing = ws.households.add(
+                province_code=province,
+                commune_code=commune,
+                village=village,
+                head_name=household.head_name or head.full_name,
+                phone=household.phone or head.phone,
+                import_key=key,
+            )
+        except ValidationError as exc:
+            for person in household.rows:
+                report.refused.append(_refusal(person.row, exc.problems))
+            return
+        report.households_added += 1
+    for person in household.rows:
+        if ws.members.by_import_key(person.import_key) is not None:
+            report.members_existing += 1
+            continue
+        try:
+            member = ws.members.add(
+                existing.id,
+                full_name=person.full_name,
+                date_of_birth=person.date_of_birth,
+                sex=person.sex,
+                relation=person.relation or ("Chủ hộ" if person.is_head else ""),
+                cccd=person.cccd,
+                bhxh_code=person.bhxh_code,
+                ethnicity=person.ethnicity or "",
+                bhyt_card=person.bhyt_card,
+                import_key=person.import_key,
+            )
+        except ValidationError as exc:
+            report.refused.append(_refusal(person.row, exc.problems))
+            continue
+        report.members_added += 1
+        report.warnings += len(member.warnings)

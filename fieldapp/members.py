@@ -1,0 +1,229 @@
+"""Members of a household: add, edit, remove, with identity checks that warn or refuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fieldapp.errors import NotFoundError, Problem, raise_if_errors
+from fieldapp.model import SEXES, Member
+from fieldapp.records import insert_mergeable, reindex_household, update_mergeable
+from fieldapp.store import Store
+from fieldapp.text import clean, name_sort_text
+from fieldapp.validation import (
+    check_bhxh_code,
+    check_bhyt_card,
+    check_cccd,
+    check_date_of_birth,
+    check_required_name,
+    normalise_bhxh_code,
+    normalise_bhyt_card,
+    normalise_cccd,
+)
+
+_EDITABLE = (
+    "full_name",
+    "date_of_birth",
+    "sex",
+    "relation",
+    "cccd",
+    "bhxh_code",
+    "ethnicity",
+    "bhyt_card",
+    "bhyt_expiry",
+    "covered_by",
+    "bhxh_status",
+)
+
+
+def _iso(value: dt.date | str | None, field: str, problems: list[Problem]) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        problems.append(
+            Problem(
+                field,
+                "bad_date",
+                f"Ngày không hợp lệ: {value} (định dạng YYYY-MM-DD).",
+                f"Invalid date: {value} (format YYYY-MM-DD).",
+            )
+        )
+        return None
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    text = clean(value)
+    return text or None
+
+
+class Members:
+    """People in households. Errors block a change; warnings are stored with the member."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _prepare(
+        self, values: dict[str, Any], merged: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Problem]]:
+        """Normalise the given fields and check them against the member as it would become."""
+        problems: list[Problem] = []
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in ("date_of_birth", "bhyt_expiry"):
+                out[key] = _iso(value, key, problems)
+            elif key == "cccd":
+                out[key] = normalise_cccd(value) if value else None
+            elif key == "bhxh_code":
+                out[key] = normalise_bhxh_code(value) if value else None
+            elif key == "bhyt_card":
+                out[key] = normalise_bhyt_card(value) if value else None
+            elif key == "covered_by":
+                out[key] = _blank_to_none(value)
+            elif key == "sex":
+                out[key] = value or None
+                if out[key] is not None and out[key] not in SEXES:
+                    problems.append(
+                        Problem(
+                            "sex",
+                            "bad_sex",
+                            "Giới tính phải là nam hoặc nữ.",
+                            "Sex must be male or female.",
+                        )
+                    )
+            else:
+                out[key] = clean(value)
+        state = {**merged, **out}
+        if "full_name" in out:
+            problems += check_required_name(out["full_name"])
+        dob = dt.date.fromisoformat(state["date_of_birth"]) if state.get("date_of_birth") else None
+        if "date_of_birth" in out:
+            problems += check_date_of_birth(dob, today=self.store.clock.today())
+        if {"cccd", "sex", "date_of_birth"} & set(out):
+            problems += check_cccd(state.get("cccd"), sex=state.get("sex"), date_of_birth=dob)
+        if "bhxh_code" in out:
+            problems += check_bhxh_code(out["bhxh_code"])
+        if "bhyt_card" in out:
+            problems += check_bhyt_card(out["bhyt_card"])
+        return out, problems
+
+    def add(
+        self,
+        household_id: str,
+        *,
+        full_name: str,
+        date_of_birth: dt.date | str | None = None,
+        sex: str | None = None,
+        relation: str = "",
+        cccd: str | None = None,
+        bhxh_code: str | None = None,
+        ethnicity: str = "",
+        bhyt_card: str | None = None,
+        bhyt_expiry: dt.date | str | None = None,
+        covered_by: str | None = None,
+        bhxh_status: str = "",
+        import_key: str | None = None,
+    ) -> Member:
+        values, problems = self._prepare(
+            {
+                "full_name": full_name,
+                "date_of_birth": date_of_birth,
+                "sex": sex,
+                "relation": relation,
+                "cccd": cccd,
+                "bhxh_code": bhxh_code,
+                "ethnicity": ethnicity,
+                "bhyt_card": bhyt_card,
+                "bhyt_expiry": bhyt_expiry,
+                "covered_by": covered_by,
+                "bhxh_status": bhxh_status,
+            },
+            {},
+        )
+        warnings = raise_if_errors(problems)
+        member_id = self.store.new_id()
+        with self.store.transaction() as conn:
+            if (
+                conn.execute("SELECT 1 FROM household WHERE id = ?", (household_id,)).fetchone()
+                is None
+            ):
+                raise NotFoundError("hộ gia đình", "household", household_id)
+            insert_mergeable(
+                self.store,
+                "member",
+                {
+                    "id": member_id,
+                    "household_id": household_id,
+                    **values,
+                    "sort_key": name_sort_text(values["full_name"]),
+                    "removed": False,
+                    "warnings": [w.as_dict() for w in warnings],
+                },
+            )
+            if import_key is not None:
+                conn.execute(
+                    "UPDATE member SET import_key = ? WHERE id = ?", (import_key, member_id)
+                )
+            reindex_household(conn, household_id)
+        return self.get(member_id)
+
+    def check(self, member_id: str | None = None, **values: Any) -> list[Problem]:
+        """Problems (errors and warnings) the given values would raise, without saving."""
+        merged: dict[str, Any] = {}
+        if member_id is not None:
+            current = self.get(member_id)
+            merged = {k: getattr(current, k) for k in _EDITABLE}
+        return self._prepare(values, merged)[1]
+
+    def update(self, member_id: str, **changes: Any) -> Member:
+        unknown = set(changes) - set(_EDITABLE)
+        if unknown:
+            raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
+        current = self.get(member_id)
+        merged = {k: getattr(current, k) for k in _EDITABLE}
+        values, problems = self._prepare(changes, merged)
+        warnings = raise_if_errors(problems)
+        if {"cccd", "sex", "date_of_birth"} & set(values):
+            values["warnings"] = [w.as_dict() for w in warnings]
+        if "full_name" in values:
+            values["sort_key"] = name_sort_text(values["full_name"])
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT * FROM member WHERE id = ?", (member_id,)).fetchone()
+            if update_mergeable(self.store, "member", row, values, always=("household_id",)):
+                reindex_household(conn, row["household_id"])
+        return self.get(member_id)
+
+    def remove(self, member_id: str) -> Member:
+        """Mark a member as no longer in the household; the record and its history stay."""
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT * FROM member WHERE id = ?", (member_id,)).fetchone()
+            if row is None:
+                raise NotFoundError("thành viên", "member", member_id)
+            update_mergeable(self.store, "member", row, {"removed": True}, always=("household_id",))
+            reindex_household(conn, row["household_id"])
+        return self.get(member_id)
+
+    def get(self, member_id: str) -> Member:
+        row = self.store.one("SELECT * FROM member WHERE id = ?", (member_id,))
+        if row is None:
+            raise NotFoundError("thành viên", "member", member_id)
+        return Member.from_row(row)
+
+    def by_import_key(self, import_key: str) -> Member | None:
+        row = self.store.one("SELECT * FROM member WHERE import_key = ?", (import_key,))
+        return None if row is None else Member.from_row(row)
+
+    def of_household(self, household_id: str, *, include_removed: bool = False) -> list[Member]:
+        rows = self.store.query(
+            "SELECT * FROM member WHERE household_id = ?"
+            + ("" if include_removed else " AND removed = 0")
+            + " ORDER BY created_at, id",
+            (household_id,),
+        )
+        return [Member.from_row(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM member WHERE removed = 0"))

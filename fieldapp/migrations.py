@@ -1,0 +1,173 @@
+"""Schema migrations of the local store, registered in order; each runs in its own transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(
+    version: int, description: str
+) -> Callable[[Callable[[sqlite3.Connection], None]], Callable[[sqlite3.Connection], None]]:
+    """Register a migration; versions must be consecutive from 1."""
+
+    def register(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+        expected = len(MIGRATIONS) + 1
+        if version != expected:
+            raise RuntimeError(f"migration {version} registered out of order (expected {expected})")
+        MIGRATIONS.append(Migration(version, description, fn))
+        return fn
+
+    return register
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run several statements inside the caller's transaction.
+
+    sqlite3's executescript() would commit the open transaction first, which would leave a
+    half-applied migration behind after a crash.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending)
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]}")
+
+
+@migration(1, "households, members, visits, pledges, outbox, search index")
+def _initial(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE household (
+            id TEXT PRIMARY KEY,
+            province_code TEXT NOT NULL,
+            commune_code TEXT NOT NULL,
+            village TEXT NOT NULL,
+            head_name TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            phone TEXT,
+            groups TEXT NOT NULL DEFAULT '[]',
+            best_months TEXT NOT NULL DEFAULT '[]',
+            notes TEXT NOT NULL DEFAULT '',
+            import_key TEXT UNIQUE,
+            clocks TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX household_village ON household (commune_code, village);
+        CREATE TABLE member (
+            id TEXT PRIMARY KEY,
+            household_id TEXT NOT NULL REFERENCES household (id),
+            full_name TEXT NOT NULL,
+            sort_key TEXT NOT NULL,
+            date_of_birth TEXT,
+            sex TEXT CHECK (sex IN ('male', 'female')),
+            relation TEXT NOT NULL DEFAULT '',
+            cccd TEXT,
+            bhxh_code TEXT,
+            ethnicity TEXT NOT NULL DEFAULT '',
+            bhyt_card TEXT,
+            bhyt_expiry TEXT,
+            covered_by TEXT,
+            bhxh_status TEXT NOT NULL DEFAULT '',
+            removed INTEGER NOT NULL DEFAULT 0,
+            warnings TEXT NOT NULL DEFAULT '[]',
+            import_key TEXT UNIQUE,
+            clocks TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX member_household ON member (household_id);
+        CREATE INDEX member_sort ON member (sort_key);
+        CREATE INDEX member_cccd ON member (cccd) WHERE cccd IS NOT NULL;
+        CREATE TABLE visit (
+            id TEXT PRIMARY KEY,
+            household_id TEXT NOT NULL REFERENCES household (id),
+            agent_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (
+                outcome IN ('not_home', 'consulted', 'pledged', 'refused', 'paid', 'follow_up')
+            ),
+            topics TEXT NOT NULL DEFAULT '[]',
+            materials TEXT NOT NULL DEFAULT '[]',
+            next_visit TEXT,
+            notes TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX visit_household ON visit (household_id, at);
+        CREATE TABLE pledge (
+            id TEXT PRIMARY KEY,
+            household_id TEXT NOT NULL REFERENCES household (id),
+            member_id TEXT NOT NULL REFERENCES member (id),
+            scheme TEXT NOT NULL CHECK (scheme IN ('bhyt_household', 'bhxh_voluntary')),
+            params TEXT NOT NULL,
+            gross INTEGER NOT NULL CHECK (gross >= 0),
+            central_support INTEGER NOT NULL CHECK (central_support >= 0),
+            local_support INTEGER NOT NULL CHECK (local_support >= 0),
+            payable INTEGER NOT NULL CHECK (payable >= 0),
+            policy_version TEXT NOT NULL,
+            start_date TEXT NOT NULL,
+            due_date TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX pledge_member ON pledge (member_id);
+        CREATE INDEX pledge_household ON pledge (household_id);
+        CREATE TABLE pledge_event (
+            id TEXT PRIMARY KEY,
+            pledge_id TEXT NOT NULL REFERENCES pledge (id),
+            status TEXT NOT NULL CHECK (status IN ('pledged', 'paid', 'cancelled')),
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            receipt_id TEXT
+        );
+        CREATE INDEX pledge_event_pledge ON pledge_event (pledge_id, at);
+        -- The change log, written in the same transaction as every change it describes.
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('insert', 'update')),
+            hlc TEXT NOT NULL,
+            data TEXT NOT NULL,
+            base TEXT,
+            created_at TEXT NOT NULL,
+            batch_id TEXT,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'acked', 'refused')),
+            refusal TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (seq) WHERE state = 'pending';
+        CREATE INDEX outbox_refused ON outbox (seq) WHERE state = 'refused';
+        -- Folded text (no tone marks, đ → d, lower case) so typing without diacritics finds names.
+        CREATE VIRTUAL TABLE search_index USING fts5 (
+            body,
+            member_id UNINDEXED,
+            household_id UNINDEXED,
+            tokenize = "unicode61 remove_diacritics 2",
+            prefix = '2 3 4'
+        );
+        """,
+    )

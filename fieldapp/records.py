@@ -1,0 +1,133 @@
+"""Field-wise writes of households and members, with their outbox rows and search index."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from fieldapp.store import Store, dumps, loads
+from fieldapp.text import fold
+
+# Columns kept as JSON text in the store.
+JSON_FIELDS = {"groups", "best_months", "warnings"}
+
+
+def to_column(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        return dumps(list(value))
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def insert_mergeable(store: Store, table: str, values: dict[str, Any]) -> None:
+    """Insert a household or member row with a clock per field, and its outbox row."""
+    stamp = store.tick()
+    now = store.now_iso()
+    synced = dict(values)
+    columns = dict(synced)
+    columns["clocks"] = dumps(dict.fromkeys(synced, stamp))
+    columns["created_at"] = now
+    columns["updated_at"] = now
+    names = list(columns)
+    store.conn.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+        [to_column(n, columns[n]) for n in names],
+    )
+    store.append_outbox(
+        entity=table, entity_id=values["id"], op="insert", hlc=stamp, data=_wire(synced)
+    )
+
+
+def update_mergeable(
+    store: Store,
+    table: str,
+    row: sqlite3.Row,
+    changes: dict[str, Any],
+    *,
+    always: tuple[str, ...],
+) -> dict[str, Any]:
+    """Apply the fields that really change; returns them. Outbox carries the clocks they replace.
+
+    `always` names fields sent with every update (the server authorises on them).
+    """
+    current = {k: _from_column(k, row[k]) for k in changes}
+    changed = {k: v for k, v in changes.items() if current[k] != _normal(k, v)}
+    if not changed:
+        return {}
+    stamp = store.tick()
+    clocks: dict[str, str] = loads(row["clocks"])
+    base = {k: clocks.get(k) for k in changed}
+    clocks.update(dict.fromkeys(changed, stamp))
+    sets = ", ".join(f"{k} = ?" for k in changed)
+    store.conn.execute(
+        f"UPDATE {table} SET {sets}, clocks = ?, updated_at = ? WHERE id = ?",
+        [*(to_column(k, v) for k, v in changed.items()), dumps(clocks), store.now_iso(), row["id"]],
+    )
+    data = {"id": row["id"], **{k: row[k] for k in always}, **changed}
+    store.append_outbox(
+        entity=table, entity_id=row["id"], op="update", hlc=stamp, data=_wire(data), base=base
+    )
+    return changed
+
+
+def _normal(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        return list(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _from_column(name: str, value: Any) -> Any:
+    return loads(value) if name in JSON_FIELDS else value
+
+
+def _wire(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+
+
+def reindex_household(conn: sqlite3.Connection, household_id: str) -> None:
+    """Rebuild the folded search rows of one household: one for it, one per present member."""
+    conn.execute("DELETE FROM search_index WHERE household_id = ?", (household_id,))
+    household = conn.execute(
+        "SELECT head_name, village, phone, address FROM household WHERE id = ?", (household_id,)
+    ).fetchone()
+    if household is None:
+        return
+    conn.execute(
+        "INSERT INTO search_index (body, member_id, household_id) VALUES (?, NULL, ?)",
+        (
+            " ".join(
+                fold(str(part))
+                for part in (
+                    household["head_name"],
+                    household["village"],
+                    household["phone"] or "",
+                    household["address"],
+                )
+                if part
+            ),
+            household_id,
+        ),
+    )
+    members = conn.execute(
+        "SELECT id, full_name, cccd, bhxh_code FROM member WHERE household_id = ? AND removed = 0",
+        (household_id,),
+    ).fetchall()
+    village = fold(household["village"])
+    conn.executemany(
+        "INSERT INTO search_index (body, member_id, household_id) VALUES (?, ?, ?)",
+        [
+            (
+                " ".join(
+                    p
+                    for p in (fold(m["full_name"]), m["cccd"] or "", m["bhxh_code"] or "", village)
+                    if p
+                ),
+                m["id"],
+                household_id,
+            )
+            for m in members
+        ],
+    )

@@ -1,0 +1,104 @@
+"""Search as you type over members and households: folded text, CCCD, phone, village."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fieldapp.store import Store
+from fieldapp.text import fold
+
+_TOKEN = re.compile(r"[0-9a-z]+")
+
+
+def match_expression(text: str) -> str | None:
+    """FTS5 query for what the agent typed: every word must match as a prefix.
+
+    Input is folded the same way as the index, so "Nguyễn", "nguyen" and an NFD "Nguyễn" are
+    the same query; FTS syntax characters cannot reach the engine.
+    """
+    tokens = _TOKEN.findall(fold(text))
+    if not tokens:
+        return None
+    return " ".join(f'"{t}"*' for t in tokens)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One member (or a household with no matching member) that matches the query."""
+
+    household_id: str
+    member_id: str | None
+    full_name: str
+    head_name: str
+    village: str
+    date_of_birth: str | None
+    cccd: str | None
+    phone: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "household_id": self.household_id,
+            "member_id": self.member_id,
+            "full_name": self.full_name,
+            "head_name": self.head_name,
+            "village": self.village,
+            "date_of_birth": self.date_of_birth,
+            "cccd": self.cccd,
+            "phone": self.phone,
+        }
+
+
+_SELECT = """
+    SELECT s.household_id, s.member_id,
+        coalesce(m.full_name, h.head_name) AS full_name, h.head_name, h.village,
+        m.date_of_birth, m.cccd, h.phone
+    FROM search_index s
+    JOIN household h ON h.id = s.household_id
+    LEFT JOIN member m ON m.id = s.member_id
+"""
+
+
+class Search:
+    """Find people and households by name without diacritics, CCCD, phone or village."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def find(
+        self, text: str, *, village: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[SearchHit]:
+        """Best matches first (FTS rank), then the Vietnamese name order."""
+        expression = match_expression(text)
+        if expression is None:
+            return self.browse(village=village, limit=limit, offset=offset)
+        sql = _SELECT + " WHERE search_index MATCH ?"
+        params: list[object] = [expression]
+        if village:
+            sql += " AND h.village = ?"
+            params.append(village)
+        sql += " ORDER BY s.rank, m.sort_key LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        hits = [SearchHit(*row) for row in self.store.conn.execute(sql, params)]
+        # A household's own row matters only when none of its members is on the page already:
+        # otherwise the head would show twice.
+        shown = {h.household_id for h in hits if h.member_id is not None}
+        return [h for h in hits if h.member_id is not None or h.household_id not in shown]
+
+    def browse(
+        self, *, village: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[SearchHit]:
+        """Members in Vietnamese order (given name, then family name)."""
+        sql = """
+            SELECT m.household_id, m.id, m.full_name, h.head_name, h.village,
+                m.date_of_birth, m.cccd, h.phone
+            FROM member m JOIN household h ON h.id = m.household_id
+            WHERE m.removed = 0
+        """
+        params: list[object] = []
+        if village:
+            sql += " AND h.village = ?"
+            params.append(village)
+        sql += " ORDER BY m.sort_key, m.id LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        return [SearchHit(*row) for row in self.store.conn.execute(sql, params)]

@@ -1,0 +1,209 @@
+"""The local store: one SQLite file, opened durably, migrated in order, written in transactions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import sqlite_utils
+
+from fieldapp import migrations
+from fieldapp.clock import Clock, iso_utc
+from fieldapp.errors import StoreVersionError
+from fieldapp.hlc import HybridClock
+from fieldapp.ids import uuid7
+
+STORE_FILENAME = "fieldapp.sqlite3"
+
+
+def default_data_dir() -> Path:
+    """FIELDAPP_DATA_DIR when set, else the user data folder platformdirs gives for the OS."""
+    env = os.environ.get("FIELDAPP_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("fieldapp", appauthor=False))
+
+
+def stored_version(path: Path) -> int:
+    """Schema version of an existing store, read without writing anything to it."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+class Store:
+    """One open store file. Writes go through `transaction()`; reads through `query`/`one`."""
+
+    def __init__(self, path: Path, *, clock: Clock) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._tx_lock = threading.RLock()
+        self._depth = 0
+        if self.path.exists():
+            found = stored_version(self.path)
+            if found > migrations.latest_version():
+                raise StoreVersionError(
+                    f"Dữ liệu tại {self.path} được tạo bởi phiên bản mới hơn của ứng dụng "
+                    f"(lược đồ {found}, ứng dụng này hiểu đến {migrations.latest_version()}). "
+                    "Hãy cập nhật ứng dụng; dữ liệu không bị thay đổi.",
+                    f"The store at {self.path} was written by a newer version of the app "
+                    f"(schema {found}, this app knows up to {migrations.latest_version()}). "
+                    "Update the app; nothing was changed.",
+                    code="store_too_new",
+                )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE, so that
+        # a write never starts a transaction by accident and readers are never blocked.
+        self.conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.db = sqlite_utils.Database(self.conn)
+        self._migrate()
+        self.device_id = self._ensure_meta("device_id", lambda: uuid7(clock))
+        self.hlc = HybridClock(self.device_id, self.meta("hlc_last"))
+
+    # -- schema -------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        for step in migrations.MIGRATIONS[self.schema_version :]:
+            with self.transaction():
+                step.apply(self.conn)
+                self.conn.execute(f"PRAGMA user_version = {int(step.version)}")
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested use joins the outer one. Commits at the end or rolls back."""
+        with self._tx_lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    # -- reads --------------------------------------------------------------------------
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return list(self.conn.execute(sql, params))
+
+    def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def scalar(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        value = self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def _ensure_meta(self, key: str, make: Any) -> str:
+        value = self.meta(key)
+        if value is None:
+            value = str(make())
+            self.set_meta(key, value)
+        return value
+
+    # -- helpers for services -----------------------------------------------------------
+
+    def now_iso(self) -> str:
+        return iso_utc(self.clock.now())
+
+    def new_id(self) -> str:
+        return uuid7(self.clock)
+
+    def tick(self) -> str:
+        """Next hybrid-clock timestamp; remembered in the same transaction as the change."""
+        stamp = self.hlc.tick(int(self.clock.now().timestamp() * 1000))
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('hlc_last', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (stamp,),
+        )
+        return stamp
+
+    def append_outbox(
+        self,
+        *,
+        entity: str,
+        entity_id: str,
+        op: str,
+        hlc: str,
+        data: dict[str, Any],
+        base: dict[str, str | None] | None = None,
+    ) -> int:
+        """Record a change for sync; must be called inside the transaction that makes it."""
+        if not self._depth:
+            raise RuntimeError("outbox rows are written only inside a transaction")
+        cur = self.conn.execute(
+            "INSERT INTO outbox (entity, entity_id, op, hlc, data, base, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                entity,
+                entity_id,
+                op,
+                hlc,
+                dumps(data),
+                None if base is None else dumps(base),
+                self.now_iso(),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def integrity_ok(self) -> bool:
+        return self.scalar("PRAGMA integrity_check") == "ok"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that keeps Vietnamese text readable in the file."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -1,0 +1,197 @@
+"""Visits to households (append-only facts) and the follow-ups that are due."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fieldapp.clock import VIETNAM_TZ, iso_utc
+from fieldapp.errors import NotFoundError, Problem, raise_if_errors
+from fieldapp.model import VISIT_OUTCOMES, Household, Visit
+from fieldapp.store import Store, dumps
+from fieldapp.text import clean
+
+
+def suggest_next_visit(best_months: Iterable[int], today: dt.date) -> dt.date:
+    """When to come back: the 5th of the next month when the family has money, else in 30 days.
+
+    The 5th rather than the 1st leaves the first days of a harvest month for the harvest itself.
+    """
+    months = sorted(set(best_months))
+    for offset in range(0, 13):
+        year = today.year + (today.month - 1 + offset) // 12
+        month = (today.month - 1 + offset) % 12 + 1
+        if month in months:
+            day = min(5, calendar.monthrange(year, month)[1])
+            candidate = dt.date(year, month, day)
+            if candidate > today:
+                return candidate
+    return today + dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A household to visit: why (next visit due, or a best month) and since when."""
+
+    household: Household
+    reason: str  # "due" or "best_month"
+    due_on: str | None
+    last_visit_at: str | None
+
+
+class Visits:
+    """Record visits; visits are never edited or deleted."""
+
+    def __init__(self, store: Store, *, agent_id: str) -> None:
+        self.store = store
+        self.agent_id = agent_id
+
+    def record(
+        self,
+        household_id: str,
+        *,
+        outcome: str,
+        topics: Iterable[str] = (),
+        materials: Iterable[str] = (),
+        next_visit: dt.date | None = None,
+        notes: str = "",
+        at: dt.datetime | None = None,
+    ) -> Visit:
+        problems: list[Problem] = []
+        if outcome not in VISIT_OUTCOMES:
+            problems.append(
+                Problem(
+                    "outcome",
+                    "bad_outcome",
+                    f"Kết quả thăm không hợp lệ: {outcome}.",
+                    f"Unknown visit outcome: {outcome}.",
+                )
+            )
+        when = at or self.store.clock.now()
+        if when > self.store.clock.now():
+            problems.append(
+                Problem(
+                    "at",
+                    "visit_in_future",
+                    "Thời điểm thăm không thể ở tương lai.",
+                    "A visit cannot be recorded in the future.",
+                )
+            )
+        visit_day = when.astimezone(VIETNAM_TZ).date()
+        if next_visit is not None and next_visit < visit_day:
+            problems.append(
+                Problem(
+                    "next_visit",
+                    "next_visit_past",
+                    "Ngày hẹn thăm lại phải sau ngày thăm.",
+                    "The next visit must be on or after the visit day.",
+                )
+            )
+        raise_if_errors(problems)
+        visit_id = self.store.new_id()
+        data = {
+            "id": visit_id,
+            "household_id": household_id,
+            "agent_id": self.agent_id,
+            "at": iso_utc(when),
+            "outcome": outcome,
+            "topics": [clean(t) for t in topics if clean(t)],
+            "materials": [clean(m) for m in materials if clean(m)],
+            "next_visit": next_visit.isoformat() if next_visit else None,
+            "notes": clean(notes),
+        }
+        with self.store.transaction() as conn:
+            if (
+                conn.execute("SELECT 1 FROM household WHERE id = ?", (household_id,)).fetchone()
+                is None
+            ):
+                raise NotFoundError("hộ gia đình", "household", household_id)
+            conn.execute(
+                "INSERT INTO visit (id, household_id, agent_id, at, outcome, topics, materials, "
+                "next_visit, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    visit_id,
+                    household_id,
+                    self.agent_id,
+                    data["at"],
+                    outcome,
+                    dumps(data["topics"]),
+                    dumps(data["materials"]),
+                    data["next_visit"],
+                    data["notes"],
+                ),
+            )
+            self.store.append_outbox(
+                entity="visit", entity_id=visit_id, op="insert", hlc=self.store.tick(), data=data
+            )
+        return self.get(visit_id)
+
+    def get(self, visit_id: str) -> Visit:
+        row = self.store.one("SELECT * FROM visit WHERE id = ?", (visit_id,))
+        if row is None:
+            raise NotFoundError("lần thăm", "visit", visit_id)
+        return Visit.from_row(row)
+
+    def of_household(self, household_id: str) -> list[Visit]:
+        rows = self.store.query(
+            "SELECT * FROM visit WHERE household_id = ? ORDER BY at DESC, id DESC", (household_id,)
+        )
+        return [Visit.from_row(r) for r in rows]
+
+    def recent(self, limit: int = 20) -> list[Visit]:
+        rows = self.store.query("SELECT * FROM visit ORDER BY at DESC, id DESC LIMIT ?", (limit,))
+        return [Visit.from_row(r) for r in rows]
+
+    def follow_ups(self, *, limit: int = 200) -> list[FollowUp]:
+        """Households whose next visit has come (oldest first), then those in a best month.
+
+        A household in its best month is left out when it was visited this month already or
+        has a later appointment.
+        """
+        today = self.store.clock.today()
+        month_start = today.replace(day=1).isoformat()
+        rows = self.store.query(
+            """
+            WITH last AS (
+                SELECT household_id, max(at) AS at FROM visit GROUP BY household_id
+            ),
+            latest AS (
+                SELECT v.household_id, v.at, v.next_visit
+                FROM visit v JOIN last ON last.household_id = v.household_id AND last.at = v.at
+            )
+            SELECT h.*, latest.at AS last_at, latest.next_visit AS next_visit,
+                CASE
+                    WHEN latest.next_visit IS NOT NULL AND latest.next_visit <= :today THEN 0
+                    ELSE 1
+                END AS kind
+            FROM household h LEFT JOIN latest ON latest.household_id = h.id
+            WHERE (latest.next_visit IS NOT NULL AND latest.next_visit <= :today)
+               OR (
+                    EXISTS (SELECT 1 FROM json_each(h.best_months) WHERE value = :month)
+                    AND (latest.at IS NULL OR latest.at < :month_start)
+                    AND (latest.next_visit IS NULL OR latest.next_visit <= :today)
+               )
+            ORDER BY kind, latest.next_visit, h.village, h.head_name
+            LIMIT :limit
+            """,
+            {
+                "today": today.isoformat(),
+                "month": today.month,
+                "month_start": month_start,
+                "limit": limit,
+            },
+        )
+        return [
+            FollowUp(
+                household=Household.from_row(r),
+                reason="due" if r["kind"] == 0 else "best_month",
+                due_on=r["next_visit"],
+                last_visit_at=r["last_at"],
+            )
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM visit"))

@@ -1,0 +1,67 @@
+"""The agent's workspace: one store file with its clock, policy and services, opened together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fieldapp.clock import Clock, SystemClock
+from fieldapp.households import Households
+from fieldapp.members import Members
+from fieldapp.pledges import Pledges
+from fieldapp.policy import Policy, load_policy
+from fieldapp.search import Search
+from fieldapp.store import STORE_FILENAME, Store, default_data_dir
+from fieldapp.visits import Visits
+
+
+class Workspace:
+    """Everything the UI and the CLI reach data through. Not thread-safe: use one per thread."""
+
+    def __init__(self, store: Store, *, policy: Policy | None = None) -> None:
+        self.store = store
+        self._policy = policy
+        self.households = Households(store)
+        self.members = Members(store)
+        self.visits = Visits(store, agent_id=self.agent_id)
+        self.pledges = Pledges(store, policy=lambda: self.policy)
+        self.search = Search(store)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path | None = None,
+        *,
+        clock: Clock | None = None,
+        policy: Policy | None = None,
+    ) -> Workspace:
+        folder = Path(data_dir) if data_dir is not None else default_data_dir()
+        store = Store(folder / STORE_FILENAME, clock=clock or SystemClock())
+        return cls(store, policy=policy)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.store.path.parent
+
+    @property
+    def policy(self) -> Policy:
+        if self._policy is None:
+            self._policy = load_policy()
+        return self._policy
+
+    @property
+    def agent_id(self) -> str:
+        """The agent this device works for; the device id until the device is enrolled."""
+        return self.store.meta("agent_id") or self.store.device_id
+
+    @property
+    def agent_name(self) -> str:
+        return self.store.meta("agent_name") or ""
+
+    def pending_sync(self) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'"))
+
+    def is_empty(self) -> bool:
+        return self.households.count() == 0
+
+    def close(self) -> None:
+        self.store.close()
