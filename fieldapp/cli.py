@@ -59,6 +59,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     ws = _workspace(args)
     try:
+        if not ws.is_empty() and args.if_empty:
+            return 0
         if not ws.is_empty() and not args.force:
             print(
                 _vi(
@@ -233,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help=_vi("thêm cả khi đã có dữ liệu", "add even if the store has data"),
+    )
+    p.add_argument(
+        "--if-empty",
+        action="store_true",
+        help=_vi("chỉ tạo khi kho còn trống", "only when the store is empty"),
     )
     p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_demo)

@@ -194,7 +194,7 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def integrity_ok(self) -> bool:
-        return self.scalar("PRAGMA integrity_check") == "ok"
+        return bool(self.scalar("PRAGMA integrity_check") == "ok")
 
     def close(self) -> None:
         self.conn.close()

@@ -53,7 +53,9 @@ def _letter_key(word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
             continue
         parts = unicodedata.normalize("NFD", ch)
         base, marks = parts[0], parts[1:]
-        letter = unicodedata.normalize("NFC", base + "".join(m for m in marks if m in _LETTER_MARKS))
+        letter = unicodedata.normalize(
+            "NFC", base + "".join(m for m in marks if m in _LETTER_MARKS)
+        )
         tone = next((_TONES[m] for m in marks if m in _TONES), 0)
         letters.append(_BASE_RANK.get(letter, 100 + ord(letter[0])))
         tones.append(tone)
@@ -65,19 +67,23 @@ def word_sort_key(word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return _letter_key(clean(word))
 
 
-def name_sort_key(full_name: str) -> tuple[object, ...]:
+def _name_keys(full_name: str) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    words = clean(full_name).split(" ")
+    if words == [""]:
+        return []
+    given, family, middle = words[-1], words[0] if len(words) > 1 else "", words[1:-1]
+    return [word_sort_key(given), word_sort_key(family), *(word_sort_key(w) for w in middle)]
+
+
+def name_sort_key(
+    full_name: str,
+) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
     """Sort a full name the Vietnamese way: given name first, then family name, then middle.
 
-    "Nguyễn Văn An" sorts under "An", before "Trần Thị Bình".
+    "Nguyễn Văn An" sorts under "An", before "Trần Thị Bình". Tones only break ties.
     """
-    words = clean(full_name).split(" ")
-    if not words or words == [""]:
-        return ((), ())
-    given, family, middle = words[-1], words[0] if len(words) > 1 else "", words[1:-1]
-    keys = [word_sort_key(given), word_sort_key(family), *(word_sort_key(w) for w in middle)]
-    letters = tuple(k[0] for k in keys)
-    tones = tuple(k[1] for k in keys)
-    return (letters, tones)
+    keys = _name_keys(full_name)
+    return tuple(k[0] for k in keys), tuple(k[1] for k in keys)
 
 
 def name_sort_text(full_name: str) -> str:
@@ -87,10 +93,8 @@ def name_sort_text(full_name: str) -> str:
     that they only break ties.
     """
     letters, tones = name_sort_key(full_name)
-    parts: list[str] = []
-    for word in letters:  # type: ignore[union-attr]
-        parts.append("".join(_rank_code(r) for r in word))
-    tone_part = "".join("".join(str(t) for t in word) for word in tones)  # type: ignore[union-attr]
+    parts = ["".join(_rank_code(r) for r in word) for word in letters]
+    tone_part = "".join("".join(str(t) for t in word) for word in tones)
     return " ".join(parts) + "|" + tone_part
 
 
