@@ -1,0 +1,486 @@
+"""Tests for the contribution calculator: worked examples, refusals and properties."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import resources
+from fieldapp.calculator import (
+    BHXH_GROUPS,
+    ContributionResult,
+    bhxh_voluntary,
+    bhyt_household,
+    due_date,
+)
+from fieldapp.errors import ValidationError
+from fieldapp.policy import Policy, load_policy
+
+POLICY = load_policy()
+MARCH_2026 = date(2026, 3, 1)
+JULY_2026 = date(2026, 7, 1)
+
+
+def local_policy() -> Policy:
+    """The shipped tables plus two made-up provincial lines for province 04."""
+    data: dict[str, Any] = json.loads(resources.read_text("policy", "vn-2026.11.json"))
+    data["version"] = "test-local"
+    data["local_support"] = [
+        {
+            "province": "04",
+            "scheme": "bhxh_voluntary",
+            "group": "near_poor",
+            "from": "2026-01-01",
+            "to": "2026-12-31",
+            "share_pct": "10",
+            "source": "NQ thử nghiệm 1",
+            "unconfirmed": False,
+        },
+        {
+            "province": "04",
+            "scheme": "bhxh_voluntary",
+            "group": "all",
+            "from": "2026-01-01",
+            "amount": 10_000,
+            "source": "NQ thử nghiệm 2",
+            "unconfirmed": True,
+        },
+        {
+            "province": "04",
+            "scheme": "bhyt_household",
+            "group": "all",
+            "from": "2026-01-01",
+            "amount": 20_000,
+            "source": "NQ thử nghiệm 3",
+            "unconfirmed": False,
+        },
+    ]
+    return Policy.from_dict(data)
+
+
+def refusal(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[str, str, str]:
+    problem = exc.value.problems[0]
+    return problem.field, problem.vi, problem.en
+
+
+# BHYT hộ gia đình -----------------------------------------------------------------------------
+
+
+def test_bhyt_worked_example() -> None:
+    result = bhyt_household(POLICY, members=3, months=12, on=JULY_2026)
+    assert result.gross == 3_142_260
+    assert result.payable == 3_142_260
+    assert result.central_support == result.local_support == 0
+    assert result.scheme == "bhyt_household"
+    assert result.mode == "periodic"
+    assert result.policy_version == "vn-2026.11"
+    assert bhyt_household(POLICY, members=3, months=6, on=JULY_2026).gross == 1_571_130
+
+
+@pytest.mark.parametrize(
+    ("on", "monthly", "yearly"),
+    [
+        (
+            date(2025, 1, 1),
+            [105_300, 73_710, 63_180, 52_650, 42_120, 42_120],
+            [1_263_600, 884_520, 758_160, 631_800, 505_440, 505_440],
+        ),
+        (
+            JULY_2026,
+            [113_850, 79_695, 68_310, 56_925, 45_540, 45_540],
+            [1_366_200, 956_340, 819_720, 683_100, 546_480, 546_480],
+        ),
+    ],
+)
+def test_bhyt_amount_per_position(on: date, monthly: list[int], yearly: list[int]) -> None:
+    result = bhyt_household(POLICY, members=6, months=12, on=on)
+    assert [line.monthly for line in result.lines] == monthly
+    assert [line.total for line in result.lines] == yearly
+    assert result.gross == sum(yearly)
+    assert all(line.kind == "member" for line in result.lines)
+
+
+def test_bhyt_support_group_and_covered_members_are_recorded() -> None:
+    result = bhyt_household(
+        POLICY,
+        members=2,
+        months=12,
+        on=JULY_2026,
+        covered_elsewhere=1,
+        support_group="near_poor",
+    )
+    gross = 1_366_200 + 956_340
+    assert result.gross == gross
+    assert result.central_support == gross * 7 // 10
+    assert result.payable == gross - gross * 7 // 10
+    assert "bhyt_household.support_pct.near_poor" in result.unconfirmed
+    assert any("near_poor is unconfirmed" in note for note in result.notes)
+    assert any("chưa được xác nhận" in note for note in result.notes_vi)
+    assert any("1 member(s) covered" in note for note in result.notes)
+
+
+def test_bhyt_local_support_is_per_member_per_month() -> None:
+    result = bhyt_household(local_policy(), members=3, months=12, on=JULY_2026, province="04")
+    assert result.local_support == 3 * 12 * 20_000
+    assert result.payable == 3_142_260 - 720_000
+    assert result.lines[-1].kind == "local_support"
+    other = bhyt_household(local_policy(), members=3, months=12, on=JULY_2026, province="08")
+    assert other.local_support == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "fragment"),
+    [
+        ({"members": 0}, "members", "1 and 50"),
+        ({"members": 51}, "members", "1 and 50"),
+        ({"months": 2}, "months", "3, 6, 12"),
+        ({"months": 1}, "months", "3, 6, 12"),
+        ({"support_group": "poor"}, "support_group", "another group"),
+        ({"support_group": "farmer"}, "support_group", "near_poor, student, agri_average"),
+        ({"covered_elsewhere": -1}, "covered_elsewhere", "negative"),
+        ({"on": date(2019, 6, 30)}, "on", "2019-07-01"),
+        ({"members": True}, "members", "whole number"),
+    ],
+)
+def test_bhyt_refusals(kwargs: dict[str, Any], field: str, fragment: str) -> None:
+    args: dict[str, Any] = {"members": 3, "months": 12, "on": JULY_2026, **kwargs}
+    with pytest.raises(ValidationError) as info:
+        bhyt_household(POLICY, **args)
+    got_field, vi, en = refusal(info)
+    assert got_field == field
+    assert fragment in en
+    assert vi and vi != en
+
+
+# BHXH tự nguyện -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("groups", "payable", "support"),
+    [
+        (["near_poor"], 198_000, 132_000),
+        (["poor"], 165_000, 165_000),
+        (["island"], 165_000, 165_000),
+        (["ethnic_minority"], 231_000, 99_000),
+        (["other"], 264_000, 66_000),
+        ([], 264_000, 66_000),
+        (["near_poor", "ethnic_minority"], 198_000, 132_000),
+        (["ethnic_minority", "near_poor", "other"], 198_000, 132_000),
+    ],
+)
+def test_bhxh_worked_examples(groups: list[str], payable: int, support: int) -> None:
+    result = bhxh_voluntary(POLICY, income=1_500_000, months=1, groups=groups, on=MARCH_2026)
+    assert result.gross == 330_000
+    assert result.central_support == support
+    assert result.payable == payable
+    assert result.local_support == 0
+    assert result.mode == "periodic"
+
+
+def test_bhxh_near_poor_year() -> None:
+    result = bhxh_voluntary(
+        POLICY, income=1_500_000, months=12, groups=["near_poor"], on=MARCH_2026
+    )
+    assert result.gross == 3_960_000
+    assert result.payable == 2_376_000
+
+
+def test_bhxh_lump_sum_worked_example() -> None:
+    result = bhxh_voluntary(
+        POLICY, income=1_500_000, months=60, groups=["other"], on=MARCH_2026, lump_years=5
+    )
+    assert result.gross == 18_098_148
+    assert result.mode == "lump_sum"
+    assert result.months == 60
+    assert len([line for line in result.lines if line.kind == "month"]) == 60
+    assert "bhxh_voluntary.monthly_return_pct" in result.unconfirmed
+    r = Fraction(31, 10_000)
+    support = sum(Fraction(66_000) / (1 + r) ** i for i in range(60))
+    assert result.central_support == int(support + Fraction(1, 2))
+    assert result.payable == result.gross - result.central_support
+
+
+def test_bhxh_lump_sum_support_stops_at_the_cap() -> None:
+    result = bhxh_voluntary(
+        POLICY,
+        income=1_500_000,
+        months=24,
+        groups=["near_poor"],
+        on=MARCH_2026,
+        lump_years=2,
+        supported_months_used=110,
+    )
+    r = Fraction(31, 10_000)
+    support = sum(Fraction(132_000) / (1 + r) ** i for i in range(10))
+    assert result.central_support == int(support + Fraction(1, 2))
+    assert any("Only 10 of 24" in note for note in result.notes)
+
+
+def test_bhxh_back_payment() -> None:
+    result = bhxh_voluntary(
+        POLICY,
+        income=2_000_000,
+        months=36,
+        groups=["poor"],
+        on=MARCH_2026,
+        back_months=36,
+    )
+    r = Fraction(31, 10_000)
+    expected = sum(Fraction(440_000) * (1 + r) ** i for i in range(1, 37))
+    assert result.gross == int(expected + Fraction(1, 2))
+    assert result.gross > 36 * 440_000
+    assert result.central_support == result.local_support == 0
+    assert result.payable == result.gross
+    assert result.mode == "back_payment"
+
+
+def test_bhxh_supported_months_cap() -> None:
+    partly = bhxh_voluntary(
+        POLICY,
+        income=1_500_000,
+        months=3,
+        groups=["near_poor"],
+        on=MARCH_2026,
+        supported_months_used=119,
+    )
+    assert partly.central_support == 132_000
+    exhausted = bhxh_voluntary(
+        POLICY,
+        income=1_500_000,
+        months=3,
+        groups=["near_poor"],
+        on=MARCH_2026,
+        supported_months_used=120,
+    )
+    assert exhausted.central_support == 0
+    assert exhausted.payable == exhausted.gross == 990_000
+
+
+def test_bhxh_support_is_on_the_poverty_line_not_the_income() -> None:
+    result = bhxh_voluntary(
+        POLICY, income=10_000_000, months=1, groups=["near_poor"], on=MARCH_2026
+    )
+    assert result.gross == 2_200_000
+    assert result.central_support == 132_000
+
+
+def test_bhxh_local_support_from_a_fixture_policy() -> None:
+    policy = local_policy()
+    near_poor = bhxh_voluntary(
+        policy, income=1_500_000, months=1, groups=["near_poor"], on=MARCH_2026, province="04"
+    )
+    # 10 % of 22 % × 1,500,000 = 33,000 beats the flat 10,000 line for everyone.
+    assert near_poor.local_support == 33_000
+    assert near_poor.payable == 198_000 - 33_000
+    assert near_poor.policy_version == "test-local"
+    assert any("NQ thử nghiệm 1" in note for note in near_poor.notes_vi)
+
+    other = bhxh_voluntary(
+        policy, income=1_500_000, months=12, groups=["other"], on=MARCH_2026, province="04"
+    )
+    assert other.local_support == 120_000
+    assert any(name.startswith("local_support.04") for name in other.unconfirmed)
+
+    after = bhxh_voluntary(
+        policy,
+        income=2_200_000,
+        months=1,
+        groups=["near_poor"],
+        on=date(2027, 2, 1),
+        province="04",
+    )
+    assert after.local_support == 10_000
+    elsewhere = bhxh_voluntary(
+        policy, income=1_500_000, months=1, groups=["near_poor"], on=MARCH_2026, province="08"
+    )
+    assert elsewhere.local_support == 0
+
+
+def test_bhxh_lump_sum_discounts_local_support_too() -> None:
+    result = bhxh_voluntary(
+        local_policy(),
+        income=1_500_000,
+        months=12,
+        groups=["near_poor"],
+        on=MARCH_2026,
+        province="04",
+        lump_years=1,
+    )
+    r = Fraction(31, 10_000)
+    weight = sum(1 / (1 + r) ** i for i in range(12))
+    assert result.local_support == int(33_000 * weight + Fraction(1, 2))
+    assert result.central_support == int(132_000 * weight + Fraction(1, 2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "fragment"),
+    [
+        ({"income": 1_499_999}, "income", "1.500.000 đ – 46.800.000 đ"),
+        ({"income": 46_800_001}, "income", "1.500.000 đ – 46.800.000 đ"),
+        ({"income": 50_600_001, "on": JULY_2026}, "income", "1.500.000 đ – 50.600.000 đ"),
+        ({"income": 2_000_000, "on": date(2027, 1, 1)}, "income", "2.200.000 đ – 50.600.000 đ"),
+        ({"months": 2}, "months", "1, 3, 6, 12"),
+        ({"months": 24}, "months", "1, 3, 6, 12"),
+        ({"groups": ["farmer"]}, "groups", "poor, near_poor, ethnic_minority, island, other"),
+        ({"groups": "poor"}, "groups", "must be a list"),
+        ({"lump_years": 6, "months": 72}, "lump_years", "between 1 and 5"),
+        ({"lump_years": 0, "months": 0}, "lump_years", "between 1 and 5"),
+        ({"lump_years": 2, "months": 12}, "months", "must be 24"),
+        ({"back_months": 61, "months": 61}, "back_months", "between 1 and 60"),
+        ({"back_months": 10, "months": 1}, "months", "must be 10"),
+        ({"back_months": 10, "lump_years": 1, "months": 12}, "lump_years", "cannot be combined"),
+        ({"supported_months_used": 121}, "supported_months_used", "between 0 and 120"),
+        ({"supported_months_used": -1}, "supported_months_used", "between 0 and 120"),
+        ({"on": date(2025, 6, 30)}, "on", "from 2025-07-01"),
+        ({"income": 1_500_000.0}, "income", "whole number"),
+    ],
+)
+def test_bhxh_refusals(kwargs: dict[str, Any], field: str, fragment: str) -> None:
+    args: dict[str, Any] = {
+        "income": 1_500_000,
+        "months": 1,
+        "groups": ["near_poor"],
+        "on": MARCH_2026,
+        **kwargs,
+    }
+    with pytest.raises(ValidationError) as info:
+        bhxh_voluntary(POLICY, **args)
+    got_field, vi, en = refusal(info)
+    assert got_field == field
+    assert fragment in en
+    if " đ – " in fragment:
+        assert fragment in vi
+        assert "Mức thu nhập" in vi
+
+
+def test_as_dict_is_json_ready() -> None:
+    result = bhxh_voluntary(
+        POLICY, income=1_500_000, months=12, groups=["near_poor"], on=MARCH_2026
+    )
+    data = result.as_dict()
+    assert json.loads(json.dumps(data)) == data
+    for key in ("gross", "central_support", "local_support", "payable"):
+        assert type(data[key]) is int
+    assert data["policy_version"] == "vn-2026.11"
+    assert data["on"] == "2026-03-01"
+
+
+# Deadlines ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("months", "start", "due"),
+    [
+        (1, date(2026, 2, 10), date(2026, 2, 28)),
+        (1, date(2028, 2, 1), date(2028, 2, 29)),
+        (3, date(2026, 3, 1), date(2026, 5, 31)),
+        (6, date(2026, 3, 1), date(2026, 6, 30)),
+        (12, date(2026, 3, 1), date(2026, 9, 30)),
+        (12, date(2026, 11, 15), date(2027, 5, 31)),
+        (3, date(2026, 12, 1), date(2027, 2, 28)),
+    ],
+)
+def test_bhxh_due_dates(months: int, start: date, due: date) -> None:
+    assert due_date("bhxh_voluntary", months, start) == due
+
+
+def test_other_due_dates() -> None:
+    start = date(2026, 7, 1)
+    assert due_date("bhyt_household", 12, start) == start
+    assert due_date("bhxh_voluntary", 60, start, mode="lump_sum") == start
+    assert due_date("bhxh_voluntary", 12, start, mode="back_payment") == start
+    with pytest.raises(ValidationError):
+        due_date("bhxh_voluntary", 2, start)
+    with pytest.raises(ValidationError):
+        due_date("pension", 1, start)
+    with pytest.raises(ValidationError):
+        due_date("bhxh_voluntary", 1, start, mode="weekly")
+
+
+# Properties -----------------------------------------------------------------------------------
+
+dates = st.dates(min_value=date(2025, 7, 1), max_value=date(2029, 12, 31))
+group_lists = st.lists(st.sampled_from(BHXH_GROUPS), max_size=3)
+
+
+def _check_invariants(result: ContributionResult) -> None:
+    assert 0 <= result.payable <= result.gross
+    assert result.central_support >= 0
+    assert result.local_support >= 0
+    assert result.gross == result.payable + result.central_support + result.local_support
+
+
+@st.composite
+def bhxh_cases(draw: st.DrawFn) -> dict[str, Any]:
+    on = draw(dates)
+    income = draw(st.integers(POLICY.rural_poverty_line(on), POLICY.bhxh_ceiling(on)) | st.just(0))
+    args: dict[str, Any] = {
+        "on": on,
+        "income": income or POLICY.rural_poverty_line(on),
+        "groups": draw(group_lists),
+        "supported_months_used": draw(st.integers(0, 120)),
+        "province": draw(st.sampled_from([None, "04", "08"])),
+    }
+    mode = draw(st.sampled_from(["periodic", "lump_sum", "back_payment"]))
+    if mode == "periodic":
+        args["months"] = draw(st.sampled_from([1, 3, 6, 12]))
+    elif mode == "lump_sum":
+        args["lump_years"] = draw(st.integers(1, 5))
+        args["months"] = 12 * args["lump_years"]
+    else:
+        args["back_months"] = args["months"] = draw(st.integers(1, 60))
+    return args
+
+
+LOCAL_POLICY = local_policy()
+
+
+@given(bhxh_cases())
+def test_bhxh_properties(args: dict[str, Any]) -> None:
+    result = bhxh_voluntary(LOCAL_POLICY, **args)
+    _check_invariants(result)
+    on, months = args["on"], args["months"]
+    groups = args["groups"] or ["other"]
+    share = max(POLICY.central_support_share(g, on) for g in groups)
+    cap = share * Fraction(22, 100) * POLICY.rural_poverty_line(on) * months
+    assert result.central_support <= cap
+    plain = Fraction(22, 100) * args["income"] * months
+    if result.mode == "periodic":
+        assert result.gross == int(plain + Fraction(1, 2))
+    elif result.mode == "lump_sum":
+        assert result.gross <= plain
+    else:
+        assert result.gross >= plain
+        assert result.central_support == 0
+
+
+@given(
+    on=st.dates(min_value=date(2019, 7, 1), max_value=date(2029, 12, 31)),
+    members=st.integers(1, 49),
+    months=st.sampled_from([3, 6, 12]),
+    support_group=st.sampled_from([None, "near_poor", "student", "agri_average"]),
+)
+def test_bhyt_properties(on: date, members: int, months: int, support_group: str | None) -> None:
+    result = bhyt_household(
+        LOCAL_POLICY,
+        members=members,
+        months=months,
+        on=on,
+        support_group=support_group,
+        province="04",
+    )
+    _check_invariants(result)
+    monthly = [line.monthly for line in result.lines if line.kind == "member"]
+    assert len(monthly) == members
+    assert all(later <= earlier for earlier, later in itertools.pairwise(monthly))
+    bigger = bhyt_household(LOCAL_POLICY, members=members + 1, months=months, on=on)
+    smaller = bhyt_household(LOCAL_POLICY, members=members, months=months, on=on)
+    assert bigger.gross >= smaller.gross
+    assert bigger.payable >= smaller.payable
