@@ -53,9 +53,10 @@ _SELECT = """
     SELECT s.household_id, s.member_id,
         coalesce(m.full_name, h.head_name) AS full_name, h.head_name, h.village,
         m.date_of_birth, m.cccd, h.phone
-    FROM search_index s
+    FROM ({inner}) s
     JOIN household h ON h.id = s.household_id
     LEFT JOIN member m ON m.id = s.member_id
+    ORDER BY s.rank, m.sort_key
 """
 
 
@@ -72,13 +73,15 @@ class Search:
         expression = match_expression(text)
         if expression is None:
             return self.browse(village=village, limit=limit, offset=offset)
-        sql = _SELECT + " WHERE search_index MATCH ?"
+        # Rank and cut inside the index first, so only one page of matches is joined.
+        inner = "SELECT household_id, member_id, rank FROM search_index WHERE search_index MATCH ?"
         params: list[object] = [expression]
         if village:
-            sql += " AND h.village = ?"
+            inner += " AND household_id IN (SELECT id FROM household WHERE village = ?)"
             params.append(village)
-        sql += " ORDER BY s.rank, m.sort_key LIMIT ? OFFSET ?"
+        inner += " ORDER BY rank LIMIT ? OFFSET ?"
         params += [limit, offset]
+        sql = _SELECT.format(inner=inner)
         hits = [SearchHit(*row) for row in self.store.conn.execute(sql, params)]
         # A household's own row matters only when none of its members is on the page already:
         # otherwise the head would show twice.

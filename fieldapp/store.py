@@ -74,7 +74,12 @@ class Store:
         self.db = sqlite_utils.Database(self.conn)
         self._migrate()
         self.device_id = self._ensure_meta("device_id", lambda: uuid7(clock))
-        self.hlc = HybridClock(self.device_id, self.meta("hlc_last"))
+        self.hlc = HybridClock(self.device_id)
+        # The clock resumes after the newest timestamp this store has written or seen; the
+        # outbox holds every local one, so no extra write is needed per change.
+        for known in (self.meta("hlc_seen"), self.scalar("SELECT max(hlc) FROM outbox")):
+            if known:
+                self.hlc.observe(str(known))
 
     # -- schema -------------------------------------------------------------------------
 
@@ -156,14 +161,13 @@ class Store:
         return uuid7(self.clock)
 
     def tick(self) -> str:
-        """Next hybrid-clock timestamp; remembered in the same transaction as the change."""
-        stamp = self.hlc.tick(int(self.clock.now().timestamp() * 1000))
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('hlc_last', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (stamp,),
-        )
-        return stamp
+        """Next hybrid-clock timestamp, for a change that writes it to the outbox."""
+        return self.hlc.tick(int(self.clock.now().timestamp() * 1000))
+
+    def observe(self, remote_hlc: str) -> None:
+        """Move the clock past a timestamp received from another device (kept across restarts)."""
+        self.hlc.observe(remote_hlc)
+        self.set_meta("hlc_seen", self.hlc.last)
 
     def append_outbox(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -102,31 +103,44 @@ class Visits:
             "next_visit": next_visit.isoformat() if next_visit else None,
             "notes": clean(notes),
         }
-        with self.store.transaction() as conn:
-            if (
-                conn.execute("SELECT 1 FROM household WHERE id = ?", (household_id,)).fetchone()
-                is None
-            ):
-                raise NotFoundError("hộ gia đình", "household", household_id)
-            conn.execute(
-                "INSERT INTO visit (id, household_id, agent_id, at, outcome, topics, materials, "
-                "next_visit, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    visit_id,
-                    household_id,
-                    self.agent_id,
-                    data["at"],
-                    outcome,
-                    dumps(data["topics"]),
-                    dumps(data["materials"]),
-                    data["next_visit"],
-                    data["notes"],
-                ),
-            )
-            self.store.append_outbox(
-                entity="visit", entity_id=visit_id, op="insert", hlc=self.store.tick(), data=data
-            )
-        return self.get(visit_id)
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO visit (id, household_id, agent_id, at, outcome, topics, "
+                    "materials, next_visit, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        visit_id,
+                        household_id,
+                        self.agent_id,
+                        data["at"],
+                        outcome,
+                        dumps(data["topics"]),
+                        dumps(data["materials"]),
+                        data["next_visit"],
+                        data["notes"],
+                    ),
+                )
+                self.store.append_outbox(
+                    entity="visit",
+                    entity_id=visit_id,
+                    op="insert",
+                    hlc=self.store.tick(),
+                    data=data,
+                )
+        except sqlite3.IntegrityError as exc:
+            # The only foreign key of a visit is its household.
+            raise NotFoundError("hộ gia đình", "household", household_id) from exc
+        return Visit(
+            id=visit_id,
+            household_id=household_id,
+            agent_id=self.agent_id,
+            at=data["at"],
+            outcome=outcome,
+            topics=tuple(data["topics"]),
+            materials=tuple(data["materials"]),
+            next_visit=data["next_visit"],
+            notes=data["notes"],
+        )
 
     def get(self, visit_id: str) -> Visit:
         row = self.store.one("SELECT * FROM visit WHERE id = ?", (visit_id,))
