@@ -1,0 +1,715 @@
+"""Read commune resident lists (CSV or XLSX) into validated people grouped by household."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from fieldapp.errors import FieldappError, Problem
+from fieldapp.text import clean, fold
+from fieldapp.validation import (
+    DateParseError,
+    check_bhxh_code,
+    check_bhyt_card,
+    check_cccd,
+    check_date_of_birth,
+    check_phone,
+    check_required_name,
+    normalise_bhxh_code,
+    normalise_bhyt_card,
+    normalise_cccd,
+    normalise_phone,
+    parse_date_loose,
+    parse_sex,
+)
+
+__all__ = [
+    "FIELDS",
+    "ParsedFile",
+    "ParsedHousehold",
+    "ParsedPerson",
+    "RefusedRow",
+    "parse_resident_file",
+]
+
+# A cell as read from either format; datetime is a subclass of date.
+Cell = str | int | float | date | None
+
+# Column names seen in commune lists, compared after _header_key (folded, no punctuation).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    # Not a bare "Tên": lists that split "Họ đệm" and "Tên" would lose the family name.
+    "full_name": ("ho va ten", "ho ten", "ho va ten thanh vien", "full name", "name"),
+    "date_of_birth": (
+        "ngay sinh",
+        "ngay thang nam sinh",
+        "nam sinh",
+        "ngay thang sinh",
+        "date of birth",
+        "dob",
+    ),
+    "sex": ("gioi tinh", "gioi", "sex", "gender"),
+    "cccd": (
+        "so cccd",
+        "cccd",
+        "so dinh danh ca nhan",
+        "so dinh danh",
+        "ma dinh danh ca nhan",
+        "so can cuoc",
+        "so can cuoc cong dan",
+        "can cuoc cong dan",
+    ),
+    "village": (
+        "thon ban",
+        "thon",
+        "ban",
+        "to dan pho",
+        "thon xom",
+        "xom",
+        "thon to dan pho",
+        "dia chi",
+        "village",
+        "address",
+    ),
+    "head_name": ("chu ho", "ho ten chu ho", "ho va ten chu ho", "ten chu ho"),
+    "relation": (
+        "quan he voi chu ho",
+        "quan he",
+        "moi quan he voi chu ho",
+        "quan he chu ho",
+        "relation",
+    ),
+    "phone": ("so dien thoai", "sdt", "dien thoai", "so dt", "dt", "phone"),
+    "ethnicity": ("dan toc", "ethnicity"),
+    "bhxh_code": ("ma so bhxh", "ma bhxh", "so bhxh", "ma so bao hiem xa hoi"),
+    "bhyt_card": ("so the bhyt", "ma the bhyt", "the bhyt"),
+    "household_code": ("ma ho", "so ho", "ma ho gia dinh", "so ho khau"),
+}
+_ALIAS_TO_FIELD = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
+# Row numbers: recognised, used for nothing.
+_IGNORED_HEADERS = {"stt", "tt", "so tt", "so thu tu"}
+
+FIELDS: tuple[str, ...] = tuple(_ALIASES)
+
+# The header must be near the top; commune lists put a title and a date above it.
+_HEADER_SEARCH_ROWS = 15
+_MIN_HEADER_FIELDS = 2
+
+_HEAD_RELATIONS = {"chu ho", "ch"}
+# Some lists tick the head's row in the "Chủ hộ" column instead of writing the head's name.
+_HEAD_TICKS = {"x", "v", "1", "co", "√", "✓", "✔", "chu ho"}
+
+
+@dataclass(frozen=True)
+class ParsedPerson:
+    """One accepted row: a person with cleaned, normalised values and any warnings."""
+
+    row: int
+    full_name: str
+    date_of_birth: date | None
+    birth_year_only: bool
+    sex: str | None
+    cccd: str | None
+    phone: str | None
+    village: str | None
+    relation: str | None
+    ethnicity: str | None
+    bhxh_code: str | None
+    bhyt_card: str | None
+    is_head: bool
+    warnings: list[Problem]
+    import_key: str
+
+
+@dataclass(frozen=True)
+class ParsedHousehold:
+    """People placed together in one household, in file order."""
+
+    village: str | None
+    head_name: str | None
+    household_code: str | None
+    phone: str | None
+    rows: list[ParsedPerson]
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """A row that was not taken, with what it held (column header → text) and why."""
+
+    row: int
+    values: dict[str, str]
+    problems: list[Problem]
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """The result of reading one resident list.
+
+    total_rows counts the data rows that held anything (accepted plus refused).
+    """
+
+    households: list[ParsedHousehold]
+    refused: list[RefusedRow]
+    unknown_columns: list[str]
+    mapping: dict[str, str]
+    total_rows: int
+    header_row: int
+    sheet: str | None = None
+
+    @property
+    def people(self) -> list[ParsedPerson]:
+        return [person for household in self.households for person in household.rows]
+
+
+@dataclass
+class _Row:
+    """An accepted person plus the grouping columns that do not belong on the person."""
+
+    person: ParsedPerson
+    head_name: str | None
+    household_code: str | None
+    ticked_head: bool = False
+
+    @property
+    def says_head(self) -> bool:
+        return self.ticked_head or _is_head_relation(self.person.relation)
+
+
+@dataclass
+class _Group:
+    head_name: str | None
+    household_code: str | None
+    rows: list[_Row] = field(default_factory=list)
+    single: bool = False
+
+
+def parse_resident_file(path: Path, *, today: date) -> ParsedFile:
+    """Read a resident list, validate each row and group the accepted people by household."""
+    tables, fmt = _read_tables(path)
+    for sheet, rows in tables:
+        found = _find_header(rows)
+        if found is None:
+            continue
+        index, columns, unknown = found
+        if "full_name" not in columns.values():
+            raise FieldappError(
+                "Không tìm thấy cột “Họ và tên” trong dòng tiêu đề của tệp",
+                "The file's header row has no “Họ và tên” (full name) column",
+                code="import_no_name_column",
+            )
+        headers = [_text(cell) for cell in rows[index][1]]
+        return _parse_rows(
+            rows[index + 1 :],
+            headers=headers,
+            columns=columns,
+            unknown=unknown,
+            header_row=rows[index][0],
+            sheet=sheet if fmt == "xlsx" else None,
+            today=today,
+        )
+    expected = ", ".join(["Họ và tên", "Ngày sinh", "Giới tính", "Số CCCD", "Thôn/Bản", "Chủ hộ"])
+    raise FieldappError(
+        f"Không tìm thấy dòng tiêu đề trong {_HEADER_SEARCH_ROWS} dòng đầu của tệp; "
+        f"cần ít nhất hai cột quen thuộc như: {expected}",
+        f"No header row found in the first {_HEADER_SEARCH_ROWS} rows of the file; "
+        f"at least two known columns are needed, such as: {expected}",
+        code="import_no_header",
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+_NumberedRows = list[tuple[int, list[Cell]]]
+
+
+def _read_tables(path: Path) -> tuple[list[tuple[str | None, _NumberedRows]], str]:
+    """Every table in the file with 1-based row numbers, and the format ("csv" or "xlsx")."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FieldappError(
+            f"Không mở được tệp {path.name}: {exc.strerror or exc}",
+            f"Cannot open the file {path.name}: {exc.strerror or exc}",
+            code="import_unreadable",
+        ) from exc
+    if not data.strip():
+        raise FieldappError(
+            f"Tệp {path.name} trống", f"The file {path.name} is empty", code="import_empty"
+        )
+    if data.startswith(b"PK\x03\x04"):
+        return _read_xlsx(path), "xlsx"
+    # Old binary Excel files and anything else that is clearly not text.
+    is_utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if data.startswith(b"\xd0\xcf\x11\xe0") or (b"\x00" in data[:4096] and not is_utf16):
+        raise FieldappError(
+            f"Tệp {path.name} không phải CSV hay XLSX; hãy mở bằng Excel và lưu lại dạng "
+            "“Excel Workbook (.xlsx)” hoặc “CSV UTF-8”",
+            f"The file {path.name} is neither CSV nor XLSX; open it in Excel and save it as "
+            "“Excel Workbook (.xlsx)” or “CSV UTF-8”",
+            code="import_format",
+        )
+    return [(None, _read_csv(_decode(data)))], "csv"
+
+
+def _decode(data: bytes) -> str:
+    """Text from UTF-8 (with or without BOM), UTF-16 or Windows-1258; mojibake is repaired."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Excel's "Unicode Text" export: UTF-16 with a BOM, tab-separated.
+        return data.decode("utf-16", errors="replace")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Windows-1258 (Vietnamese ANSI) writes tone marks as combining characters; the NFC
+        # done on every cell later composes them.
+        return data.decode("cp1258", errors="replace")
+    return _repair_mojibake(text)
+
+
+# UTF-8 Vietnamese read as Windows-1252 and saved again: "Nguyá»…n" for "Nguyễn".
+_MOJIBAKE_HINT = re.compile("[ÃÄÆá][\u0080-\u00bf\u0152-\u2122]")
+
+
+def _repair_mojibake(text: str) -> str:
+    if not _MOJIBAKE_HINT.search(text):
+        return text
+    raw = bytearray()
+    for ch in text:
+        try:
+            raw += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            # Bytes that Windows-1252 leaves undefined come through as the same code point.
+            if ord(ch) > 0xFF:
+                return text
+            raw.append(ord(ch))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return text
+
+
+_DELIMITERS = (";", ",", "\t")
+
+
+def _read_csv(text: str) -> _NumberedRows:
+    """Rows of the CSV split on whichever delimiter yields the best header."""
+    best: _NumberedRows = []
+    best_score = (-1, -1)
+    for delimiter in _DELIMITERS:
+        # csv yields [] for a blank line, so record numbers match the rows a spreadsheet shows.
+        rows: _NumberedRows = []
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        for number, record in enumerate(reader, 1):
+            cells: list[Cell] = list(record)
+            rows.append((number, cells))
+        found = _find_header(rows)
+        widest = max((len(cells) for _, cells in rows[:_HEADER_SEARCH_ROWS]), default=0)
+        score = (len(found[1]) if found else 0, widest)
+        if score > best_score:
+            best, best_score = rows, score
+    return best
+
+
+def _read_xlsx(path: Path) -> list[tuple[str | None, _NumberedRows]]:
+    """Rows of every worksheet, the active one first."""
+    from openpyxl import load_workbook  # heavy; only needed for spreadsheets
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise FieldappError(
+            f"Không đọc được tệp Excel {path.name}: tệp hỏng hoặc không phải XLSX",
+            f"Cannot read the Excel file {path.name}: it is damaged or not an XLSX file",
+            code="import_unreadable",
+        ) from exc
+    try:
+        sheets = list(workbook.worksheets)
+        active = workbook.active
+        if active in sheets:
+            sheets.remove(active)
+            sheets.insert(0, active)
+        tables: list[tuple[str | None, _NumberedRows]] = []
+        for sheet in sheets:
+            if not hasattr(sheet, "iter_rows"):
+                continue  # chart sheets
+            # Some generators write a wrong sheet size, which would cut rows short.
+            if hasattr(sheet, "reset_dimensions"):
+                sheet.reset_dimensions()
+            rows: _NumberedRows = [
+                (number, list(values))
+                for number, values in enumerate(sheet.iter_rows(values_only=True), 1)
+            ]
+            tables.append((str(sheet.title), rows))
+        return tables
+    finally:
+        workbook.close()
+
+
+def _text(cell: Cell) -> str:
+    """A cell as cleaned NFC text; whole numbers without ".0", dates as ISO."""
+    if cell is None:
+        return ""
+    if isinstance(cell, datetime):
+        return cell.date().isoformat() if cell.time() == datetime.min.time() else str(cell)
+    if isinstance(cell, date):
+        return cell.isoformat()
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return clean(str(cell))
+
+
+def _is_number(cell: Cell) -> bool:
+    return isinstance(cell, int | float) and not isinstance(cell, bool)
+
+
+def _number_text(cell: Cell, width: int) -> str:
+    """Text of an identifier; a numeric cell gets back the leading zeros Excel dropped."""
+    text = _text(cell)
+    # CCCD numbers all start with 0 (province codes 001-096) and BHXH codes may: stored as
+    # numbers they lose one or two leading zeros.
+    if _is_number(cell) and text.isdigit() and width - 2 <= len(text) < width:
+        return text.zfill(width)
+    return text
+
+
+def _phone_text(cell: Cell) -> str:
+    """Text of a phone number; a numeric cell gets back the leading 0 Excel dropped."""
+    text = _text(cell)
+    if _is_number(cell) and text.isdigit() and len(text) in (9, 10) and text[:2] != "84":
+        return "0" + text
+    return text
+
+
+# --- header -----------------------------------------------------------------------------------
+
+
+def _header_key(text: str) -> str:
+    """ "Họ và tên (*)" → "ho va ten"; "Thôn/Bản" → "thon ban"; "SĐT" → "sdt"."""
+    without_notes = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", text)
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", fold(without_notes)).split())
+
+
+def _map_header(cells: Sequence[Cell]) -> tuple[dict[int, str], list[str]]:
+    """Column index → field for known names, and the headers of unknown columns."""
+    columns: dict[int, str] = {}
+    unknown: list[str] = []
+    for index, cell in enumerate(cells):
+        text = _text(cell)
+        if not text:
+            continue
+        key = _header_key(text)
+        if key in _IGNORED_HEADERS:
+            continue
+        name = _ALIAS_TO_FIELD.get(key)
+        # A second column for the same field ("Thôn" and "Địa chỉ") is reported, not merged.
+        if name is None or name in columns.values():
+            unknown.append(text)
+        else:
+            columns[index] = name
+    return columns, unknown
+
+
+def _find_header(rows: _NumberedRows) -> tuple[int, dict[int, str], list[str]] | None:
+    for index, (_, cells) in enumerate(rows[:_HEADER_SEARCH_ROWS]):
+        columns, unknown = _map_header(cells)
+        if len(columns) >= _MIN_HEADER_FIELDS:
+            return index, columns, unknown
+    return None
+
+
+# Government forms number their columns on the row under the header: "(1)", "(2)", "A", "B".
+_COLUMN_NUMBER = re.compile(r"\(?(\d{1,2}|[A-Z])\)?")
+
+
+def _is_column_numbering(cells: Sequence[Cell]) -> bool:
+    texts = [_text(cell) for cell in cells]
+    filled = [text for text in texts if text]
+    return len(filled) >= _MIN_HEADER_FIELDS and all(_COLUMN_NUMBER.fullmatch(t) for t in filled)
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+
+def _parse_rows(
+    rows: _NumberedRows,
+    *,
+    headers: list[str],
+    columns: dict[int, str],
+    unknown: list[str],
+    header_row: int,
+    sheet: str | None,
+    today: date,
+) -> ParsedFile:
+    if rows and _is_column_numbering(rows[0][1]):
+        rows = rows[1:]
+    ignored = {index for index, text in enumerate(headers) if _header_key(text) in _IGNORED_HEADERS}
+    accepted: list[_Row] = []
+    refused: list[RefusedRow] = []
+    first_row_of: dict[str, int] = {}
+    total = 0
+    for number, cells in rows:
+        if all(not _text(cell) for index, cell in enumerate(cells) if index not in ignored):
+            continue  # blank, or only a pre-printed row number
+        total += 1
+        values = {
+            headers[index]: _text(cell)
+            for index, cell in enumerate(cells)
+            if index < len(headers) and headers[index] and _text(cell)
+        }
+        by_field: dict[str, Cell] = {
+            name: cells[index] if index < len(cells) else None for index, name in columns.items()
+        }
+        row, problems = _read_person(number, by_field, today=today)
+        if row is not None:
+            key = row.person.import_key
+            if key in first_row_of:
+                problems = [_duplicate_problem(first_row_of[key], key)]
+            else:
+                first_row_of[key] = number
+                accepted.append(row)
+                continue
+        refused.append(RefusedRow(number, values, problems))
+    return ParsedFile(
+        households=_group(accepted, columns=set(columns.values())),
+        refused=refused,
+        unknown_columns=unknown,
+        mapping={headers[index]: name for index, name in columns.items()},
+        total_rows=total,
+        header_row=header_row,
+        sheet=sheet,
+    )
+
+
+def _duplicate_problem(first_row: int, key: str) -> Problem:
+    if key.startswith("cccd:"):
+        same_vi, same_en = "cùng số CCCD", "same CCCD number"
+    else:
+        same_vi, same_en = "cùng họ tên, ngày sinh và thôn", "same name, date of birth and village"
+    return Problem(
+        "row",
+        "duplicate",
+        f"Trùng với người ở dòng {first_row} ({same_vi})",
+        f"The same person as on row {first_row} ({same_en})",
+    )
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+def _read_person(
+    number: int, cells: dict[str, Cell], *, today: date
+) -> tuple[_Row | None, list[Problem]]:
+    """The person on one row, or None and the errors that refuse it."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+    full_name = _text(cells.get("full_name"))
+    errors += check_required_name(full_name)
+
+    raw_sex = _text(cells.get("sex"))
+    sex = parse_sex(raw_sex)
+    if raw_sex and sex is None:
+        warnings.append(
+            Problem(
+                "sex",
+                "sex_unknown",
+                f"Không hiểu giới tính “{raw_sex}” (cần Nam hoặc Nữ); để trống",
+                f"Cannot read the sex “{raw_sex}” (expected Nam or Nữ); left blank",
+                "warning",
+            )
+        )
+
+    date_of_birth, year_only, dob_problems = _read_date_of_birth(cells.get("date_of_birth"), today)
+    errors += dob_problems
+
+    raw_cccd = _number_text(cells.get("cccd"), 12)
+    for problem in check_cccd(raw_cccd, sex=sex, date_of_birth=date_of_birth):
+        (errors if problem.severity == "error" else warnings).append(problem)
+
+    # A bad phone or insurance number should not cost the person their row: the value is left
+    # out and the agent is told, so it can be asked for at the visit.
+    phone = _kept_or_warned(_phone_text(cells.get("phone")), check_phone, warnings)
+    bhxh_code = _kept_or_warned(_number_text(cells.get("bhxh_code"), 10), check_bhxh_code, warnings)
+    bhyt_card = _kept_or_warned(_text(cells.get("bhyt_card")), check_bhyt_card, warnings)
+
+    if errors:
+        return None, errors
+
+    cccd = normalise_cccd(raw_cccd)
+    village = _optional(_text(cells.get("village")))
+    relation = _optional(_text(cells.get("relation")))
+    person = ParsedPerson(
+        row=number,
+        full_name=full_name,
+        date_of_birth=date_of_birth,
+        birth_year_only=year_only,
+        sex=sex,
+        cccd=cccd,
+        phone=normalise_phone(phone),
+        village=village,
+        relation=relation,
+        ethnicity=_optional(_text(cells.get("ethnicity"))),
+        bhxh_code=normalise_bhxh_code(bhxh_code),
+        bhyt_card=normalise_bhyt_card(bhyt_card),
+        is_head=False,
+        warnings=warnings,
+        import_key=_import_key(full_name, date_of_birth, year_only, village, cccd),
+    )
+    head_name = _optional(_text(cells.get("head_name")))
+    ticked = head_name is not None and fold(head_name) in _HEAD_TICKS
+    return (
+        _Row(
+            person,
+            head_name=None if ticked else head_name,
+            household_code=_optional(_text(cells.get("household_code"))),
+            ticked_head=ticked,
+        ),
+        [],
+    )
+
+
+def _read_date_of_birth(cell: Cell, today: date) -> tuple[date | None, bool, list[Problem]]:
+    value: date | None = None
+    year_only = False
+    if isinstance(cell, datetime):
+        value = cell.date()
+    elif isinstance(cell, date):
+        value = cell
+    elif isinstance(cell, int | float) and not isinstance(cell, bool) and float(cell).is_integer():
+        # A "Năm sinh" column typed as numbers.
+        text = str(int(cell))
+        try:
+            value, year_only = parse_date_loose(text)
+        except DateParseError:
+            return None, False, [_unreadable_date(text)]
+    else:
+        text = _text(cell)
+        if text:
+            try:
+                value, year_only = parse_date_loose(text)
+            except DateParseError as exc:
+                return None, False, [_unreadable_date(text, exc)]
+    return value, year_only, check_date_of_birth(value, today=today)
+
+
+def _unreadable_date(text: str, exc: DateParseError | None = None) -> Problem:
+    return Problem(
+        "date_of_birth",
+        "dob_invalid",
+        exc.vi if exc else f"Không đọc được ngày sinh “{text}”",
+        exc.en if exc else f"Cannot read the date of birth “{text}”",
+    )
+
+
+def _kept_or_warned(
+    text: str, check: Callable[[str | None], list[Problem]], warnings: list[Problem]
+) -> str | None:
+    problems = check(text)
+    if not problems:
+        return _optional(text)
+    warnings.extend(
+        replace(p, severity="warning", vi=f"{p.vi}; đã bỏ qua", en=f"{p.en}; left out")
+        for p in problems
+    )
+    return None
+
+
+def _import_key(
+    full_name: str,
+    date_of_birth: date | None,
+    year_only: bool,
+    village: str | None,
+    cccd: str | None,
+) -> str:
+    """Identity of a person across imports of the same list, even if rows move."""
+    if cccd:
+        return f"cccd:{cccd}"
+    if date_of_birth is None:
+        born = ""
+    elif year_only:
+        born = str(date_of_birth.year)
+    else:
+        born = date_of_birth.isoformat()
+    return f"name:{fold(full_name)}|{born}|{fold(village or '')}"
+
+
+# --- households -------------------------------------------------------------------------------
+
+
+def _is_head_relation(relation: str | None) -> bool:
+    return relation is not None and fold(relation) in _HEAD_RELATIONS
+
+
+def _same_village(row: _Row, group: _Group) -> bool:
+    village = row.person.village
+    other = group.rows[0].person.village if group.rows else None
+    return not village or not other or fold(village) == fold(other)
+
+
+def _group(rows: list[_Row], *, columns: set[str]) -> list[ParsedHousehold]:
+    """Place people in households: by household code, else head's name, else relation order."""
+    groups: list[_Group] = []
+    by_key: dict[tuple[str, ...], _Group] = {}
+    current: _Group | None = None
+    by_code = "household_code" in columns
+    by_head = not by_code and "head_name" in columns
+    for row in rows:
+        person = row.person
+        key: tuple[str, ...] | None = None
+        if by_code and row.household_code:
+            key = ("code", fold(row.household_code))
+        elif by_head and (row.head_name or row.says_head):
+            head = row.head_name or person.full_name
+            key = ("head", fold(head), fold(person.village or ""))
+        if key is not None:
+            group = by_key.get(key)
+            if group is None:
+                group = _Group(head_name=row.head_name, household_code=row.household_code)
+                by_key[key] = group
+                groups.append(group)
+        elif row.says_head:
+            group = _Group(head_name=None, household_code=None)
+            groups.append(group)
+        elif current is not None and not current.single and _same_village(row, current):
+            # The rows under a head, or under a merged "Chủ hộ"/"Mã hộ" cell, which leaves
+            # the cells below it empty.
+            group = current
+        else:
+            group = _Group(head_name=None, household_code=None, single=True)
+            groups.append(group)
+        group.rows.append(row)
+        current = group
+    return [_finish(group) for group in groups]
+
+
+def _finish(group: _Group) -> ParsedHousehold:
+    people = [row.person for row in group.rows]
+    head_name = group.head_name or next((r.head_name for r in group.rows if r.head_name), None)
+    head_index = next((i for i, r in enumerate(group.rows) if r.says_head), None)
+    if head_index is None and head_name:
+        head_index = next(
+            (i for i, p in enumerate(people) if fold(p.full_name) == fold(head_name)), None
+        )
+    if head_index is None and len(people) == 1 and group.single:
+        head_index = 0
+    if head_index is not None:
+        people[head_index] = replace(people[head_index], is_head=True)
+        head_name = head_name or people[head_index].full_name
+    head = people[head_index] if head_index is not None else None
+    village = next((p.village for p in people if p.village), None)
+    phone = (head.phone if head else None) or next((p.phone for p in people if p.phone), None)
+    code = group.household_code or next(
+        (r.household_code for r in group.rows if r.household_code), None
+    )
+    return ParsedHousehold(
+        village=(head.village if head and head.village else village),
+        head_name=head_name,
+        household_code=code,
+        phone=phone,
+        rows=people,
+    )
