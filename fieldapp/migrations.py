@@ -171,3 +171,87 @@ def _initial(conn: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration(2, "receipt books and receipts; sync state pulled from the provincial server")
+def _receipts_and_sync(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE receipt_book (
+            id TEXT PRIMARY KEY,
+            series TEXT NOT NULL,
+            first_number INTEGER NOT NULL CHECK (first_number >= 1),
+            last_number INTEGER NOT NULL CHECK (last_number >= first_number),
+            next_number INTEGER NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('manual', 'server')),
+            created_at TEXT NOT NULL,
+            CHECK (next_number BETWEEN first_number AND last_number + 1)
+        );
+        CREATE UNIQUE INDEX receipt_book_range ON receipt_book (series, first_number);
+        CREATE TABLE receipt (
+            id TEXT PRIMARY KEY,
+            book_id TEXT NOT NULL REFERENCES receipt_book (id),
+            series TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            payer_name TEXT NOT NULL,
+            payer_bhxh_code TEXT,
+            payer_address TEXT NOT NULL DEFAULT '',
+            household_id TEXT NOT NULL REFERENCES household (id),
+            pledge_ids TEXT NOT NULL,
+            amount INTEGER NOT NULL CHECK (amount > 0),
+            description TEXT NOT NULL,
+            period_from TEXT NOT NULL,
+            period_to TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            issued_by TEXT NOT NULL,
+            verification_code TEXT NOT NULL,
+            qr_payload TEXT NOT NULL,
+            UNIQUE (series, number)
+        );
+        CREATE INDEX receipt_household ON receipt (household_id);
+        CREATE TABLE receipt_void (
+            id TEXT PRIMARY KEY,
+            receipt_id TEXT NOT NULL UNIQUE REFERENCES receipt (id),
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        -- Local only: each print of a receipt; every print after the first is a copy.
+        CREATE TABLE receipt_print (
+            id INTEGER PRIMARY KEY,
+            receipt_id TEXT NOT NULL REFERENCES receipt (id),
+            at TEXT NOT NULL,
+            copy INTEGER NOT NULL
+        );
+        CREATE TABLE assignment (
+            commune_code TEXT PRIMARY KEY,
+            province_code TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE target (
+            id TEXT PRIMARY KEY,
+            scheme TEXT NOT NULL,
+            month TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE policy_document (
+            version TEXT PRIMARY KEY,
+            document TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE sync_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            sent INTEGER NOT NULL DEFAULT 0,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            refused INTEGER NOT NULL DEFAULT 0,
+            pulled INTEGER NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX outbox_batch ON outbox (batch_id) WHERE batch_id IS NOT NULL;
+        """,
+    )
