@@ -357,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=_vi("tự kiểm tra rồi thoát", "check start-up and exit"),
     )
     p.set_defaults(handler=cmd_gui)
+
+    from fieldapp import cli_documents
+
+    cli_documents.register(sub)
     return parser
 
 

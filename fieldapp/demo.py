@@ -107,6 +107,17 @@ def create_demo(
             code="bad_count",
         )
     rng = random.Random(seed)
+    store = workspace.store
+    # The demo agent and commune, unless the agent has set their own.
+    for key, value in (
+        ("agent_name", "Nguyễn Thị Lan"),
+        ("agent_phone", "0912 345 678"),
+        ("province_code", DEMO_PROVINCE),
+        ("commune_code", DEMO_COMMUNE),
+        ("commune_name", DEMO_COMMUNE_NAME),
+    ):
+        if store.meta(key) is None:
+            store.set_meta(key, value)
     today = workspace.store.clock.today()
     now = workspace.store.clock.now()
     counts = {"members": 0, "visits": 0, "pledges": 0}

@@ -6,7 +6,7 @@ import calendar
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from fieldapp.clock import VIETNAM_TZ, iso_utc
 from fieldapp.errors import NotFoundError, Problem, raise_if_errors
@@ -91,38 +91,38 @@ class Visits:
                 )
             )
         raise_if_errors(problems)
-        visit_id = self.store.new_id()
-        data = {
-            "id": visit_id,
-            "household_id": household_id,
-            "agent_id": self.agent_id,
-            "at": iso_utc(when),
-            "outcome": outcome,
-            "topics": [clean(t) for t in topics if clean(t)],
-            "materials": [clean(m) for m in materials if clean(m)],
-            "next_visit": next_visit.isoformat() if next_visit else None,
-            "notes": clean(notes),
-        }
+        visit = Visit(
+            id=self.store.new_id(),
+            household_id=household_id,
+            agent_id=self.agent_id,
+            at=iso_utc(when),
+            outcome=outcome,
+            topics=tuple(clean(t) for t in topics if clean(t)),
+            materials=tuple(clean(m) for m in materials if clean(m)),
+            next_visit=next_visit.isoformat() if next_visit else None,
+            notes=clean(notes),
+        )
+        data = {**asdict(visit), "topics": list(visit.topics), "materials": list(visit.materials)}
         try:
             with self.store.transaction() as conn:
                 conn.execute(
                     "INSERT INTO visit (id, household_id, agent_id, at, outcome, topics, "
                     "materials, next_visit, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        visit_id,
-                        household_id,
-                        self.agent_id,
-                        data["at"],
-                        outcome,
+                        visit.id,
+                        visit.household_id,
+                        visit.agent_id,
+                        visit.at,
+                        visit.outcome,
                         dumps(data["topics"]),
                         dumps(data["materials"]),
-                        data["next_visit"],
-                        data["notes"],
+                        visit.next_visit,
+                        visit.notes,
                     ),
                 )
                 self.store.append_outbox(
                     entity="visit",
-                    entity_id=visit_id,
+                    entity_id=visit.id,
                     op="insert",
                     hlc=self.store.tick(),
                     data=data,
@@ -130,17 +130,7 @@ class Visits:
         except sqlite3.IntegrityError as exc:
             # The only foreign key of a visit is its household.
             raise NotFoundError("hộ gia đình", "household", household_id) from exc
-        return Visit(
-            id=visit_id,
-            household_id=household_id,
-            agent_id=self.agent_id,
-            at=data["at"],
-            outcome=outcome,
-            topics=tuple(data["topics"]),
-            materials=tuple(data["materials"]),
-            next_visit=data["next_visit"],
-            notes=data["notes"],
-        )
+        return visit
 
     def get(self, visit_id: str) -> Visit:
         row = self.store.one("SELECT * FROM visit WHERE id = ?", (visit_id,))
@@ -165,16 +155,18 @@ class Visits:
         has a later appointment.
         """
         today = self.store.clock.today()
-        month_start = today.replace(day=1).isoformat()
+        # Visits are stored in UTC; the month starts at midnight in Vietnam, 7 hours earlier.
+        month_start = iso_utc(dt.datetime.combine(today.replace(day=1), dt.time(), VIETNAM_TZ))
         rows = self.store.query(
             """
-            WITH last AS (
-                SELECT household_id, max(at) AS at FROM visit GROUP BY household_id
+            WITH ranked AS (
+                SELECT household_id, at, next_visit, row_number() OVER (
+                    PARTITION BY household_id ORDER BY at DESC, id DESC
+                ) AS n
+                FROM visit
             ),
-            latest AS (
-                SELECT v.household_id, v.at, v.next_visit
-                FROM visit v JOIN last ON last.household_id = v.household_id AND last.at = v.at
-            )
+            -- One latest visit per household, even when two share the same instant.
+            latest AS (SELECT household_id, at, next_visit FROM ranked WHERE n = 1)
             SELECT h.*, latest.at AS last_at, latest.next_visit AS next_visit,
                 CASE
                     WHEN latest.next_visit IS NOT NULL AND latest.next_visit <= :today THEN 0

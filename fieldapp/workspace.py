@@ -9,6 +9,7 @@ from fieldapp.households import Households
 from fieldapp.members import Members
 from fieldapp.pledges import Pledges
 from fieldapp.policy import Policy, load_policy
+from fieldapp.receipts import Receipts
 from fieldapp.search import Search
 from fieldapp.store import STORE_FILENAME, Store, default_data_dir
 from fieldapp.visits import Visits
@@ -25,6 +26,7 @@ class Workspace:
         self.visits = Visits(store, agent_id=self.agent_id)
         self.pledges = Pledges(store, policy=lambda: self.policy)
         self.search = Search(store)
+        self.receipts = Receipts(store)
 
     @classmethod
     def open(

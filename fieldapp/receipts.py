@@ -1,0 +1,502 @@
+"""Receipt books and receipts: numbers taken in the payment's own transaction, voids, prints."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import resources
+from fieldapp.clock import VIETNAM_TZ, iso_utc
+from fieldapp.documents.qr import receipt_qr_payload, receipt_signature, verification_code
+from fieldapp.documents.receipt import Layout, ReceiptDocument, render_receipt
+from fieldapp.errors import FieldappError, NotFoundError, Problem, ValidationError
+from fieldapp.store import Store, dumps, loads
+from fieldapp.text import clean
+
+_SERIES = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/.-]{0,19}$")
+MAX_BOOK_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class ReceiptBook:
+    id: str
+    series: str
+    first_number: int
+    last_number: int
+    next_number: int
+    source: str
+
+    @property
+    def remaining(self) -> int:
+        return self.last_number - self.next_number + 1
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: str
+    book_id: str
+    series: str
+    number: int
+    payer_name: str
+    payer_bhxh_code: str | None
+    payer_address: str
+    household_id: str
+    pledge_ids: tuple[str, ...]
+    amount: int
+    description: str
+    period_from: str
+    period_to: str
+    issued_at: str
+    issued_by: str
+    verification_code: str
+    qr_payload: str
+    void_reason: str | None
+    prints: int
+
+    @property
+    def status(self) -> str:
+        return "voided" if self.void_reason is not None else "issued"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "series": self.series,
+            "number": self.number,
+            "payer_name": self.payer_name,
+            "amount": self.amount,
+            "issued_at": self.issued_at,
+            "status": self.status,
+            "void_reason": self.void_reason,
+            "prints": self.prints,
+            "pledge_ids": list(self.pledge_ids),
+        }
+
+
+def _problem(field: str, code: str, vi: str, en: str) -> ValidationError:
+    return ValidationError([Problem(field, code, vi, en)])
+
+
+def period_end(start: dt.date, months: int) -> dt.date:
+    """The last day covered by `months` months starting on `start` (01/12 + 12 → 30/11)."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return dt.date(year, month, day) - dt.timedelta(days=1)
+
+
+def _vn_date(iso: str) -> str:
+    return dt.date.fromisoformat(iso).strftime("%d/%m/%Y")
+
+
+class Receipts:
+    """Issue receipts from the agent's receipt books; a number is never used twice."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- books ----------------------------------------------------------------------------
+
+    def add_book(
+        self, *, series: str, first: int, last: int, source: str = "manual", book_id: str = ""
+    ) -> ReceiptBook:
+        series = clean(series).upper()
+        if not _SERIES.match(series):
+            raise _problem(
+                "series",
+                "bad_series",
+                "Ký hiệu biên lai chỉ gồm chữ, số, '-', '/', '.' (tối đa 20 ký tự).",
+                "A receipt series has letters, digits, '-', '/', '.' (at most 20).",
+            )
+        if not (1 <= first <= last) or last - first + 1 > MAX_BOOK_SIZE:
+            raise _problem(
+                "range",
+                "bad_range",
+                f"Dải số không hợp lệ: {first}–{last} (từ 1, tối đa {MAX_BOOK_SIZE} số).",
+                f"Invalid number range: {first}–{last} (from 1, at most {MAX_BOOK_SIZE}).",
+            )
+        with self.store.transaction() as conn:
+            overlap = conn.execute(
+                "SELECT first_number, last_number FROM receipt_book "
+                "WHERE series = ? AND first_number <= ? AND last_number >= ?",
+                (series, last, first),
+            ).fetchone()
+            if overlap is not None:
+                raise _problem(
+                    "range",
+                    "overlapping_book",
+                    f"Dải số {first}–{last} trùng với quyển {series} "
+                    f"{overlap[0]}–{overlap[1]} đã có.",
+                    f"Numbers {first}–{last} overlap book {series} {overlap[0]}–{overlap[1]}.",
+                )
+            book_id = book_id or self.store.new_id()
+            conn.execute(
+                "INSERT INTO receipt_book (id, series, first_number, last_number, next_number, "
+                "source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (book_id, series, first, last, first, source, self.store.now_iso()),
+            )
+        return self.book(book_id)
+
+    def book(self, book_id: str) -> ReceiptBook:
+        row = self.store.one("SELECT * FROM receipt_book WHERE id = ?", (book_id,))
+        if row is None:
+            raise NotFoundError("quyển biên lai", "receipt book", book_id)
+        return ReceiptBook(
+            row["id"],
+            row["series"],
+            row["first_number"],
+            row["last_number"],
+            row["next_number"],
+            row["source"],
+        )
+
+    def books(self) -> list[ReceiptBook]:
+        rows = self.store.query("SELECT id FROM receipt_book ORDER BY created_at, series")
+        return [self.book(r["id"]) for r in rows]
+
+    # -- issuing --------------------------------------------------------------------------
+
+    def issue(self, *, pledge_ids: Sequence[str], payer_member_id: str | None = None) -> Receipt:
+        """Record the payment of these pledges on the next free receipt number.
+
+        Number, receipt, and the pledges' "paid" events are one transaction: either the money
+        is recorded on a number that is used up for good, or nothing is recorded.
+        """
+        if not pledge_ids or len(set(pledge_ids)) != len(pledge_ids):
+            raise _problem(
+                "pledge_ids",
+                "no_pledges",
+                "Chọn các cam kết (không trùng) cần thu tiền.",
+                "Choose the pledges (without repeats) being paid.",
+            )
+        key = self._device_key()
+        with self.store.transaction() as conn:
+            pledges = [self._open_pledge(conn, pid) for pid in pledge_ids]
+            households = {p["household_id"] for p in pledges}
+            schemes = {p["scheme"] for p in pledges}
+            if len(households) != 1 or len(schemes) != 1:
+                raise _problem(
+                    "pledge_ids",
+                    "mixed_pledges",
+                    "Một biên lai chỉ thu cho một hộ và một loại bảo hiểm.",
+                    "One receipt covers one household and one scheme.",
+                )
+            book = conn.execute(
+                "SELECT * FROM receipt_book WHERE next_number <= last_number "
+                "ORDER BY created_at, series, first_number LIMIT 1"
+            ).fetchone()
+            if book is None:
+                raise FieldappError(
+                    "Hết số biên lai: chưa có quyển biên lai còn số. Hãy nhận quyển mới trước "
+                    "khi thu tiền.",
+                    "No receipt numbers left: no receipt book has numbers. Get a new book "
+                    "before taking money.",
+                    code="no_receipt_numbers",
+                )
+            number = int(book["next_number"])
+            conn.execute(
+                "UPDATE receipt_book SET next_number = next_number + 1 WHERE id = ?", (book["id"],)
+            )
+            household = conn.execute(
+                "SELECT * FROM household WHERE id = ?", (pledges[0]["household_id"],)
+            ).fetchone()
+            payer = self._payer(conn, payer_member_id, pledges, household)
+            receipt_id = self.store.new_id()
+            now = self.store.clock.now()
+            amount = sum(int(p["payable"]) for p in pledges)
+            if amount <= 0:
+                raise _problem(
+                    "amount",
+                    "nothing_to_pay",
+                    "Số tiền phải thu bằng 0.",
+                    "There is nothing to pay.",
+                )
+            start = min(dt.date.fromisoformat(p["start_date"]) for p in pledges)
+            end = max(
+                period_end(
+                    dt.date.fromisoformat(p["start_date"]), int(loads(p["params"])["months"])
+                )
+                for p in pledges
+            )
+            issued_on = now.astimezone(VIETNAM_TZ).date()
+            sig = receipt_signature(
+                receipt_id=receipt_id,
+                series=book["series"],
+                number=number,
+                amount=amount,
+                issued_on=issued_on,
+                device_key=key,
+            )
+            data = {
+                "id": receipt_id,
+                "book_id": book["id"],
+                "series": book["series"],
+                "number": number,
+                "payer_name": payer["full_name"],
+                "payer_bhxh_code": payer["bhxh_code"],
+                "payer_address": household["address"] or household["village"],
+                "household_id": household["id"],
+                "pledge_ids": list(pledge_ids),
+                "amount": amount,
+                "description": self._description(pledges[0]["scheme"], pledges, start, end),
+                "period_from": start.isoformat(),
+                "period_to": end.isoformat(),
+                "issued_at": iso_utc(now),
+                "issued_by": self.store.meta("agent_name") or self.store.meta("agent_id") or "",
+                "verification_code": verification_code(sig),
+            }
+            qr = receipt_qr_payload(
+                receipt_id=receipt_id,
+                series=book["series"],
+                number=number,
+                amount=amount,
+                issued_on=issued_on,
+                device_key=key,
+                server_url=self.store.meta("verify_url"),
+            )
+            conn.execute(
+                "INSERT INTO receipt (id, book_id, series, number, payer_name, payer_bhxh_code, "
+                "payer_address, household_id, pledge_ids, amount, description, period_from, "
+                "period_to, issued_at, issued_by, verification_code, qr_payload) VALUES "
+                "(:id, :book_id, :series, :number, :payer_name, :payer_bhxh_code, "
+                ":payer_address, :household_id, :pledge_ids, :amount, :description, "
+                ":period_from, :period_to, :issued_at, :issued_by, :verification_code, :qr)",
+                {**data, "pledge_ids": dumps(data["pledge_ids"]), "qr": qr},
+            )
+            self.store.append_outbox(
+                entity="receipt",
+                entity_id=receipt_id,
+                op="insert",
+                hlc=self.store.tick(),
+                data=data,
+            )
+            for pledge in pledges:
+                self._paid_event(conn, pledge["id"], receipt_id)
+        return self.get(receipt_id)
+
+    def void(self, receipt_id: str, *, reason: str) -> Receipt:
+        """Void a spoiled receipt; it stays on record and its number is never reused."""
+        reason = clean(reason)
+        if not reason:
+            raise _problem(
+                "reason",
+                "reason_required",
+                "Cần ghi lý do huỷ biên lai.",
+                "A reason is required to void a receipt.",
+            )
+        with self.store.transaction() as conn:
+            receipt = self.get(receipt_id)
+            if receipt.void_reason is not None:
+                raise FieldappError(
+                    f"Biên lai {receipt.series} số {receipt.number} đã bị huỷ trước đó.",
+                    f"Receipt {receipt.series} {receipt.number} is already void.",
+                    code="already_void",
+                )
+            data = {
+                "id": self.store.new_id(),
+                "receipt_id": receipt_id,
+                "reason": reason,
+                "at": self.store.now_iso(),
+            }
+            conn.execute(
+                "INSERT INTO receipt_void (id, receipt_id, reason, at) "
+                "VALUES (:id, :receipt_id, :reason, :at)",
+                data,
+            )
+            self.store.append_outbox(
+                entity="receipt_void",
+                entity_id=data["id"],
+                op="insert",
+                hlc=self.store.tick(),
+                data=data,
+            )
+        return self.get(receipt_id)
+
+    # -- printing -------------------------------------------------------------------------
+
+    def render(self, receipt_id: str, *, layout: Layout = "a5") -> bytes:
+        """The receipt's PDF; the print is counted first, every print after the first is a copy."""
+        receipt = self.get(receipt_id)
+        with self.store.transaction() as conn:
+            copy = receipt.prints > 0
+            conn.execute(
+                "INSERT INTO receipt_print (receipt_id, at, copy) VALUES (?, ?, ?)",
+                (receipt_id, self.store.now_iso(), int(copy)),
+            )
+        return render_receipt(
+            self.document(receipt),
+            layout=layout,
+            copy=copy,
+            voided_reason=receipt.void_reason,
+        )
+
+    def document(self, receipt: Receipt) -> ReceiptDocument:
+        settings = self.header()
+        return ReceiptDocument(
+            bhxh_office=settings["bhxh_office"],
+            collector_org=settings["collector_org"],
+            form_no=settings["form_no"],
+            series=receipt.series,
+            number=receipt.number,
+            issued_at=dt.datetime.fromisoformat(receipt.issued_at.replace("Z", "+00:00")),
+            payer_name=receipt.payer_name,
+            payer_bhxh_code=receipt.payer_bhxh_code or "",
+            payer_address=receipt.payer_address,
+            description=receipt.description,
+            period_from=dt.date.fromisoformat(receipt.period_from),
+            period_to=dt.date.fromisoformat(receipt.period_to),
+            amount=receipt.amount,
+            collector_name=receipt.issued_by,
+            verification_code=receipt.verification_code,
+            qr_payload=self.store.scalar(
+                "SELECT qr_payload FROM receipt WHERE id = ?", (receipt.id,)
+            ),
+            receipt_id=receipt.id,
+        )
+
+    def header(self) -> dict[str, str]:
+        """Receipt header texts: shipped defaults, overridden by the agent's settings."""
+        defaults: dict[str, Any] = json.loads(resources.read_text("receipt.json"))
+        return {
+            key: self.store.meta(f"receipt_{key}") or str(defaults[key])
+            for key in ("form_no", "bhxh_office", "collector_org")
+        }
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, receipt_id: str) -> Receipt:
+        rows = self._select("WHERE r.id = ?", (receipt_id,))
+        if not rows:
+            raise NotFoundError("biên lai", "receipt", receipt_id)
+        return rows[0]
+
+    def issued(self, *, household_id: str | None = None) -> list[Receipt]:
+        if household_id:
+            return self._select(
+                "WHERE r.household_id = ? ORDER BY r.series, r.number", (household_id,)
+            )
+        return self._select("ORDER BY r.series, r.number", ())
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[Receipt]:
+        rows = self.store.query(
+            "SELECT r.*, v.reason AS void_reason, "
+            "(SELECT count(*) FROM receipt_print p WHERE p.receipt_id = r.id) AS prints "
+            "FROM receipt r LEFT JOIN receipt_void v ON v.receipt_id = r.id " + where,
+            params,
+        )
+        return [
+            Receipt(
+                id=r["id"],
+                book_id=r["book_id"],
+                series=r["series"],
+                number=r["number"],
+                payer_name=r["payer_name"],
+                payer_bhxh_code=r["payer_bhxh_code"],
+                payer_address=r["payer_address"],
+                household_id=r["household_id"],
+                pledge_ids=tuple(loads(r["pledge_ids"])),
+                amount=r["amount"],
+                description=r["description"],
+                period_from=r["period_from"],
+                period_to=r["period_to"],
+                issued_at=r["issued_at"],
+                issued_by=r["issued_by"],
+                verification_code=r["verification_code"],
+                qr_payload=r["qr_payload"],
+                void_reason=r["void_reason"],
+                prints=int(r["prints"]),
+            )
+            for r in rows
+        ]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _device_key(self) -> bytes:
+        """The key receipts are signed with: the one from enrolment, else a local one."""
+        for name in ("device_key", "local_receipt_key"):
+            value = self.store.meta(name)
+            if value:
+                return value.encode("ascii")
+        value = os.urandom(32).hex()
+        self.store.set_meta("local_receipt_key", value)
+        return value.encode("ascii")
+
+    def _open_pledge(self, conn: sqlite3.Connection, pledge_id: str) -> sqlite3.Row:
+        row = conn.execute("SELECT * FROM pledge WHERE id = ?", (pledge_id,)).fetchone()
+        if row is None:
+            raise NotFoundError("cam kết", "pledge", pledge_id)
+        status = conn.execute(
+            "SELECT status FROM pledge_event WHERE pledge_id = ? ORDER BY at DESC, rowid DESC "
+            "LIMIT 1",
+            (pledge_id,),
+        ).fetchone()
+        if status is not None and status[0] != "pledged":
+            raise FieldappError(
+                f"Cam kết {pledge_id} không còn chờ thu tiền (trạng thái: {status[0]}).",
+                f"Pledge {pledge_id} is not waiting for payment (status: {status[0]}).",
+                code="pledge_not_open",
+            )
+        return row  # type: ignore[no-any-return]
+
+    def _payer(
+        self,
+        conn: sqlite3.Connection,
+        payer_member_id: str | None,
+        pledges: list[sqlite3.Row],
+        household: sqlite3.Row,
+    ) -> sqlite3.Row:
+        # The head of the household pays by default, as on the paper receipts.
+        head = conn.execute(
+            "SELECT id FROM member WHERE household_id = ? AND removed = 0 AND relation = ? "
+            "ORDER BY created_at LIMIT 1",
+            (household["id"], "Chủ hộ"),
+        ).fetchone()
+        member_id = payer_member_id or (head[0] if head else pledges[0]["member_id"])
+        row = conn.execute(
+            "SELECT full_name, bhxh_code, household_id FROM member WHERE id = ?", (member_id,)
+        ).fetchone()
+        if row is None or row["household_id"] != household["id"]:
+            raise NotFoundError("người nộp tiền trong hộ", "payer in the household", member_id)
+        return row  # type: ignore[no-any-return]
+
+    def _paid_event(self, conn: sqlite3.Connection, pledge_id: str, receipt_id: str) -> None:
+        data = {
+            "id": self.store.new_id(),
+            "pledge_id": pledge_id,
+            "status": "paid",
+            "at": self.store.now_iso(),
+            "reason": "",
+            "receipt_id": receipt_id,
+        }
+        conn.execute(
+            "INSERT INTO pledge_event (id, pledge_id, status, at, reason, receipt_id) "
+            "VALUES (:id, :pledge_id, :status, :at, :reason, :receipt_id)",
+            data,
+        )
+        self.store.append_outbox(
+            entity="pledge_event",
+            entity_id=data["id"],
+            op="insert",
+            hlc=self.store.tick(),
+            data=data,
+        )
+
+    @staticmethod
+    def _description(scheme: str, pledges: list[sqlite3.Row], start: dt.date, end: dt.date) -> str:
+        months = int(loads(pledges[0]["params"])["months"])
+        period = f"từ ngày {start:%d/%m/%Y} đến ngày {end:%d/%m/%Y}"
+        if scheme == "bhyt_household":
+            people = f" cho {len(pledges)} người" if len(pledges) > 1 else ""
+            return f"Tiền đóng BHYT hộ gia đình{people}, phương thức đóng {months} tháng, {period}"
+        mode = loads(pledges[0]["params"]).get("mode", "periodic")
+        how = {
+            "lump_sum": f"đóng một lần cho {months // 12} năm về sau",
+            "back_payment": f"đóng bù {months} tháng còn thiếu",
+        }.get(mode, f"phương thức đóng {months} tháng")
+        return f"Đóng tiền tham gia BHXH tự nguyện, {how}, {period}"
