@@ -1,0 +1,926 @@
+"""The sync wire format shared by the laptop client and the provincial server."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict, cast
+
+from fieldapp.errors import FieldappError
+
+PROTOCOL_VERSION = 1
+
+HEALTH_PATH = "/api/v1/health"
+ENROL_PATH = "/api/v1/enrol"
+BATCHES_PATH = "/api/v1/batches"
+CHANGES_PATH = "/api/v1/changes"
+RECEIPT_VERIFY_PATH = "/api/v1/receipts/verify"
+
+# Optional request header: how many outbox rows the laptop still has pending, shown to supervisors.
+PENDING_HEADER = "X-Fieldapp-Pending"
+
+# Limits both sides agree on, so the client cuts batches the server will take.
+MAX_BATCH_RECORDS = 2000
+MAX_BATCH_COMPRESSED = 4 * 1024 * 1024
+MAX_BATCH_DECOMPRESSED = 32 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+MAX_CHANGES_LIMIT = 1000
+
+HOUSEHOLD = "household"
+MEMBER = "member"
+VISIT = "visit"
+PLEDGE = "pledge"
+PLEDGE_EVENT = "pledge_event"
+RECEIPT = "receipt"
+RECEIPT_VOID = "receipt_void"
+
+ENTITIES = (HOUSEHOLD, MEMBER, VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID)
+IMMUTABLE = frozenset({VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID})
+MERGEABLE = frozenset({HOUSEHOLD, MEMBER})
+
+# Entities that only travel from the server to laptops, in the change feed.
+ASSIGNMENT = "assignment"
+POLICY = "policy"
+TARGET = "target"
+RECEIPT_BOOK = "receipt_book"
+CONFLICT_RESOLUTION = "conflict_resolution"
+FEED_ONLY_ENTITIES = (ASSIGNMENT, POLICY, TARGET, RECEIPT_BOOK, CONFLICT_RESOLUTION)
+
+Op = Literal["insert", "update"]
+OPS = ("insert", "update")
+
+BATCH_FILE_FORMAT = "fieldapp-batch"
+ACK_FILE_FORMAT = "fieldapp-ack"
+FILE_VERSION = 1
+
+
+class ProtocolError(FieldappError):
+    """A message that does not follow the protocol; `status` is the HTTP status to answer with."""
+
+    def __init__(self, vi: str, en: str, *, code: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(vi, en, code=code)
+
+
+class Record(TypedDict):
+    """One outbox row as sent by a laptop."""
+
+    seq: int
+    entity: str
+    id: str
+    op: Op
+    hlc: str
+    data: dict[str, Any]
+    base: dict[str, str | None] | None
+
+
+class Batch(TypedDict):
+    """A run of outbox rows sent together; retried with the same batch_id and content."""
+
+    protocol: int
+    device_id: str
+    batch_id: str
+    seq_from: int
+    seq_to: int
+    records: list[Record]
+
+
+class Refusal(TypedDict):
+    """Why the server did not take one record."""
+
+    seq: int
+    id: str
+    entity: str
+    code: str
+    vi: str
+    en: str
+
+
+class Ack(TypedDict):
+    """The server's answer to a batch: stored, and returned verbatim on a retry."""
+
+    protocol: int
+    batch_id: str
+    accepted: list[int]
+    refused: list[Refusal]
+    conflicts: int
+    server_time: str
+
+
+class Change(TypedDict):
+    """One entry of the change feed.
+
+    `field_hlc` is present for households and members: the clock of each field's current value,
+    so the laptop can merge field by field the same way the server does.
+    """
+
+    cursor: int
+    entity: str
+    id: str
+    data: dict[str, Any]
+    hlc: str
+    field_hlc: NotRequired[dict[str, str]]
+
+
+class ChangePage(TypedDict):
+    """A page of the change feed; `cursor` is where the next pull continues from."""
+
+    protocol: int
+    changes: list[Change]
+    cursor: int
+    more: bool
+
+
+class EnrolRequest(TypedDict):
+    code: str
+    device_name: str
+
+
+class EnrolResponse(TypedDict):
+    device_id: str
+    token: str
+    agent_id: str
+    agent_name: str
+    communes: list[str]
+    device_key: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Hybrid logical clock
+
+
+_HLC_RE = re.compile(r"^(\d{15})-(\d{5})-([0-9A-Za-z][0-9A-Za-z-]*)$")
+_MAX_COUNTER = 99999
+
+
+@dataclass(frozen=True, order=True)
+class Hlc:
+    """A parsed hybrid logical clock value; orders the same way as its text form."""
+
+    wall_ms: int
+    counter: int
+    device_id: str
+
+    def __str__(self) -> str:
+        return hlc_format(self.wall_ms, self.counter, self.device_id)
+
+
+def hlc_format(wall_ms: int, counter: int, device_id: str) -> str:
+    """The text form, fixed width so that plain string order is clock order."""
+    return f"{wall_ms:015d}-{counter:05d}-{device_id}"
+
+
+def hlc_parse(text: str) -> Hlc:
+    """Parse an HLC string; raises ProtocolError when malformed."""
+    match = _HLC_RE.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ProtocolError(
+            f"Dấu thời gian HLC không hợp lệ: {text!r}", f"Malformed HLC: {text!r}", code="bad_hlc"
+        )
+    return Hlc(int(match.group(1)), int(match.group(2)), match.group(3))
+
+
+def hlc_compare(a: str, b: str) -> int:
+    """-1, 0 or 1 as a is before, equal to or after b."""
+    pa, pb = hlc_parse(a), hlc_parse(b)
+    return (pa > pb) - (pa < pb)
+
+
+def is_hlc(text: object) -> bool:
+    return isinstance(text, str) and _HLC_RE.match(text) is not None
+
+
+class HybridClock:
+    """Issues HLC values for one device: never backwards, and after anything it has observed."""
+
+    def __init__(self, device_id: str, *, last: str | None = None) -> None:
+        self.device_id = device_id
+        self._wall = 0
+        self._counter = 0
+        if last is not None:
+            parsed = hlc_parse(last)
+            self._wall, self._counter = parsed.wall_ms, parsed.counter
+
+    def tick(self, now_ms: int) -> str:
+        """A new value for a local change made at now_ms (wall clock, Unix milliseconds)."""
+        if now_ms > self._wall:
+            self._wall, self._counter = now_ms, 0
+        else:
+            self._counter += 1
+            if self._counter > _MAX_COUNTER:
+                # Counter overflow: borrow a millisecond rather than widen the text format.
+                self._wall, self._counter = self._wall + 1, 0
+        return hlc_format(self._wall, self._counter, self.device_id)
+
+    def observe(self, remote_hlc: str) -> None:
+        """Take a value seen from another device into account, so the next tick is after it."""
+        remote = hlc_parse(remote_hlc)
+        if (remote.wall_ms, remote.counter) > (self._wall, self._counter):
+            self._wall, self._counter = remote.wall_ms, remote.counter
+
+    @property
+    def last(self) -> str:
+        return hlc_format(self._wall, self._counter, self.device_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Body encoding
+
+
+def canonical_json(obj: object) -> bytes:
+    """The one byte form that signatures and content comparisons are computed over."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_body(obj: object) -> bytes:
+    """gzip of compact UTF-8 JSON (mtime 0, so the same content gives the same bytes)."""
+    raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Strict JSON from UTF-8 bytes with a nesting limit; raises ProtocolError."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _too_deep(max_depth) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(
+            f"Nội dung không phải JSON hợp lệ: {exc}",
+            f"Body is not valid JSON: {exc}",
+            code="bad_json",
+        ) from None
+    if _depth(value) > max_depth:
+        raise _too_deep(max_depth)
+    return value
+
+
+def _too_deep(max_depth: int) -> ProtocolError:
+    return ProtocolError(
+        f"JSON lồng nhau quá {max_depth} cấp",
+        f"JSON nested deeper than {max_depth} levels",
+        code="too_deep",
+    )
+
+
+def _depth(value: object) -> int:
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _too_large(limit: int) -> ProtocolError:
+    return ProtocolError(
+        f"Dữ liệu quá lớn (tối đa {limit} byte)",
+        f"Body too large (limit {limit} bytes)",
+        code="too_large",
+        status=413,
+    )
+
+
+def gunzip_limited(raw: bytes, *, max_compressed: int, max_decompressed: int) -> bytes:
+    """Decompress gzip bit by bit, stopping as soon as the output passes the limit."""
+    if len(raw) > max_compressed:
+        raise _too_large(max_compressed)
+    bad = ProtocolError("Dữ liệu nén gzip bị hỏng", "Body is not valid gzip data", code="bad_gzip")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = bytearray()
+    pending = raw
+    try:
+        while pending:
+            # max_length bounds each step, so a bomb never expands past the limit in memory.
+            room = max_decompressed - len(out) + 1
+            out += inflater.decompress(pending, room)
+            if len(out) > max_decompressed:
+                raise _too_large(max_decompressed)
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+    except zlib.error:
+        raise bad from None
+    if not inflater.eof or inflater.unused_data or pending:
+        raise bad
+    return bytes(out)
+
+
+def decode_body(raw: bytes, *, max_compressed: int, max_decompressed: int) -> dict[str, Any]:
+    """A gzip JSON body as a dict: size-checked before and during decompression, depth-limited."""
+    value = parse_json(
+        gunzip_limited(raw, max_compressed=max_compressed, max_decompressed=max_decompressed)
+    )
+    if not isinstance(value, dict):
+        raise ProtocolError(
+            "Nội dung phải là một đối tượng JSON", "Body must be a JSON object", code="bad_json"
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure checks
+
+
+def _invalid(vi: str, en: str, code: str = "invalid_message") -> ProtocolError:
+    return ProtocolError(vi, en, code=code)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _require_keys(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise _invalid(
+            f"{what}: thiếu trường {', '.join(missing)}", f"{what}: missing {', '.join(missing)}"
+        )
+
+
+def check_protocol(obj: dict[str, Any]) -> None:
+    """Refuse a message from another protocol version (HTTP 426: the laptop must update)."""
+    version = obj.get("protocol")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"Phiên bản giao thức {version!r} không được hỗ trợ (máy chủ dùng {PROTOCOL_VERSION});"
+            " hãy cập nhật phần mềm",
+            f"Protocol version {version!r} not supported (server speaks {PROTOCOL_VERSION});"
+            " update the app",
+            code="unsupported_protocol",
+            status=426,
+        )
+
+
+def validate_batch(obj: object) -> Batch:
+    """Check a batch's envelope; each record's content is checked later by check_record.
+
+    The envelope must be right or the whole batch is refused; a bad record is refused alone,
+    so the agent sees which record failed and why.
+    """
+    if not isinstance(obj, dict):
+        raise _invalid("Lô dữ liệu phải là một đối tượng JSON", "Batch must be a JSON object")
+    check_protocol(obj)
+    _require_keys(obj, ("device_id", "batch_id", "seq_from", "seq_to", "records"), "batch")
+    for key in ("device_id", "batch_id"):
+        if not is_uuid(obj[key]):
+            raise _invalid(f"batch.{key} phải là UUID", f"batch.{key} must be a UUID")
+    seq_from, seq_to = obj["seq_from"], obj["seq_to"]
+    if not (_is_int(seq_from) and _is_int(seq_to) and 0 <= seq_from <= seq_to):
+        raise _invalid(
+            "seq_from, seq_to phải là số nguyên và seq_from ≤ seq_to",
+            "seq_from and seq_to must be integers with seq_from <= seq_to",
+        )
+    records = obj["records"]
+    if not isinstance(records, list):
+        raise _invalid("batch.records phải là danh sách", "batch.records must be a list")
+    if len(records) > MAX_BATCH_RECORDS:
+        raise ProtocolError(
+            f"Lô có quá {MAX_BATCH_RECORDS} bản ghi",
+            f"Batch has more than {MAX_BATCH_RECORDS} records",
+            code="too_many_records",
+            status=413,
+        )
+    previous = seq_from - 1
+    for index, record in enumerate(records):
+        if not isinstance(record, dict) or not _is_int(record.get("seq")):
+            raise _invalid(
+                f"Bản ghi thứ {index} không có seq hợp lệ", f"Record {index} has no valid seq"
+            )
+        seq = record["seq"]
+        if not previous < seq <= seq_to:
+            raise _invalid(
+                f"seq {seq} không tăng dần hoặc ngoài khoảng {seq_from}–{seq_to}",
+                f"seq {seq} is out of order or outside {seq_from}-{seq_to}",
+            )
+        previous = seq
+    return cast(Batch, obj)
+
+
+def validate_ack(obj: object) -> Ack:
+    """Check an acknowledgement's structure (the client's side of the upload)."""
+    if not isinstance(obj, dict):
+        raise _invalid("Xác nhận phải là một đối tượng JSON", "Ack must be a JSON object")
+    check_protocol(obj)
+    _require_keys(obj, ("batch_id", "accepted", "refused", "conflicts", "server_time"), "ack")
+    if not is_uuid(obj["batch_id"]):
+        raise _invalid("ack.batch_id phải là UUID", "ack.batch_id must be a UUID")
+    accepted = obj["accepted"]
+    if not isinstance(accepted, list) or not all(_is_int(s) for s in accepted):
+        raise _invalid("ack.accepted phải là danh sách số", "ack.accepted must be a list of ints")
+    refused = obj["refused"]
+    if not isinstance(refused, list):
+        raise _invalid("ack.refused phải là danh sách", "ack.refused must be a list")
+    for item in refused:
+        if not isinstance(item, dict) or not _is_int(item.get("seq")):
+            raise _invalid("ack.refused có mục không hợp lệ", "ack.refused has a malformed entry")
+        for key in ("id", "entity", "code", "vi", "en"):
+            if not isinstance(item.get(key), str):
+                raise _invalid(f"ack.refused thiếu {key}", f"ack.refused entry lacks {key}")
+    if not _is_int(obj["conflicts"]) or obj["conflicts"] < 0:
+        raise _invalid("ack.conflicts phải là số ≥ 0", "ack.conflicts must be an int >= 0")
+    if not isinstance(obj["server_time"], str):
+        raise _invalid("ack.server_time phải là chuỗi", "ack.server_time must be a string")
+    return cast(Ack, obj)
+
+
+def validate_change_page(obj: object) -> ChangePage:
+    """Check a page of the change feed (the client's side of the pull)."""
+    if not isinstance(obj, dict):
+        raise _invalid("Trang thay đổi phải là đối tượng JSON", "Change page must be a JSON object")
+    check_protocol(obj)
+    _require_keys(obj, ("changes", "cursor", "more"), "changes")
+    if not _is_int(obj["cursor"]) or not isinstance(obj["more"], bool):
+        raise _invalid("cursor/more không hợp lệ", "cursor/more malformed")
+    changes = obj["changes"]
+    if not isinstance(changes, list):
+        raise _invalid("changes phải là danh sách", "changes must be a list")
+    previous = -1
+    for change in changes:
+        if not isinstance(change, dict) or not _is_int(change.get("cursor")):
+            raise _invalid("Mục thay đổi không hợp lệ", "Malformed change entry")
+        if change["cursor"] <= previous or change["cursor"] > obj["cursor"]:
+            raise _invalid("cursor không tăng dần", "Change cursors are out of order")
+        previous = change["cursor"]
+        if not isinstance(change.get("entity"), str) or not isinstance(change.get("id"), str):
+            raise _invalid("Mục thay đổi thiếu entity/id", "Change entry lacks entity/id")
+        if not isinstance(change.get("data"), dict) or not isinstance(change.get("hlc"), str):
+            raise _invalid("Mục thay đổi thiếu data/hlc", "Change entry lacks data/hlc")
+    return cast(ChangePage, obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Record content: field types per entity
+
+# A field check returns None when the value is fine, else (vi, en) describing what is expected.
+FieldCheck = Callable[[object], tuple[str, str] | None]
+
+
+def _ok_if(condition: bool, vi: str, en: str) -> tuple[str, str] | None:
+    return None if condition else (vi, en)
+
+
+def _text(value: object) -> tuple[str, str] | None:
+    return _ok_if(isinstance(value, str), "phải là chuỗi", "must be a string")
+
+
+def _name(value: object) -> tuple[str, str] | None:
+    return _ok_if(
+        isinstance(value, str) and value.strip() != "", "không được để trống", "must not be empty"
+    )
+
+
+def _text_opt(value: object) -> tuple[str, str] | None:
+    return None if value is None else _text(value)
+
+
+def _digits(n: int) -> FieldCheck:
+    def check(value: object) -> tuple[str, str] | None:
+        ok = isinstance(value, str) and len(value) == n and value.isascii() and value.isdigit()
+        return _ok_if(ok, f"phải gồm {n} chữ số", f"must be {n} digits")
+
+    return check
+
+
+def _iso_date(value: object) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _date(value: object) -> tuple[str, str] | None:
+    return _ok_if(_iso_date(value), "phải là ngày dạng YYYY-MM-DD", "must be a YYYY-MM-DD date")
+
+
+def _date_opt(value: object) -> tuple[str, str] | None:
+    return None if value is None else _date(value)
+
+
+def _timestamp(value: object) -> tuple[str, str] | None:
+    ok = False
+    if isinstance(value, str) and "T" in value:
+        try:
+            ok = dt.datetime.fromisoformat(value).tzinfo is not None
+        except ValueError:
+            ok = False
+    return _ok_if(
+        ok, "phải là thời điểm ISO có múi giờ", "must be an ISO timestamp with a time zone"
+    )
+
+
+def _money(value: object) -> tuple[str, str] | None:
+    return _ok_if(
+        _is_int(value) and cast(int, value) >= 0,
+        "phải là số nguyên đồng không âm",
+        "must be a non-negative whole number of đồng",
+    )
+
+
+def _positive_int(value: object) -> tuple[str, str] | None:
+    return _ok_if(
+        _is_int(value) and cast(int, value) >= 1, "phải là số nguyên dương", "must be an int >= 1"
+    )
+
+
+def _enum(*choices: str, nullable: bool = False) -> FieldCheck:
+    allowed = ", ".join(choices) + (", null" if nullable else "")
+
+    def check(value: object) -> tuple[str, str] | None:
+        if value is None and nullable:
+            return None
+        return _ok_if(
+            value in choices, f"phải là một trong: {allowed}", f"must be one of {allowed}"
+        )
+
+    return check
+
+
+def _uuid(value: object) -> tuple[str, str] | None:
+    return _ok_if(is_uuid(value), "phải là UUID", "must be a UUID")
+
+
+def _uuid_opt(value: object) -> tuple[str, str] | None:
+    return None if value is None else _uuid(value)
+
+
+def _list_of(item: Callable[[object], bool], vi: str, en: str) -> FieldCheck:
+    def check(value: object) -> tuple[str, str] | None:
+        return _ok_if(isinstance(value, list) and all(item(v) for v in value), vi, en)
+
+    return check
+
+
+def _bool(value: object) -> tuple[str, str] | None:
+    return _ok_if(isinstance(value, bool), "phải là true/false", "must be true or false")
+
+
+def _object(value: object) -> tuple[str, str] | None:
+    return _ok_if(isinstance(value, dict), "phải là đối tượng JSON", "must be a JSON object")
+
+
+_str_list = _list_of(lambda v: isinstance(v, str), "phải là danh sách chuỗi", "must be strings")
+_months = _list_of(
+    lambda v: _is_int(v) and 1 <= cast(int, v) <= 12,
+    "phải là danh sách tháng 1–12",
+    "must be a list of months 1-12",
+)
+_uuid_list = _list_of(is_uuid, "phải là danh sách UUID", "must be a list of UUIDs")
+_object_list = _list_of(
+    lambda v: isinstance(v, dict), "phải là danh sách đối tượng", "must be a list of objects"
+)
+
+FIELDS: dict[str, dict[str, FieldCheck]] = {
+    HOUSEHOLD: {
+        "id": _uuid,
+        "province_code": _digits(2),
+        "commune_code": _digits(5),
+        "village": _text_opt,
+        "head_name": _name,
+        "address": _text_opt,
+        "phone": _text_opt,
+        "groups": _str_list,
+        "best_months": _months,
+        "notes": _text_opt,
+    },
+    MEMBER: {
+        "id": _uuid,
+        "household_id": _uuid,
+        "full_name": _name,
+        "date_of_birth": _date_opt,
+        "sex": _enum("male", "female", nullable=True),
+        "relation": _text_opt,
+        "cccd": _text_opt,
+        "bhxh_code": _text_opt,
+        "ethnicity": _text_opt,
+        "bhyt_card": _text_opt,
+        "bhyt_expiry": _date_opt,
+        "covered_by": _text_opt,
+        "bhxh_status": _text_opt,
+        "removed": _bool,
+        "warnings": _object_list,
+    },
+    VISIT: {
+        "id": _uuid,
+        "household_id": _uuid,
+        "agent_id": _uuid,
+        "at": _timestamp,
+        "outcome": _enum("not_home", "consulted", "pledged", "refused", "paid", "follow_up"),
+        "topics": _str_list,
+        "materials": _str_list,
+        "next_visit": _date_opt,
+        "notes": _text_opt,
+    },
+    PLEDGE: {
+        "id": _uuid,
+        "household_id": _uuid,
+        "member_id": _uuid,
+        "scheme": _enum("bhyt_household", "bhxh_voluntary"),
+        "params": _object,
+        "gross": _money,
+        "central_support": _money,
+        "local_support": _money,
+        "payable": _money,
+        "policy_version": _name,
+        "start_date": _date,
+        "due_date": _date,
+        "created_at": _timestamp,
+    },
+    PLEDGE_EVENT: {
+        "id": _uuid,
+        "pledge_id": _uuid,
+        "status": _enum("pledged", "paid", "cancelled"),
+        "at": _timestamp,
+        "reason": _text_opt,
+        "receipt_id": _uuid_opt,
+    },
+    RECEIPT: {
+        "id": _uuid,
+        "book_id": _uuid,
+        "series": _name,
+        "number": _positive_int,
+        "payer_name": _name,
+        "payer_bhxh_code": _text_opt,
+        "payer_address": _text_opt,
+        "household_id": _uuid,
+        "pledge_ids": _uuid_list,
+        "amount": _money,
+        "description": _text,
+        "period_from": _date_opt,
+        "period_to": _date_opt,
+        "issued_at": _timestamp,
+        "issued_by": _name,
+        "verification_code": _text_opt,
+    },
+    RECEIPT_VOID: {
+        "id": _uuid,
+        "receipt_id": _uuid,
+        "reason": _name,
+        "at": _timestamp,
+    },
+}
+
+# Fields an update of a mergeable record always carries: the server authorises on them.
+ALWAYS_SENT = {HOUSEHOLD: ("commune_code",), MEMBER: ("household_id",)}
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """Why one record cannot be taken; becomes a Refusal in the ack."""
+
+    code: str
+    vi: str
+    en: str
+
+    def refusal(self, record: dict[str, Any]) -> Refusal:
+        return Refusal(
+            seq=record["seq"],
+            id=str(record.get("id", "")),
+            entity=str(record.get("entity", "")),
+            code=self.code,
+            vi=self.vi,
+            en=self.en,
+        )
+
+
+def check_record(record: dict[str, Any], *, device_id: str | None = None) -> RecordProblem | None:
+    """Check one record's envelope and field types; None when it is well-formed.
+
+    With device_id, the record's HLC must also have been issued by that device.
+    """
+    keys = ("seq", "entity", "id", "op", "hlc", "data", "base")
+    missing = [k for k in keys if k not in record]
+    if missing:
+        return RecordProblem(
+            "malformed_record",
+            f"Bản ghi thiếu trường {', '.join(missing)}",
+            f"Record lacks {', '.join(missing)}",
+        )
+    entity, op, data, base = record["entity"], record["op"], record["data"], record["base"]
+    if entity not in ENTITIES:
+        return RecordProblem(
+            "unknown_entity", f"Loại bản ghi lạ: {entity!r}", f"Unknown entity {entity!r}"
+        )
+    if not is_uuid(record["id"]):
+        return RecordProblem("malformed_record", "id phải là UUID", "id must be a UUID")
+    if op not in OPS:
+        return RecordProblem(
+            "malformed_record", f"op không hợp lệ: {op!r}", f"op must be insert or update: {op!r}"
+        )
+    if not is_hlc(record["hlc"]):
+        return RecordProblem(
+            "bad_hlc", f"HLC không hợp lệ: {record['hlc']!r}", f"Malformed HLC {record['hlc']!r}"
+        )
+    if device_id is not None and hlc_parse(record["hlc"]).device_id != device_id:
+        return RecordProblem(
+            "bad_hlc", "HLC không do thiết bị này tạo ra", "HLC was not issued by this device"
+        )
+    if not isinstance(data, dict):
+        return RecordProblem("malformed_record", "data phải là đối tượng", "data must be an object")
+    if base is not None and not (
+        isinstance(base, dict) and all(v is None or is_hlc(v) for v in base.values())
+    ):
+        return RecordProblem(
+            "malformed_record",
+            "base phải là {trường: HLC hoặc null}",
+            "base must map fields to HLC or null",
+        )
+    if entity in IMMUTABLE and op != "insert":
+        return RecordProblem(
+            "immutable", "Bản ghi này không được sửa, chỉ thêm mới", "This entity is insert-only"
+        )
+    if "id" in data and data["id"] != record["id"]:
+        return RecordProblem("id_mismatch", "data.id khác id bản ghi", "data.id differs from id")
+    fields = FIELDS[entity]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        return RecordProblem(
+            "unknown_field",
+            f"Trường không xác định: {', '.join(unknown)}",
+            f"Unknown field(s): {', '.join(unknown)}",
+        )
+    required = [f for f in fields if f != "id"] if op == "insert" else ALWAYS_SENT[entity]
+    missing = [f for f in required if f not in data]
+    if missing:
+        return RecordProblem(
+            "missing_field",
+            f"Thiếu trường: {', '.join(missing)}",
+            f"Missing field(s): {', '.join(missing)}",
+        )
+    for name, value in data.items():
+        problem = fields[name](value)
+        if problem is not None:
+            return RecordProblem(
+                "invalid_field", f"{entity}.{name} {problem[0]}", f"{entity}.{name} {problem[1]}"
+            )
+    if entity == PLEDGE:
+        expected = data["gross"] - data["central_support"] - data["local_support"]
+        if data["payable"] != expected:
+            return RecordProblem(
+                "amount_mismatch",
+                "Số phải đóng khác tổng trừ hỗ trợ",
+                "payable differs from gross minus support",
+            )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures: USB batch files, ack files, receipt QR codes
+
+
+def new_device_key() -> bytes:
+    """32 random bytes; sent to the laptop base64-encoded at enrolment."""
+    return secrets.token_bytes(32)
+
+
+def encode_device_key(key: bytes) -> str:
+    return base64.b64encode(key).decode("ascii")
+
+
+def decode_device_key(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def sign(obj: object, device_key: bytes) -> str:
+    """Hex HMAC-SHA256 over the canonical JSON of obj."""
+    return hmac.new(device_key, canonical_json(obj), hashlib.sha256).hexdigest()
+
+
+def _write_envelope(
+    fmt: str, device_id: str, key: str, payload: object, device_key: bytes
+) -> bytes:
+    envelope = {
+        "format": fmt,
+        "version": FILE_VERSION,
+        "device_id": device_id,
+        key: payload,
+        "signature": sign(payload, device_key),
+    }
+    return json.dumps(envelope, ensure_ascii=False, indent=1).encode()
+
+
+def _read_envelope(raw: bytes, fmt: str, key: str) -> dict[str, Any]:
+    try:
+        envelope = parse_json(raw)
+    except ProtocolError as exc:
+        raise ProtocolError(
+            f"Tệp không đọc được: {exc.vi}", f"Unreadable file: {exc.en}", code="bad_file"
+        ) from None
+    if (
+        not isinstance(envelope, dict)
+        or envelope.get("format") != fmt
+        or not isinstance(envelope.get(key), dict)
+        or not isinstance(envelope.get("signature"), str)
+        or not is_uuid(envelope.get("device_id"))
+    ):
+        raise ProtocolError(
+            f"Không phải tệp {fmt} hợp lệ", f"Not a valid {fmt} file", code="bad_file"
+        )
+    if envelope.get("version") != FILE_VERSION:
+        raise ProtocolError(
+            f"Phiên bản tệp {envelope.get('version')!r} không được hỗ trợ",
+            f"File version {envelope.get('version')!r} not supported",
+            code="unsupported_protocol",
+        )
+    return cast(dict[str, Any], envelope)
+
+
+def _bad_signature() -> ProtocolError:
+    return ProtocolError(
+        "Chữ ký của tệp không khớp: tệp đã bị sửa hoặc không phải của thiết bị này",
+        "File signature does not match: the file was altered or is not from this device",
+        code="bad_signature",
+        status=403,
+    )
+
+
+def write_batch_file(batch: Batch, device_key: bytes) -> bytes:
+    """A batch as a signed file for carrying on a USB stick."""
+    return _write_envelope(BATCH_FILE_FORMAT, batch["device_id"], "batch", batch, device_key)
+
+
+def read_batch_file(raw: bytes, key_lookup: Callable[[str], bytes | None]) -> Batch:
+    """Verify and open a batch file; a tampered, foreign or malformed file is refused whole."""
+    envelope = _read_envelope(raw, BATCH_FILE_FORMAT, "batch")
+    device_id = envelope["device_id"]
+    key = key_lookup(device_id)
+    if key is None:
+        raise ProtocolError(
+            f"Thiết bị {device_id} không được đăng ký với máy chủ này",
+            f"Device {device_id} is not enrolled with this server",
+            code="unknown_device",
+            status=403,
+        )
+    if not hmac.compare_digest(sign(envelope["batch"], key), envelope["signature"]):
+        raise _bad_signature()
+    batch = validate_batch(envelope["batch"])
+    if batch["device_id"] != device_id:
+        raise _bad_signature()
+    return batch
+
+
+def write_ack_file(ack: Ack, device_id: str, device_key: bytes) -> bytes:
+    """The server's acknowledgement of an imported batch file, signed with the device's key."""
+    return _write_envelope(ACK_FILE_FORMAT, device_id, "ack", ack, device_key)
+
+
+def read_ack_file(raw: bytes, device_id: str, device_key: bytes) -> Ack:
+    """Verify and open an ack file on the laptop that wrote the batch."""
+    envelope = _read_envelope(raw, ACK_FILE_FORMAT, "ack")
+    if envelope["device_id"] != device_id:
+        raise ProtocolError(
+            "Tệp xác nhận dành cho thiết bị khác",
+            "This ack file is for another device",
+            code="unknown_device",
+            status=403,
+        )
+    if not hmac.compare_digest(sign(envelope["ack"], device_key), envelope["signature"]):
+        raise _bad_signature()
+    return validate_ack(envelope["ack"])
+
+
+def receipt_signature(
+    device_key: bytes, *, receipt_id: str, series: str, number: int, amount: int
+) -> str:
+    """The sig= of a receipt's QR code: binds the printed series, number and amount to the id."""
+    message = f"{receipt_id}|{series}|{number}|{amount}".encode()
+    # 128 bits are plenty against forgery and keep the QR code small enough for a roll printer.
+    return hmac.new(device_key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def receipt_verify_url(base_url: str, *, receipt_id: str, sig: str) -> str:
+    """The address printed in a receipt's QR code."""
+    return f"{base_url.rstrip('/')}{RECEIPT_VERIFY_PATH}?id={receipt_id}&sig={sig}"

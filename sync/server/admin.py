@@ -1,0 +1,314 @@
+"""Supervisor operations: agents, receipt books, targets, policies, conflicts, statistics."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fieldapp.clock import Clock, iso_utc
+from fieldapp.ids import uuid7
+from sync import protocol
+from sync.server import feed
+from sync.server.devices import agent_name_and_communes, get
+from sync.server.errors import ServerError
+from sync.server.schema import (
+    IMMUTABLE_TABLES,
+    MERGEABLE_TABLES,
+    agent_communes,
+    agents,
+    devices,
+    field_conflicts,
+    households,
+    policies,
+    receipt_books,
+    receipt_voids,
+    receipts,
+    targets,
+)
+
+_COMMUNE = re.compile(r"^\d{5}$")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+SCHEMES = {"bhyt": "bhyt_household", "bhxh": "bhxh_voluntary"}
+
+
+def _server_hlc(clock: Clock) -> str:
+    # Server-made entries carry an HLC too, so laptops order them like any other change.
+    return protocol.hlc_format(int(clock.now().timestamp() * 1000), 0, "server")
+
+
+def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock) -> str:
+    """A new agent assigned to communes (5-digit codes); returns the agent id."""
+    name = name.strip()
+    if not name:
+        raise ServerError("Tên nhân viên không được trống", "Agent name is empty", code="bad_value")
+    bad = [c for c in communes if not _COMMUNE.match(c)]
+    if bad or not communes:
+        raise ServerError(
+            f"Mã xã phải gồm 5 chữ số: {', '.join(bad) or '(trống)'}",
+            f"Commune codes must be 5 digits: {', '.join(bad) or '(none)'}",
+            code="bad_value",
+        )
+    communes = sorted(set(communes))
+    agent_id = uuid7(clock)
+    now = iso_utc(clock.now())
+    feed.lock(conn)
+    conn.execute(agents.insert().values(id=agent_id, name=name, created_at=now))
+    conn.execute(
+        agent_communes.insert(), [{"agent_id": agent_id, "commune_code": c} for c in communes]
+    )
+    feed.append(
+        conn,
+        entity=protocol.ASSIGNMENT,
+        entity_id=agent_id,
+        data={"agent_id": agent_id, "agent_name": name, "communes": communes},
+        hlc=_server_hlc(clock),
+        now=now,
+        agent_id=agent_id,
+    )
+    return agent_id
+
+
+def list_agents(conn: Connection) -> list[dict[str, Any]]:
+    out = []
+    for row in conn.execute(sa.select(agents).order_by(agents.c.name, agents.c.id)):
+        _, communes = agent_name_and_communes(conn, row.id)
+        out.append({"id": row.id, "name": row.name, "communes": communes})
+    return out
+
+
+def add_receipt_book(
+    conn: Connection, *, agent_id: str, series: str, first: int, last: int, clock: Clock
+) -> str:
+    """Allocate receipt numbers first..last of a series to an agent; ranges never overlap."""
+    agent_name_and_communes(conn, agent_id)
+    series = series.strip()
+    if not series or first < 1 or last < first:
+        raise ServerError(
+            "Cần ký hiệu và khoảng số hợp lệ (1 ≤ từ ≤ đến)",
+            "Need a series and a valid range (1 <= from <= to)",
+            code="bad_value",
+        )
+    feed.lock(conn)
+    overlap = conn.execute(
+        sa.select(receipt_books).where(
+            receipt_books.c.series == series,
+            receipt_books.c.first <= last,
+            receipt_books.c.last >= first,
+        )
+    ).first()
+    if overlap is not None:
+        raise ServerError(
+            f"Khoảng số trùng với quyển {overlap.series} {overlap.first}–{overlap.last}",
+            f"Range overlaps book {overlap.series} {overlap.first}-{overlap.last}",
+            code="overlapping_book",
+        )
+    book_id = uuid7(clock)
+    now = iso_utc(clock.now())
+    conn.execute(
+        receipt_books.insert().values(
+            id=book_id, agent_id=agent_id, series=series, first=first, last=last, created_at=now
+        )
+    )
+    feed.append(
+        conn,
+        entity=protocol.RECEIPT_BOOK,
+        entity_id=book_id,
+        data={"id": book_id, "agent_id": agent_id, "series": series, "first": first, "last": last},
+        hlc=_server_hlc(clock),
+        now=now,
+        agent_id=agent_id,
+    )
+    return book_id
+
+
+def set_target(
+    conn: Connection, *, agent_id: str, scheme: str, month: str, count: int, clock: Clock
+) -> str:
+    """Set (or replace) an agent's target of new participants for a scheme and month."""
+    agent_name_and_communes(conn, agent_id)
+    if scheme not in SCHEMES or not _MONTH.match(month) or count < 0:
+        raise ServerError(
+            "Cần chế độ bhyt|bhxh, tháng YYYY-MM và số lượng ≥ 0",
+            "Need scheme bhyt|bhxh, month YYYY-MM and count >= 0",
+            code="bad_value",
+        )
+    now = iso_utc(clock.now())
+    feed.lock(conn)
+    row = conn.execute(
+        sa.select(targets.c.id).where(
+            targets.c.agent_id == agent_id,
+            targets.c.scheme == SCHEMES[scheme],
+            targets.c.month == month,
+        )
+    ).first()
+    if row is None:
+        target_id = uuid7(clock)
+        conn.execute(
+            targets.insert().values(
+                id=target_id,
+                agent_id=agent_id,
+                scheme=SCHEMES[scheme],
+                month=month,
+                count=count,
+                updated_at=now,
+            )
+        )
+    else:
+        target_id = row.id
+        conn.execute(
+            targets.update().where(targets.c.id == target_id).values(count=count, updated_at=now)
+        )
+    feed.append(
+        conn,
+        entity=protocol.TARGET,
+        entity_id=target_id,
+        data={
+            "id": target_id,
+            "agent_id": agent_id,
+            "scheme": SCHEMES[scheme],
+            "month": month,
+            "count": count,
+        },
+        hlc=_server_hlc(clock),
+        now=now,
+        agent_id=agent_id,
+    )
+    return str(target_id)
+
+
+def publish_policy(conn: Connection, *, document: object, clock: Clock) -> tuple[str, bool]:
+    """Publish a policy document to every laptop; (version, False) when already published."""
+    if not isinstance(document, dict) or not isinstance(document.get("version"), str):
+        raise ServerError(
+            'Tệp chính sách phải là đối tượng JSON có khoá "version" (chuỗi)',
+            'A policy file must be a JSON object with a "version" string',
+            code="bad_policy",
+        )
+    version = document["version"]
+    feed.lock(conn)
+    existing = conn.execute(
+        sa.select(policies.c.document).where(policies.c.version == version)
+    ).first()
+    if existing is not None:
+        if protocol.canonical_json(existing.document) == protocol.canonical_json(document):
+            return version, False
+        raise ServerError(
+            f"Chính sách phiên bản {version} đã được công bố với nội dung khác;"
+            " hãy đặt số phiên bản mới",
+            f"Policy version {version} was already published with other content;"
+            " give it a new version",
+            code="policy_version_taken",
+        )
+    now = iso_utc(clock.now())
+    conn.execute(policies.insert().values(version=version, document=document, published_at=now))
+    feed.append(
+        conn,
+        entity=protocol.POLICY,
+        entity_id=version,
+        data=document,
+        hlc=_server_hlc(clock),
+        now=now,
+    )
+    return version, True
+
+
+def list_conflicts(conn: Connection, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+    query = sa.select(field_conflicts).order_by(field_conflicts.c.id)
+    if not include_resolved:
+        query = query.where(field_conflicts.c.resolved_at.is_(None))
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def stats(conn: Connection) -> dict[str, Any]:
+    """Record counts per entity, and per agent what their devices have sent."""
+    per_entity: dict[str, int] = {}
+    for entity, table in {**MERGEABLE_TABLES, **IMMUTABLE_TABLES}.items():
+        per_entity[entity] = int(
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0
+        )
+    per_entity["open_conflicts"] = int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(field_conflicts)
+            .where(field_conflicts.c.resolved_at.is_(None))
+        ).scalar()
+        or 0
+    )
+    per_agent: list[dict[str, Any]] = []
+    for agent in list_agents(conn):
+        device_rows = conn.execute(
+            sa.select(
+                devices.c.id,
+                devices.c.revoked_at,
+                devices.c.last_seen_at,
+                devices.c.last_pending_reported,
+            ).where(devices.c.agent_id == agent["id"])
+        ).all()
+        device_ids = [d.id for d in device_rows]
+        counts = {}
+        for entity, table in IMMUTABLE_TABLES.items():
+            counts[entity] = int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.c.device_id.in_(device_ids))
+                ).scalar()
+                or 0
+            )
+        counts[protocol.HOUSEHOLD] = int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(households)
+                .where(households.c.commune_code.in_(agent["communes"]))
+            ).scalar()
+            or 0
+        )
+        per_agent.append(
+            {
+                **agent,
+                "devices": len(device_rows),
+                "active_devices": sum(1 for d in device_rows if d.revoked_at is None),
+                "last_seen_at": max((d.last_seen_at or "" for d in device_rows), default="")
+                or None,
+                "pending_reported": sum(d.last_pending_reported or 0 for d in device_rows),
+                "counts": counts,
+            }
+        )
+    return {"entities": per_entity, "agents": per_agent}
+
+
+def verify_receipt(conn: Connection, *, receipt_id: str, sig: str) -> dict[str, Any]:
+    """What anyone scanning a receipt's QR code may learn: only what is printed on it."""
+    unknown: dict[str, Any] = {"status": "unknown"}
+    if not protocol.is_uuid(receipt_id):
+        return unknown
+    row = conn.execute(sa.select(receipts).where(receipts.c.id == receipt_id)).first()
+    if row is None:
+        return unknown
+    device = get(conn, row.device_id)
+    if device is None:
+        return unknown
+    expected = protocol.receipt_signature(
+        device.device_key,
+        receipt_id=row.id,
+        series=row.series,
+        number=row.number,
+        amount=row.amount,
+    )
+    # A wrong signature looks exactly like an unknown receipt: ids cannot be probed.
+    if not hmac.compare_digest(expected, sig.lower()):
+        return unknown
+    voided = conn.execute(
+        sa.select(receipt_voids.c.id).where(receipt_voids.c.receipt_id == receipt_id)
+    ).first()
+    return {
+        "status": "voided" if voided is not None else "valid",
+        "series": row.series,
+        "number": row.number,
+        "amount": row.amount,
+        "issued_at": row.data.get("issued_at"),
+    }

@@ -1,0 +1,251 @@
+"""The provincial server's HTTP API (FastAPI): health, enrolment, upload, pull, receipt check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fieldapp.clock import Clock, SystemClock, iso_utc
+from fieldapp.errors import FieldappError
+from sync import protocol
+from sync.server import admin, batches, devices, feed, models
+from sync.server.errors import ServerError
+from sync.server.schema import migrate, open_engine
+
+T = TypeVar("T")
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+MAX_ENROL_BODY = 16 * 1024
+_bearer = HTTPBearer(auto_error=False, description="the device token from enrolment")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": models.ErrorBody} for status in (400, 401, 403, 409, 413, 415, 426)
+}
+
+
+def _error(status: int, code: str, vi: str, en: str) -> JSONResponse:
+    return JSONResponse({"code": code, "vi": vi, "en": en}, status_code=status)
+
+
+def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> FastAPI:
+    """The API over a database (brought to the newest schema first)."""
+    engine = open_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    migrate(engine)
+    the_clock: Clock = clock or SystemClock()
+    app = FastAPI(
+        title="fieldapp provincial sync server",
+        version=str(protocol.PROTOCOL_VERSION),
+        description="Sync API between collection agents' laptops and the provincial server.",
+    )
+    app.state.engine = engine
+
+    def in_transaction(work: Callable[[Any], T]) -> Callable[[], T]:
+        def run() -> T:
+            with engine.begin() as conn:
+                return work(conn)
+
+        return run
+
+    async def device_for(
+        request: Request, credentials: HTTPAuthorizationCredentials | None
+    ) -> devices.Device:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise ServerError(
+                "Thiếu mã xác thực thiết bị",
+                "Missing device token",
+                code="unauthorized",
+                status=401,
+            )
+        pending_text = request.headers.get(protocol.PENDING_HEADER, "")
+        pending = int(pending_text) if pending_text.isdigit() else None
+        return await run_in_threadpool(
+            in_transaction(
+                lambda conn: devices.authenticate(
+                    conn, token=credentials.credentials, clock=the_clock, pending=pending
+                )
+            )
+        )
+
+    @app.exception_handler(FieldappError)
+    async def _fieldapp_error(request: Request, exc: FieldappError) -> JSONResponse:
+        status = getattr(exc, "status", 400)
+        response = _error(status, exc.code, exc.vi, exc.en)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(400, "bad_request", f"Yêu cầu không hợp lệ: {where}", f"Bad request: {where}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(
+            exc.status_code, f"http_{exc.status_code}", f"Lỗi HTTP: {exc.detail}", str(exc.detail)
+        )
+
+    @app.get(
+        protocol.HEALTH_PATH, response_model=models.Health, summary="Is the server up (no auth)"
+    )
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "protocol": protocol.PROTOCOL_VERSION,
+            "server_time": iso_utc(the_clock.now()),
+        }
+
+    @app.post(
+        protocol.ENROL_PATH,
+        summary="Exchange a one-time enrolment code for a device token and key",
+        responses={200: {"model": models.EnrolResponseModel}, **_ERRORS},
+        openapi_extra=_json_body(models.EnrolRequestModel),
+    )
+    async def enrol(request: Request) -> JSONResponse:
+        body = await _read_json(request, MAX_ENROL_BODY, MAX_ENROL_BODY)
+        code, name = body.get("code"), body.get("device_name")
+        if not isinstance(code, str) or not isinstance(name, str) or not name.strip():
+            raise ServerError(
+                "Cần mã đăng ký (code) và tên thiết bị (device_name)",
+                "code and device_name are required strings",
+                code="bad_request",
+            )
+        result = await run_in_threadpool(
+            in_transaction(
+                lambda conn: devices.enrol(
+                    conn, code=code, device_name=name.strip(), clock=the_clock
+                )
+            )
+        )
+        return JSONResponse(dict(result))
+
+    @app.post(
+        protocol.BATCHES_PATH,
+        summary="Upload a batch of outbox records (gzip JSON); idempotent by batch_id",
+        responses={200: {"model": models.AckModel}, **_ERRORS},
+        openapi_extra=_json_body(models.BatchModel, gzip=True),
+    )
+    async def upload(request: Request, credentials: Credentials) -> JSONResponse:
+        device = await device_for(request, credentials)
+        body = await _read_json(
+            request, protocol.MAX_BATCH_COMPRESSED, protocol.MAX_BATCH_DECOMPRESSED
+        )
+        batch = protocol.validate_batch(body)
+        ack = await run_in_threadpool(
+            lambda: batches.receive(engine, device=device, batch=batch, clock=the_clock)
+        )
+        return JSONResponse(dict(ack))
+
+    @app.get(
+        protocol.CHANGES_PATH,
+        summary="Pull the changes in this device's scope after a cursor",
+        responses={200: {"model": models.ChangePageModel}, **_ERRORS},
+    )
+    async def changes(
+        request: Request,
+        credentials: Credentials,
+        since: Annotated[int, Query(ge=0, description="the cursor from the previous page")] = 0,
+        limit: Annotated[int, Query(ge=1, le=protocol.MAX_CHANGES_LIMIT)] = 500,
+    ) -> JSONResponse:
+        device = await device_for(request, credentials)
+        page = await run_in_threadpool(
+            in_transaction(
+                lambda conn: feed.page(
+                    conn, agent_id=device.agent_id, device_id=device.id, since=since, limit=limit
+                )
+            )
+        )
+        return JSONResponse(dict(page))
+
+    @app.get(
+        protocol.RECEIPT_VERIFY_PATH,
+        summary="Check a receipt from its QR code (no auth; only what the receipt shows)",
+        response_model=models.ReceiptStatus,
+        response_model_exclude_none=True,
+    )
+    async def verify_receipt(
+        id: Annotated[str, Query(max_length=64, description="receipt id")],
+        sig: Annotated[str, Query(max_length=128, description="signature from the QR code")],
+    ) -> dict[str, Any]:
+        return await run_in_threadpool(
+            in_transaction(lambda conn: admin.verify_receipt(conn, receipt_id=id, sig=sig))
+        )
+
+    return app
+
+
+def _json_body(model: type[BaseModel], *, gzip: bool = False) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    note = "gzip-compressed JSON (Content-Encoding: gzip)" if gzip else "JSON"
+    return {
+        "requestBody": {
+            "required": True,
+            "description": note,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def _too_large(limit: int) -> ServerError:
+    return ServerError(
+        f"Dữ liệu quá lớn (tối đa {limit} byte)",
+        f"Body too large (limit {limit} bytes)",
+        code="too_large",
+        status=413,
+    )
+
+
+async def _read_json(request: Request, max_raw: int, max_decompressed: int) -> dict[str, Any]:
+    """Read a JSON body, gzip or not, never holding more than the limits in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_raw:
+        raise _too_large(max_raw)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > max_raw:
+            raise _too_large(max_raw)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        return protocol.decode_body(
+            bytes(raw), max_compressed=max_raw, max_decompressed=max_decompressed
+        )
+    if encoding not in ("", "identity"):
+        raise ServerError(
+            f"Không hỗ trợ mã hoá nội dung {encoding!r}; hãy dùng gzip",
+            f"Content-Encoding {encoding!r} not supported; use gzip",
+            code="unsupported_encoding",
+            status=415,
+        )
+    value = protocol.parse_json(bytes(raw))
+    if not isinstance(value, dict):
+        raise ServerError(
+            "Nội dung phải là một đối tượng JSON", "Body must be a JSON object", code="bad_json"
+        )
+    return value
+
+
+def openapi_text() -> str:
+    """The API description as committed in openapi.json."""
+    document = create_app("sqlite://").openapi()
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def write_openapi(path: Path = OPENAPI_PATH) -> None:
+    """Regenerate openapi.json after changing the API."""
+    path.write_text(openapi_text(), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the provincial server's database."""

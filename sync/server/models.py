@@ -1,0 +1,100 @@
+"""Pydantic descriptions of the wire messages, used only to document the API in OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable reason")
+    vi: str = Field(description="message in Vietnamese")
+    en: str = Field(description="message in English")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    protocol: int
+    server_time: str
+
+
+class EnrolRequestModel(BaseModel):
+    code: str = Field(description="the one-time enrolment code from the supervisor")
+    device_name: str
+
+
+class EnrolResponseModel(BaseModel):
+    device_id: str
+    token: str = Field(description="bearer token; the server keeps only its SHA-256")
+    agent_id: str
+    agent_name: str
+    communes: list[str]
+    device_key: str = Field(
+        description="base64 HMAC-SHA256 key for signing batch files and receipt QR codes"
+    )
+
+
+class RecordModel(BaseModel):
+    seq: int
+    entity: Literal[
+        "household", "member", "visit", "pledge", "pledge_event", "receipt", "receipt_void"
+    ]
+    id: str
+    op: Literal["insert", "update"]
+    hlc: str = Field(description="wall_ms(15 digits)-counter(5 digits)-device_id")
+    data: dict[str, Any]
+    base: dict[str, str | None] | None
+
+
+class BatchModel(BaseModel):
+    protocol: Literal[1]
+    device_id: str
+    batch_id: str
+    seq_from: int
+    seq_to: int
+    records: list[RecordModel]
+
+
+class RefusalModel(BaseModel):
+    seq: int
+    id: str
+    entity: str
+    code: str
+    vi: str
+    en: str
+
+
+class AckModel(BaseModel):
+    protocol: int
+    batch_id: str
+    accepted: list[int]
+    refused: list[RefusalModel]
+    conflicts: int
+    server_time: str
+
+
+class ChangeModel(BaseModel):
+    cursor: int
+    entity: str
+    id: str
+    data: dict[str, Any]
+    hlc: str
+    field_hlc: dict[str, str] | None = Field(
+        default=None, description="per-field HLC, for households and members"
+    )
+
+
+class ChangePageModel(BaseModel):
+    protocol: int
+    changes: list[ChangeModel]
+    cursor: int = Field(description="pass as `since` on the next pull")
+    more: bool
+
+
+class ReceiptStatus(BaseModel):
+    status: Literal["valid", "voided", "unknown"]
+    series: str | None = None
+    number: int | None = None
+    amount: int | None = None
+    issued_at: str | None = None
