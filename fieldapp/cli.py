@@ -193,21 +193,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gui(args: argparse.Namespace) -> int:
-    try:
-        from ui.app import run
-    except ImportError as exc:  # the desktop app is optional for scripted use
+# The desktop app is launched by the `fieldapp` entry point in ui/ (which hands its launcher
+# in), so the core never imports the UI.
+GuiLauncher = Callable[..., int]
+
+
+def cmd_gui(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
+    if gui is None:
         print(
-            _vi(f"Không mở được giao diện: {exc}", f"Cannot start the app: {exc}"), file=sys.stderr
+            _vi(
+                "Bản cài này không có giao diện; hãy chạy lệnh `fieldapp gui` của ứng dụng.",
+                "This installation has no desktop app; run the app's `fieldapp gui`.",
+            ),
+            file=sys.stderr,
         )
         return 2
-    return int(run(data_dir=args.data_dir, self_test=args.self_test))
+    return int(gui(data_dir=args.data_dir, self_test=args.self_test))
 
 
 # -- parser -----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(gui: GuiLauncher | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldapp",
         description=_vi(
@@ -356,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=_vi("tự kiểm tra rồi thoát", "check start-up and exit"),
     )
-    p.set_defaults(handler=cmd_gui)
+    p.set_defaults(handler=lambda a: cmd_gui(a, gui))
 
     from fieldapp import cli_documents
 
@@ -369,8 +376,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, gui: GuiLauncher | None = None) -> int:
+    """Run one command; `gui` is the desktop app's launcher when the UI is installed."""
+    parser = build_parser(gui)
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:

@@ -162,4 +162,6 @@ def _import_household(
             report.refused.append(_refusal(person.row, exc.problems))
             continue
         report.members_added += 1
-        report.warnings += len(member.warnings)
+        # The row's warnings include the member's (the same CCCD checks) and also the values
+        # left out while reading, such as a bad phone number, which the member does not keep.
+        report.warnings += max(len(person.warnings), len(member.warnings))

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from fieldapp.store import Store
-from fieldapp.text import fold
+from fieldapp.text import clean, fold
 
 _TOKEN = re.compile(r"[0-9a-z]+")
 
@@ -78,7 +78,7 @@ class Search:
         params: list[object] = [expression]
         if village:
             inner += " AND household_id IN (SELECT id FROM household WHERE village = ?)"
-            params.append(village)
+            params.append(clean(village))
         inner += " ORDER BY rank LIMIT ? OFFSET ?"
         params += [limit, offset]
         sql = _SELECT.format(inner=inner)
@@ -101,7 +101,7 @@ class Search:
         params: list[object] = []
         if village:
             sql += " AND h.village = ?"
-            params.append(village)
+            params.append(clean(village))
         sql += " ORDER BY m.sort_key, m.id LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [SearchHit(*row) for row in self.store.conn.execute(sql, params)]

@@ -910,17 +910,3 @@ def read_ack_file(raw: bytes, device_id: str, device_key: bytes) -> Ack:
     if not hmac.compare_digest(sign(envelope["ack"], device_key), envelope["signature"]):
         raise _bad_signature()
     return validate_ack(envelope["ack"])
-
-
-def receipt_signature(
-    device_key: bytes, *, receipt_id: str, series: str, number: int, amount: int
-) -> str:
-    """The sig= of a receipt's QR code: binds the printed series, number and amount to the id."""
-    message = f"{receipt_id}|{series}|{number}|{amount}".encode()
-    # 128 bits are plenty against forgery and keep the QR code small enough for a roll printer.
-    return hmac.new(device_key, message, hashlib.sha256).hexdigest()[:32]
-
-
-def receipt_verify_url(base_url: str, *, receipt_id: str, sig: str) -> str:
-    """The address printed in a receipt's QR code."""
-    return f"{base_url.rstrip('/')}{RECEIPT_VERIFY_PATH}?id={receipt_id}&sig={sig}"

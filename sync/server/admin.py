@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import re
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldapp.clock import Clock, iso_utc
+from fieldapp.clock import VIETNAM_TZ, Clock, iso_utc
+from fieldapp.documents.qr import receipt_signature
 from fieldapp.ids import uuid7
 from sync import protocol
 from sync.server import feed
@@ -292,12 +294,15 @@ def verify_receipt(conn: Connection, *, receipt_id: str, sig: str) -> dict[str, 
     device = get(conn, row.device_id)
     if device is None:
         return unknown
-    expected = protocol.receipt_signature(
-        device.device_key,
+    issued_at = dt.datetime.fromisoformat(str(row.data.get("issued_at", "")).replace("Z", "+00:00"))
+    # The same signature the laptop printed in the QR code (fieldapp.documents.qr).
+    expected = receipt_signature(
         receipt_id=row.id,
         series=row.series,
         number=row.number,
         amount=row.amount,
+        issued_on=issued_at.astimezone(VIETNAM_TZ).date(),
+        device_key=device.device_key,
     )
     # A wrong signature looks exactly like an unknown receipt: ids cannot be probed.
     if not hmac.compare_digest(expected, sig.lower()):

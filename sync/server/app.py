@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -184,6 +185,20 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
     ) -> dict[str, Any]:
         return await run_in_threadpool(
             in_transaction(lambda conn: admin.verify_receipt(conn, receipt_id=id, sig=sig))
+        )
+
+    @app.get(
+        "/r/{receipt_id}",
+        summary="The address a receipt's QR code holds (same answer as the verify endpoint)",
+        response_model=models.ReceiptStatus,
+        response_model_exclude_none=True,
+    )
+    async def verify_receipt_short(
+        receipt_id: Annotated[str, PathParam(max_length=64, description="receipt id")],
+        s: Annotated[str, Query(max_length=128, description="signature from the QR code")],
+    ) -> dict[str, Any]:
+        return await run_in_threadpool(
+            in_transaction(lambda conn: admin.verify_receipt(conn, receipt_id=receipt_id, sig=s))
         )
 
     return app

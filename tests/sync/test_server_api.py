@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from fieldapp.documents.qr import receipt_signature
 from sync import protocol
 from sync.server.app import OPENAPI_PATH, openapi_text
 from sync.server.schema import metadata
@@ -233,8 +235,13 @@ def test_receipt_verification(server: Server) -> None:
     paid = receipt(home["id"], book, 7)
     ack = laptop.send(laptop.record("household", home), laptop.record("receipt", paid))
     assert ack["refused"] == []
-    sig = protocol.receipt_signature(
-        laptop.key, receipt_id=paid["id"], series="AA/26", number=7, amount=paid["amount"]
+    sig = receipt_signature(
+        receipt_id=paid["id"],
+        series="AA/26",
+        number=7,
+        amount=paid["amount"],
+        issued_on=dt.date(2026, 11, 23),
+        device_key=laptop.key,
     )
     with server.http() as client:
 
@@ -252,7 +259,7 @@ def test_receipt_verification(server: Server) -> None:
             "amount": 1366200,
             "issued_at": "2026-11-23T08:10:00.000Z",
         }
-        assert check(paid["id"], "0" * 32) == {"status": "unknown"}
+        assert check(paid["id"], "0" * 16) == {"status": "unknown"}
         assert check(new_id(), sig) == {"status": "unknown"}
         void = {
             "id": new_id(),
@@ -262,6 +269,9 @@ def test_receipt_verification(server: Server) -> None:
         }
         assert laptop.send(laptop.record("receipt_void", void))["refused"] == []
         assert check(paid["id"], sig)["status"] == "voided"
+        # The address the QR code holds gives the same answer.
+        short = client.get(f"/r/{paid['id']}", params={"s": sig})
+        assert short.status_code == 200 and short.json()["status"] == "voided"
 
 
 def test_openapi_json_is_up_to_date() -> None:
@@ -274,6 +284,7 @@ def test_openapi_json_is_up_to_date() -> None:
         protocol.BATCHES_PATH,
         protocol.CHANGES_PATH,
         protocol.RECEIPT_VERIFY_PATH,
+        "/r/{receipt_id}",
     }
 
 

@@ -1,0 +1,273 @@
+"""The local store: migrations, refusal of newer files, durability pragmas, transactions, clocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fieldapp import migrations
+from fieldapp.clock import FixedClock
+from fieldapp.errors import FieldappError, StoreVersionError
+from fieldapp.hlc import parse
+from fieldapp.store import STORE_FILENAME, Store, default_data_dir
+from fieldapp.workspace import Workspace
+
+from .conftest import NOW
+
+
+def _add(ws: Workspace, head_name: str = "Lê Văn An") -> str:
+    return ws.households.add(
+        province_code="15", commune_code="99001", village="Bản Phố", head_name=head_name
+    ).id
+
+
+def _last_outbox_hlc(ws: Workspace) -> str:
+    return str(ws.store.scalar("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1"))
+
+
+def test_new_store_is_migrated_to_latest_version(tmp_path: Path) -> None:
+    """A store created from nothing ends at the latest schema version with every table."""
+    store = Store(tmp_path / STORE_FILENAME, clock=FixedClock(NOW))
+    try:
+        assert store.schema_version == migrations.latest_version() >= 1
+        tables = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")}
+        for name in ("meta", "household", "member", "visit", "pledge", "pledge_event", "outbox"):
+            assert name in tables
+        assert "search_index" in tables
+        assert store.integrity_ok()
+    finally:
+        store.close()
+
+
+def test_migrations_are_numbered_consecutively() -> None:
+    """Registered migrations run 1, 2, 3… with a description each."""
+    versions = [m.version for m in migrations.MIGRATIONS]
+    assert versions == list(range(1, len(versions) + 1))
+    assert all(m.description for m in migrations.MIGRATIONS)
+
+
+def test_migration_out_of_order_is_refused() -> None:
+    """Registering a migration with a skipped version number fails at import time."""
+    with pytest.raises(RuntimeError):
+        migrations.migration(migrations.latest_version() + 2, "skips a number")(lambda conn: None)
+
+
+def test_failed_migration_leaves_previous_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration that fails half-way is rolled back whole: no new table, version unchanged."""
+    path = tmp_path / STORE_FILENAME
+    Store(path, clock=FixedClock(NOW)).close()
+    before = migrations.latest_version()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x INTEGER)")
+        raise sqlite3.OperationalError("disk on fire")
+
+    monkeypatch.setattr(
+        migrations,
+        "MIGRATIONS",
+        [*migrations.MIGRATIONS, migrations.Migration(before + 1, "broken", broken)],
+    )
+    with pytest.raises(sqlite3.OperationalError):
+        Store(path, clock=FixedClock(NOW))
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == before
+        assert (
+            conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+        )
+    finally:
+        conn.close()
+
+
+def test_store_newer_than_app_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """A file with a newer user_version raises StoreVersionError and stays byte-identical."""
+    path = tmp_path / STORE_FILENAME
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
+    _add(ws)
+    ws.close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {migrations.latest_version() + 1}")
+    conn.close()
+    content = path.read_bytes()
+    mtime = os.stat(path).st_mtime_ns
+
+    with pytest.raises(StoreVersionError) as caught:
+        Workspace.open(tmp_path, clock=FixedClock(NOW))
+
+    assert isinstance(caught.value, FieldappError)
+    assert caught.value.code == "store_too_new"
+    assert caught.value.vi and caught.value.en and caught.value.vi != caught.value.en
+    assert path.read_bytes() == content
+    assert os.stat(path).st_mtime_ns == mtime
+
+
+def test_durability_pragmas(workspace: Workspace) -> None:
+    """The store runs in WAL mode with synchronous FULL and foreign keys enforced."""
+    conn = workspace.store.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_foreign_keys_refuse_orphan_member(workspace: Workspace) -> None:
+    """A member row pointing at no household is refused by the database itself."""
+    with pytest.raises(sqlite3.IntegrityError), workspace.store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO member (id, household_id, full_name, sort_key, created_at, updated_at) "
+            "VALUES ('m', 'no-such-household', 'A', 'a', 'x', 'x')"
+        )
+
+
+def test_transaction_that_raises_leaves_nothing(
+    workspace: Workspace, counts: Callable[[Store], dict[str, int]]
+) -> None:
+    """Rows, outbox rows, search rows and meta values all roll back on an exception."""
+    before = counts(workspace.store)
+    meta_before = [tuple(r) for r in workspace.store.query("SELECT * FROM meta ORDER BY key")]
+    with pytest.raises(RuntimeError, match="stop"), workspace.store.transaction():
+        household_id = _add(workspace)
+        workspace.members.add(household_id, full_name="Lê Văn An")
+        raise RuntimeError("stop")
+    assert counts(workspace.store) == before
+    assert [tuple(r) for r in workspace.store.query("SELECT * FROM meta ORDER BY key")] == (
+        meta_before
+    )
+
+
+def test_nested_transactions_join_the_outer_one(workspace: Workspace) -> None:
+    """An inner transaction commits nothing on its own; the outer one commits everything."""
+    other = sqlite3.connect(workspace.store.path)
+    try:
+        with workspace.store.transaction():
+            first = _add(workspace, "Lê Văn An")
+            with workspace.store.transaction():
+                _add(workspace, "Hà Thị Bình")
+            assert other.execute("SELECT count(*) FROM household").fetchone()[0] == 0
+            assert workspace.store.scalar("SELECT count(*) FROM household") == 2
+        assert other.execute("SELECT count(*) FROM household").fetchone()[0] == 2
+        assert other.execute("SELECT count(*) FROM outbox").fetchone()[0] == 2
+    finally:
+        other.close()
+    assert workspace.households.get(first).head_name == "Lê Văn An"
+
+
+def test_inner_failure_rolls_back_the_outer_work(
+    workspace: Workspace, counts: Callable[[Store], dict[str, int]]
+) -> None:
+    """An exception escaping a nested transaction undoes the outer transaction's writes too."""
+    before = counts(workspace.store)
+    with pytest.raises(ValueError), workspace.store.transaction():
+        _add(workspace)
+        with workspace.store.transaction():
+            _add(workspace, "Hà Thị Bình")
+            raise ValueError("inner")
+    assert counts(workspace.store) == before
+    # The store is usable afterwards, outside any transaction.
+    _add(workspace)
+    assert workspace.households.count() == 1
+
+
+def test_outbox_rows_only_inside_a_transaction(workspace: Workspace) -> None:
+    """append_outbox refuses to write outside a transaction."""
+    with pytest.raises(RuntimeError):
+        workspace.store.append_outbox(
+            entity="household", entity_id="x", op="insert", hlc="h", data={}
+        )
+    assert workspace.pending_sync() == 0
+
+
+def test_device_id_is_stable_across_reopen(tmp_path: Path) -> None:
+    """The device id minted on first open is the same after closing and reopening."""
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
+    device = ws.store.device_id
+    ws.close()
+    again = Workspace.open(tmp_path, clock=FixedClock(NOW + dt.timedelta(days=3)))
+    try:
+        assert again.store.device_id == device
+        assert again.agent_id == device
+    finally:
+        again.close()
+
+
+def test_hybrid_clock_is_persisted_and_monotonic_across_reopen(tmp_path: Path) -> None:
+    """Stamps keep growing after reopening, even with the same or an earlier wall clock."""
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
+    _add(ws)
+    _add(ws)
+    stamps = [r[0] for r in ws.store.query("SELECT hlc FROM outbox ORDER BY seq")]
+    ws.close()
+
+    for moment in (NOW, NOW - dt.timedelta(hours=5)):
+        ws = Workspace.open(tmp_path, clock=FixedClock(moment))
+        _add(ws)
+        stamps.append(_last_outbox_hlc(ws))
+        ws.close()
+
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == len(stamps)
+    parsed = [parse(s) for s in stamps]
+    assert parsed == sorted(parsed)
+    assert {p.device_id for p in parsed} == {stamps[0].split("-", 2)[2]}
+
+
+def test_default_data_dir_honours_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FIELDAPP_DATA_DIR chooses the data folder when set."""
+    monkeypatch.setenv("FIELDAPP_DATA_DIR", str(tmp_path / "here"))
+    assert default_data_dir() == tmp_path / "here"
+    monkeypatch.delenv("FIELDAPP_DATA_DIR")
+    assert default_data_dir().name == "fieldapp"
+
+
+@pytest.mark.parametrize("folder", ["Dữ liệu của Hương", "a b#c", "x%20y", "q?x=1"])
+def test_reopen_in_folders_with_unusual_names(tmp_path: Path, folder: str) -> None:
+    """A data folder with Vietnamese letters, spaces, #, % or ? reopens to the same store."""
+    ws = Workspace.open(tmp_path / folder, clock=FixedClock(NOW))
+    device = ws.store.device_id
+    ws.close()
+    again = Workspace.open(tmp_path / folder, clock=FixedClock(NOW))
+    try:
+        assert again.store.device_id == device
+    finally:
+        again.close()
+
+
+def test_observed_remote_clock_is_kept_across_reopen(tmp_path: Path) -> None:
+    """A timestamp seen from another device keeps later local stamps ahead of it after reopen."""
+    remote = "009999999999999-00007-other-device"
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
+    ws.store.observe(remote)
+    ws.close()
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
+    try:
+        _add(ws)
+        stamp = parse(_last_outbox_hlc(ws))
+        assert (stamp.wall_ms, stamp.counter) > (parse(remote).wall_ms, parse(remote).counter)
+        assert stamp.device_id == ws.store.device_id
+    finally:
+        ws.close()
+
+
+def test_demo_store_has_one_outbox_insert_per_record(demo_workspace: Workspace) -> None:
+    """In the demo commune every record has exactly one outbox insert, and search covers all."""
+    store = demo_workspace.store
+    for table in ("household", "member", "visit", "pledge", "pledge_event"):
+        missing = store.scalar(
+            f"SELECT count(*) FROM {table} t WHERE (SELECT count(*) FROM outbox o "
+            "WHERE o.entity = ? AND o.entity_id = t.id AND o.op = 'insert') != 1",
+            (table,),
+        )
+        assert missing == 0, table
+        assert store.scalar(f"SELECT count(*) FROM {table}") > 0, table
+    indexed = store.scalar("SELECT count(*) FROM search_index")
+    present = store.scalar("SELECT count(*) FROM member WHERE removed = 0")
+    assert indexed == demo_workspace.households.count() + present
+    assert store.integrity_ok()

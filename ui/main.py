@@ -1,0 +1,24 @@
+"""The `fieldapp` command: the core's command line, with the desktop app behind `fieldapp gui`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fieldapp import cli
+
+
+def launch_gui(*, data_dir: Path | None, self_test: bool = False) -> int:
+    # Qt is imported only when the app is opened, so scripted commands start fast.
+    from ui.app import run
+
+    return int(run(data_dir=data_dir, self_test=self_test))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.main(argv, gui=launch_gui)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
