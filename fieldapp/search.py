@@ -17,6 +17,11 @@ def match_expression(text: str) -> str | None:
     Input is folded the same way as the index, so "Nguyễn", "nguyen" and an NFD "Nguyễn" are
     the same query; FTS syntax characters cannot reach the engine.
     """
+    compact = re.sub(r"[\s.\-+]", "", text)
+    if compact.isdigit():
+        # A phone or CCCD typed in groups ("0912 345 678") is one number.
+        compact = "0" + compact[2:] if compact.startswith("84") and len(compact) > 9 else compact
+        return f'"{compact}"*'
     tokens = _TOKEN.findall(fold(text))
     if not tokens:
         return None

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from fieldapp.clock import VIETNAM_TZ, iso_utc
-from fieldapp.errors import NotFoundError, Problem, raise_if_errors
+from fieldapp.errors import NotFoundError, Problem, ValidationError, raise_if_errors
 from fieldapp.model import VISIT_OUTCOMES, Household, Visit
 from fieldapp.store import Store, dumps
 from fieldapp.text import clean
@@ -71,6 +71,17 @@ class Visits:
                 )
             )
         when = at or self.store.clock.now()
+        if when.tzinfo is None:
+            raise ValidationError(
+                [
+                    Problem(
+                        "at",
+                        "naive_time",
+                        "Thời điểm thăm phải có múi giờ.",
+                        "The visit time must carry a time zone.",
+                    )
+                ]
+            )
         if when > self.store.clock.now():
             problems.append(
                 Problem(
@@ -128,8 +139,9 @@ class Visits:
                     data=data,
                 )
         except sqlite3.IntegrityError as exc:
-            # The only foreign key of a visit is its household.
-            raise NotFoundError("hộ gia đình", "household", household_id) from exc
+            if self.store.one("SELECT 1 FROM household WHERE id = ?", (household_id,)) is None:
+                raise NotFoundError("hộ gia đình", "household", household_id) from exc
+            raise
         return visit
 
     def get(self, visit_id: str) -> Visit:

@@ -118,6 +118,15 @@ def test_phone_prefix_finds_the_household(
     assert hits[0].phone == "0987111222"
 
 
+def test_phone_typed_in_groups_finds_the_household(
+    workspace: Workspace, people: dict[str, tuple[str, str]]
+) -> None:
+    """A phone typed with spaces, dots or +84 is one number and still finds its owner."""
+    for typed in ("0987 111 222", "0987.111", "+84 987 111 222"):
+        hits = workspace.search.find(typed)
+        assert [h.head_name for h in hits] == ["Đặng Văn Đức"], typed
+
+
 def test_village_filter(workspace: Workspace, people: dict[str, tuple[str, str]]) -> None:
     """A village filter keeps only that village's people, also when typed in NFD."""
     wanted = people["Thôn Đồi Chè/Nguyễn Thị Hương"][1]

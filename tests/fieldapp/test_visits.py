@@ -76,6 +76,7 @@ def test_every_outcome_is_recorded_with_its_outbox_row(
             },
             "next_visit_past",
         ),
+        ({"outcome": "consulted", "at": dt.datetime(2026, 11, 20, 9, 0)}, "naive_time"),
     ],
 )
 def test_bad_visit_is_refused_and_nothing_stored(
