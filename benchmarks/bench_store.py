@@ -60,8 +60,12 @@ def search_figures(households: int) -> list[Figure]:
     bare.close()
     label = f"search, {members:,} members"
     return [
-        Figure(f"{label}: p50", percentile(ours, 50) * 1000, percentile(floor, 50) * 1000, "ms", 2.0),
-        Figure(f"{label}: p95", percentile(ours, 95) * 1000, percentile(floor, 95) * 1000, "ms", 2.0),
+        Figure(
+            f"{label}: p50", percentile(ours, 50) * 1000, percentile(floor, 50) * 1000, "ms", 2.0
+        ),
+        Figure(
+            f"{label}: p95", percentile(ours, 95) * 1000, percentile(floor, 95) * 1000, "ms", 2.0
+        ),
     ]
 
 
