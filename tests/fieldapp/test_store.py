@@ -271,3 +271,28 @@ def test_demo_store_has_one_outbox_insert_per_record(demo_workspace: Workspace) 
     present = store.scalar("SELECT count(*) FROM member WHERE removed = 0")
     assert indexed == demo_workspace.households.count() + present
     assert store.integrity_ok()
+
+
+@pytest.mark.parametrize("from_version", range(1, migrations.latest_version()))
+def test_migration_from_every_earlier_version_keeps_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_version: int
+) -> None:
+    """A store left at an earlier schema version opens, migrates to the latest, keeps its data."""
+    path = tmp_path / STORE_FILENAME
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:from_version])
+        old = Workspace(Store(path, clock=FixedClock(NOW)))
+        household_id = _add(old, "Giàng Seo Sử")
+        old.members.add(household_id, full_name="Giàng A Páo", cccd="010080123456", sex="male")
+        device_id = old.store.device_id
+        old.close()
+    ws = Workspace(Store(path, clock=FixedClock(NOW)))
+    try:
+        assert ws.store.schema_version == migrations.latest_version()
+        assert ws.store.device_id == device_id
+        assert [h.head_name for h in ws.search.find("giang seo su")][:1] == ["Giàng Seo Sử"]
+        assert ws.members.count() == 1
+        assert ws.store.integrity_ok()
+        assert ws.pending_sync() == 2
+    finally:
+        ws.close()

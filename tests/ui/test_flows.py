@@ -1,0 +1,244 @@
+"""The agent's flows through the real window, worker and store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from PySide6.QtCore import Qt
+
+from fieldapp.money import format_vnd
+from fieldapp.pledges import bhxh_groups_of
+from fieldapp.visits import suggest_next_visit
+from fieldapp.workspace import Workspace
+from ui.app import App, run
+from ui.household_dialog import HouseholdDialog
+from ui.main_window import HOUSEHOLD
+from ui.member_dialog import MemberDialog
+from ui.pledge_dialog import PledgeDialog
+from ui.visit_dialog import VisitDialog
+
+
+def _open_first_household(app: App, qtbot, idle) -> str:
+    window = app.window
+    window.focus_search()
+    idle()
+    qtbot.waitUntil(lambda: window.households.model.rowCount() > 0)
+    household_id = window.households.model.hit(0).household_id
+    window.open_household(household_id)
+    idle()
+    assert window.stack.currentIndex() == HOUSEHOLD
+    return household_id
+
+
+def test_create_household(app: App, qtbot, idle, workspace: Workspace, typing) -> None:
+    """Ctrl+N opens the household form; saving stores the household and opens its page."""
+    before = workspace.households.count()
+    qtbot.keyClick(app.window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    dialog = app.window.dialog
+    assert isinstance(dialog, HouseholdDialog)
+    assert dialog.province_edit.text() == "15"
+    dialog.village_combo.setCurrentText("Thôn Mới")
+    typing(dialog.head_edit, "Sùng Seo Chứ")
+    qtbot.keyClicks(dialog.phone_edit, "0912345678")
+    dialog.group_boxes["farmer"].setChecked(True)
+    dialog.month_boxes[8].setChecked(True)
+    dialog.save()
+    idle()
+    qtbot.waitUntil(lambda: app.window.dialog is None)
+    assert workspace.households.count() == before + 1
+    created = [h for h in workspace.households.in_village("Thôn Mới")]
+    assert [h.head_name for h in created] == ["Sùng Seo Chứ"]
+    assert created[0].groups == ("farmer",) and created[0].best_months == (8,)
+    idle()
+    assert app.window.household.heading.text() == "Hộ Sùng Seo Chứ"
+
+
+def test_invalid_cccd_is_refused(app: App, qtbot, idle, workspace: Workspace, typing) -> None:
+    """A member with an 11-digit CCCD: the message shows under the field and nothing is stored."""
+    household_id = _open_first_household(app, qtbot, idle)
+    before = len(workspace.members.of_household(household_id))
+    app.window.add_member(household_id)
+    dialog = app.window.dialog
+    assert isinstance(dialog, MemberDialog)
+    typing(dialog.name_edit, "Hầu Thị Dợ")
+    qtbot.keyClicks(dialog.dob_edit, "05/03/1990")
+    qtbot.keyClicks(dialog.cccd_edit, "00119012345")
+    dialog.save()
+    idle()
+    assert dialog.isVisible()
+    assert dialog.problems.severity("cccd") == "error"
+    assert "12 chữ số" in dialog.problems.text("cccd")
+    assert len(workspace.members.of_household(household_id)) == before
+
+
+def test_birth_year_mismatch_warns_and_saves(
+    app: App, qtbot, idle, workspace: Workspace, typing
+) -> None:
+    """A CCCD whose year differs from the birth date warns in amber; the member is stored."""
+    household_id = _open_first_household(app, qtbot, idle)
+    app.window.add_member(household_id)
+    dialog = app.window.dialog
+    assert isinstance(dialog, MemberDialog)
+    typing(dialog.name_edit, "Hầu Thị Dợ")
+    qtbot.keyClicks(dialog.dob_edit, "05/03/1990")
+    dialog.sex_combo.setCurrentIndex(dialog.sex_combo.findData("female"))
+    qtbot.keyClicks(dialog.cccd_edit, "001185123456")
+    qtbot.waitUntil(lambda: dialog.problems.severity("cccd") == "warning")
+    assert "1985" in dialog.problems.text("cccd")
+    assert dialog.problems.label("cccd").isVisible()
+    dialog.save()
+    idle()
+    stored = [
+        m for m in workspace.members.of_household(household_id) if m.full_name == "Hầu Thị Dợ"
+    ]
+    assert len(stored) == 1
+    assert [w["code"] for w in stored[0].warnings] == ["cccd_year_mismatch"]
+    idle()
+    warned = [m for m in app.window.household.members_model.records() if m.warnings]
+    assert [m.full_name for m in warned] == ["Hầu Thị Dợ"]
+
+
+def test_record_visit_with_keyboard(app: App, qtbot, idle, workspace: Workspace, typing) -> None:
+    """F2, the key 2 (consulted), Space on a topic, Ctrl+Enter: the visit is stored."""
+    household_id = _open_first_household(app, qtbot, idle)
+    before = len(workspace.visits.of_household(household_id))
+    qtbot.keyClick(app.window, Qt.Key.Key_F2)
+    idle()
+    dialog = app.window.dialog
+    assert isinstance(dialog, VisitDialog)
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_2)
+    assert dialog.outcome() == "consulted"
+    dialog.topics_list.setFocus()
+    dialog.topics_list.setCurrentRow(0)
+    qtbot.keyClick(dialog.topics_list, Qt.Key.Key_Space)
+    qtbot.keyClick(dialog.topics_list, Qt.Key.Key_3)
+    assert dialog.outcome() == "pledged"
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_2)
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    idle()
+    visits = workspace.visits.of_household(household_id)
+    assert len(visits) == before + 1
+    visit = visits[0]
+    household = workspace.households.get(household_id)
+    today = workspace.store.clock.today()
+    assert visit.outcome == "consulted"
+    assert visit.topics == ("BHYT hộ gia đình",)
+    assert visit.next_visit == suggest_next_visit(household.best_months, today).isoformat()
+    qtbot.waitUntil(lambda: app.window.dialog is None)
+
+
+def test_pledge_shows_calculator_payable(
+    app: App, qtbot, idle, workspace: Workspace, typing
+) -> None:
+    """The pledge dialog shows the calculator's payable; saving stores it with its history."""
+    household_id = _open_first_household(app, qtbot, idle)
+    app.window.new_pledge(household_id)
+    idle()
+    dialog = app.window.dialog
+    assert isinstance(dialog, PledgeDialog)
+    members = workspace.members.of_household(household_id)
+    household = workspace.households.get(household_id)
+    today = workspace.store.clock.today()
+    joining = [m for m in members if not m.covered_by]
+    if not joining:  # the demo's poor households are covered already; join one anyway
+        joining = members[:1]
+    expected = workspace.pledges.quote_bhyt(
+        members=len(joining), months=12, on=today, province=household.province_code
+    )
+    qtbot.waitUntil(lambda: dialog.result is not None)
+    assert dialog.figures["payable"].text().startswith(format_vnd(expected.payable))
+
+    # The near-poor share is marked unconfirmed in the policy table: the figure says so.
+    dialog.bhyt_support.setCurrentIndex(dialog.bhyt_support.findData("near_poor"))
+    supported = workspace.pledges.quote_bhyt(
+        members=len(joining),
+        months=12,
+        on=today,
+        province=household.province_code,
+        support_group="near_poor",
+    )
+    qtbot.waitUntil(lambda: dialog.result == supported)
+    assert dialog.figures["payable"].text() == f"{format_vnd(supported.payable)}\n(chưa xác nhận)"
+
+    dialog.bhxh_radio.setChecked(True)
+    dialog.select_period(36, 3)
+    dialog.income_spin.setValue(2_000_000)
+    idle()
+    qtbot.waitUntil(lambda: dialog.result is not None and dialog.result.scheme == "bhxh_voluntary")
+    qtbot.waitUntil(lambda: dialog.result.months == 36)
+    idle()
+    quote = workspace.pledges.quote_bhxh(
+        income=2_000_000,
+        months=36,
+        groups=bhxh_groups_of(household.groups),
+        on=today,
+        province=household.province_code,
+        lump_years=3,
+    )
+    assert dialog.figures["payable"].text().startswith(format_vnd(quote.payable))
+    assert "đ" in dialog.figures["gross"].text()
+    dialog.save()
+    idle()
+    assert dialog.saved_pledges
+    saved = workspace.pledges.get(dialog.saved_pledges[0].id)
+    assert saved.payable == quote.payable
+    assert "Đã cam kết" in dialog.history_label.text()
+
+
+def test_search_without_accents(app: App, qtbot, idle) -> None:
+    """Typing "dang" finds people named Đặng."""
+    view = app.window.households
+    app.window.focus_search()
+    qtbot.keyClicks(view.search_edit, "dang")
+    qtbot.waitUntil(lambda: view.model.query.text == "dang", timeout=2000)
+    idle()
+    names = [view.model.hit(r).full_name for r in range(view.model.rowCount())]
+    assert names and any(n.startswith("Đặng") for n in names)
+
+
+def test_switch_language(app: App, qtbot, idle) -> None:
+    """Switching to English relabels navigation, columns and menus without a restart."""
+    window = app.window
+    assert window.nav.item(1).text() == "Hộ gia đình"
+    window.en_action.trigger()
+    assert window.nav.item(0).text() == "Today"
+    assert window.nav.item(1).text() == "Households"
+    model = window.households.model
+    assert model.headerData(0, Qt.Orientation.Horizontal) == "Full name"
+    assert window.households.search_label.text() == "&Search"
+    assert app.settings.value("language") == "en"
+    window.vi_action.trigger()
+    assert window.nav.item(0).text() == "Hôm nay"
+
+
+def test_lazy_model_fetches_on_scroll(app: App, qtbot, idle) -> None:
+    """Scrolling to the end of the list fetches the next page through the worker."""
+    view = app.window.households
+    app.window.focus_search()
+    view.search_now()
+    idle()
+    model = view.model
+    assert model.rowCount() == 100
+    fetched = model.fetch_count
+    view.table.scrollToBottom()
+    qtbot.waitUntil(lambda: model.fetch_count > fetched)
+    idle()
+    assert model.rowCount() > 100
+
+
+def test_self_test_returns_zero(data_dir, capsys) -> None:
+    """`fieldapp gui --self-test` opens the window, searches and exits 0."""
+    assert run(data_dir=data_dir, self_test=True) == 0
+    assert "kết quả" in capsys.readouterr().out
+
+
+def test_today_lists_follow_ups(app: App, qtbot, idle, workspace: Workspace, typing) -> None:
+    """Today shows the core's follow-ups, due ones first, and the pending-sync count."""
+    idle()
+    today = app.window.today
+    expected = workspace.visits.follow_ups(limit=200)
+    assert today.follow_model.rowCount() == len(expected)
+    reasons = [f.reason for f in today.follow_model.records()]
+    assert reasons == sorted(reasons, key=lambda r: r != "due")
+    assert str(workspace.pending_sync()) in today.sync_label.text()
+    assert dt.date.today().strftime("/%Y") in today.heading.text()

@@ -1,0 +1,84 @@
+"""Screenshots of the main screens at 1366×768, for looking at (set FIELDAPP_SHOTS to keep)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QWidget
+
+from ui.app import App
+from ui.main_window import HOUSEHOLD
+
+
+def _save(widget: QWidget, folders: list[Path], name: str) -> None:
+    # Layouts settle on posted events; grab only after they have run.
+    for _ in range(3):
+        QApplication.processEvents()
+    image = widget.grab()
+    assert not image.isNull()
+    for folder in folders:
+        assert image.save(str(folder / f"{name}.png"))
+
+
+def test_screenshots(app: App, qtbot, idle, tmp_path: Path) -> None:
+    """Today, Households with results, a household page, the visit and pledge dialogs."""
+    folders = [tmp_path]
+    if os.environ.get("FIELDAPP_SHOTS"):
+        folders.append(Path("/tmp/fieldapp-shots"))
+        folders[-1].mkdir(parents=True, exist_ok=True)
+    window = app.window
+    idle()
+    _save(window, folders, "1-today")
+
+    window.focus_search()
+    window.households.search_edit.setText("nguyen")
+    window.households.search_now()
+    idle()
+    window.households.table.selectRow(0)
+    _save(window, folders, "2-households")
+
+    window.open_household(window.households.model.hit(0).household_id)
+    idle()
+    assert window.stack.currentIndex() == HOUSEHOLD
+    _save(window, folders, "3-household")
+
+    window.add_member(window.household.household_id or "")
+    member = window.dialog
+    assert member is not None
+    member.name_edit.setText("Hầu Thị Dợ")
+    member.dob_edit.setText("05/03/1990")
+    member.cccd_edit.setText("001185123456")
+    member.check_now()
+    qtbot.waitUntil(lambda: member.problems.severity("cccd") == "warning")
+    _save(member, folders, "3b-member-warning")
+    member.reject()
+    idle()
+
+    window.record_visit_here()
+    idle()
+    visit = window.dialog
+    assert visit is not None
+    _save(visit, folders, "4-visit")
+    visit.reject()
+
+    household_id = window.household.household_id
+    assert household_id is not None
+    window.new_pledge(household_id)
+    idle()
+    pledge = window.dialog
+    assert pledge is not None
+    qtbot.waitUntil(lambda: pledge.result is not None)
+    pledge.bhyt_support.setCurrentIndex(pledge.bhyt_support.findData("near_poor"))
+    qtbot.waitUntil(lambda: pledge.result is not None and pledge.result.central_support > 0)
+    _save(pledge, folders, "5-pledge")
+    pledge.bhxh_radio.setChecked(True)
+    qtbot.waitUntil(lambda: pledge.result is not None and pledge.result.scheme == "bhxh_voluntary")
+    _save(pledge, folders, "6-pledge-bhxh")
+    pledge.reject()
+
+    window.en_action.trigger()
+    window.nav.setCurrentRow(0)
+    idle()
+    _save(window, folders, "7-today-en")
+    assert len(list(tmp_path.glob("*.png"))) == 8

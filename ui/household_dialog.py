@@ -1,0 +1,185 @@
+"""New or edited household: address, head, phone, groups, best months, notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldapp.errors import ValidationError
+from fieldapp.model import HOUSEHOLD_GROUPS, Household
+from ui.forms import ProblemLines, add_row
+from ui.i18n import tr
+from ui.labels import group_label, month_label
+from ui.operations import Operations
+
+
+class HouseholdDialog(QDialog):
+    """Saves through households.add/update; the core's refusals appear next to the fields."""
+
+    saved = Signal(object)
+
+    def __init__(
+        self,
+        ops: Operations,
+        *,
+        household: Household | None = None,
+        province_code: str = "",
+        commune_code: str = "",
+        villages: list[str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self._household = household
+        self.problems = ProblemLines()
+        self.province_edit = QLineEdit(household.province_code if household else province_code)
+        self.province_edit.setMaxLength(2)
+        self.commune_edit = QLineEdit(household.commune_code if household else commune_code)
+        self.commune_edit.setMaxLength(5)
+        self.village_combo = QComboBox()
+        self.village_combo.setEditable(True)
+        self.village_combo.addItems(villages or [])
+        self.village_combo.setCurrentText(household.village if household else "")
+        self.head_edit = QLineEdit(household.head_name if household else "")
+        self.address_edit = QLineEdit(household.address if household else "")
+        self.phone_edit = QLineEdit((household.phone or "") if household else "")
+        self.group_boxes: dict[str, QCheckBox] = {}
+        groups_widget = QWidget()
+        groups_grid = QGridLayout(groups_widget)
+        groups_grid.setContentsMargins(0, 0, 0, 0)
+        for i, group in enumerate(HOUSEHOLD_GROUPS):
+            box = QCheckBox()
+            box.setChecked(bool(household and group in household.groups))
+            self.group_boxes[group] = box
+            groups_grid.addWidget(box, i // 3, i % 3)
+        self.month_boxes: dict[int, QCheckBox] = {}
+        months_widget = QWidget()
+        months_grid = QGridLayout(months_widget)
+        months_grid.setContentsMargins(0, 0, 0, 0)
+        for month in range(1, 13):
+            box = QCheckBox()
+            box.setChecked(bool(household and month in household.best_months))
+            self.month_boxes[month] = box
+            months_grid.addWidget(box, 0, month - 1)
+        self.notes_edit = QPlainTextEdit(household.notes if household else "")
+        self.notes_edit.setTabChangesFocus(True)
+        self.notes_edit.setFixedHeight(70)
+
+        self.captions = {
+            key: QLabel()
+            for key in (
+                "province_code",
+                "commune_code",
+                "village",
+                "head_name",
+                "address",
+                "phone",
+                "groups",
+                "best_months",
+                "notes",
+            )
+        }
+        form = QFormLayout()
+        editors: dict[str, QWidget] = {
+            "head_name": self.head_edit,
+            "village": self.village_combo,
+            "address": self.address_edit,
+            "phone": self.phone_edit,
+            "province_code": self.province_edit,
+            "commune_code": self.commune_edit,
+            "groups": groups_widget,
+            "best_months": months_widget,
+            "notes": self.notes_edit,
+        }
+        for key, editor in editors.items():
+            add_row(form, self.captions[key], editor, self.problems, key)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problems.label("general"))
+        layout.addWidget(self.buttons)
+        self.resize(900, 560)
+        self.retranslate()
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "province_code": self.province_edit.text(),
+            "commune_code": self.commune_edit.text(),
+            "village": self.village_combo.currentText(),
+            "head_name": self.head_edit.text(),
+            "address": self.address_edit.text(),
+            "phone": self.phone_edit.text() or None,
+            "groups": [g for g, box in self.group_boxes.items() if box.isChecked()],
+            "best_months": [m for m, box in self.month_boxes.items() if box.isChecked()],
+            "notes": self.notes_edit.toPlainText(),
+        }
+
+    def save(self) -> None:
+        values = self.values()
+        household = self._household
+        self.buttons.setEnabled(False)
+        if household is None:
+            self._ops.run_op(
+                self,
+                lambda ws: ws.households.add(**values),
+                success=self._done,
+                failure=self._refused,
+            )
+        else:
+            self._ops.run_op(
+                self,
+                lambda ws: ws.households.update(household.id, **values),
+                success=self._done,
+                failure=self._refused,
+            )
+
+    def _done(self, household: Household) -> None:
+        self.saved.emit(household)
+        self.accept()
+
+    def _refused(self, exc: Exception) -> None:
+        self.buttons.setEnabled(True)
+        if isinstance(exc, ValidationError):
+            self.problems.show(exc.problems + exc.warnings)
+        else:
+            self._ops.show_error(self, exc)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(tr("Hộ mới") if self._household is None else tr("Sửa thông tin hộ"))
+        captions = {
+            "province_code": tr("Mã tỉnh"),
+            "commune_code": tr("Mã xã"),
+            "village": tr("&Thôn/bản"),
+            "head_name": tr("&Chủ hộ"),
+            "address": tr("Đị&a chỉ"),
+            "phone": tr("Điện &thoại"),
+            "groups": tr("Nhóm hộ"),
+            "best_months": tr("Tháng có thu nhập"),
+            "notes": tr("Ghi chú"),
+        }
+        for key, text in captions.items():
+            self.captions[key].setText(text)
+        for group, box in self.group_boxes.items():
+            box.setText(group_label(group))
+        for month, box in self.month_boxes.items():
+            box.setText(month_label(month))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))

@@ -1,0 +1,338 @@
+"""One household: its members, visit history, pledges with their status history, notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldapp.model import Household, Member, Pledge, Visit
+from fieldapp.money import format_vnd
+from fieldapp.workspace import Workspace
+from ui import i18n
+from ui.i18n import tr
+from ui.labels import (
+    date_text,
+    group_label,
+    moment_text,
+    month_label,
+    outcome_label,
+    scheme_label,
+    sex_label,
+    status_label,
+)
+from ui.models import Column, RecordsModel
+from ui.operations import Operations
+
+
+@dataclass(frozen=True)
+class HouseholdData:
+    household: Household
+    members: list[Member]
+    visits: list[Visit]
+    pledges: list[Pledge]
+    names: dict[str, str]
+
+
+def load_household(ws: Workspace, household_id: str) -> HouseholdData:
+    members = ws.members.of_household(household_id, include_removed=True)
+    return HouseholdData(
+        household=ws.households.get(household_id),
+        members=[m for m in members if not m.removed],
+        visits=ws.visits.of_household(household_id),
+        pledges=ws.pledges.of_household(household_id),
+        names={m.id: m.full_name for m in members},
+    )
+
+
+def _warnings(member: Member) -> str:
+    key = "en" if i18n.language() == "en" else "vi"
+    return "; ".join(w.get(key, "") for w in member.warnings)
+
+
+def _table(model: RecordsModel) -> QTableView:
+    table = QTableView()
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+class HouseholdPage(QWidget):
+    """Requests dialogs through signals; the main window opens them."""
+
+    back_requested = Signal()
+    edit_household_requested = Signal(object)
+    add_member_requested = Signal(str)
+    edit_member_requested = Signal(object)
+    record_visit_requested = Signal(str)
+    pledge_requested = Signal(str)
+    changed = Signal()
+
+    def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self.data: HouseholdData | None = None
+        self.back_button = QPushButton()
+        self.back_button.clicked.connect(self.back_requested.emit)
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.edit_button = QPushButton()
+        self.edit_button.clicked.connect(
+            lambda: self.data and self.edit_household_requested.emit(self.data.household)
+        )
+        self.visit_button = QPushButton()
+        self.visit_button.clicked.connect(self._record_visit)
+        self.pledge_button = QPushButton()
+        self.pledge_button.clicked.connect(
+            lambda: self.data and self.pledge_requested.emit(self.data.household.id)
+        )
+
+        self.members_model = RecordsModel(
+            [
+                Column(lambda: tr("Họ và tên"), lambda m: m.full_name),
+                Column(lambda: tr("Quan hệ"), lambda m: m.relation),
+                Column(lambda: tr("Ngày sinh"), lambda m: date_text(m.date_of_birth)),
+                Column(lambda: tr("Giới tính"), lambda m: sex_label(m.sex)),
+                Column(lambda: tr("CCCD"), lambda m: m.cccd or ""),
+                Column(lambda: tr("Thẻ BHYT"), lambda m: m.covered_by or m.bhyt_card or ""),
+                Column(lambda: tr("Cảnh báo"), _warnings),
+            ],
+            highlight=lambda m: bool(m.warnings),
+            parent=self,
+        )
+        self.members_table = _table(self.members_model)
+        self.members_table.activated.connect(self._edit_member)
+        self.add_member_button = QPushButton()
+        self.add_member_button.clicked.connect(
+            lambda: self.data and self.add_member_requested.emit(self.data.household.id)
+        )
+        self.edit_member_button = QPushButton()
+        self.edit_member_button.clicked.connect(
+            lambda: self._edit_member(self.members_table.currentIndex())
+        )
+        self.remove_member_button = QPushButton()
+        self.remove_member_button.clicked.connect(self._remove_member)
+
+        self.visits_model = RecordsModel(
+            [
+                Column(lambda: tr("Lúc"), lambda v: moment_text(v.at)),
+                Column(lambda: tr("Kết quả"), lambda v: outcome_label(v.outcome)),
+                Column(lambda: tr("Nội dung"), lambda v: ", ".join(tr(t) for t in v.topics)),
+                Column(lambda: tr("Tài liệu"), lambda v: ", ".join(tr(t) for t in v.materials)),
+                Column(lambda: tr("Hẹn thăm lại"), lambda v: date_text(v.next_visit)),
+                Column(lambda: tr("Ghi chú"), lambda v: v.notes),
+            ],
+            parent=self,
+        )
+        self.visits_table = _table(self.visits_model)
+
+        self.pledges_model = RecordsModel(
+            [
+                Column(lambda: tr("Người tham gia"), self._member_name),
+                Column(lambda: tr("Loại"), lambda p: scheme_label(p.scheme)),
+                Column(lambda: tr("Số tháng"), lambda p: str(p.params.get("months", ""))),
+                Column(lambda: tr("Phải đóng"), lambda p: format_vnd(p.payable)),
+                Column(lambda: tr("Hạn đóng"), lambda p: date_text(p.due_date)),
+                Column(lambda: tr("Trạng thái"), lambda p: status_label(p.status)),
+                Column(
+                    lambda: tr("Lịch sử"),
+                    lambda p: " → ".join(
+                        f"{status_label(e.status)} {moment_text(e.at)}"
+                        + (f" ({e.reason})" if e.reason else "")
+                        for e in p.history
+                    ),
+                ),
+            ],
+            parent=self,
+        )
+        self.pledges_table = _table(self.pledges_model)
+        self.paid_button = QPushButton()
+        self.paid_button.clicked.connect(self._mark_paid)
+        self.cancel_button = QPushButton()
+        self.cancel_button.clicked.connect(self._cancel_pledge)
+
+        self.notes_edit = QPlainTextEdit()
+        self.notes_edit.setTabChangesFocus(True)
+        self.save_notes_button = QPushButton()
+        self.save_notes_button.clicked.connect(self._save_notes)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(
+            self._tab(
+                self.members_table,
+                self.add_member_button,
+                self.edit_member_button,
+                self.remove_member_button,
+            ),
+            "",
+        )
+        self.tabs.addTab(self._tab(self.visits_table, self.visit_button), "")
+        self.tabs.addTab(
+            self._tab(self.pledges_table, self.pledge_button, self.paid_button, self.cancel_button),
+            "",
+        )
+        self.tabs.addTab(self._tab(self.notes_edit, self.save_notes_button), "")
+
+        top = QHBoxLayout()
+        top.addWidget(self.back_button)
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.edit_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.details)
+        layout.addWidget(self.tabs, 1)
+        self.retranslate()
+
+    @staticmethod
+    def _tab(main: QWidget, *buttons: QPushButton) -> QWidget:
+        tab = QWidget()
+        row = QHBoxLayout()
+        for button in buttons:
+            row.addWidget(button)
+        row.addStretch(1)
+        column = QVBoxLayout(tab)
+        column.addWidget(main, 1)
+        column.addLayout(row)
+        return tab
+
+    def _member_name(self, pledge: Pledge) -> str:
+        return self.data.names.get(pledge.member_id, "") if self.data else ""
+
+    @property
+    def household_id(self) -> str | None:
+        return self.data.household.id if self.data else None
+
+    def open(self, household_id: str) -> None:
+        self._ops.run_op(self, lambda ws: load_household(ws, household_id), success=self._show)
+
+    def refresh(self) -> None:
+        if self.household_id:
+            self.open(self.household_id)
+
+    def _show(self, data: HouseholdData) -> None:
+        first = self.data is None or self.data.household.id != data.household.id
+        self.data = data
+        self.members_model.set_records(data.members)
+        self.visits_model.set_records(data.visits)
+        self.pledges_model.set_records(data.pledges)
+        self.notes_edit.setPlainText(data.household.notes)
+        if first:
+            self.tabs.setCurrentIndex(0)
+            self.members_table.setFocus()
+            if data.members:
+                self.members_table.selectRow(0)
+        self.retranslate()
+
+    def _record_visit(self) -> None:
+        if self.data:
+            self.record_visit_requested.emit(self.data.household.id)
+
+    def _edit_member(self, index: object) -> None:
+        row = self.members_table.currentIndex().row()
+        if 0 <= row < self.members_model.rowCount():
+            self.edit_member_requested.emit(self.members_model.record(row))
+
+    def _remove_member(self) -> None:
+        row = self.members_table.currentIndex().row()
+        if row < 0:
+            return
+        member_id = self.members_model.record(row).id
+        self._ops.run_op(
+            self, lambda ws: ws.members.remove(member_id), success=lambda _m: self._changed()
+        )
+
+    def _selected_pledge(self) -> Pledge | None:
+        row = self.pledges_table.currentIndex().row()
+        return self.pledges_model.record(row) if row >= 0 else None
+
+    def _mark_paid(self) -> None:
+        pledge = self._selected_pledge()
+        if pledge is not None:
+            self._ops.run_op(
+                self, lambda ws: ws.pledges.mark_paid(pledge.id), success=lambda _p: self._changed()
+            )
+
+    def _cancel_pledge(self) -> None:
+        pledge = self._selected_pledge()
+        if pledge is None:
+            return
+        reason, ok = QInputDialog.getText(self, tr("Huỷ cam kết"), tr("Lý do huỷ:"))
+        if ok:
+            self._ops.run_op(
+                self,
+                lambda ws: ws.pledges.cancel(pledge.id, reason=reason),
+                success=lambda _p: self._changed(),
+            )
+
+    def _save_notes(self) -> None:
+        if self.data is None:
+            return
+        household_id, notes = self.data.household.id, self.notes_edit.toPlainText()
+        self._ops.run_op(
+            self,
+            lambda ws: ws.households.update(household_id, notes=notes),
+            success=lambda _h: self._changed(),
+        )
+
+    def _changed(self) -> None:
+        self.refresh()
+        self.changed.emit()
+
+    def retranslate(self) -> None:
+        self.back_button.setText(tr("← Danh sách (Alt+←)"))
+        self.edit_button.setText(tr("Sửa thông tin hộ"))
+        self.visit_button.setText(tr("Ghi lần thăm (F2)"))
+        self.pledge_button.setText(tr("Cam kết mới"))
+        self.add_member_button.setText(tr("Thêm thành viên"))
+        self.edit_member_button.setText(tr("Sửa"))
+        self.remove_member_button.setText(tr("Chuyển khỏi hộ"))
+        self.paid_button.setText(tr("Đánh dấu đã đóng tiền"))
+        self.cancel_button.setText(tr("Huỷ cam kết"))
+        self.save_notes_button.setText(tr("Lưu ghi chú"))
+        data = self.data
+        counts = (len(data.members), len(data.visits), len(data.pledges)) if data else (0, 0, 0)
+        self.tabs.setTabText(0, tr("Thành viên ({n})").format(n=counts[0]))
+        self.tabs.setTabText(1, tr("Lần thăm ({n})").format(n=counts[1]))
+        self.tabs.setTabText(2, tr("Cam kết ({n})").format(n=counts[2]))
+        self.tabs.setTabText(3, tr("Ghi chú"))
+        if data is None:
+            self.heading.setText("")
+            self.details.setText("")
+        else:
+            h = data.household
+            self.heading.setText(tr("Hộ {head}").format(head=h.head_name))
+            parts = [h.address or h.village]
+            if h.phone:
+                parts.append(tr("ĐT {phone}").format(phone=h.phone))
+            if h.groups:
+                parts.append(", ".join(group_label(g) for g in h.groups))
+            if h.best_months:
+                parts.append(
+                    tr("Tháng có thu nhập: {months}").format(
+                        months=", ".join(month_label(m) for m in h.best_months)
+                    )
+                )
+            self.details.setText(" · ".join(parts))
+        for model in (self.members_model, self.visits_model, self.pledges_model):
+            model.retranslate()

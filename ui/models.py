@@ -1,0 +1,259 @@
+"""Qt item models: the lazily paged search results, and small read-only record tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from fieldapp.search import SearchHit
+from fieldapp.workspace import Workspace
+from ui.i18n import tr
+from ui.labels import date_text
+from ui.operations import Operations
+
+PAGE_SIZE = 100
+# How many raw pages one fetch may scan when a group filter drops most hits.
+_MAX_SCANNED_PAGES = 20
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    village: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class _Page:
+    hits: list[SearchHit]
+    next_offset: int
+    exhausted: bool
+
+
+def fetch_page(ws: Workspace, query: SearchQuery, offset: int) -> _Page:
+    """One page of hits from offset; runs on the worker thread."""
+    if query.group is None:
+        hits = ws.search.find(query.text, village=query.village, limit=PAGE_SIZE, offset=offset)
+        # find() drops a household's own row when a member of it is on the page, so a short
+        # page does not mean the end: only an empty one does.
+        return _Page(hits, offset + PAGE_SIZE, exhausted=not hits)
+    # search.find() has no group filter: keep the hits whose household is in the group.
+    groups: dict[str, tuple[str, ...]] = {}
+    kept: list[SearchHit] = []
+    for _ in range(_MAX_SCANNED_PAGES):
+        raw = ws.search.find(query.text, village=query.village, limit=PAGE_SIZE, offset=offset)
+        offset += PAGE_SIZE
+        if not raw:
+            return _Page(kept, offset, exhausted=True)
+        for hit in raw:
+            if hit.household_id not in groups:
+                groups[hit.household_id] = ws.households.get(hit.household_id).groups
+            if query.group in groups[hit.household_id]:
+                kept.append(hit)
+        if len(kept) >= PAGE_SIZE:
+            break
+    return _Page(kept, offset, exhausted=False)
+
+
+class SearchResultsModel(QAbstractTableModel):
+    """Search hits, loaded a page at a time through the worker as the view scrolls."""
+
+    loading_changed = Signal(bool)
+
+    def __init__(self, ops: Operations, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self._query = SearchQuery()
+        self._hits: list[SearchHit] = []
+        self._next_offset = 0
+        self._exhausted = True
+        self._loading = False
+        # Bumped on every new query so pages of an older query are dropped on arrival.
+        self._generation = 0
+        self.fetch_count = 0
+
+    def headers(self) -> list[str]:
+        return [
+            tr("Họ và tên"),
+            tr("Chủ hộ"),
+            tr("Thôn/bản"),
+            tr("Ngày sinh"),
+            tr("CCCD"),
+            tr("Điện thoại"),
+        ]
+
+    @property
+    def query(self) -> SearchQuery:
+        return self._query
+
+    @property
+    def has_more(self) -> bool:
+        return not self._exhausted
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    def set_query(self, query: SearchQuery) -> None:
+        """Start over with a new query and load its first page."""
+        self._generation += 1
+        self.beginResetModel()
+        self._query = query
+        self._hits = []
+        self._next_offset = 0
+        self._exhausted = False
+        self._loading = False
+        self.endResetModel()
+        self.fetchMore(QModelIndex())
+
+    def refresh(self) -> None:
+        self.set_query(self._query)
+
+    def hit(self, row: int) -> SearchHit:
+        return self._hits[row]
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._hits)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else 6
+
+    def canFetchMore(self, parent: Index) -> bool:
+        return not parent.isValid() and not self._exhausted and not self._loading
+
+    def fetchMore(self, parent: Index) -> None:
+        if not self.canFetchMore(parent):
+            return
+        self.fetch_count += 1
+        self._set_loading(True)
+        generation = self._generation
+        query, offset = self._query, self._next_offset
+        self._ops.run_op(
+            self,
+            lambda ws: fetch_page(ws, query, offset),
+            success=lambda page: self._add_page(generation, page),
+            failure=lambda exc: self._failed(generation, exc),
+        )
+
+    def _add_page(self, generation: int, page: _Page) -> None:
+        if generation != self._generation:
+            return
+        self._next_offset = page.next_offset
+        self._exhausted = page.exhausted
+        if page.hits:
+            first = len(self._hits)
+            self.beginInsertRows(QModelIndex(), first, first + len(page.hits) - 1)
+            self._hits.extend(page.hits)
+            self.endInsertRows()
+        self._set_loading(False)
+
+    def _failed(self, generation: int, exc: Exception) -> None:
+        if generation == self._generation:
+            self._exhausted = True
+            self._set_loading(False)
+        self._ops.show_error(None, exc)
+
+    def _set_loading(self, loading: bool) -> None:
+        self._loading = loading
+        self.loading_changed.emit(loading)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        hit = self._hits[index.row()]
+        values = (
+            hit.full_name,
+            hit.head_name,
+            hit.village,
+            date_text(hit.date_of_birth),
+            hit.cccd or "",
+            hit.phone or "",
+        )
+        return values[index.column()]
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.headers()[section]
+        return None
+
+    def retranslate(self) -> None:
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 5)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a RecordsModel: its (translated at display time) title and cell text."""
+
+    title: Callable[[], str]
+    text: Callable[[Any], str]
+
+
+class RecordsModel(QAbstractTableModel):
+    """A small read-only table of records (members, visits, pledges, follow-ups)."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        highlight: Callable[[Any], bool] | None = None,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self._columns = list(columns)
+        self._records: list[Any] = []
+        self._highlight = highlight
+
+    def set_records(self, records: Sequence[Any]) -> None:
+        self.beginResetModel()
+        self._records = list(records)
+        self.endResetModel()
+
+    def record(self, row: int) -> Any:
+        return self._records[row]
+
+    def records(self) -> list[Any]:
+        return list(self._records)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._records)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        record = self._records[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._columns[index.column()].text(record)
+        if role == Qt.ItemDataRole.BackgroundRole and self._highlight and self._highlight(record):
+            return QBrush(QColor("#fff3cd"))
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self._columns[section].title()
+        return None
+
+    def retranslate(self) -> None:
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self._columns) - 1)
+        if self._records:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._records) - 1, len(self._columns) - 1)
+            )

@@ -1,0 +1,202 @@
+"""The one helper that runs data operations off the UI thread and reports back on it.
+
+A single worker thread owns the Workspace (like Anki's task manager): operations queue up and
+run one after another, so the store is never used from two threads at once, and the UI thread
+never waits on SQLite. Results and errors come back through a queued Qt signal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
+
+from fieldapp.errors import FieldappError
+from fieldapp.workspace import Workspace
+from ui import i18n
+from ui.i18n import tr
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Cancelled(Exception):
+    """Raised inside a long operation at a chunk boundary when the agent pressed Cancel."""
+
+
+class Progress:
+    """Handed to long operations: report how far they are, and stop when cancelled."""
+
+    def __init__(self, emit: Callable[[int, int], None]) -> None:
+        self._emit = emit
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def __call__(self, done: int, total: int) -> None:
+        """Progress callback for the core; raises Cancelled between chunks after a cancel."""
+        self._emit(done, total)
+        if self._cancel.is_set():
+            raise Cancelled
+
+
+@dataclass
+class _Pending:
+    parent: QObject | None
+    success: Callable[[Any], None]
+    failure: Callable[[Exception], None] | None
+    dialog: QProgressDialog | None
+
+
+class Operations(QObject):
+    """Runs callables that take the Workspace on one worker thread."""
+
+    _finished = Signal(int, object, object)
+    _progressed = Signal(int, int, int)
+    idle_changed = Signal(bool)
+
+    def __init__(self, workspace: Workspace, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._workspace: Workspace | None = workspace
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldapp-ops")
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        # The signals are emitted on the worker thread; queued delivery runs the slots here.
+        self._finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
+        self._progressed.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        self.last_error: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def run_op(
+        self,
+        parent: QObject | None,
+        fn: Callable[..., T],
+        *,
+        success: Callable[[T], None],
+        failure: Callable[[Exception], None] | None = None,
+        progress: str | None = None,
+        cancellable: bool = True,
+    ) -> int:
+        """Queue fn(workspace) and call success(result) or failure(error) on the UI thread.
+
+        With progress (a label), fn is called as fn(workspace, progress) and a cancellable
+        progress dialog is shown; the core stops at its next chunk boundary, so what it has
+        committed stays whole. Without failure, errors are shown in a message box. When the
+        parent widget is gone by the time the result arrives, the result is dropped.
+        """
+        if self._workspace is None:
+            raise RuntimeError("operations are shut down")
+        op_id = next(self._ids)
+        reporter: Progress | None = None
+        dialog: QProgressDialog | None = None
+        if progress is not None:
+            reporter = Progress(lambda done, total: self._progressed.emit(op_id, done, total))
+            dialog = QProgressDialog(
+                progress,
+                tr("Huỷ"),
+                0,
+                0,
+                parent if isinstance(parent, QWidget) else None,
+            )
+            dialog.setWindowTitle(tr("Đang xử lý"))
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.setMinimumDuration(0)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.canceled.connect(reporter.cancel)
+            dialog.canceled.connect(lambda: dialog.setLabelText(tr("Đang dừng sau phần đang ghi…")))
+            if not cancellable:
+                dialog.setCancelButton(None)
+            dialog.show()
+        self._pending[op_id] = _Pending(parent, success, failure, dialog)
+        if len(self._pending) == 1:
+            self.idle_changed.emit(False)
+        workspace = self._workspace
+
+        def work() -> None:
+            try:
+                result = fn(workspace, reporter) if reporter is not None else fn(workspace)
+            except Exception as exc:  # reported on the UI thread, never lost
+                self._finished.emit(op_id, None, exc)
+            else:
+                self._finished.emit(op_id, result, None)
+
+        self._executor.submit(work)
+        return op_id
+
+    def _on_progress(self, op_id: int, done: int, total: int) -> None:
+        pending = self._pending.get(op_id)
+        if pending is None or pending.dialog is None:
+            return
+        pending.dialog.setMaximum(total)
+        pending.dialog.setValue(done)
+
+    def _on_finished(self, op_id: int, result: object, error: Exception | None) -> None:
+        pending = self._pending.pop(op_id, None)
+        if not self._pending:
+            self.idle_changed.emit(True)
+        if pending is None:
+            return
+        if pending.dialog is not None:
+            pending.dialog.close()
+            pending.dialog.deleteLater()
+        if pending.parent is not None and not shiboken6.isValid(pending.parent):
+            return
+        try:
+            if error is None:
+                pending.success(result)
+            elif pending.failure is not None:
+                pending.failure(error)
+            else:
+                self.show_error(pending.parent, error)
+        except Exception as exc:
+            # A bug in a result handler must not take the app down with it.
+            log.exception("operation handler failed")
+            self.show_error(pending.parent, exc)
+
+    def show_error(self, parent: QObject | None, error: Exception) -> None:
+        """Tell the agent what went wrong: the core's own message, or a generic one."""
+        if isinstance(error, Cancelled):
+            return
+        if isinstance(error, FieldappError):
+            text = error.message(i18n.language())
+        else:
+            log.error("unexpected error in an operation", exc_info=error)
+            text = tr(
+                "Đã có lỗi không mong muốn. Dữ liệu đã lưu vẫn an toàn; chi tiết ghi ở nhật ký."
+            )
+        self.last_error = text
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            tr("Không thực hiện được"),
+            text,
+            QMessageBox.StandardButton.Ok,
+            parent if isinstance(parent, QWidget) else None,
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # open() rather than exec(): no nested event loop, so results keep arriving.
+        box.open()
+
+    def shutdown(self) -> None:
+        """Finish queued work, then close the workspace on the worker thread."""
+        workspace, self._workspace = self._workspace, None
+        if workspace is not None:
+            self._executor.submit(workspace.close)
+        self._executor.shutdown(wait=True)
