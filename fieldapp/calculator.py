@@ -106,6 +106,24 @@ class _Notes:
                 self.add(f"{vi} chưa được xác nhận", f"{en} is unconfirmed")
 
 
+# How the support groups read on screen and on paper.
+GROUP_NAMES: dict[str, tuple[str, str]] = {
+    "poor": ("hộ nghèo", "poor household"),
+    "near_poor": ("hộ cận nghèo", "near-poor household"),
+    "ethnic_minority": ("người dân tộc thiểu số", "ethnic minority"),
+    "island": ("người sống ở xã đảo, đặc khu", "island or special-zone resident"),
+    "other": ("đối tượng khác", "other participants"),
+    "student": ("học sinh, sinh viên", "student"),
+    "agri_average": ("hộ nông nghiệp có mức sống trung bình", "average-income farming household"),
+}
+
+
+def group_name(group: str, lang: str = "vi") -> str:
+    """The group's name in Vietnamese or English (the code itself when unknown)."""
+    vi, en = GROUP_NAMES.get(group, (group, group))
+    return en if lang == "en" else vi
+
+
 def _refuse(field_name: str, code: str, vi: str, en: str) -> ValidationError:
     return ValidationError([Problem(field=field_name, code=code, vi=vi, en=en)])
 
@@ -253,15 +271,17 @@ def bhyt_household(
             policy,
             "bhyt_household.support_pct",
             on,
-            f"Mức hỗ trợ cho nhóm {support_group}",
-            f"The support share for {support_group}",
+            f"Mức hỗ trợ cho nhóm {group_name(support_group)}",
+            f"The support share for {group_name(support_group, 'en')}",
             group=support_group,
         )
         lines.append(
             ResultLine(
                 kind="central_support",
-                label_vi=f"Ngân sách nhà nước hỗ trợ {_pct(share)}% ({support_group})",
-                label_en=f"State support {_pct(share)}% ({support_group})",
+                label_vi=(
+                    f"Ngân sách nhà nước hỗ trợ {_pct(share)}% ({group_name(support_group)})"
+                ),
+                label_en=f"State support {_pct(share)}% ({group_name(support_group, 'en')})",
                 monthly=round_half_up(share * sum(exact_monthly, Fraction(0))),
                 months=months,
                 total=round_half_up(central_exact),
@@ -401,8 +421,8 @@ def bhxh_voluntary(
         policy,
         "bhxh_voluntary.central_support_pct",
         on,
-        f"Mức hỗ trợ cho nhóm {top_group}",
-        f"The support share for {top_group}",
+        f"Mức hỗ trợ cho nhóm {group_name(top_group)}",
+        f"The support share for {group_name(top_group, 'en')}",
         group=top_group,
     )
     central_monthly = share * support_base
@@ -462,11 +482,11 @@ def bhxh_voluntary(
                 kind="central_support",
                 label_vi=(
                     f"Nhà nước hỗ trợ {_pct(share)}% × {_pct(rate)}% × "
-                    f"{format_vnd(poverty_line)} ({top_group})"
+                    f"{format_vnd(poverty_line)} ({group_name(top_group)})"
                 ),
                 label_en=(
                     f"State support {_pct(share)}% × {_pct(rate)}% × "
-                    f"{format_vnd(poverty_line)} ({top_group})"
+                    f"{format_vnd(poverty_line)} ({group_name(top_group, 'en')})"
                 ),
                 monthly=round_half_up(central_monthly),
                 months=supported,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fieldapp.errors import FieldappError
+from fieldapp.model import VISIT_MATERIALS, VISIT_TOPICS
 from fieldapp.workspace import Workspace
 
 # A fictional commune in Lào Cai (province code 15). Its commune code is outside the range of
@@ -53,14 +54,8 @@ PEOPLES = (
     ),
 )
 HARVESTS = ((7, 8), (11, 12), (1, 2), (6, 7), (9, 10), (12,))
-TOPICS = (
-    "BHYT hộ gia đình",
-    "BHXH tự nguyện",
-    "Hỗ trợ của Nhà nước",
-    "Lương hưu",
-    "Đóng một lần 5 năm",
-)
-MATERIALS = ("Tờ rơi BHYT", "Tờ rơi BHXH tự nguyện", "Bảng mức đóng 2026")
+TOPICS = VISIT_TOPICS
+MATERIALS = VISIT_MATERIALS
 
 
 @dataclass(frozen=True)

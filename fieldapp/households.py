@@ -154,6 +154,10 @@ class Households:
                 reindex_household(conn, household_id)
         return self.get(household_id)
 
+    def check(self, **values: Any) -> list[Problem]:
+        """Problems the given household fields would raise, without saving (for live forms)."""
+        return _check(_normalise(values))
+
     def get(self, household_id: str) -> Household:
         row = self.store.one("SELECT * FROM household WHERE id = ?", (household_id,))
         if row is None:

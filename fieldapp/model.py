@@ -23,6 +23,15 @@ HOUSEHOLD_GROUPS = (
     "young_migrant",
 )
 VISIT_OUTCOMES = ("not_home", "consulted", "pledged", "refused", "paid", "follow_up")
+# What an agent talks about and leaves behind; free text is allowed too.
+VISIT_TOPICS = (
+    "BHYT hộ gia đình",
+    "BHXH tự nguyện",
+    "Hỗ trợ của Nhà nước",
+    "Lương hưu",
+    "Đóng một lần 5 năm",
+)
+VISIT_MATERIALS = ("Tờ rơi BHYT", "Tờ rơi BHXH tự nguyện", "Bảng mức đóng")
 SCHEMES = ("bhyt_household", "bhxh_voluntary")
 PLEDGE_STATUSES = ("pledged", "paid", "cancelled")
 SEXES = ("male", "female")

@@ -65,6 +65,10 @@ _SELECT = """
 """
 
 
+# Households that carry a group (groups are a JSON list on the household row).
+_IN_GROUP = "SELECT h2.id FROM household h2, json_each(h2.groups) g WHERE g.value = ?"
+
+
 class Search:
     """Find people and households by name without diacritics, CCCD, phone or village."""
 
@@ -72,18 +76,27 @@ class Search:
         self.store = store
 
     def find(
-        self, text: str, *, village: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        text: str,
+        *,
+        village: str | None = None,
+        group: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[SearchHit]:
         """Best matches first (FTS rank), then the Vietnamese name order."""
         expression = match_expression(text)
         if expression is None:
-            return self.browse(village=village, limit=limit, offset=offset)
+            return self.browse(village=village, group=group, limit=limit, offset=offset)
         # Rank and cut inside the index first, so only one page of matches is joined.
         inner = "SELECT household_id, member_id, rank FROM search_index WHERE search_index MATCH ?"
         params: list[object] = [expression]
         if village:
             inner += " AND household_id IN (SELECT id FROM household WHERE village = ?)"
             params.append(clean(village))
+        if group:
+            inner += f" AND household_id IN ({_IN_GROUP})"
+            params.append(group)
         inner += " ORDER BY rank LIMIT ? OFFSET ?"
         params += [limit, offset]
         sql = _SELECT.format(inner=inner)
@@ -94,7 +107,12 @@ class Search:
         return [h for h in hits if h.member_id is not None or h.household_id not in shown]
 
     def browse(
-        self, *, village: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        village: str | None = None,
+        group: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[SearchHit]:
         """Members in Vietnamese order (given name, then family name)."""
         sql = """
@@ -107,6 +125,9 @@ class Search:
         if village:
             sql += " AND h.village = ?"
             params.append(clean(village))
+        if group:
+            sql += f" AND h.id IN ({_IN_GROUP})"
+            params.append(group)
         sql += " ORDER BY m.sort_key, m.id LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [SearchHit(*row) for row in self.store.conn.execute(sql, params)]

@@ -22,8 +22,6 @@ from ui.labels import date_text
 from ui.operations import Operations
 
 PAGE_SIZE = 100
-# How many raw pages one fetch may scan when a group filter drops most hits.
-_MAX_SCANNED_PAGES = 20
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -44,27 +42,12 @@ class _Page:
 
 def fetch_page(ws: Workspace, query: SearchQuery, offset: int) -> _Page:
     """One page of hits from offset; runs on the worker thread."""
-    if query.group is None:
-        hits = ws.search.find(query.text, village=query.village, limit=PAGE_SIZE, offset=offset)
-        # find() drops a household's own row when a member of it is on the page, so a short
-        # page does not mean the end: only an empty one does.
-        return _Page(hits, offset + PAGE_SIZE, exhausted=not hits)
-    # search.find() has no group filter: keep the hits whose household is in the group.
-    groups: dict[str, tuple[str, ...]] = {}
-    kept: list[SearchHit] = []
-    for _ in range(_MAX_SCANNED_PAGES):
-        raw = ws.search.find(query.text, village=query.village, limit=PAGE_SIZE, offset=offset)
-        offset += PAGE_SIZE
-        if not raw:
-            return _Page(kept, offset, exhausted=True)
-        for hit in raw:
-            if hit.household_id not in groups:
-                groups[hit.household_id] = ws.households.get(hit.household_id).groups
-            if query.group in groups[hit.household_id]:
-                kept.append(hit)
-        if len(kept) >= PAGE_SIZE:
-            break
-    return _Page(kept, offset, exhausted=False)
+    hits = ws.search.find(
+        query.text, village=query.village, group=query.group, limit=PAGE_SIZE, offset=offset
+    )
+    # find() drops a household's own row when a member of it is on the page, so a short
+    # page does not mean the end: only an empty one does.
+    return _Page(hits, offset + PAGE_SIZE, exhausted=not hits)
 
 
 class SearchResultsModel(QAbstractTableModel):

@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp.demo import MATERIALS, TOPICS
 from fieldapp.errors import ValidationError
+from fieldapp.model import VISIT_MATERIALS as MATERIALS
 from fieldapp.model import VISIT_OUTCOMES, Household, Visit
+from fieldapp.model import VISIT_TOPICS as TOPICS
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
 from ui.forms import ProblemLines

@@ -121,7 +121,7 @@ def test_bhyt_support_group_and_covered_members_are_recorded() -> None:
     assert result.central_support == gross * 7 // 10
     assert result.payable == gross - gross * 7 // 10
     assert "bhyt_household.support_pct.near_poor" in result.unconfirmed
-    assert any("near_poor is unconfirmed" in note for note in result.notes)
+    assert any("near-poor household is unconfirmed" in note for note in result.notes)
     assert any("chưa được xác nhận" in note for note in result.notes_vi)
     assert any("1 member(s) covered" in note for note in result.notes)
 

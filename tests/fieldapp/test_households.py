@@ -279,3 +279,13 @@ def test_villages_and_households_in_village(
     assert len(workspace.households.in_village(nfd)) == 3
     assert workspace.households.count() == 5
     assert not workspace.is_empty()
+
+
+def test_check_reports_problems_without_saving(workspace: Workspace) -> None:
+    """households.check() gives the problems a form would raise and stores nothing."""
+    problems = workspace.households.check(commune_code="123", phone="12", groups=["rich"])
+    assert {p.code for p in problems} == {"commune_code", "phone_format", "unknown_group"}
+    assert all(p.vi and p.en for p in problems)
+    assert workspace.households.check(village="Bản Phố", head_name="Giàng Seo Sử") == []
+    assert workspace.households.count() == 0
+    assert workspace.pending_sync() == 0

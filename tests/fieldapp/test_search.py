@@ -305,3 +305,17 @@ def test_added_member_is_found_by_folded_name(
     assert member.full_name == unicodedata.normalize("NFC", name)
     hits = ws.search.find(fold(name), limit=10_000)
     assert member.id in {h.member_id for h in hits}
+
+
+def test_group_filter_keeps_only_households_of_that_group(demo_workspace: Workspace) -> None:
+    """find() and browse() with a group return only people whose household carries it."""
+    ws = demo_workspace
+    for hits in (
+        ws.search.find("", group="near_poor", limit=500),
+        ws.search.find("thi", group="near_poor", limit=500),
+    ):
+        assert hits
+        for hit in hits:
+            assert "near_poor" in ws.households.get(hit.household_id).groups
+    everyone = ws.search.find("thi", limit=500)
+    assert len(everyone) > len(ws.search.find("thi", group="near_poor", limit=500))

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import resources
-from fieldapp.demo import MATERIALS, TOPICS
+from fieldapp.model import VISIT_MATERIALS as MATERIALS
+from fieldapp.model import VISIT_TOPICS as TOPICS
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 
@@ -34,7 +35,7 @@ def test_every_tr_string_has_english() -> None:
     catalogue = json.loads(resources.read_text("i18n", "en.json"))
     wanted = _tr_literals()
     for text in (*TOPICS, *MATERIALS):
-        wanted.setdefault(text, "fieldapp.demo")
+        wanted.setdefault(text, "fieldapp.model")
     missing = {text: where for text, where in wanted.items() if not catalogue.get(text)}
     assert not missing, missing
     for text, english in catalogue.items():
