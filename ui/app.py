@@ -299,3 +299,8 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
         return int(qt_app.exec())
     finally:
         app.shutdown()
+        # Tear the widgets down while Qt is still whole: left to the interpreter's exit,
+        # PySide6 may destroy them after QApplication and abort the process.
+        app.window.deleteLater()
+        QApplication.sendPostedEvents(None, 0)
+        del app

@@ -1,0 +1,109 @@
+"""Desktop app figures: start-up to a usable Households view on a 100,000-member store, and
+per-keystroke search latency through the UI's model, each against a bare floor."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+
+from common import ROOT, Figure, cached_demo_store, percentile, print_table
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+BARE_WINDOW = (
+    "from PySide6.QtWidgets import QApplication, QMainWindow\n"
+    "app = QApplication([])\n"
+    "w = QMainWindow()\n"
+    "w.resize(1366, 768)\n"
+    "w.show()\n"
+    "app.processEvents()\n"
+)
+TYPED = ["nguyen thi huong", "giang seo su", "dang van duc", "lo thi hoa", "0101"]
+
+
+def _run(code: str, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    return time.perf_counter() - start
+
+
+def startup_figures(households: int, rounds: int) -> list[Figure]:
+    store = cached_demo_store(households)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    ours_code = (
+        "import sys\nfrom ui.main import main\n"
+        f"sys.exit(main(['--data-dir', {str(store.parent)!r}, 'gui', '--self-test']))\n"
+    )
+    _run(ours_code, env)  # warm the file cache once, as a second start of the day would be
+    ours = statistics.median(_run(ours_code, env) for _ in range(rounds))
+    floor = statistics.median(_run(BARE_WINDOW, env) for _ in range(rounds))
+    return [Figure("start-up to a usable Households view", ours, floor, "s", 1.5)]
+
+
+def keystroke_figures(households: int) -> list[Figure]:
+    from PySide6.QtWidgets import QApplication
+
+    from fieldapp.clock import SystemClock
+    from fieldapp.search import match_expression
+    from fieldapp.workspace import Workspace
+    from ui.models import PAGE_SIZE, SearchQuery, SearchResultsModel
+    from ui.operations import Operations
+
+    store = cached_demo_store(households)
+    app = QApplication.instance() or QApplication([])
+    ws = Workspace.open(store.parent, clock=SystemClock())
+    ops = Operations(ws)
+    model = SearchResultsModel(ops)
+    bare = sqlite3.connect(store)
+    ours: list[float] = []
+    floor: list[float] = []
+    for text in TYPED:
+        for end in range(1, len(text) + 1):
+            typed = text[:end]
+            start = time.perf_counter()
+            model.set_query(SearchQuery(text=typed))
+            while model.loading:
+                app.processEvents()
+            ours.append(time.perf_counter() - start)
+            expression = match_expression(typed)
+            if expression is None:
+                continue
+            start = time.perf_counter()
+            bare.execute(
+                "SELECT rowid, body, member_id, household_id FROM search_index "
+                "WHERE search_index MATCH ? ORDER BY rank LIMIT ?",
+                (expression, PAGE_SIZE),
+            ).fetchall()
+            floor.append(time.perf_counter() - start)
+    ops.shutdown()
+    ws.close()
+    bare.close()
+    return [
+        Figure(
+            "search per keystroke via the UI model: p50",
+            percentile(ours, 50) * 1000,
+            percentile(floor, 50) * 1000,
+            "ms",
+            2.0,
+        ),
+        Figure(
+            "search per keystroke via the UI model: p95",
+            percentile(ours, 95) * 1000,
+            percentile(floor, 95) * 1000,
+            "ms",
+            2.0,
+        ),
+    ]
+
+
+def run(quick: bool = False) -> list[Figure]:
+    households = 2_500 if quick else 25_000
+    return startup_figures(households, 2 if quick else 5) + keystroke_figures(households)
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv), "fieldapp desktop app")
