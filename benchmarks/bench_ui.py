@@ -35,8 +35,9 @@ def startup_figures(households: int, rounds: int) -> list[Figure]:
     store = cached_demo_store(households)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     ours_code = (
-        "import sys\nfrom ui.main import main\n"
-        f"sys.exit(main(['--data-dir', {str(store.parent)!r}, 'gui', '--self-test']))\n"
+        "import sys\nfrom ui.main import console\n"
+        f"sys.argv[1:] = ['--data-dir', {str(store.parent)!r}, 'gui', '--self-test']\n"
+        "console()\n"
     )
     _run(ours_code, env)  # warm the file cache once, as a second start of the day would be
     ours = statistics.median(_run(ours_code, env) for _ in range(rounds))

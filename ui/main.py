@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,5 +22,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.main(argv, gui=launch_gui)
 
 
+def console() -> None:
+    """The `fieldapp` console script.
+
+    After the app has closed its store, the process ends without the interpreter's final
+    garbage collection: PySide6 can abort there when Qt objects outlive QApplication, which
+    would turn a clean exit into a crash report.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
