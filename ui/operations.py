@@ -65,7 +65,9 @@ class _Pending:
 class Operations(QObject):
     """Runs callables that take the Workspace on one worker thread."""
 
-    _finished = Signal(int, object, object)
+    # Only the operation's number crosses threads: PySide6 can miscount references of Python
+    # objects (None above all) carried by queued signals, which aborts the process.
+    _finished = Signal(int)
     _progressed = Signal(int, int, int)
     idle_changed = Signal(bool)
 
@@ -75,6 +77,8 @@ class Operations(QObject):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldapp-ops")
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
+        self._outcomes: dict[int, tuple[object, Exception | None]] = {}
+        self._outcomes_lock = threading.Lock()
         # The signals are emitted on the worker thread; queued delivery runs the slots here.
         self._finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
         self._progressed.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
@@ -131,12 +135,14 @@ class Operations(QObject):
         workspace = self._workspace
 
         def work() -> None:
+            outcome: tuple[object, Exception | None]
             try:
-                result = fn(workspace, reporter) if reporter is not None else fn(workspace)
+                outcome = (fn(workspace, reporter) if reporter is not None else fn(workspace), None)
             except Exception as exc:  # reported on the UI thread, never lost
-                self._finished.emit(op_id, None, exc)
-            else:
-                self._finished.emit(op_id, result, None)
+                outcome = (None, exc)
+            with self._outcomes_lock:
+                self._outcomes[op_id] = outcome
+            self._finished.emit(op_id)
 
         self._executor.submit(work)
         return op_id
@@ -148,7 +154,9 @@ class Operations(QObject):
         pending.dialog.setMaximum(total)
         pending.dialog.setValue(done)
 
-    def _on_finished(self, op_id: int, result: object, error: Exception | None) -> None:
+    def _on_finished(self, op_id: int) -> None:
+        with self._outcomes_lock:
+            result, error = self._outcomes.pop(op_id)
         pending = self._pending.pop(op_id, None)
         if not self._pending:
             self.idle_changed.emit(True)

@@ -44,3 +44,29 @@ def test_command_line_without_the_app_needs_no_qt(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert '"gross": 3142260' in result.stdout
+
+
+def test_many_signal_emits_do_not_abort_the_process() -> None:
+    """Qt signals emitted tens of thousands of times keep the process alive (a PySide6 6.12.0
+    bug dropped a reference to True on every emit and aborted the app after a day's work)."""
+    code = (
+        "from PySide6.QtCore import QCoreApplication, QObject, Signal\n"
+        "app = QCoreApplication([])\n"
+        "class Source(QObject):\n"
+        "    changed = Signal(int)\n"
+        "source = Source()\n"
+        "seen = []\n"
+        "source.changed.connect(seen.append)\n"
+        "for n in range(20000):\n"
+        "    source.changed.emit(n)\n"
+        "print(len(seen))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "20000"
