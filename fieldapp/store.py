@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -9,12 +10,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
-import sqlite_utils
 
 from fieldapp import migrations
+
+if TYPE_CHECKING:
+    import sqlite_utils
 from fieldapp.clock import Clock, iso_utc
 from fieldapp.errors import StoreVersionError
 from fieldapp.hlc import HybridClock
@@ -71,7 +74,6 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        self.db = sqlite_utils.Database(self.conn)
         self._migrate()
         self.device_id = self._ensure_meta("device_id", lambda: uuid7(clock))
         self.hlc = HybridClock(self.device_id)
@@ -80,6 +82,13 @@ class Store:
         for known in (self.meta("hlc_seen"), self.scalar("SELECT max(hlc) FROM outbox")):
             if known:
                 self.hlc.observe(str(known))
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils' view of the same connection, for table-level reads and exports."""
+        import sqlite_utils  # loaded on first use: it costs a tenth of a second at start-up
+
+        return sqlite_utils.Database(self.conn)
 
     # -- schema -------------------------------------------------------------------------
 
