@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fieldapp.errors import current_language
+from fieldapp.errors import FieldappError, current_language
 from fieldapp.money import format_vnd
 
 
@@ -105,20 +105,48 @@ def cmd_receipt_void(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_destination(args: argparse.Namespace) -> None:
+    """A PDF file, a printer or both; the printer is checked before anything is rendered."""
+    if args.out is None and args.printer is None:
+        raise FieldappError(
+            "Cần --out TỆP hoặc --printer TÊN_MÁY_IN.",
+            "Give --out FILE or --printer NAME.",
+            code="no_destination",
+        )
+    if args.printer is not None:
+        from fieldapp.printing import require_printer
+
+        # A receipt's first render is its original: do not spend it on a printer that is not there.
+        require_printer(args.printer)
+
+
+def _deliver(args: argparse.Namespace, pdf: bytes, *, title: str) -> None:
+    if args.out is not None:
+        _write(args.out, pdf)
+        print(_vi(f"Đã ghi {args.out}", f"Wrote {args.out}"))
+    if args.printer is not None:
+        from fieldapp.printing import print_pdf
+
+        job = print_pdf(pdf, printer=args.printer, title=title)
+        print(_vi(f"Đã gửi tới máy in {args.printer}: {job}", f"Sent to {args.printer}: {job}"))
+
+
 def cmd_print_receipt(args: argparse.Namespace) -> int:
+    _check_destination(args)
     ws = _workspace(args)
     try:
         pdf = ws.receipts.render(args.receipt_id, layout=args.layout)
+        receipt = ws.receipts.get(args.receipt_id)
     finally:
         ws.close()
-    _write(args.out, pdf)
-    print(_vi(f"Đã ghi {args.out}", f"Wrote {args.out}"))
+    _deliver(args, pdf, title=f"Biên lai {receipt.series} {receipt.number:07d}")
     return 0
 
 
 def cmd_print_flyers(args: argparse.Namespace) -> int:
     from fieldapp.flyers import village_flyers
 
+    _check_destination(args)
     ws = _workspace(args)
 
     def progress(done: int, total: int) -> None:
@@ -133,8 +161,7 @@ def cmd_print_flyers(args: argparse.Namespace) -> int:
         ws.close()
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    _write(args.out, pdf)
-    print(_vi(f"Đã ghi {args.out}", f"Wrote {args.out}"))
+    _deliver(args, pdf, title=f"Tờ rơi {args.village}")
     return 0
 
 
@@ -176,7 +203,7 @@ def register(sub: Any) -> None:
 
     p = print_sub.add_parser("receipt", help=_vi("in biên lai", "print a receipt"))
     p.add_argument("receipt_id", help=_vi("mã biên lai", "receipt id"))
-    p.add_argument("--out", type=Path, required=True, help=_vi("tệp PDF", "PDF file"))
+    _add_destination(p)
     p.add_argument(
         "--layout",
         choices=("a5", "a6", "roll80"),
@@ -189,8 +216,20 @@ def register(sub: Any) -> None:
     p.add_argument("--village", required=True, help=_vi("tên thôn/bản", "village"))
     p.add_argument("--group", help=_vi("chỉ nhóm này", "only this audience group"))
     p.add_argument("--lang", default="vi", help=_vi("ngôn ngữ (vi, en, …)", "language"))
-    p.add_argument("--out", type=Path, required=True, help=_vi("tệp PDF", "PDF file"))
+    _add_destination(p)
     p.set_defaults(handler=cmd_print_flyers)
+
+
+def _add_destination(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help=_vi("tệp PDF", "PDF file"))
+    p.add_argument(
+        "--printer",
+        metavar="NAME",
+        help=_vi(
+            "gửi tới máy in này của hệ điều hành (CUPS; xem lpstat -e)",
+            "send to this operating-system print queue (CUPS; see lpstat -e)",
+        ),
+    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

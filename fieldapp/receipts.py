@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 import datetime as dt
 import json
@@ -10,16 +11,19 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import resources
 from fieldapp.clock import VIETNAM_TZ, iso_utc
 from fieldapp.documents.qr import receipt_qr_payload, receipt_signature, verification_code
-from fieldapp.documents.receipt import Layout, ReceiptDocument, render_receipt
 from fieldapp.errors import FieldappError, NotFoundError, Problem, ValidationError
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 
+if TYPE_CHECKING:
+    from fieldapp.documents.receipt import ReceiptDocument
+
+Layout = Literal["a5", "a6", "roll80"]
 _SERIES = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/.-]{0,19}$")
 MAX_BOOK_SIZE = 100_000
 
@@ -175,8 +179,9 @@ class Receipts:
                 "Chọn các cam kết (không trùng) cần thu tiền.",
                 "Choose the pledges (without repeats) being paid.",
             )
-        key = self._device_key()
         with self.store.transaction() as conn:
+            # Inside the transaction: two processes must not each mint a different local key.
+            key = self._device_key()
             pledges = [self._open_pledge(conn, pid) for pid in pledge_ids]
             households = {p["household_id"] for p in pledges}
             schemes = {p["scheme"] for p in pledges}
@@ -321,22 +326,30 @@ class Receipts:
     # -- printing -------------------------------------------------------------------------
 
     def render(self, receipt_id: str, *, layout: Layout = "a5") -> bytes:
-        """The receipt's PDF; the print is counted first, every print after the first is a copy."""
-        receipt = self.get(receipt_id)
+        """The receipt's PDF, counted as a print; every print after the first is a copy."""
+        # reportlab is loaded only when something is printed.
+        from fieldapp.documents.receipt import render_receipt
+
+        # Rendered inside the transaction: a render that fails counts no print, and two
+        # processes printing at once cannot both get the original.
         with self.store.transaction() as conn:
+            receipt = self.get(receipt_id)
             copy = receipt.prints > 0
+            pdf = render_receipt(
+                self.document(receipt),
+                layout=layout,
+                copy=copy,
+                voided_reason=receipt.void_reason,
+            )
             conn.execute(
                 "INSERT INTO receipt_print (receipt_id, at, copy) VALUES (?, ?, ?)",
                 (receipt_id, self.store.now_iso(), int(copy)),
             )
-        return render_receipt(
-            self.document(receipt),
-            layout=layout,
-            copy=copy,
-            voided_reason=receipt.void_reason,
-        )
+        return pdf
 
     def document(self, receipt: Receipt) -> ReceiptDocument:
+        from fieldapp.documents.receipt import ReceiptDocument
+
         settings = self.header()
         return ReceiptDocument(
             bhxh_office=settings["bhxh_office"],
@@ -419,10 +432,13 @@ class Receipts:
 
     def _device_key(self) -> bytes:
         """The key receipts are signed with: the one from enrolment, else a local one."""
-        for name in ("device_key", "local_receipt_key"):
-            value = self.store.meta(name)
-            if value:
-                return value.encode("ascii")
+        enrolled = self.store.meta("device_key")
+        if enrolled:
+            # The key the server gave at enrolment (base64), which it uses to check receipts.
+            return base64.b64decode(enrolled)
+        local = self.store.meta("local_receipt_key")
+        if local:
+            return local.encode("ascii")
         value = os.urandom(32).hex()
         self.store.set_meta("local_receipt_key", value)
         return value.encode("ascii")

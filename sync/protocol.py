@@ -14,7 +14,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, Required, TypedDict, cast
 
 from fieldapp.errors import FieldappError
 
@@ -141,9 +141,12 @@ class ChangePage(TypedDict):
     more: bool
 
 
-class EnrolRequest(TypedDict):
-    code: str
-    device_name: str
+class EnrolRequest(TypedDict, total=False):
+    code: Required[str]
+    device_name: Required[str]
+    # The laptop's own device id (UUID): its changes are already stamped with it, so the
+    # server adopts it when no other device has it.
+    device_id: str
 
 
 class EnrolResponse(TypedDict):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fieldapp import cli
+from sync import cli as sync_cli
 
 
 def launch_gui(*, data_dir: Path | None, self_test: bool = False) -> int:
@@ -19,7 +20,7 @@ def launch_gui(*, data_dir: Path | None, self_test: bool = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.main(argv, gui=launch_gui)
+    return cli.main(argv, gui=launch_gui, commands=[sync_cli.register_sync])
 
 
 def console() -> None:

@@ -120,6 +120,7 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
     async def enrol(request: Request) -> JSONResponse:
         body = await _read_json(request, MAX_ENROL_BODY, MAX_ENROL_BODY)
         code, name = body.get("code"), body.get("device_name")
+        wanted_id = body.get("device_id")
         if not isinstance(code, str) or not isinstance(name, str) or not name.strip():
             raise ServerError(
                 "Cần mã đăng ký (code) và tên thiết bị (device_name)",
@@ -129,7 +130,11 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
         result = await run_in_threadpool(
             in_transaction(
                 lambda conn: devices.enrol(
-                    conn, code=code, device_name=name.strip(), clock=the_clock
+                    conn,
+                    code=code,
+                    device_name=name.strip(),
+                    clock=the_clock,
+                    device_id=wanted_id if isinstance(wanted_id, str) else None,
                 )
             )
         )

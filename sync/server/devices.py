@@ -78,7 +78,14 @@ def new_enrol_code(conn: Connection, *, agent_id: str, clock: Clock, valid_hours
     return code
 
 
-def enrol(conn: Connection, *, code: str, device_name: str, clock: Clock) -> protocol.EnrolResponse:
+def enrol(
+    conn: Connection,
+    *,
+    code: str,
+    device_name: str,
+    clock: Clock,
+    device_id: str | None = None,
+) -> protocol.EnrolResponse:
     """Exchange a one-time code for a device id, a bearer token and a device key."""
     now = iso_utc(clock.now())
     row = conn.execute(
@@ -108,7 +115,15 @@ def enrol(conn: Connection, *, code: str, device_name: str, clock: Clock) -> pro
             status=403,
         )
     name, communes = agent_name_and_communes(conn, row.agent_id)
-    device_id = uuid7(clock)
+    # The laptop's own id is kept when it is a UUID no device has yet: the laptop's clock
+    # stamps carry it. A re-enrolled laptop gets a new id, which its client maps.
+    if (
+        device_id is None
+        or not protocol.is_uuid(device_id)
+        or conn.execute(sa.select(devices.c.id).where(devices.c.id == device_id)).first()
+        is not None
+    ):
+        device_id = uuid7(clock)
     token = secrets.token_urlsafe(32)
     key = protocol.new_device_key()
     # The device key is kept in clear: it must verify signatures later. Encrypting it at

@@ -22,6 +22,9 @@ class Health(BaseModel):
 class EnrolRequestModel(BaseModel):
     code: str = Field(description="the one-time enrolment code from the supervisor")
     device_name: str
+    device_id: str | None = Field(
+        None, description="the laptop's own device id (UUID), adopted when no device has it"
+    )
 
 
 class EnrolResponseModel(BaseModel):

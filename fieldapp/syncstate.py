@@ -1,0 +1,570 @@
+"""The store side of sync: outbox batches and acks, and applying changes pulled from the server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fieldapp import hlc as hlclib
+from fieldapp.records import reindex_household
+from fieldapp.store import Store, dumps, loads
+from fieldapp.text import name_sort_text
+
+CURSOR_KEY = "sync_cursor"
+
+# Columns of the local tables that travel as fields of households and members.
+HOUSEHOLD_FIELDS = (
+    "province_code",
+    "commune_code",
+    "village",
+    "head_name",
+    "address",
+    "phone",
+    "groups",
+    "best_months",
+    "notes",
+)
+MEMBER_FIELDS = (
+    "household_id",
+    "full_name",
+    "date_of_birth",
+    "sex",
+    "relation",
+    "cccd",
+    "bhxh_code",
+    "ethnicity",
+    "bhyt_card",
+    "bhyt_expiry",
+    "covered_by",
+    "bhxh_status",
+    "removed",
+    "warnings",
+)
+MERGEABLE_FIELDS = {"household": HOUSEHOLD_FIELDS, "member": MEMBER_FIELDS}
+
+# Columns kept as JSON text, and NOT NULL text columns a null from the wire must not break.
+_JSON_COLUMNS = {"groups", "best_months", "warnings", "topics", "materials", "params", "pledge_ids"}
+_TEXT_NOT_NULL = {
+    "household": {"village", "address", "notes"},
+    "member": {"relation", "ethnicity", "bhxh_status"},
+    "visit": {"notes"},
+    "pledge_event": {"reason"},
+    "receipt": {"payer_address", "period_from", "period_to", "verification_code", "qr_payload"},
+}
+
+# Immutable facts: the local columns each one fills, in table order.
+IMMUTABLE_COLUMNS = {
+    "visit": (
+        "id",
+        "household_id",
+        "agent_id",
+        "at",
+        "outcome",
+        "topics",
+        "materials",
+        "next_visit",
+        "notes",
+    ),
+    "pledge": (
+        "id",
+        "household_id",
+        "member_id",
+        "scheme",
+        "params",
+        "gross",
+        "central_support",
+        "local_support",
+        "payable",
+        "policy_version",
+        "start_date",
+        "due_date",
+        "created_at",
+    ),
+    "pledge_event": ("id", "pledge_id", "status", "at", "reason", "receipt_id"),
+    "receipt": (
+        "id",
+        "book_id",
+        "series",
+        "number",
+        "payer_name",
+        "payer_bhxh_code",
+        "payer_address",
+        "household_id",
+        "pledge_ids",
+        "amount",
+        "description",
+        "period_from",
+        "period_to",
+        "issued_at",
+        "issued_by",
+        "verification_code",
+        "qr_payload",
+    ),
+    "receipt_void": ("id", "receipt_id", "reason", "at"),
+}
+
+# Rows a fact refers to; a fact whose parent this laptop does not hold (another agent's
+# receipt book, a household outside the assignment) is skipped rather than blocking the pull.
+_PARENTS = {
+    "member": (("household_id", "household"),),
+    "visit": (("household_id", "household"),),
+    "pledge": (("household_id", "household"), ("member_id", "member")),
+    "pledge_event": (("pledge_id", "pledge"),),
+    "receipt": (("book_id", "receipt_book"), ("household_id", "household")),
+    "receipt_void": (("receipt_id", "receipt"),),
+}
+
+# Fields kept only on the laptop (derived from other fields); never sent.
+LOCAL_ONLY_FIELDS = {"member": frozenset({"sort_key"})}
+
+
+# -- outbox: batches and acknowledgements -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One pending outbox row as stored."""
+
+    seq: int
+    entity: str
+    entity_id: str
+    op: str
+    hlc: str
+    data: dict[str, Any]
+    base: dict[str, str | None] | None
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """Rows that carry one batch id: sent, and resent after any failure, exactly like this."""
+
+    batch_id: str
+    rows: tuple[OutboxRow, ...]
+
+
+@dataclass(frozen=True)
+class RefusedRecord:
+    """An outbox row the server refused, with its reason; kept and shown, never dropped."""
+
+    seq: int
+    entity: str
+    entity_id: str
+    code: str
+    vi: str
+    en: str
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "entity": self.entity,
+            "id": self.entity_id,
+            "code": self.code,
+            "vi": self.vi,
+            "en": self.en,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class AckOutcome:
+    """What one acknowledgement did to the outbox."""
+
+    accepted: int
+    refused: tuple[RefusedRecord, ...]
+    unacknowledged: int
+
+
+def pending_count(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'"))
+
+
+def _row(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        seq=int(row["seq"]),
+        entity=str(row["entity"]),
+        entity_id=str(row["entity_id"]),
+        op=str(row["op"]),
+        hlc=str(row["hlc"]),
+        data=loads(row["data"]),
+        base=loads(row["base"]),
+    )
+
+
+def _batch_rows(store: Store, batch_id: str) -> tuple[OutboxRow, ...]:
+    rows = store.query(
+        "SELECT * FROM outbox WHERE batch_id = ? AND state = 'pending' ORDER BY seq", (batch_id,)
+    )
+    return tuple(_row(r) for r in rows)
+
+
+def next_batch(store: Store, *, limit: int) -> PendingBatch | None:
+    """The oldest pending batch: one already given an id (resent as is), else a new one.
+
+    The batch id is written onto the rows and committed before anything is sent, so a retry
+    after a crash finds the same rows under the same id.
+    """
+    with store.transaction() as conn:
+        first = conn.execute(
+            "SELECT batch_id FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1"
+        ).fetchone()
+        if first is None:
+            return None
+        batch_id = first["batch_id"]
+        if batch_id is None:
+            batch_id = store.new_id()
+            conn.execute(
+                "UPDATE outbox SET batch_id = ? WHERE seq IN (SELECT seq FROM outbox "
+                "WHERE state = 'pending' AND batch_id IS NULL ORDER BY seq LIMIT ?)",
+                (batch_id, limit),
+            )
+        return PendingBatch(str(batch_id), _batch_rows(store, str(batch_id)))
+
+
+def all_batches(store: Store, *, limit: int) -> list[PendingBatch]:
+    """Every pending row in batches (new ids for rows without one), oldest first."""
+    with store.transaction() as conn:
+        while True:
+            loose = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT seq FROM outbox WHERE state = 'pending' AND batch_id IS NULL "
+                    "ORDER BY seq LIMIT ?",
+                    (limit,),
+                )
+            ]
+            if not loose:
+                break
+            batch_id = store.new_id()
+            conn.executemany(
+                "UPDATE outbox SET batch_id = ? WHERE seq = ?", [(batch_id, s) for s in loose]
+            )
+        ids = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT batch_id FROM outbox WHERE state = 'pending' "
+                "GROUP BY batch_id ORDER BY min(seq)"
+            )
+        ]
+    return [PendingBatch(b, _batch_rows(store, b)) for b in ids]
+
+
+def forget_batch_ids(store: Store) -> None:
+    """Clear batch ids of pending rows (a new enrolment: the old ids belong to another device)."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE outbox SET batch_id = NULL WHERE state = 'pending'")
+
+
+def apply_ack(
+    store: Store,
+    *,
+    batch_id: str,
+    accepted: Iterable[int],
+    refused: Iterable[Mapping[str, Any]],
+) -> AckOutcome:
+    """Mark what the server acknowledged for one batch, all in one transaction.
+
+    Only rows carrying this batch id are touched. Rows the ack does not mention were not
+    taken by the server: their batch id is cleared so they go out again in a new batch.
+    """
+    refusals = {int(r["seq"]): r for r in refused}
+    accepted_seqs = {int(s) for s in accepted} - set(refusals)
+    with store.transaction() as conn:
+        rows = {
+            int(r["seq"]): r
+            for r in conn.execute(
+                "SELECT * FROM outbox WHERE batch_id = ? AND state = 'pending'", (batch_id,)
+            )
+        }
+        done = sorted(accepted_seqs & set(rows))
+        conn.executemany("UPDATE outbox SET state = 'acked' WHERE seq = ?", [(s,) for s in done])
+        out: list[RefusedRecord] = []
+        for seq in sorted(set(refusals) & set(rows)):
+            reason = refusals[seq]
+            refusal = {
+                "code": str(reason.get("code", "")),
+                "vi": str(reason.get("vi", "")),
+                "en": str(reason.get("en", "")),
+            }
+            conn.execute(
+                "UPDATE outbox SET state = 'refused', refusal = ? WHERE seq = ?",
+                (dumps(refusal), seq),
+            )
+            row = rows[seq]
+            out.append(
+                RefusedRecord(
+                    seq,
+                    str(row["entity"]),
+                    str(row["entity_id"]),
+                    refusal["code"],
+                    refusal["vi"],
+                    refusal["en"],
+                    loads(row["data"]),
+                )
+            )
+        left = set(rows) - set(done) - set(refusals)
+        conn.executemany(
+            "UPDATE outbox SET batch_id = NULL WHERE seq = ?", [(s,) for s in sorted(left)]
+        )
+    return AckOutcome(len(done), tuple(out), len(left))
+
+
+def refused_records(store: Store) -> list[RefusedRecord]:
+    out = []
+    for row in store.query("SELECT * FROM outbox WHERE state = 'refused' ORDER BY seq"):
+        reason = loads(row["refusal"]) or {}
+        out.append(
+            RefusedRecord(
+                int(row["seq"]),
+                str(row["entity"]),
+                str(row["entity_id"]),
+                str(reason.get("code", "")),
+                str(reason.get("vi", "")),
+                str(reason.get("en", "")),
+                loads(row["data"]),
+            )
+        )
+    return out
+
+
+# -- sync log -----------------------------------------------------------------------------------
+
+
+def log_run(
+    store: Store,
+    *,
+    kind: str,
+    ok: bool,
+    sent: int = 0,
+    accepted: int = 0,
+    refused: int = 0,
+    pulled: int = 0,
+    message: str = "",
+) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO sync_log (at, kind, ok, sent, accepted, refused, pulled, message) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (store.now_iso(), kind, int(ok), sent, accepted, refused, pulled, message),
+        )
+
+
+def last_run(store: Store) -> dict[str, Any] | None:
+    row = store.one("SELECT * FROM sync_log ORDER BY id DESC LIMIT 1")
+    if row is None:
+        return None
+    out = {k: row[k] for k in row.keys() if k != "id"}  # noqa: SIM118 (sqlite3.Row)
+    out["ok"] = bool(out["ok"])
+    return out
+
+
+# -- pull: applying the server's changes --------------------------------------------------------
+
+
+@dataclass
+class PageResult:
+    """What applying one page of pulled changes did."""
+
+    applied: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def cursor(store: Store) -> int:
+    return int(store.meta(CURSOR_KEY) or 0)
+
+
+def apply_page(
+    store: Store,
+    changes: Sequence[Mapping[str, Any]],
+    *,
+    new_cursor: int,
+    on_change: Callable[[int], None] | None = None,
+) -> PageResult:
+    """Apply one page of the change feed and advance the cursor, in one transaction.
+
+    Nothing here writes the outbox: these changes came from the server. `on_change` is called
+    inside the transaction after each change (progress; an exception undoes the whole page).
+    """
+    result = PageResult()
+    with store.transaction():
+        newest: str | None = None
+        for index, change in enumerate(changes):
+            if _apply_change(store, change):
+                result.applied += 1
+            else:
+                result.skipped.append((str(change["entity"]), str(change["id"])))
+            stamp = str(change["hlc"])
+            if newest is None or hlclib.parse(stamp) > hlclib.parse(newest):
+                newest = stamp
+            if on_change is not None:
+                on_change(index + 1)
+        if newest is not None:
+            store.observe(newest)
+        store.set_meta(CURSOR_KEY, str(new_cursor))
+    return result
+
+
+def _apply_change(store: Store, change: Mapping[str, Any]) -> bool:
+    entity = str(change["entity"])
+    data = dict(change["data"])
+    if entity in MERGEABLE_FIELDS:
+        return _merge(store, entity, str(change["id"]), data, change)
+    if entity in IMMUTABLE_COLUMNS:
+        return _insert_fact(store, entity, str(change["id"]), data)
+    if entity == "assignment":
+        apply_assignment(store, data.get("communes", []))
+        return True
+    if entity == "policy":
+        store.conn.execute(
+            "INSERT INTO policy_document (version, document, received_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (version) DO NOTHING",
+            (str(change["id"]), dumps(data), store.now_iso()),
+        )
+        return True
+    if entity == "target":
+        store.conn.execute(
+            "INSERT INTO target (id, scheme, month, count, data) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET scheme = excluded.scheme, month = excluded.month, "
+            "count = excluded.count, data = excluded.data",
+            (str(change["id"]), data["scheme"], data["month"], int(data["count"]), dumps(data)),
+        )
+        return True
+    if entity == "receipt_book":
+        first = int(data["first"])
+        store.conn.execute(
+            "INSERT INTO receipt_book (id, series, first_number, last_number, next_number, "
+            "source, created_at) VALUES (?, ?, ?, ?, ?, 'server', ?) ON CONFLICT DO NOTHING",
+            (str(change["id"]), data["series"], first, int(data["last"]), first, store.now_iso()),
+        )
+        return True
+    # Entities this version does not know yet (e.g. conflict resolutions) are passed over.
+    return False
+
+
+def _column(name: str, value: Any, table: str) -> Any:
+    if value is None and name in _TEXT_NOT_NULL.get(table, ()):
+        return ""
+    if name in _JSON_COLUMNS:
+        return dumps(value if value is not None else [])
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _parents_present(store: Store, entity: str, data: Mapping[str, Any]) -> bool:
+    for key, table in _PARENTS.get(entity, ()):
+        if data.get(key) is None:
+            continue
+        if store.one(f"SELECT 1 FROM {table} WHERE id = ?", (data[key],)) is None:
+            return False
+    return True
+
+
+def _later(incoming: str, local: str | None) -> bool:
+    return local is None or hlclib.parse(incoming) > hlclib.parse(local)
+
+
+def _merge(
+    store: Store, table: str, entity_id: str, data: dict[str, Any], change: Mapping[str, Any]
+) -> bool:
+    """Field-wise last-writer-wins: a field is taken only when its clock is after the local one."""
+    fields = MERGEABLE_FIELDS[table]
+    field_hlc: Mapping[str, str] = change.get("field_hlc") or {}
+    stamp = str(change["hlc"])
+    incoming = {k: data[k] for k in fields if k in data}
+    clocks_in = {k: str(field_hlc.get(k, stamp)) for k in incoming}
+    row = store.one(f"SELECT * FROM {table} WHERE id = ?", (entity_id,))
+    now = store.now_iso()
+    if row is None:
+        if not _parents_present(store, table, incoming):
+            return False
+        values = {k: _column(k, v, table) for k, v in incoming.items()}
+        for name in _TEXT_NOT_NULL.get(table, ()):
+            values.setdefault(name, "")
+        if table == "member":
+            values["sort_key"] = name_sort_text(str(incoming.get("full_name") or ""))
+        values.update(id=entity_id, clocks=dumps(clocks_in), created_at=now, updated_at=now)
+        names = list(values)
+        store.conn.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+            [values[n] for n in names],
+        )
+        household_id = entity_id if table == "household" else str(incoming["household_id"])
+        reindex_household(store.conn, household_id)
+        return True
+    clocks: dict[str, str] = loads(row["clocks"]) or {}
+    wins = {k: v for k, v in incoming.items() if _later(clocks_in[k], clocks.get(k))}
+    if "household_id" in wins and not _parents_present(store, table, wins):
+        del wins["household_id"]
+    if not wins:
+        return True
+    clocks.update({k: clocks_in[k] for k in wins})
+    values = {k: _column(k, v, table) for k, v in wins.items()}
+    if table == "member" and "full_name" in wins:
+        values["sort_key"] = name_sort_text(str(wins["full_name"]))
+    sets = ", ".join(f"{k} = ?" for k in values)
+    store.conn.execute(
+        f"UPDATE {table} SET {sets}, clocks = ?, updated_at = ? WHERE id = ?",
+        [*values.values(), dumps(clocks), now, entity_id],
+    )
+    household_id = entity_id if table == "household" else str(row["household_id"])
+    reindex_household(store.conn, household_id)
+    if table == "member" and "household_id" in wins and wins["household_id"] != household_id:
+        reindex_household(store.conn, str(wins["household_id"]))
+    return True
+
+
+def _insert_fact(store: Store, table: str, entity_id: str, data: dict[str, Any]) -> bool:
+    """Insert an immutable fact if absent; an existing one is never changed."""
+    if store.one(f"SELECT 1 FROM {table} WHERE id = ?", (entity_id,)) is not None:
+        return True
+    if not _parents_present(store, table, data):
+        return False
+    columns = IMMUTABLE_COLUMNS[table]
+    values = {**data, "id": entity_id}
+    store.conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [_column(c, values.get(c), table) for c in columns],
+    )
+    return True
+
+
+def apply_assignment(store: Store, communes: Iterable[Any]) -> None:
+    """Replace the assigned communes; with exactly one, it becomes the default for new households.
+
+    Entries are commune codes, or objects with commune_code and optionally province_code, name.
+    """
+    entries: list[dict[str, Any]] = []
+    for item in communes:
+        if isinstance(item, Mapping):
+            entries.append(dict(item))
+        else:
+            entries.append({"commune_code": str(item)})
+    with store.transaction() as conn:
+        codes = [str(e["commune_code"]) for e in entries]
+        conn.execute(
+            f"DELETE FROM assignment WHERE commune_code NOT IN ({', '.join('?' for _ in codes)})",
+            codes,
+        )
+        for entry in entries:
+            conn.execute(
+                "INSERT INTO assignment (commune_code, province_code, name, data) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (commune_code) DO UPDATE SET "
+                "province_code = excluded.province_code, name = excluded.name, "
+                "data = excluded.data",
+                (
+                    str(entry["commune_code"]),
+                    str(entry.get("province_code") or ""),
+                    str(entry.get("name") or ""),
+                    dumps(entry),
+                ),
+            )
+        if len(entries) == 1:
+            only = entries[0]
+            store.set_meta("commune_code", str(only["commune_code"]))
+            if only.get("province_code"):
+                store.set_meta("province_code", str(only["province_code"]))
+            if only.get("name"):
+                store.set_meta("commune_name", str(only["name"]))

@@ -1,0 +1,648 @@
+"""The laptop's sync client: enrol, upload the outbox in batches, pull changes, USB batch files."""
+
+from __future__ import annotations
+
+import os
+import random as random_module
+import socket
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from fieldapp import syncstate
+from fieldapp.errors import FieldappError
+from fieldapp.store import Store
+from fieldapp.syncstate import PendingBatch, RefusedRecord
+from sync import protocol
+
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_PAGE_SIZE = 500
+CA_FILE_ENV = "FIELDAPP_CA_FILE"
+
+# Statuses worth another try: the server or a proxy was busy, not the request wrong.
+_RETRY_STATUS = frozenset({408, 429})
+
+Progress = Callable[[int, int], None]
+
+
+class SyncError(FieldappError):
+    """A sync step failed; `status` is the HTTP status when the server answered."""
+
+    def __init__(
+        self,
+        vi: str,
+        en: str,
+        *,
+        code: str,
+        status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.status = status
+        self.retryable = retryable
+        super().__init__(vi, en, code=code)
+
+
+class Cancelled(SyncError):
+    """The agent cancelled; whatever was acknowledged so far stays acknowledged."""
+
+    def __init__(self) -> None:
+        super().__init__("Đã huỷ đồng bộ", "Sync cancelled", code="cancelled")
+
+
+@dataclass
+class SyncResult:
+    """What one sync did: counts, refusals with reasons, and the errors that stopped it."""
+
+    sent: int = 0
+    accepted: int = 0
+    refused: list[RefusedRecord] = field(default_factory=list)
+    pulled: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    errors: list[FieldappError] = field(default_factory=list)
+    cancelled: bool = False
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True only when everything sent was acknowledged and accepted and nothing failed."""
+        return not (self.errors or self.refused or self.cancelled)
+
+    def message(self, lang: str | None = None) -> str:
+        return "; ".join(e.message(lang) for e in self.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "refused": [r.as_dict() for r in self.refused],
+            "pulled": self.pulled,
+            "skipped": self.skipped,
+            "conflicts": self.conflicts,
+            "cancelled": self.cancelled,
+            "errors": [{"code": e.code, "vi": e.vi, "en": e.en} for e in self.errors],
+            "files": [str(p) for p in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """Where this laptop stands, without asking the server."""
+
+    pending: int
+    refused: list[RefusedRecord]
+    last_sync: dict[str, Any] | None
+    server_url: str | None
+    cursor: int
+    agent_id: str | None
+    agent_name: str | None
+    server_device_id: str | None
+
+    @property
+    def enrolled(self) -> bool:
+        return self.server_device_id is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "refused": [r.as_dict() for r in self.refused],
+            "last_sync": self.last_sync,
+            "server_url": self.server_url,
+            "cursor": self.cursor,
+            "enrolled": self.enrolled,
+            "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
+            "server_device_id": self.server_device_id,
+        }
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device_id: str
+    agent_id: str
+    agent_name: str
+    communes: list[str]
+    server_url: str
+
+
+def status(store: Store) -> SyncStatus:
+    """Pending and refused records, the last run and the server this laptop syncs with."""
+    return SyncStatus(
+        pending=syncstate.pending_count(store),
+        refused=syncstate.refused_records(store),
+        last_sync=syncstate.last_run(store),
+        server_url=store.meta("server_url"),
+        cursor=syncstate.cursor(store),
+        agent_id=store.meta("agent_id"),
+        agent_name=store.meta("agent_name"),
+        server_device_id=store.meta("server_device_id"),
+    )
+
+
+def _not_enrolled() -> SyncError:
+    return SyncError(
+        "Máy này chưa đăng ký với máy chủ; hãy chạy `fieldapp sync enrol`",
+        "This laptop is not enrolled with a server; run `fieldapp sync enrol`",
+        code="not_enrolled",
+    )
+
+
+class SyncClient:
+    """Talks to one provincial server for one store. Not thread-safe: one per worker thread.
+
+    `sleep` and `random` are injectable so tests see the backoff without waiting for it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        server_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random_module.random,
+        should_cancel: Callable[[], bool] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self._server_url = server_url
+        self._transport = transport
+        self._ca_file = ca_file if ca_file is not None else os.environ.get(CA_FILE_ENV) or None
+        self._timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.batch_size = max(1, min(batch_size, protocol.MAX_BATCH_RECORDS))
+        self.page_size = max(1, min(page_size, protocol.MAX_CHANGES_LIMIT))
+        self._sleep = sleep
+        self._random = random
+        self._should_cancel = should_cancel or (lambda: False)
+        self._progress = progress
+        self._client: httpx.Client | None = None
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def server_url(self) -> str | None:
+        return self._server_url or self.store.meta("server_url")
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            url = self.server_url
+            if not url:
+                raise _not_enrolled()
+            # Certificates are always verified; a CA file only replaces the system's roots.
+            verify: ssl.SSLContext | bool = True
+            if self._ca_file:
+                try:
+                    verify = ssl.create_default_context(cafile=os.fspath(self._ca_file))
+                except (OSError, ssl.SSLError) as exc:
+                    raise SyncError(
+                        f"Không đọc được tệp chứng chỉ CA {os.fspath(self._ca_file)}: {exc}",
+                        f"Cannot load the CA file {os.fspath(self._ca_file)}: {exc}",
+                        code="bad_ca_file",
+                    ) from None
+            self._client = httpx.Client(
+                base_url=url.rstrip("/"),
+                transport=self._transport,
+                verify=verify,
+                timeout=self._timeout,
+            )
+        return self._client
+
+    # -- HTTP with retries --------------------------------------------------------------------
+
+    def _check_cancel(self) -> None:
+        if self._should_cancel():
+            raise Cancelled()
+
+    def _delay(self, attempt: int) -> float:
+        # Full jitter: laptops coming back online together at the post office spread out.
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        return ceiling * self._random()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """One request, retried on network errors, timeouts, 5xx, 408 and 429.
+
+        A non-idempotent request is retried only when it surely never reached the server.
+        """
+        attempt = 0
+        while True:
+            self._check_cancel()
+            retry_after = 0.0
+            try:
+                response = self._http().request(
+                    method, path, content=content, json=json_body, params=params, headers=headers
+                )
+            except httpx.TransportError as exc:
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                problem = _network_problem(exc, retryable=idempotent or never_sent)
+            else:
+                if response.status_code == 200:
+                    try:
+                        body = protocol.parse_json(response.content)
+                    except protocol.ProtocolError as exc:
+                        problem = SyncError(
+                            f"Máy chủ trả lời không đọc được: {exc.vi}",
+                            f"Unreadable answer from the server: {exc.en}",
+                            code="bad_response",
+                            status=200,
+                            retryable=idempotent,
+                        )
+                    else:
+                        if isinstance(body, dict):
+                            return body
+                        problem = SyncError(
+                            "Máy chủ trả lời không đúng định dạng",
+                            "The server's answer is not a JSON object",
+                            code="bad_response",
+                            status=200,
+                        )
+                else:
+                    problem = _http_problem(response, idempotent=idempotent)
+                    retry_after = _retry_after(response)
+            if not problem.retryable:
+                raise problem
+            attempt += 1
+            if attempt >= self.max_attempts:
+                raise problem
+            self._sleep(max(self._delay(attempt), min(retry_after, self.max_backoff)))
+
+    def _auth_headers(self) -> dict[str, str]:
+        token = self.store.meta("device_token")
+        if not token:
+            raise _not_enrolled()
+        return {
+            "Authorization": f"Bearer {token}",
+            protocol.PENDING_HEADER: str(syncstate.pending_count(self.store)),
+        }
+
+    # -- enrolment ----------------------------------------------------------------------------
+
+    def enrol(self, server_url: str, code: str, *, device_name: str | None = None) -> Enrolment:
+        """Exchange a one-time code for this laptop's token, server device id and device key."""
+        self.close()
+        self._server_url = server_url.rstrip("/")
+        request = protocol.EnrolRequest(
+            code=code.strip(),
+            device_name=device_name or socket.gethostname() or "laptop",
+            device_id=self.store.device_id,
+        )
+        body = self._request("POST", protocol.ENROL_PATH, json_body=request, idempotent=False)
+        keys = ("device_id", "token", "agent_id", "agent_name", "communes", "device_key")
+        if any(k not in body for k in keys) or not protocol.is_uuid(body["device_id"]):
+            raise SyncError(
+                "Máy chủ trả lời đăng ký không đúng định dạng",
+                "The server's enrolment answer is malformed",
+                code="bad_response",
+            )
+        protocol.decode_device_key(str(body["device_key"]))
+        previous = self.store.meta("server_device_id")
+        with self.store.transaction():
+            meta = {
+                "server_url": self._server_url,
+                "verify_url": self._server_url,
+                "device_token": str(body["token"]),
+                "server_device_id": str(body["device_id"]),
+                "agent_id": str(body["agent_id"]),
+                "agent_name": str(body["agent_name"]),
+                "device_key": str(body["device_key"]),
+            }
+            for key, value in meta.items():
+                self.store.set_meta(key, value)
+            if previous != body["device_id"]:
+                # A new device identity: the feed and batch ids of the old one do not apply.
+                self.store.set_meta(syncstate.CURSOR_KEY, "0")
+                syncstate.forget_batch_ids(self.store)
+            syncstate.apply_assignment(self.store, body["communes"])
+        syncstate.log_run(self.store, kind="enrol", ok=True, message=str(body["agent_name"]))
+        return Enrolment(
+            device_id=str(body["device_id"]),
+            agent_id=str(body["agent_id"]),
+            agent_name=str(body["agent_name"]),
+            communes=[str(c) for c in body["communes"]],
+            server_url=self._server_url,
+        )
+
+    # -- upload -------------------------------------------------------------------------------
+
+    def _device_id(self) -> str:
+        device_id = self.store.meta("server_device_id")
+        if not device_id:
+            raise _not_enrolled()
+        return device_id
+
+    def _device_key(self) -> bytes:
+        key = self.store.meta("device_key")
+        if not key:
+            raise _not_enrolled()
+        return protocol.decode_device_key(key)
+
+    def _wire_hlc(self, text: str, device_id: str) -> str:
+        # The store's clock names the laptop's own id; the server knows the device by the id it
+        # gave at enrolment and checks that records carry it. Deterministic, so a resent batch
+        # has the same content.
+        parsed = protocol.hlc_parse(text)
+        if parsed.device_id == self.store.device_id:
+            return protocol.hlc_format(parsed.wall_ms, parsed.counter, device_id)
+        return text
+
+    def wire_batch(self, batch: PendingBatch) -> protocol.Batch:
+        """The protocol form of a pending batch."""
+        device_id = self._device_id()
+        records: list[protocol.Record] = []
+        for row in batch.rows:
+            local_only = syncstate.LOCAL_ONLY_FIELDS.get(row.entity, frozenset())
+            base = (
+                None
+                if row.base is None
+                else {
+                    k: None if v is None else self._wire_hlc(v, device_id)
+                    for k, v in row.base.items()
+                }
+            )
+            records.append(
+                protocol.Record(
+                    seq=row.seq,
+                    entity=row.entity,
+                    id=row.entity_id,
+                    op="update" if row.op == "update" else "insert",
+                    hlc=self._wire_hlc(row.hlc, device_id),
+                    data={k: v for k, v in row.data.items() if k not in local_only},
+                    base=base,
+                )
+            )
+        return protocol.Batch(
+            protocol=protocol.PROTOCOL_VERSION,
+            device_id=device_id,
+            batch_id=batch.batch_id,
+            seq_from=batch.rows[0].seq,
+            seq_to=batch.rows[-1].seq,
+            records=records,
+        )
+
+    def _send(self, batch: protocol.Batch) -> protocol.Ack:
+        headers = {
+            **self._auth_headers(),
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        }
+        body = self._request(
+            "POST", protocol.BATCHES_PATH, content=protocol.encode_body(batch), headers=headers
+        )
+        return protocol.validate_ack(body)
+
+    def _take_ack(self, ack: protocol.Ack, result: SyncResult, *, batch_id: str | None) -> int:
+        """Mark the outbox from an ack (HTTP or file); returns how many rows it settled."""
+        if batch_id is not None and ack["batch_id"] != batch_id:
+            raise SyncError(
+                "Xác nhận của máy chủ dành cho lô khác",
+                "The server acknowledged a different batch",
+                code="ack_mismatch",
+            )
+        outcome = syncstate.apply_ack(
+            self.store,
+            batch_id=ack["batch_id"],
+            accepted=ack["accepted"],
+            refused=[dict(r) for r in ack["refused"]],
+        )
+        result.accepted += outcome.accepted
+        result.refused.extend(outcome.refused)
+        result.conflicts += ack["conflicts"]
+        if outcome.unacknowledged:
+            result.errors.append(
+                SyncError(
+                    f"Máy chủ chưa xác nhận {outcome.unacknowledged} bản ghi; sẽ gửi lại lần sau",
+                    f"The server did not acknowledge {outcome.unacknowledged} record(s); "
+                    "they will be sent again next time",
+                    code="unacknowledged",
+                )
+            )
+        return outcome.accepted + len(outcome.refused)
+
+    def upload(self, result: SyncResult | None = None) -> SyncResult:
+        """Send pending outbox rows batch by batch; each ack is applied before the next batch."""
+        result = result if result is not None else SyncResult()
+        total = syncstate.pending_count(self.store)
+        done = 0
+        self._report(done, total)
+        while True:
+            self._check_cancel()
+            pending = syncstate.next_batch(self.store, limit=self.batch_size)
+            if pending is None:
+                return result
+            wire = self.wire_batch(pending)
+            result.sent += len(wire["records"])
+            ack = self._send(wire)
+            done += self._take_ack(ack, result, batch_id=pending.batch_id)
+            self._report(done, max(total, done))
+            if result.errors:
+                # Counts disagree with the server: stop and resend next time, never guess.
+                return result
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    def pull(self, result: SyncResult | None = None) -> SyncResult:
+        """Apply the server's changes since the stored cursor, one transaction per page."""
+        result = result if result is not None else SyncResult()
+        since = syncstate.cursor(self.store)
+        while True:
+            body = self._request(
+                "GET",
+                protocol.CHANGES_PATH,
+                params={"since": since, "limit": self.page_size},
+                headers=self._auth_headers(),
+            )
+            page = protocol.validate_change_page(body)
+            before = result.pulled
+
+            def step(n: int, before: int = before) -> None:
+                self._report(before + n, 0)
+
+            outcome = syncstate.apply_page(
+                self.store,
+                [dict(c) for c in page["changes"]],
+                new_cursor=page["cursor"],
+                on_change=step,
+            )
+            result.pulled += outcome.applied
+            result.skipped += len(outcome.skipped)
+            if not page["more"] or page["cursor"] <= since:
+                return result
+            since = page["cursor"]
+            self._check_cancel()
+
+    # -- a whole run --------------------------------------------------------------------------
+
+    def run(self) -> SyncResult:
+        """Upload, then pull; stops at a cancel or a failure, and logs the run."""
+        result = SyncResult()
+        try:
+            self.upload(result)
+            if not result.errors:
+                self.pull(result)
+        except Cancelled:
+            result.cancelled = True
+        except FieldappError as exc:
+            result.errors.append(exc)
+        self._log("sync", result)
+        return result
+
+    def status(self) -> SyncStatus:
+        return status(self.store)
+
+    # -- files for a USB stick ----------------------------------------------------------------
+
+    def export_batches(self, path: str | os.PathLike[str]) -> SyncResult:
+        """Write every pending batch to a signed file: PATH, then PATH-2, PATH-3… if several.
+
+        Batch ids are assigned exactly as for an upload, so the same batch may later go over
+        HTTP or as a file and the server applies it once.
+        """
+        result = SyncResult()
+        try:
+            key = self._device_key()
+            target = Path(path)
+            for index, pending in enumerate(
+                syncstate.all_batches(self.store, limit=self.batch_size)
+            ):
+                wire = self.wire_batch(pending)
+                out = (
+                    target
+                    if index == 0
+                    else target.with_name(f"{target.stem}-{index + 1}{target.suffix}")
+                )
+                tmp = out.with_name(out.name + ".tmp")
+                tmp.write_bytes(protocol.write_batch_file(wire, key))
+                os.replace(tmp, out)
+                result.files.append(out)
+                result.sent += len(wire["records"])
+        except FieldappError as exc:
+            result.errors.append(exc)
+        except OSError as exc:
+            result.errors.append(_file_problem(path, exc))
+        self._log("export", result)
+        return result
+
+    def apply_ack_file(self, path: str | os.PathLike[str]) -> SyncResult:
+        """Read the server's signed ack file and mark the outbox as an HTTP ack would.
+
+        A file that fails its signature check, or is for another device, changes nothing.
+        """
+        result = SyncResult()
+        try:
+            raw = Path(path).read_bytes()
+            ack = protocol.read_ack_file(raw, self._device_id(), self._device_key())
+            self._take_ack(ack, result, batch_id=None)
+        except FieldappError as exc:
+            result.errors.append(exc)
+        except OSError as exc:
+            result.errors.append(_file_problem(path, exc))
+        self._log("ack_file", result)
+        return result
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _report(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress(done, total)
+
+    def _log(self, kind: str, result: SyncResult) -> None:
+        syncstate.log_run(
+            self.store,
+            kind=kind,
+            ok=result.ok,
+            sent=result.sent,
+            accepted=result.accepted,
+            refused=len(result.refused),
+            pulled=result.pulled,
+            message=result.message() or ("cancelled" if result.cancelled else ""),
+        )
+
+
+def _network_problem(exc: httpx.TransportError, *, retryable: bool) -> SyncError:
+    if isinstance(exc, httpx.TimeoutException):
+        return SyncError(
+            "Máy chủ không trả lời kịp (hết thời gian chờ)",
+            "The server did not answer in time (timeout)",
+            code="timeout",
+            retryable=retryable,
+        )
+    return SyncError(
+        f"Không kết nối được máy chủ: {exc}",
+        f"Cannot reach the server: {exc}",
+        code="network",
+        retryable=retryable,
+    )
+
+
+def _http_problem(response: httpx.Response, *, idempotent: bool) -> SyncError:
+    status_code = response.status_code
+    vi, en, code = "", "", f"http_{status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("vi"), str):
+        vi, en, code = body["vi"], str(body.get("en", body["vi"])), str(body.get("code", code))
+    retryable = status_code >= 500 or status_code in _RETRY_STATUS
+    return SyncError(
+        f"Máy chủ từ chối (HTTP {status_code}): {vi}".rstrip(": "),
+        f"The server answered HTTP {status_code}: {en}".rstrip(": "),
+        code=code,
+        status=status_code,
+        retryable=retryable and (idempotent or status_code in (429, 503)),
+    )
+
+
+def _retry_after(response: httpx.Response) -> float:
+    text = response.headers.get("retry-after", "")
+    return float(text) if text.isdigit() else 0.0
+
+
+def _file_problem(path: str | os.PathLike[str], exc: OSError) -> SyncError:
+    return SyncError(
+        f"Lỗi tệp {os.fspath(path)}: {exc.strerror}",
+        f"File error {os.fspath(path)}: {exc.strerror}",
+        code="file_error",
+    )
