@@ -27,7 +27,11 @@ TYPED = ["nguyen thi huong", "giang seo su", "dang van duc", "lo thi hoa", "0101
 
 def _run(code: str, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 

@@ -214,7 +214,9 @@ def cmd_gui(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
-def build_parser(gui: GuiLauncher | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    gui: GuiLauncher | None = None, commands: Sequence[Callable[[Any], None]] = ()
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldapp",
         description=_vi(
@@ -365,9 +367,13 @@ def build_parser(gui: GuiLauncher | None = None) -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=lambda a: cmd_gui(a, gui))
 
-    from fieldapp import cli_documents
+    from fieldapp import cli_backup, cli_documents, cli_reports
 
     cli_documents.register(sub)
+    cli_backup.register(sub)
+    cli_reports.register(sub)
+    for register in commands:
+        register(sub)
     return parser
 
 
@@ -376,9 +382,18 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def main(argv: Sequence[str] | None = None, *, gui: GuiLauncher | None = None) -> int:
-    """Run one command; `gui` is the desktop app's launcher when the UI is installed."""
-    parser = build_parser(gui)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    gui: GuiLauncher | None = None,
+    commands: Sequence[Callable[[Any], None]] = (),
+) -> int:
+    """Run one command.
+
+    The application's entry point hands in what lives outside the core: `gui`, the desktop
+    app's launcher, and `commands`, functions that add command groups (e.g. `sync`).
+    """
+    parser = build_parser(gui, commands)
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:

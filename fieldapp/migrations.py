@@ -255,3 +255,32 @@ def _receipts_and_sync(conn: sqlite3.Connection) -> None:
         CREATE INDEX outbox_batch ON outbox (batch_id) WHERE batch_id IS NOT NULL;
         """,
     )
+
+
+@migration(3, "cash handed over at the end of the day (local only, append-only)")
+def _cash_handover(conn: sqlite3.Connection) -> None:
+    # A correction is a new row; the latest row (highest seq) of a day and scheme counts.
+    # seq gives that order even when two rows share a timestamp; id is a UUIDv7 like every
+    # other record, ready for when the provincial server learns this entity.
+    run_script(
+        conn,
+        """
+        CREATE TABLE cash_handover (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            day TEXT NOT NULL,
+            scheme TEXT NOT NULL CHECK (scheme IN ('all', 'bhyt_household', 'bhxh_voluntary')),
+            expected INTEGER NOT NULL CHECK (expected >= 0),
+            handed_over INTEGER NOT NULL CHECK (handed_over >= 0),
+            difference INTEGER NOT NULL CHECK (difference = handed_over - expected),
+            reason TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL,
+            CHECK (difference = 0 OR reason <> '')
+        );
+        CREATE INDEX cash_handover_day ON cash_handover (day, scheme, seq);
+        CREATE TRIGGER cash_handover_no_update BEFORE UPDATE ON cash_handover
+        BEGIN SELECT RAISE(ABORT, 'cash_handover is append-only'); END;
+        CREATE TRIGGER cash_handover_no_delete BEFORE DELETE ON cash_handover
+        BEGIN SELECT RAISE(ABORT, 'cash_handover is append-only'); END;
+        """,
+    )

@@ -97,7 +97,14 @@ class Store:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        for step in migrations.MIGRATIONS[self.schema_version :]:
+        pending = migrations.MIGRATIONS[self.schema_version :]
+        if pending and self.schema_version > 0:
+            # An existing store is copied before an upgrade touches it (imported here because
+            # the backup module builds on this one).
+            from fieldapp.backup import backup_before_migration
+
+            backup_before_migration(self, pending[0].version)
+        for step in pending:
             with self.transaction():
                 step.apply(self.conn)
                 self.conn.execute(f"PRAGMA user_version = {int(step.version)}")

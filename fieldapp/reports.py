@@ -1,0 +1,493 @@
+"""The agent's end-of-day report, cash handover reconciliation and monthly target progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fieldapp.clock import VIETNAM_TZ, iso_utc
+from fieldapp.errors import Problem, ValidationError
+from fieldapp.model import SCHEMES, VISIT_OUTCOMES
+from fieldapp.money import format_vnd
+from fieldapp.text import clean
+
+if TYPE_CHECKING:
+    from fieldapp.workspace import Workspace
+
+# More than anyone carries home from a day in the villages: a typo, not a handover.
+MAX_HANDOVER = 10_000_000_000
+HANDOVER_SCOPES = ("all", *SCHEMES)
+# How targets name schemes: the server sends the full name, supervisors type the short one.
+_TARGET_SCHEMES = {
+    "bhyt": "bhyt_household",
+    "bhyt_household": "bhyt_household",
+    "bhxh": "bhxh_voluntary",
+    "bhxh_voluntary": "bhxh_voluntary",
+}
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def recorded_here(entity: str, column: str) -> str:
+    """SQL condition: the record was written on this laptop (it has its own outbox row).
+
+    Pulled records of other agents in the same villages land in the same tables without one;
+    the outbox is never pruned, so it tells the agent's own work apart for good.
+    """
+    return f"{column} IN (SELECT entity_id FROM outbox WHERE entity = '{entity}')"
+
+
+def day_bounds(day: dt.date) -> tuple[str, str]:
+    """The agent's local day as a half-open range of stored UTC timestamps."""
+    start = dt.datetime.combine(day, dt.time(), VIETNAM_TZ)
+    return iso_utc(start), iso_utc(start + dt.timedelta(days=1))
+
+
+def _month_bounds(month: str) -> tuple[str, str]:
+    match = _MONTH.match(month)
+    if match is None:
+        raise ValidationError(
+            [
+                Problem(
+                    "month",
+                    "bad_month",
+                    f"Tháng không hợp lệ: {month} (cần dạng YYYY-MM).",
+                    f"Invalid month: {month} (expected YYYY-MM).",
+                )
+            ]
+        )
+    year, number = int(match.group(1)), int(match.group(2))
+    first = dt.date(year, number, 1)
+    following = dt.date(year + number // 12, number % 12 + 1, 1)
+    return day_bounds(first)[0], day_bounds(following)[0]
+
+
+def local_iso(iso: str) -> str:
+    """A stored UTC timestamp as Vietnam time, e.g. 2026-11-23T10:00:00+07:00."""
+    moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return moment.astimezone(VIETNAM_TZ).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many records and how much money (int đồng)."""
+
+    count: int = 0
+    amount: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"count": self.count, "amount": self.amount}
+
+
+@dataclass(frozen=True)
+class VoidedReceipt:
+    """A voided receipt as the report lists it: which one, how much, why."""
+
+    series: str
+    number: int
+    scheme: str
+    amount: int
+    reason: str
+    issued_on: str
+    voided_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "series": self.series,
+            "number": self.number,
+            "scheme": self.scheme,
+            "amount": self.amount,
+            "reason": self.reason,
+            "issued_on": self.issued_on,
+            "voided_at": self.voided_at,
+        }
+
+
+@dataclass(frozen=True)
+class Handover:
+    """One recorded cash handover; difference = handed_over - expected (negative: short)."""
+
+    id: str
+    day: str
+    scheme: str
+    expected: int
+    handed_over: int
+    difference: int
+    reason: str
+    at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "day": self.day,
+            "scheme": self.scheme,
+            "expected": self.expected,
+            "handed_over": self.handed_over,
+            "difference": self.difference,
+            "reason": self.reason,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True)
+class DayReport:
+    """Everything the agent accounts for at the end of one local day; money is int đồng.
+
+    Receipts count on the day they were issued. `voided` are that day's receipts voided since
+    (their money is not to be handed over); `earlier_voided` are receipts of earlier days
+    voided on this day, listed because a handover already made for them may need correcting.
+    """
+
+    day: dt.date
+    agent_id: str
+    agent_name: str
+    organisation: str
+    generated_at: str
+    visits: Mapping[str, int]
+    pledges: Mapping[str, Tally]
+    receipts_issued: Mapping[str, Tally]
+    receipts_voided: Mapping[str, Tally]
+    voided: tuple[VoidedReceipt, ...]
+    earlier_voided: tuple[VoidedReceipt, ...]
+    cash: Mapping[str, int]
+    pending_sync: int
+    handovers: Mapping[str, Handover]
+
+    @property
+    def visits_total(self) -> int:
+        return sum(self.visits.values())
+
+    @property
+    def cash_total(self) -> int:
+        return sum(self.cash.values())
+
+    def expected(self, scheme: str = "all") -> int:
+        """Cash to hand over for one scheme, or for the whole day with "all"."""
+        return self.cash_total if scheme == "all" else self.cash[scheme]
+
+    @property
+    def handover(self) -> Handover | None:
+        """The latest whole-day handover, if one was recorded."""
+        return self.handovers.get("all")
+
+    @property
+    def reconciliation(self) -> str:
+        """not_reconciled | balanced | difference | outdated (receipts changed since)."""
+        if not self.handovers:
+            return "not_reconciled"
+        if any(h.expected != self.expected(h.scheme) for h in self.handovers.values()):
+            return "outdated"
+        if any(h.difference for h in self.handovers.values()):
+            return "difference"
+        return "balanced"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
+            "organisation": self.organisation,
+            "generated_at": self.generated_at,
+            "visits": dict(self.visits),
+            "visits_total": self.visits_total,
+            "pledges": {k: v.as_dict() for k, v in self.pledges.items()},
+            "receipts_issued": {k: v.as_dict() for k, v in self.receipts_issued.items()},
+            "receipts_voided": {k: v.as_dict() for k, v in self.receipts_voided.items()},
+            "voided": [v.as_dict() for v in self.voided],
+            "earlier_voided": [v.as_dict() for v in self.earlier_voided],
+            "cash": dict(self.cash),
+            "cash_total": self.cash_total,
+            "pending_sync": self.pending_sync,
+            "handovers": {k: v.as_dict() for k, v in self.handovers.items()},
+            "reconciliation": self.reconciliation,
+        }
+
+
+@dataclass(frozen=True)
+class TargetProgress:
+    """A month's target for one scheme against the people newly covered by paid pledges."""
+
+    scheme: str
+    month: str
+    target: int | None
+    achieved: int
+
+    @property
+    def percent(self) -> float | None:
+        """Achieved as a percentage of the target (one decimal); None without a target."""
+        if not self.target:
+            return None
+        return round(self.achieved * 100 / self.target, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "month": self.month,
+            "target": self.target,
+            "achieved": self.achieved,
+            "percent": self.percent,
+        }
+
+
+# -- the day report ---------------------------------------------------------------------------
+
+# A receipt covers pledges of one scheme only (Receipts.issue), so its first pledge names it.
+_RECEIPT_SCHEME = "(SELECT p.scheme FROM pledge p WHERE p.id = json_extract(r.pledge_ids, '$[0]'))"
+
+
+def _by_scheme(rows: list[Any]) -> dict[str, Tally]:
+    found = {row["scheme"]: Tally(int(row["n"]), int(row["amount"] or 0)) for row in rows}
+    return {scheme: found.get(scheme, Tally()) for scheme in SCHEMES}
+
+
+def _voided_rows(ws: Workspace, where: str, params: dict[str, str]) -> tuple[VoidedReceipt, ...]:
+    rows = ws.store.query(
+        f"SELECT r.series, r.number, r.amount, r.issued_at, v.reason, v.at AS voided_at, "
+        f"{_RECEIPT_SCHEME} AS scheme FROM receipt r JOIN receipt_void v ON v.receipt_id = r.id "
+        f"WHERE {recorded_here('receipt', 'r.id')} AND {where} ORDER BY r.series, r.number",
+        params,
+    )
+    return tuple(
+        VoidedReceipt(
+            series=row["series"],
+            number=int(row["number"]),
+            scheme=row["scheme"],
+            amount=int(row["amount"]),
+            reason=row["reason"],
+            issued_on=local_iso(row["issued_at"])[:10],
+            voided_at=local_iso(row["voided_at"]),
+        )
+        for row in rows
+    )
+
+
+def day_report(ws: Workspace, day: dt.date) -> DayReport:
+    """The agent's figures for one local day (Vietnam time), read in one consistent snapshot."""
+    start, end = day_bounds(day)
+    span = {"start": start, "end": end}
+    store = ws.store
+    with store.transaction():
+        outcomes = {
+            row["outcome"]: int(row["n"])
+            for row in store.query(
+                "SELECT outcome, count(*) AS n FROM visit v "
+                f"WHERE v.at >= :start AND v.at < :end AND {recorded_here('visit', 'v.id')} "
+                "GROUP BY outcome",
+                span,
+            )
+        }
+        pledges = _by_scheme(
+            store.query(
+                "SELECT scheme, count(*) AS n, sum(payable) AS amount FROM pledge p "
+                f"WHERE p.created_at >= :start AND p.created_at < :end "
+                f"AND {recorded_here('pledge', 'p.id')} GROUP BY scheme",
+                span,
+            )
+        )
+        receipts = (
+            f"SELECT {_RECEIPT_SCHEME} AS scheme, count(*) AS n, sum(r.amount) AS amount "
+            "FROM receipt r WHERE r.issued_at >= :start AND r.issued_at < :end "
+            f"AND {recorded_here('receipt', 'r.id')}"
+        )
+        voided_ids = "SELECT receipt_id FROM receipt_void"
+        issued = _by_scheme(store.query(receipts + " GROUP BY scheme", span))
+        voided_tally = _by_scheme(
+            store.query(receipts + f" AND r.id IN ({voided_ids}) GROUP BY scheme", span)
+        )
+        # Counted on its own rather than as issued minus voided: the two must agree, and a
+        # test holds them to it.
+        kept = _by_scheme(
+            store.query(receipts + f" AND r.id NOT IN ({voided_ids}) GROUP BY scheme", span)
+        )
+        voided = _voided_rows(ws, "r.issued_at >= :start AND r.issued_at < :end", span)
+        earlier = _voided_rows(ws, "r.issued_at < :start AND v.at >= :start AND v.at < :end", span)
+        handovers = latest_handovers(ws, day)
+        pending = ws.pending_sync()
+        organisation = ws.receipts.header()["collector_org"]
+    return DayReport(
+        day=day,
+        agent_id=ws.agent_id,
+        agent_name=ws.agent_name,
+        organisation=organisation,
+        generated_at=store.now_iso(),
+        visits={outcome: outcomes.get(outcome, 0) for outcome in VISIT_OUTCOMES},
+        pledges=pledges,
+        receipts_issued=issued,
+        receipts_voided=voided_tally,
+        voided=voided,
+        earlier_voided=earlier,
+        cash={scheme: kept[scheme].amount for scheme in SCHEMES},
+        pending_sync=pending,
+        handovers=handovers,
+    )
+
+
+# -- reconciliation ---------------------------------------------------------------------------
+
+
+def _handover(row: Any) -> Handover:
+    return Handover(
+        id=row["id"],
+        day=row["day"],
+        scheme=row["scheme"],
+        expected=int(row["expected"]),
+        handed_over=int(row["handed_over"]),
+        difference=int(row["difference"]),
+        reason=row["reason"],
+        at=row["at"],
+    )
+
+
+def latest_handovers(ws: Workspace, day: dt.date) -> dict[str, Handover]:
+    """The handover that counts for each scheme (or "all") of a day: the latest row."""
+    rows = ws.store.query(
+        "SELECT * FROM cash_handover h WHERE day = ? AND seq = "
+        "(SELECT max(seq) FROM cash_handover WHERE day = h.day AND scheme = h.scheme) "
+        "ORDER BY scheme",
+        (day.isoformat(),),
+    )
+    return {row["scheme"]: _handover(row) for row in rows}
+
+
+def handover_history(ws: Workspace, day: dt.date) -> list[Handover]:
+    """Every handover row of a day, oldest first, corrections included."""
+    rows = ws.store.query(
+        "SELECT * FROM cash_handover WHERE day = ? ORDER BY seq", (day.isoformat(),)
+    )
+    return [_handover(row) for row in rows]
+
+
+def reconcile(
+    ws: Workspace, day: dt.date, handed_over: int, reason: str = "", *, scheme: str = "all"
+) -> Handover:
+    """Record the cash handed over for a day against what the day's receipts say is due.
+
+    The row stays on this laptop: the provincial server does not know cash handovers yet, so
+    no outbox row is written. A correction is a new row; earlier rows are never changed.
+    """
+    reason = clean(reason)
+    problems: list[Problem] = []
+    if isinstance(handed_over, bool) or not isinstance(handed_over, int):
+        problems.append(
+            Problem(
+                "handed_over",
+                "not_whole_dong",
+                "Số tiền nộp phải là số nguyên đồng.",
+                "The amount handed over must be whole đồng.",
+            )
+        )
+    elif handed_over < 0:
+        problems.append(
+            Problem(
+                "handed_over",
+                "negative_amount",
+                "Số tiền nộp không được âm.",
+                "The amount handed over cannot be negative.",
+            )
+        )
+    elif handed_over > MAX_HANDOVER:
+        problems.append(
+            Problem(
+                "handed_over",
+                "amount_too_large",
+                f"Số tiền nộp quá lớn (tối đa {format_vnd(MAX_HANDOVER)}); hãy kiểm tra lại.",
+                f"The amount handed over is too large (at most {format_vnd(MAX_HANDOVER)}); "
+                "check it again.",
+            )
+        )
+    if scheme not in HANDOVER_SCOPES:
+        problems.append(
+            Problem(
+                "scheme",
+                "bad_scheme",
+                f"Loại không hợp lệ: {scheme} (all, bhyt_household, bhxh_voluntary).",
+                f"Unknown scheme: {scheme} (all, bhyt_household, bhxh_voluntary).",
+            )
+        )
+    if day > ws.store.clock.today():
+        problems.append(
+            Problem(
+                "day",
+                "day_in_future",
+                "Không thể đối chiếu tiền cho một ngày chưa tới.",
+                "A day that has not come yet cannot be reconciled.",
+            )
+        )
+    if problems:
+        raise ValidationError(problems)
+    with ws.store.transaction() as conn:
+        # Expected is read in the same transaction as the write, so a receipt issued or voided
+        # meanwhile cannot slip between the two.
+        expected = day_report(ws, day).expected(scheme)
+        difference = handed_over - expected
+        if difference and not reason:
+            short = difference < 0
+            raise ValidationError(
+                [
+                    Problem(
+                        "reason",
+                        "reason_required",
+                        f"Số tiền nộp {'thiếu' if short else 'thừa'} {format_vnd(abs(difference))}"
+                        f" so với số phải nộp {format_vnd(expected)}: cần ghi lý do chênh lệch.",
+                        f"The amount handed over is {format_vnd(abs(difference))} "
+                        f"{'short of' if short else 'over'} the {format_vnd(expected)} due: "
+                        "a reason for the difference is required.",
+                    )
+                ]
+            )
+        handover_id = ws.store.new_id()
+        conn.execute(
+            "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, difference, "
+            "reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                handover_id,
+                day.isoformat(),
+                scheme,
+                expected,
+                handed_over,
+                difference,
+                reason,
+                ws.store.now_iso(),
+            ),
+        )
+        row = conn.execute("SELECT * FROM cash_handover WHERE id = ?", (handover_id,)).fetchone()
+    return _handover(row)
+
+
+# -- targets ----------------------------------------------------------------------------------
+
+
+def month_progress(ws: Workspace, month: str) -> list[TargetProgress]:
+    """Each scheme's target for the month against the distinct members newly covered.
+
+    A member counts when a paid event of one of their pledges, recorded on this laptop, falls
+    in the month (Vietnam time) and its receipt was not voided since. Several target rows for a
+    scheme and month add up; a scheme without one has target None.
+    """
+    start, end = _month_bounds(month)
+    targets: dict[str, int] = {}
+    for row in ws.store.query("SELECT scheme, count FROM target WHERE month = ?", (month,)):
+        scheme = _TARGET_SCHEMES.get(str(row["scheme"]).strip().lower())
+        if scheme is not None:
+            targets[scheme] = targets.get(scheme, 0) + int(row["count"])
+    achieved = {
+        row["scheme"]: int(row["n"])
+        for row in ws.store.query(
+            "SELECT p.scheme, count(DISTINCT p.member_id) AS n "
+            "FROM pledge_event e JOIN pledge p ON p.id = e.pledge_id "
+            "WHERE e.status = 'paid' AND e.at >= :start AND e.at < :end "
+            f"AND {recorded_here('pledge_event', 'e.id')} "
+            "AND (e.receipt_id IS NULL OR e.receipt_id NOT IN "
+            "(SELECT receipt_id FROM receipt_void)) "
+            "GROUP BY p.scheme",
+            {"start": start, "end": end},
+        )
+    }
+    return [
+        TargetProgress(
+            scheme=scheme, month=month, target=targets.get(scheme), achieved=achieved.get(scheme, 0)
+        )
+        for scheme in SCHEMES
+    ]
