@@ -284,3 +284,23 @@ def _cash_handover(conn: sqlite3.Connection) -> None:
         BEGIN SELECT RAISE(ABORT, 'cash_handover is append-only'); END;
         """,
     )
+
+
+@migration(4, "an indexed map from households to their search rows")
+def _search_rows(conn: sqlite3.Connection) -> None:
+    # FTS5 cannot index its UNINDEXED columns, so finding a household's rows meant reading the
+    # whole index on every change. This table maps each search row (same rowid) to its
+    # household through an ordinary index.
+    run_script(
+        conn,
+        """
+        CREATE TABLE search_row (
+            id INTEGER PRIMARY KEY,
+            household_id TEXT NOT NULL,
+            member_id TEXT
+        );
+        CREATE INDEX search_row_household ON search_row (household_id);
+        INSERT INTO search_row (id, household_id, member_id)
+            SELECT rowid, household_id, member_id FROM search_index;
+        """,
+    )

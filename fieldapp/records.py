@@ -89,26 +89,30 @@ def _wire(values: dict[str, Any]) -> dict[str, Any]:
 
 def reindex_household(conn: sqlite3.Connection, household_id: str) -> None:
     """Rebuild the folded search rows of one household: one for it, one per present member."""
-    conn.execute("DELETE FROM search_index WHERE household_id = ?", (household_id,))
+    conn.execute(
+        "DELETE FROM search_index WHERE rowid IN "
+        "(SELECT id FROM search_row WHERE household_id = ?)",
+        (household_id,),
+    )
+    conn.execute("DELETE FROM search_row WHERE household_id = ?", (household_id,))
     household = conn.execute(
         "SELECT head_name, village, phone, address FROM household WHERE id = ?", (household_id,)
     ).fetchone()
     if household is None:
         return
-    conn.execute(
-        "INSERT INTO search_index (body, member_id, household_id) VALUES (?, NULL, ?)",
-        (
-            " ".join(
-                fold(str(part))
-                for part in (
-                    household["head_name"],
-                    household["village"],
-                    household["phone"] or "",
-                    household["address"],
-                )
-                if part
-            ),
-            household_id,
+    _index(
+        conn,
+        household_id,
+        None,
+        " ".join(
+            fold(str(part))
+            for part in (
+                household["head_name"],
+                household["village"],
+                household["phone"] or "",
+                household["address"],
+            )
+            if part
         ),
     )
     members = conn.execute(
@@ -116,18 +120,18 @@ def reindex_household(conn: sqlite3.Connection, household_id: str) -> None:
         (household_id,),
     ).fetchall()
     village = fold(household["village"])
-    conn.executemany(
-        "INSERT INTO search_index (body, member_id, household_id) VALUES (?, ?, ?)",
-        [
-            (
-                " ".join(
-                    p
-                    for p in (fold(m["full_name"]), m["cccd"] or "", m["bhxh_code"] or "", village)
-                    if p
-                ),
-                m["id"],
-                household_id,
-            )
-            for m in members
-        ],
+    for m in members:
+        parts = (fold(m["full_name"]), m["cccd"] or "", m["bhxh_code"] or "", village)
+        _index(conn, household_id, m["id"], " ".join(p for p in parts if p))
+
+
+def _index(conn: sqlite3.Connection, household_id: str, member_id: str | None, body: str) -> None:
+    """One search row: its household map entry first, the index row under the same rowid."""
+    rowid = conn.execute(
+        "INSERT INTO search_row (household_id, member_id) VALUES (?, ?)",
+        (household_id, member_id),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO search_index (rowid, body, member_id, household_id) VALUES (?, ?, ?, ?)",
+        (rowid, body, member_id, household_id),
     )

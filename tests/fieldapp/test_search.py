@@ -319,3 +319,18 @@ def test_group_filter_keeps_only_households_of_that_group(demo_workspace: Worksp
             assert "near_poor" in ws.households.get(hit.household_id).groups
     everyone = ws.search.find("thi", limit=500)
     assert len(everyone) > len(ws.search.find("thi", group="near_poor", limit=500))
+
+
+def test_search_rows_are_mapped_to_their_household(demo_workspace: Workspace) -> None:
+    """Every index row has a household map row with the same rowid, found through an index."""
+    store = demo_workspace.store
+    index_rows = store.query("SELECT rowid, household_id, member_id FROM search_index")
+    map_rows = store.query("SELECT id, household_id, member_id FROM search_row")
+    assert sorted(map(tuple, index_rows)) == sorted(map(tuple, map_rows))
+    plan = " ".join(
+        str(r[3])
+        for r in store.query(
+            "EXPLAIN QUERY PLAN SELECT id FROM search_row WHERE household_id = ?", ("x",)
+        )
+    )
+    assert "search_row_household" in plan

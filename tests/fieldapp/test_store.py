@@ -273,26 +273,59 @@ def test_demo_store_has_one_outbox_insert_per_record(demo_workspace: Workspace) 
     assert store.integrity_ok()
 
 
+def _write_as_version_1(conn: sqlite3.Connection) -> None:
+    """A household, a member, their search rows and outbox rows, as the first schema held them."""
+    now = "2026-11-23T03:00:00.000Z"
+    conn.execute(
+        "INSERT INTO household (id, province_code, commune_code, village, head_name, "
+        "created_at, updated_at) VALUES ('h1', '15', '99001', 'Bản Phố', 'Giàng Seo Sử', ?, ?)",
+        (now, now),
+    )
+    conn.execute(
+        "INSERT INTO member (id, household_id, full_name, sort_key, cccd, sex, created_at, "
+        "updated_at) VALUES ('m1', 'h1', 'Giàng A Páo', 'x', '010080123456', 'male', ?, ?)",
+        (now, now),
+    )
+    conn.executemany(
+        "INSERT INTO search_index (body, member_id, household_id) VALUES (?, ?, 'h1')",
+        [("giang seo su ban pho", None), ("giang a pao 010080123456 ban pho", "m1")],
+    )
+    conn.executemany(
+        "INSERT INTO outbox (entity, entity_id, op, hlc, data, created_at) "
+        "VALUES (?, ?, 'insert', ?, '{}', ?)",
+        [
+            ("household", "h1", "000001795000000-00000-d", now),
+            ("member", "m1", "000001795000000-00001-d", now),
+        ],
+    )
+
+
 @pytest.mark.parametrize("from_version", range(1, migrations.latest_version()))
 def test_migration_from_every_earlier_version_keeps_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_version: int
 ) -> None:
-    """A store left at an earlier schema version opens, migrates to the latest, keeps its data."""
+    """A store left at an earlier schema version opens, migrates to the latest, keeps its data,
+    and a copy of it is kept from before the upgrade."""
     path = tmp_path / STORE_FILENAME
     with monkeypatch.context() as patch:
         patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:from_version])
-        old = Workspace(Store(path, clock=FixedClock(NOW)))
-        household_id = _add(old, "Giàng Seo Sử")
-        old.members.add(household_id, full_name="Giàng A Páo", cccd="010080123456", sex="male")
-        device_id = old.store.device_id
+        old = Store(path, clock=FixedClock(NOW))
+        with old.transaction() as conn:
+            _write_as_version_1(conn)
+        device_id = old.device_id
         old.close()
     ws = Workspace(Store(path, clock=FixedClock(NOW)))
     try:
         assert ws.store.schema_version == migrations.latest_version()
         assert ws.store.device_id == device_id
-        assert [h.head_name for h in ws.search.find("giang seo su")][:1] == ["Giàng Seo Sử"]
+        assert [h.full_name for h in ws.search.find("giang a pao")] == ["Giàng A Páo"]
+        # Changes after the upgrade keep the search index whole.
+        ws.members.update("m1", full_name="Giàng Seo Páo")
+        assert [h.full_name for h in ws.search.find("giang seo pao")] == ["Giàng Seo Páo"]
+        assert ws.search.find("giang a pao") == []
         assert ws.members.count() == 1
         assert ws.store.integrity_ok()
-        assert ws.pending_sync() == 2
+        assert ws.pending_sync() == 3
+        assert list((tmp_path / "backups").glob(f"*before-migration-v{from_version + 1}*"))
     finally:
         ws.close()
