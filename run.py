@@ -27,8 +27,8 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".fieldapp-installed"
 
 # Debian packages the test suite uses: poppler (PDF → text/PNG), zbar (QR decoding), the PDF
-# printer for a real CUPS queue, PostgreSQL for the server suite, and the X libraries Qt's xcb
-# plugin needs under Xvfb.
+# printer for a real CUPS queue, PostgreSQL for the server suite, Chromium for the supervisor
+# pages, and the X libraries Qt's xcb plugin needs under Xvfb.
 DEBIAN_TEST_PACKAGES = [
     "poppler-utils",
     "zbar-tools",
@@ -36,6 +36,7 @@ DEBIAN_TEST_PACKAGES = [
     "cups-client",
     "printer-driver-cups-pdf",
     "postgresql",
+    "chromium",
     "xvfb",
     "libxcb-icccm4",
     "libxcb-keysyms1",

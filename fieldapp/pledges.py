@@ -333,12 +333,13 @@ class Pledges:
         self.store.append_outbox(
             entity="pledge", entity_id=pledge_id, op="insert", hlc=self.store.tick(), data=data
         )
-        self._insert_event(pledge_id, "pledged", reason="", receipt_id=None)
+        self.record_event(pledge_id, "pledged", reason="", receipt_id=None)
         return pledge_id
 
-    def _insert_event(
+    def record_event(
         self, pledge_id: str, status: str, *, reason: str, receipt_id: str | None
     ) -> None:
+        """Append a status event with its outbox row, inside the caller's transaction."""
         event_id = self.store.new_id()
         data = {
             "id": event_id,
@@ -368,5 +369,5 @@ class Pledges:
                     f"A pledge cannot go from '{current}' to '{status}'.",
                     code="bad_transition",
                 )
-            self._insert_event(pledge_id, status, reason=reason, receipt_id=receipt_id)
+            self.record_event(pledge_id, status, reason=reason, receipt_id=receipt_id)
         return self.get(pledge_id)

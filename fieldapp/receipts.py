@@ -17,6 +17,7 @@ import resources
 from fieldapp.clock import VIETNAM_TZ, iso_utc
 from fieldapp.documents.qr import receipt_qr_payload, receipt_signature, verification_code
 from fieldapp.errors import FieldappError, NotFoundError, Problem, ValidationError
+from fieldapp.pledges import Pledges
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 Layout = Literal["a5", "a6", "roll80"]
 _SERIES = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/.-]{0,19}$")
 MAX_BOOK_SIZE = 100_000
+_STATUS_VI = {"paid": "đã đóng tiền", "cancelled": "đã huỷ", "pledged": "chờ thu tiền"}
+# Printed receipt numbers have at most 7 digits; larger ones would also overflow SQLite.
+MAX_RECEIPT_NUMBER = 9_999_999
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,9 @@ def _vn_date(iso: str) -> str:
 class Receipts:
     """Issue receipts from the agent's receipt books; a number is never used twice."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, pledges: Pledges) -> None:
         self.store = store
+        self.pledges = pledges
 
     # -- books ----------------------------------------------------------------------------
 
@@ -118,7 +123,7 @@ class Receipts:
                 "Ký hiệu biên lai chỉ gồm chữ, số, '-', '/', '.' (tối đa 20 ký tự).",
                 "A receipt series has letters, digits, '-', '/', '.' (at most 20).",
             )
-        if not (1 <= first <= last) or last - first + 1 > MAX_BOOK_SIZE:
+        if not (1 <= first <= last <= MAX_RECEIPT_NUMBER) or last - first + 1 > MAX_BOOK_SIZE:
             raise _problem(
                 "range",
                 "bad_range",
@@ -282,7 +287,7 @@ class Receipts:
                 data=data,
             )
             for pledge in pledges:
-                self._paid_event(conn, pledge["id"], receipt_id)
+                self.pledges.record_event(pledge["id"], "paid", reason="", receipt_id=receipt_id)
         return self.get(receipt_id)
 
     def void(self, receipt_id: str, *, reason: str) -> Receipt:
@@ -321,9 +326,36 @@ class Receipts:
                 hlc=self.store.tick(),
                 data=data,
             )
+            # The money of a spoiled receipt is taken again on a new one: its pledges wait for
+            # payment again (a new status event; the "paid" event stays in the history).
+            for pledge_id in receipt.pledge_ids:
+                latest = conn.execute(
+                    "SELECT status, receipt_id FROM pledge_event WHERE pledge_id = ? "
+                    "ORDER BY at DESC, rowid DESC LIMIT 1",
+                    (pledge_id,),
+                ).fetchone()
+                if latest is not None and tuple(latest) == ("paid", receipt_id):
+                    self.pledges.record_event(
+                        pledge_id,
+                        "pledged",
+                        reason=f"Biên lai {receipt.series} số {receipt.number:07d} huỷ: {reason}",
+                        receipt_id=None,
+                    )
         return self.get(receipt_id)
 
     # -- printing -------------------------------------------------------------------------
+
+    def preview(self, receipt_id: str, *, layout: Layout = "a5") -> bytes:
+        """The PDF the next print would give (original or copy), without counting a print."""
+        from fieldapp.documents.receipt import render_receipt
+
+        receipt = self.get(receipt_id)
+        return render_receipt(
+            self.document(receipt),
+            layout=layout,
+            copy=receipt.prints > 0,
+            voided_reason=receipt.void_reason,
+        )
 
     def render(self, receipt_id: str, *, layout: Layout = "a5") -> bytes:
         """The receipt's PDF, counted as a print; every print after the first is a copy."""
@@ -447,18 +479,22 @@ class Receipts:
         row = conn.execute("SELECT * FROM pledge WHERE id = ?", (pledge_id,)).fetchone()
         if row is None:
             raise NotFoundError("cam kết", "pledge", pledge_id)
-        status = conn.execute(
-            "SELECT status FROM pledge_event WHERE pledge_id = ? ORDER BY at DESC, rowid DESC "
-            "LIMIT 1",
-            (pledge_id,),
-        ).fetchone()
-        if status is not None and status[0] != "pledged":
+        status = self.pledges.get(pledge_id).status
+        if status != "pledged":
+            # Said in words the family would use, with the member it concerns.
             raise FieldappError(
-                f"Cam kết {pledge_id} không còn chờ thu tiền (trạng thái: {status[0]}).",
-                f"Pledge {pledge_id} is not waiting for payment (status: {status[0]}).",
+                f"Cam kết của {self._member_name(conn, row['member_id'])} không còn chờ thu "
+                f"tiền ({_STATUS_VI.get(status, status)}).",
+                f"The pledge of {self._member_name(conn, row['member_id'])} is not waiting for "
+                f"payment ({status}).",
                 code="pledge_not_open",
             )
         return row  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _member_name(conn: sqlite3.Connection, member_id: str) -> str:
+        row = conn.execute("SELECT full_name FROM member WHERE id = ?", (member_id,)).fetchone()
+        return str(row[0]) if row else member_id
 
     def _payer(
         self,
@@ -480,28 +516,6 @@ class Receipts:
         if row is None or row["household_id"] != household["id"]:
             raise NotFoundError("người nộp tiền trong hộ", "payer in the household", member_id)
         return row  # type: ignore[no-any-return]
-
-    def _paid_event(self, conn: sqlite3.Connection, pledge_id: str, receipt_id: str) -> None:
-        data = {
-            "id": self.store.new_id(),
-            "pledge_id": pledge_id,
-            "status": "paid",
-            "at": self.store.now_iso(),
-            "reason": "",
-            "receipt_id": receipt_id,
-        }
-        conn.execute(
-            "INSERT INTO pledge_event (id, pledge_id, status, at, reason, receipt_id) "
-            "VALUES (:id, :pledge_id, :status, :at, :reason, :receipt_id)",
-            data,
-        )
-        self.store.append_outbox(
-            entity="pledge_event",
-            entity_id=data["id"],
-            op="insert",
-            hlc=self.store.tick(),
-            data=data,
-        )
 
     @staticmethod
     def _description(scheme: str, pledges: list[sqlite3.Row], start: dt.date, end: dt.date) -> str:

@@ -26,7 +26,7 @@ class Workspace:
         self.visits = Visits(store, agent_id=self.agent_id)
         self.pledges = Pledges(store, policy=lambda: self.policy)
         self.search = Search(store)
-        self.receipts = Receipts(store)
+        self.receipts = Receipts(store, pledges=self.pledges)
 
     @classmethod
     def open(

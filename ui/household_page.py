@@ -1,12 +1,13 @@
-"""One household: its members, visit history, pledges with their status history, notes."""
+"""One household: members, visit history, pledges with their status history, receipts, notes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QItemSelectionModel, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from fieldapp.model import Household, Member, Pledge, Visit
 from fieldapp.money import format_vnd
+from fieldapp.receipts import Receipt
 from fieldapp.workspace import Workspace
 from ui import i18n
 from ui.i18n import tr
@@ -36,6 +38,7 @@ from ui.labels import (
 )
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
+from ui.receipts import LAYOUTS, layout_label, receipt_columns
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class HouseholdData:
     visits: list[Visit]
     pledges: list[Pledge]
     names: dict[str, str]
+    receipts: list[Receipt]
 
 
 def load_household(ws: Workspace, household_id: str) -> HouseholdData:
@@ -55,6 +59,7 @@ def load_household(ws: Workspace, household_id: str) -> HouseholdData:
         visits=ws.visits.of_household(household_id),
         pledges=ws.pledges.of_household(household_id),
         names={m.id: m.full_name for m in members},
+        receipts=ws.receipts.issued(household_id=household_id),
     )
 
 
@@ -85,6 +90,10 @@ class HouseholdPage(QWidget):
     edit_member_requested = Signal(object)
     record_visit_requested = Signal(str)
     pledge_requested = Signal(str)
+    payment_requested = Signal(str, list)
+    print_receipt_requested = Signal(object)
+    void_receipt_requested = Signal(object)
+    flyer_requested = Signal(str)
     changed = Signal()
 
     def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
@@ -167,10 +176,39 @@ class HouseholdPage(QWidget):
             parent=self,
         )
         self.pledges_table = _table(self.pledges_model)
+        # Several pledges of one family are paid together on one receipt.
+        self.pledges_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.pledges_table.selectionModel().selectionChanged.connect(self._pledges_selected)
+        self.take_payment_button = QPushButton()
+        self.take_payment_button.setObjectName("takePayment")
+        self.take_payment_button.setStyleSheet("font-weight: bold;")
+        self.take_payment_button.setEnabled(False)
+        self.take_payment_button.clicked.connect(self.take_payment)
         self.paid_button = QPushButton()
         self.paid_button.clicked.connect(self._mark_paid)
         self.cancel_button = QPushButton()
         self.cancel_button.clicked.connect(self._cancel_pledge)
+
+        self.receipts_model = RecordsModel(
+            receipt_columns(),
+            highlight=lambda r: r.void_reason is not None,
+            parent=self,
+        )
+        self.receipts_table = _table(self.receipts_model)
+        self.receipts_table.selectionModel().selectionChanged.connect(
+            lambda _s, _d: self._receipt_selected()
+        )
+        self.receipts_table.activated.connect(lambda _i: self.print_selected_receipt())
+        self.print_receipt_button = QPushButton()
+        self.print_receipt_button.clicked.connect(self.print_selected_receipt)
+        self.void_receipt_button = QPushButton()
+        self.void_receipt_button.clicked.connect(self._void_receipt)
+        self.layout_caption = QLabel()
+        self.layout_combo = QComboBox()
+        for layout in LAYOUTS:
+            self.layout_combo.addItem("", layout)
+        self.layout_caption.setBuddy(self.layout_combo)
+        self._pending_receipt: str | None = None
 
         self.notes_edit = QPlainTextEdit()
         self.notes_edit.setTabChangesFocus(True)
@@ -189,9 +227,23 @@ class HouseholdPage(QWidget):
         )
         self.tabs.addTab(self._tab(self.visits_table, self.visit_button), "")
         self.tabs.addTab(
-            self._tab(self.pledges_table, self.pledge_button, self.paid_button, self.cancel_button),
+            self._tab(
+                self.pledges_table,
+                self.take_payment_button,
+                self.pledge_button,
+                self.paid_button,
+                self.cancel_button,
+            ),
             "",
         )
+        self.receipts_tab = self._tab(
+            self.receipts_table,
+            self.print_receipt_button,
+            self.void_receipt_button,
+            self.layout_caption,
+            self.layout_combo,
+        )
+        self.tabs.addTab(self.receipts_tab, "")
         self.tabs.addTab(self._tab(self.notes_edit, self.save_notes_button), "")
 
         top = QHBoxLayout()
@@ -205,7 +257,7 @@ class HouseholdPage(QWidget):
         self.retranslate()
 
     @staticmethod
-    def _tab(main: QWidget, *buttons: QPushButton) -> QWidget:
+    def _tab(main: QWidget, *buttons: QWidget) -> QWidget:
         tab = QWidget()
         row = QHBoxLayout()
         for button in buttons:
@@ -236,6 +288,14 @@ class HouseholdPage(QWidget):
         self.members_model.set_records(data.members)
         self.visits_model.set_records(data.visits)
         self.pledges_model.set_records(data.pledges)
+        selected = self.selected_receipt()
+        if self._pending_receipt is None and selected is not None and not first:
+            # A reprint reloads the page; the agent's receipt stays selected.
+            self._pending_receipt = selected.id
+        self.receipts_model.set_records(data.receipts)
+        self._select_pending_receipt()
+        self._pledges_selected()
+        self._receipt_selected()
         self.notes_edit.setPlainText(data.household.notes)
         if first:
             self.tabs.setCurrentIndex(0)
@@ -285,6 +345,77 @@ class HouseholdPage(QWidget):
                 success=lambda _p: self._changed(),
             )
 
+    # -- payments and receipts ------------------------------------------------------------
+
+    def selected_pledge_ids(self) -> list[str]:
+        rows = sorted(i.row() for i in self.pledges_table.selectionModel().selectedRows())
+        return [self.pledges_model.record(r).id for r in rows]
+
+    def _pledges_selected(self, *_args: object) -> None:
+        self.take_payment_button.setEnabled(bool(self.selected_pledge_ids()))
+
+    def take_payment(self) -> None:
+        pledge_ids = self.selected_pledge_ids()
+        if self.data is not None and pledge_ids:
+            self.payment_requested.emit(self.data.household.id, pledge_ids)
+
+    def selected_receipt(self) -> Receipt | None:
+        rows = self.receipts_table.selectionModel().selectedRows()
+        return self.receipts_model.record(rows[0].row()) if rows else None
+
+    def _receipt_selected(self) -> None:
+        receipt = self.selected_receipt()
+        self.print_receipt_button.setEnabled(receipt is not None)
+        self.void_receipt_button.setEnabled(receipt is not None and receipt.void_reason is None)
+        self.print_receipt_button.setText(
+            tr("In lại bản sao (Ctrl+P)")
+            if receipt is not None and receipt.prints
+            else tr("In biên lai (Ctrl+P)")
+        )
+
+    def show_receipt(self, receipt_id: str) -> None:
+        """Open the receipts tab on this receipt once the page has reloaded."""
+        self._pending_receipt = receipt_id
+        self.tabs.setCurrentWidget(self.receipts_tab)
+        self.refresh()
+
+    def _select_pending_receipt(self) -> None:
+        receipt_id, self._pending_receipt = self._pending_receipt, None
+        if receipt_id is None:
+            return
+        for row, receipt in enumerate(self.receipts_model.records()):
+            if receipt.id == receipt_id:
+                self.receipts_table.selectionModel().select(
+                    self.receipts_model.index(row, 0),
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
+                self.receipts_table.setCurrentIndex(self.receipts_model.index(row, 0))
+                self.receipts_table.setFocus()
+
+    def receipt_layout(self) -> str:
+        return str(self.layout_combo.currentData() or "a5")
+
+    def print_selected_receipt(self) -> None:
+        receipt = self.selected_receipt()
+        if receipt is not None:
+            self.print_receipt_requested.emit(receipt)
+
+    def print_selected(self) -> None:
+        """Ctrl+P: the receipt selected on the receipts tab, otherwise the household's flyer."""
+        if self.data is None:
+            return
+        receipt = self.selected_receipt()
+        if self.tabs.currentWidget() is self.receipts_tab and receipt is not None:
+            self.print_receipt_requested.emit(receipt)
+        else:
+            self.flyer_requested.emit(self.data.household.id)
+
+    def _void_receipt(self) -> None:
+        receipt = self.selected_receipt()
+        if receipt is not None and receipt.void_reason is None:
+            self.void_receipt_requested.emit(receipt)
+
     def _save_notes(self) -> None:
         if self.data is None:
             return
@@ -310,12 +441,26 @@ class HouseholdPage(QWidget):
         self.paid_button.setText(tr("Đánh dấu đã đóng tiền"))
         self.cancel_button.setText(tr("Huỷ cam kết"))
         self.save_notes_button.setText(tr("Lưu ghi chú"))
+        self.take_payment_button.setText(tr("Thu tiền…"))
+        self.take_payment_button.setToolTip(
+            tr("Chọn một hay nhiều cam kết cùng loại bảo hiểm (giữ Ctrl hoặc Shift để chọn nhiều).")
+        )
+        self.void_receipt_button.setText(tr("Huỷ biên lai…"))
+        self.layout_caption.setText(tr("&Khổ giấy:"))
+        for i in range(self.layout_combo.count()):
+            self.layout_combo.setItemText(i, layout_label(self.layout_combo.itemData(i)))
+        self._receipt_selected()
         data = self.data
-        counts = (len(data.members), len(data.visits), len(data.pledges)) if data else (0, 0, 0)
+        counts = (
+            (len(data.members), len(data.visits), len(data.pledges), len(data.receipts))
+            if data
+            else (0, 0, 0, 0)
+        )
         self.tabs.setTabText(0, tr("Thành viên ({n})").format(n=counts[0]))
         self.tabs.setTabText(1, tr("Lần thăm ({n})").format(n=counts[1]))
         self.tabs.setTabText(2, tr("Cam kết ({n})").format(n=counts[2]))
-        self.tabs.setTabText(3, tr("Ghi chú"))
+        self.tabs.setTabText(3, tr("Biên lai ({n})").format(n=counts[3]))
+        self.tabs.setTabText(4, tr("Ghi chú"))
         if data is None:
             self.heading.setText("")
             self.details.setText("")
@@ -334,5 +479,10 @@ class HouseholdPage(QWidget):
                     )
                 )
             self.details.setText(" · ".join(parts))
-        for model in (self.members_model, self.visits_model, self.pledges_model):
+        for model in (
+            self.members_model,
+            self.visits_model,
+            self.pledges_model,
+            self.receipts_model,
+        ):
             model.retranslate()

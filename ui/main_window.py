@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fieldapp.flyers import household_flyers
 from fieldapp.model import Household, Member
+from fieldapp.receipts import Receipt
 from ui import i18n
 from ui.household_dialog import HouseholdDialog
 from ui.household_page import HouseholdPage
@@ -23,10 +25,20 @@ from ui.i18n import tr
 from ui.member_dialog import MemberDialog
 from ui.operations import Operations
 from ui.pledge_dialog import PledgeDialog, load_pledge_context
+from ui.print_page import PrintPage
+from ui.printing import show_document, slug
+from ui.receipts import (
+    PaymentDialog,
+    ReceiptBooksDialog,
+    VoidDialog,
+    load_payment_context,
+    number_text,
+    receipt_title,
+)
 from ui.today import TodayView
 from ui.visit_dialog import VisitDialog, load_visit_context
 
-TODAY, HOUSEHOLDS, HOUSEHOLD = range(3)
+TODAY, HOUSEHOLDS, HOUSEHOLD, PRINT = range(4)
 
 
 class MainWindow(QMainWindow):
@@ -57,12 +69,13 @@ class MainWindow(QMainWindow):
         self.today = TodayView(ops)
         self.households = HouseholdsView(ops)
         self.household = HouseholdPage(ops)
+        self.print_page = PrintPage(ops, present=self._show_dialog)
         self.stack = QStackedWidget()
-        for page in (self.today, self.households, self.household):
+        for page in (self.today, self.households, self.household, self.print_page):
             self.stack.addWidget(page)
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.addItems(["", "", ""])
+        self.nav.addItems(["", "", "", ""])
         self.nav.setFixedWidth(200)
         self.nav.currentRowChanged.connect(self._navigate)
         central = QWidget()
@@ -84,6 +97,10 @@ class MainWindow(QMainWindow):
         self.household.record_visit_requested.connect(self.record_visit)
         self.household.pledge_requested.connect(self.new_pledge)
         self.household.changed.connect(self.refresh_lists)
+        self.household.payment_requested.connect(self.take_payment)
+        self.household.print_receipt_requested.connect(self.print_receipt)
+        self.household.void_receipt_requested.connect(self.void_receipt)
+        self.household.flyer_requested.connect(self.print_household_flyer)
 
         self._build_actions()
         self.nav.setCurrentRow(TODAY)
@@ -104,11 +121,12 @@ class MainWindow(QMainWindow):
         self.find_action = self._action("Ctrl+F", self.focus_search)
         self.new_household_action = self._action("Ctrl+N", self.new_household)
         self.visit_action = self._action("F2", self.record_visit_here)
-        self.print_action = self._action("Ctrl+P", lambda: None)
-        self.print_action.setEnabled(False)
+        self.print_action = self._action("Ctrl+P", self.print_here)
         self.back_action = self._action("Alt+Left", self.go_back)
         self.today_action = self._action("Ctrl+1", lambda: self.nav.setCurrentRow(TODAY))
         self.list_action = self._action("Ctrl+2", lambda: self.nav.setCurrentRow(HOUSEHOLDS))
+        self.print_area_action = self._action("Ctrl+3", lambda: self.nav.setCurrentRow(PRINT))
+        self.receipt_books_action = self._action(None, self.edit_receipt_books)
         self.demo_action = self._action(None, self.demo_requested.emit)
         self.import_action = self._action(None, self.import_requested.emit)
         self.settings_action = self._action(None, self.settings_requested.emit)
@@ -123,7 +141,12 @@ class MainWindow(QMainWindow):
 
         menus = self.menuBar()
         self.file_menu = menus.addMenu("")
-        for action in (self.demo_action, self.import_action, self.settings_action):
+        for action in (
+            self.demo_action,
+            self.import_action,
+            self.receipt_books_action,
+            self.settings_action,
+        ):
             self.file_menu.addAction(action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
@@ -136,7 +159,12 @@ class MainWindow(QMainWindow):
         ):
             self.household_menu.addAction(action)
         self.view_menu = menus.addMenu("")
-        for action in (self.today_action, self.list_action, self.back_action):
+        for action in (
+            self.today_action,
+            self.list_action,
+            self.print_area_action,
+            self.back_action,
+        ):
             self.view_menu.addAction(action)
         self.language_menu = menus.addMenu("")
         self.language_menu.addAction(self.vi_action)
@@ -152,6 +180,8 @@ class MainWindow(QMainWindow):
             self.today.refresh()
         elif row == HOUSEHOLDS and self.households.model.rowCount() == 0:
             self.households.refresh()
+        elif row == PRINT:
+            self.print_page.refresh()
 
     def _remember_villages(self) -> None:
         self._villages = [
@@ -177,6 +207,8 @@ class MainWindow(QMainWindow):
         self.today.refresh()
         self.households.refresh()
         self.household.refresh()
+        if self.stack.currentIndex() == PRINT:
+            self.print_page.refresh()
         self.update_status()
 
     def refresh_lists(self) -> None:
@@ -283,6 +315,74 @@ class MainWindow(QMainWindow):
 
         self.ops.run_op(self, lambda ws: load_pledge_context(ws, household_id), success=show)
 
+    # -- payments, receipts and printing ---------------------------------------------------
+
+    def take_payment(self, household_id: str, pledge_ids: list[str]) -> None:
+        def show(context: object) -> None:
+            dialog = PaymentDialog(self.ops, context, parent=self)  # type: ignore[arg-type]
+            dialog.issued.connect(self._receipt_issued)
+            dialog.print_requested.connect(self.print_receipt)
+            self._show_dialog(dialog)
+
+        self.ops.run_op(
+            self, lambda ws: load_payment_context(ws, household_id, pledge_ids), success=show
+        )
+
+    def _receipt_issued(self, receipt: Receipt) -> None:
+        self.household.show_receipt(receipt.id)
+        self.refresh_lists()
+
+    def print_receipt(self, receipt: Receipt) -> None:
+        """Render the receipt (the core counts the print: after the first, a copy) and show it."""
+        receipt_id, layout = receipt.id, self.household.receipt_layout()
+        show_document(
+            self,
+            self.ops,
+            lambda ws: ws.receipts.render(receipt_id, layout=layout),
+            title=receipt_title(receipt),
+            file_name=f"bien-lai-{slug(receipt.series)}-{number_text(receipt.number)}.pdf",
+            present=self._show_dialog,
+            produced=lambda _document: self.household.refresh(),
+        )
+
+    def void_receipt(self, receipt: Receipt) -> None:
+        dialog = VoidDialog(self.ops, receipt, parent=self)
+        dialog.voided.connect(lambda _r: self._member_saved())
+        self._show_dialog(dialog)
+
+    def print_household_flyer(self, household_id: str) -> None:
+        language = self.print_page.flyer_language()
+        head = ""
+        if self.household.data is not None and self.household.household_id == household_id:
+            head = self.household.data.household.head_name
+        show_document(
+            self,
+            self.ops,
+            lambda ws: household_flyers(ws, [household_id], language=language),
+            title=tr("Tờ rơi hộ {head}").format(head=head) if head else tr("Tờ rơi của hộ"),
+            file_name=f"to-roi-{slug(head or household_id)}-{language}.pdf",
+            present=self._show_dialog,
+        )
+
+    def print_here(self) -> None:
+        """Ctrl+P: what is in front of the agent — a receipt or flyer, or the village batch."""
+        index = self.stack.currentIndex()
+        if index == HOUSEHOLD:
+            self.household.print_selected()
+        elif index == PRINT:
+            self.print_page.make_flyers()
+        else:
+            household_id = self._selected_household_id()
+            if household_id is None:
+                self.statusBar().showMessage(tr("Chọn một hộ trước khi in tờ rơi."), 5000)
+            else:
+                self.print_household_flyer(household_id)
+
+    def edit_receipt_books(self) -> None:
+        dialog = ReceiptBooksDialog(self.ops, parent=self)
+        dialog.changed.connect(lambda _books: self.print_page.refresh())
+        self._show_dialog(dialog)
+
     # -- language -------------------------------------------------------------------------
 
     def set_language(self, lang: str) -> None:
@@ -296,7 +396,9 @@ class MainWindow(QMainWindow):
 
     def retranslate(self) -> None:
         self.setWindowTitle(tr("Thu BHXH, BHYT – sổ tay nhân viên thu"))
-        for row, text in enumerate((tr("Hôm nay"), tr("Hộ gia đình"), tr("Hộ đang xem"))):
+        for row, text in enumerate(
+            (tr("Hôm nay"), tr("Hộ gia đình"), tr("Hộ đang xem"), tr("In ấn"))
+        ):
             self.nav.item(row).setText(text)
         self.file_menu.setTitle(tr("&Tệp"))
         self.household_menu.setTitle(tr("&Hộ"))
@@ -306,11 +408,13 @@ class MainWindow(QMainWindow):
         self.new_household_action.setText(tr("Hộ mới…"))
         self.visit_action.setText(tr("Ghi lần thăm…"))
         self.print_action.setText(tr("In…"))
-        self.print_action.setToolTip(tr("Chức năng in đang được chuẩn bị."))
+        self.print_action.setToolTip(tr("Biên lai đang chọn, hoặc tờ rơi của hộ"))
         self.household_menu.setToolTipsVisible(True)
         self.back_action.setText(tr("Quay lại danh sách"))
         self.today_action.setText(tr("Hôm nay"))
         self.list_action.setText(tr("Hộ gia đình"))
+        self.print_area_action.setText(tr("In ấn"))
+        self.receipt_books_action.setText(tr("Quyển biên lai…"))
         self.demo_action.setText(tr("Tạo xã mẫu…"))
         self.import_action.setText(tr("Nhập danh sách cư dân…"))
         self.settings_action.setText(tr("Cài đặt…"))
@@ -320,4 +424,5 @@ class MainWindow(QMainWindow):
         self.today.retranslate()
         self.households.retranslate()
         self.household.retranslate()
+        self.print_page.retranslate()
         self.update_status()

@@ -124,7 +124,10 @@ class Operations(QObject):
             dialog.setMinimumDuration(0)
             dialog.setAutoClose(False)
             dialog.setAutoReset(False)
-            dialog.canceled.connect(reporter.cancel)
+            # Through a lambda, which Qt holds strongly: a bound method of the reporter is held
+            # weakly, so the reporter could be freed on the worker thread while the dialog is
+            # being closed here, and the two threads would wait on each other for ever.
+            dialog.canceled.connect(lambda: reporter.cancel())
             dialog.canceled.connect(lambda: dialog.setLabelText(tr("Đang dừng sau phần đang ghi…")))
             if not cancellable:
                 dialog.setCancelButton(None)

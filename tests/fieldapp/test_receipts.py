@@ -249,8 +249,9 @@ def test_cancelled_or_unknown_pledge_is_refused(
 ) -> None:
     """A cancelled pledge cannot be paid; an unknown id is not found."""
     workspace.pledges.cancel(family.bhxh.id, reason="Gia đình đổi ý")
-    with pytest.raises(FieldappError, match="cancelled"):
+    with pytest.raises(FieldappError, match="đã huỷ") as refused:
         workspace.receipts.issue(pledge_ids=[family.bhxh.id])
+    assert refused.value.code == "pledge_not_open"
     with pytest.raises(NotFoundError):
         workspace.receipts.issue(pledge_ids=["no-such-pledge"])
     with pytest.raises(ValidationError):
@@ -605,3 +606,33 @@ def test_number_is_committed_before_anything_is_printed(loop_store: Path) -> Non
         assert "BẢN SAO" in _text(ws.receipts.render(receipt_id))
     finally:
         ws.close()
+
+
+def test_void_reopens_the_pledges_for_a_new_receipt(
+    workspace: Workspace, book: ReceiptBook, family: Family
+) -> None:
+    """Voiding puts the receipt's pledges back to waiting; they are paid on the next number."""
+    ids = _ids(family.bhyt)
+    spoiled = workspace.receipts.issue(pledge_ids=ids)
+    workspace.receipts.void(spoiled.id, reason="Viết sai tên")
+    for pledge_id in ids:
+        history = workspace.pledges.get(pledge_id).history
+        assert [e.status for e in history] == ["pledged", "paid", "pledged"]
+        assert "Viết sai tên" in history[-1].reason
+        assert f"{spoiled.number:07d}" in history[-1].reason
+    again = workspace.receipts.issue(pledge_ids=ids)
+    assert again.number == spoiled.number + 1
+    assert again.amount == spoiled.amount
+    assert {workspace.pledges.get(p).status for p in ids} == {"paid"}
+    assert workspace.receipts.get(spoiled.id).status == "voided"
+
+
+def test_preview_counts_no_print(workspace: Workspace, book: ReceiptBook, family: Family) -> None:
+    """A preview shows the original without using it up; the first real print is the original."""
+    receipt = workspace.receipts.issue(pledge_ids=_ids(family.bhyt))
+    for _ in range(2):
+        assert "BẢN SAO" not in flat(page_texts(workspace.receipts.preview(receipt.id))[0])
+    assert workspace.receipts.get(receipt.id).prints == 0
+    assert "BẢN SAO" not in flat(page_texts(workspace.receipts.render(receipt.id))[0])
+    assert "BẢN SAO" in flat(page_texts(workspace.receipts.preview(receipt.id))[0])
+    assert workspace.receipts.get(receipt.id).prints == 1

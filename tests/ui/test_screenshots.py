@@ -7,8 +7,12 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QWidget
 
+from fieldapp.workspace import Workspace
+from tests.ui.test_receipts_ui import bhyt_household, select_rows
 from ui.app import App
-from ui.main_window import HOUSEHOLD
+from ui.main_window import HOUSEHOLD, PRINT
+from ui.printing import DocumentDialog
+from ui.receipts import PaymentDialog
 
 
 def _save(widget: QWidget, folders: list[Path], name: str) -> None:
@@ -21,8 +25,8 @@ def _save(widget: QWidget, folders: list[Path], name: str) -> None:
         assert image.save(str(folder / f"{name}.png"))
 
 
-def test_screenshots(app: App, qtbot, idle, tmp_path: Path) -> None:
-    """Today, Households with results, a household page, the visit and pledge dialogs."""
+def test_screenshots(app: App, qtbot, idle, tmp_path: Path, workspace: Workspace) -> None:
+    """Today, Households, a household page, the dialogs, payment, receipts and the Print area."""
     folders = [tmp_path]
     if os.environ.get("FIELDAPP_SHOTS"):
         folders.append(Path("/tmp/fieldapp-shots"))
@@ -77,8 +81,38 @@ def test_screenshots(app: App, qtbot, idle, tmp_path: Path) -> None:
     _save(pledge, folders, "6-pledge-bhxh")
     pledge.reject()
 
+    workspace.receipts.add_book(series="LC-NTA-26", first=1, last=50)
+    paying, pledge_ids = bhyt_household(workspace)
+    window.open_household(paying)
+    idle()
+    page = window.household
+    page.tabs.setCurrentIndex(2)
+    select_rows(page.pledges_table, page.pledges_model, set(pledge_ids))
+    _save(window, folders, "8-household-pledges")
+    page.take_payment()
+    idle()
+    payment = window.dialog
+    assert isinstance(payment, PaymentDialog)
+    _save(payment, folders, "8b-payment")
+    payment.confirm()
+    idle()
+    _save(payment, folders, "8c-payment-issued")
+    payment.print_button.click()
+    idle()
+    preview = window.dialog
+    assert isinstance(preview, DocumentDialog)
+    _save(preview, folders, "8d-receipt-preview")
+    preview.reject()
+    idle()
+    _save(window, folders, "9-household-receipts")
+
+    window.print_area_action.trigger()
+    idle()
+    assert window.stack.currentIndex() == PRINT
+    _save(window, folders, "10-print")
+
     window.en_action.trigger()
     window.nav.setCurrentRow(0)
     idle()
     _save(window, folders, "7-today-en")
-    assert len(list(tmp_path.glob("*.png"))) == 8
+    assert len(list(tmp_path.glob("*.png"))) == 14

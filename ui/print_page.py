@@ -1,0 +1,243 @@
+"""The Print area: flyers for a whole village in one batch, and the receipt books."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldapp.documents import Cancelled as FlyersCancelled
+from fieldapp.flyers import AUDIENCES, village_flyers
+from fieldapp.receipts import ReceiptBook
+from fieldapp.workspace import Workspace
+from ui.forms import ERROR_STYLE
+from ui.i18n import tr
+from ui.operations import Cancelled, Operations, Progress
+from ui.printing import can_rasterise, show_document, slug
+from ui.receipts import ReceiptBooksDialog
+
+# Flyer languages offered here; other template languages are samples not yet reviewed.
+FLYER_LANGUAGES = ("vi", "en")
+
+
+def audience_label(code: str) -> str:
+    labels = {
+        "agri_household": tr("Hộ nông, lâm, ngư nghiệp"),
+        "household_business": tr("Hộ kinh doanh"),
+        "cooperative": tr("Thành viên hợp tác xã"),
+        "village_cadre": tr("Cán bộ thôn/bản"),
+        "poor_near_poor": tr("Hộ nghèo, cận nghèo"),
+        "young_migrant": tr("Lao động trẻ đi làm xa"),
+    }
+    return labels.get(code, code)
+
+
+def language_label(code: str) -> str:
+    return {"vi": "Tiếng Việt", "en": "English"}.get(code, code)
+
+
+@dataclass(frozen=True)
+class PrintData:
+    villages: list[str]
+    books: list[ReceiptBook]
+
+
+def load_print_data(ws: Workspace) -> PrintData:
+    return PrintData(villages=ws.households.villages(), books=ws.receipts.books())
+
+
+class PrintPage(QWidget):
+    """Choose a village, an audience and a language; the core lays out one flyer per household."""
+
+    def __init__(
+        self,
+        ops: Operations,
+        *,
+        present: Callable[[QDialog], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self._present = present
+        self.data: PrintData | None = None
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+
+        self.flyers_box = QGroupBox()
+        self.village_caption, self.village_combo = QLabel(), QComboBox()
+        self.village_combo.setMinimumContentsLength(24)
+        self.group_caption, self.group_combo = QLabel(), QComboBox()
+        self.group_combo.addItem("", None)
+        for audience in AUDIENCES:
+            self.group_combo.addItem("", audience)
+        self.language_caption, self.language_combo = QLabel(), QComboBox()
+        for language in FLYER_LANGUAGES:
+            self.language_combo.addItem(language_label(language), language)
+        for caption, combo in (
+            (self.village_caption, self.village_combo),
+            (self.group_caption, self.group_combo),
+            (self.language_caption, self.language_combo),
+        ):
+            caption.setBuddy(combo)
+        self.flyers_button = QPushButton()
+        self.flyers_button.setDefault(True)
+        self.flyers_button.clicked.connect(self.make_flyers)
+        self.flyers_hint = QLabel()
+        self.flyers_hint.setWordWrap(True)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("status")
+        self.status_label.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow(self.village_caption, self.village_combo)
+        form.addRow(self.group_caption, self.group_combo)
+        form.addRow(self.language_caption, self.language_combo)
+        button_row = QHBoxLayout()
+        button_row.addWidget(self.flyers_button)
+        button_row.addStretch(1)
+        flyers = QVBoxLayout(self.flyers_box)
+        flyers.addLayout(form)
+        flyers.addWidget(self.flyers_hint)
+        flyers.addLayout(button_row)
+        flyers.addWidget(self.status_label)
+
+        self.books_box = QGroupBox()
+        self.books_label = QLabel()
+        self.books_label.setObjectName("books")
+        self.books_button = QPushButton()
+        self.books_button.clicked.connect(self.edit_books)
+        books_row = QHBoxLayout(self.books_box)
+        books_row.addWidget(self.books_label, 1)
+        books_row.addWidget(self.books_button)
+
+        self.printing_label = QLabel()
+        self.printing_label.setWordWrap(True)
+        self.printing_label.setStyleSheet("color: #555;")
+
+        # A column of readable width: full-width combos on a wide screen are hard to scan.
+        column = QWidget()
+        column.setMaximumWidth(820)
+        inner = QVBoxLayout(column)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.heading)
+        inner.addWidget(self.flyers_box)
+        inner.addWidget(self.books_box)
+        inner.addWidget(self.printing_label)
+        inner.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(column, 1)
+        layout.addStretch(0)
+        self.retranslate()
+
+    def refresh(self) -> None:
+        self._ops.run_op(self, load_print_data, success=self._show)
+
+    def _show(self, data: PrintData) -> None:
+        self.data = data
+        current = self.village_combo.currentText()
+        self.village_combo.clear()
+        self.village_combo.addItems(data.villages)
+        if current in data.villages:
+            self.village_combo.setCurrentText(current)
+        self.flyers_button.setEnabled(bool(data.villages))
+        self.retranslate()
+
+    def flyer_language(self) -> str:
+        return str(self.language_combo.currentData() or "vi")
+
+    def make_flyers(self) -> None:
+        """One PDF of flyers for the chosen village, on the worker, cancellable between pages."""
+        village = self.village_combo.currentText()
+        if not village:
+            return
+        group = self.group_combo.currentData()
+        language = self.flyer_language()
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(tr("Đang dựng tờ rơi…"))
+
+        def produce(ws: Workspace, progress: Progress) -> bytes:
+            return village_flyers(
+                ws,
+                village=village,
+                group=group,
+                language=language,
+                on_progress=progress,
+                should_cancel=lambda: progress.cancelled,
+            )
+
+        name = f"to-roi-{slug(village)}" + (f"-{group}" if group else "") + f"-{language}.pdf"
+        show_document(
+            self,
+            self._ops,
+            produce,
+            title=tr("Tờ rơi {village}").format(village=village),
+            file_name=name,
+            present=self._present,
+            produced=lambda _document: self.status_label.clear(),
+            failure=self._failed,
+            progress=tr("Đang dựng tờ rơi cho {village}…").format(village=village),
+        )
+
+    def _failed(self, exc: Exception) -> None:
+        # Either our Cancel reached the core between pages, or the core noticed it first.
+        if isinstance(exc, Cancelled | FlyersCancelled):
+            self.status_label.setStyleSheet(ERROR_STYLE)
+            self.status_label.setText(tr("Đã huỷ. Không có tệp nào được ghi."))
+            return
+        self.status_label.clear()
+        self._ops.show_error(self, exc)
+
+    def edit_books(self) -> None:
+        dialog = ReceiptBooksDialog(self._ops, parent=self)
+        dialog.changed.connect(lambda _books: self.refresh())
+        if self._present is not None:
+            self._present(dialog)
+        else:
+            dialog.open()
+
+    def retranslate(self) -> None:
+        self.heading.setText(tr("In ấn"))
+        self.flyers_box.setTitle(tr("Tờ rơi cho cả thôn/bản"))
+        self.village_caption.setText(tr("&Thôn/bản"))
+        self.group_caption.setText(tr("Nhó&m đối tượng"))
+        self.language_caption.setText(tr("N&gôn ngữ"))
+        self.group_combo.setItemText(0, tr("Mọi nhóm"))
+        for i in range(1, self.group_combo.count()):
+            self.group_combo.setItemText(i, audience_label(self.group_combo.itemData(i)))
+        self.flyers_hint.setText(
+            tr(
+                "Mỗi hộ một trang A5, với số tiền tính riêng cho hộ. Nhóm đối tượng lấy theo "
+                "nhóm đã ghi của hộ."
+            )
+        )
+        self.flyers_button.setText(tr("Tạo tờ rơi (Ctrl+P)"))
+        self.books_box.setTitle(tr("Biên lai"))
+        self.books_button.setText(tr("Quyển biên lai…"))
+        if self.data is None:
+            self.books_label.clear()
+        else:
+            remaining = sum(b.remaining for b in self.data.books)
+            self.books_label.setStyleSheet(ERROR_STYLE if remaining == 0 else "")
+            self.books_label.setText(
+                tr("Còn {n} số biên lai trong {books} quyển.").format(
+                    n=remaining, books=len(self.data.books)
+                )
+            )
+        self.printing_label.setText(
+            tr("In qua máy in của hệ điều hành; lúc nào cũng lưu được thành PDF.")
+            if can_rasterise()
+            else tr(
+                "Máy này thiếu công cụ poppler (pdftoppm) nên chưa xem trước và in trực tiếp "
+                "được; hãy lưu thành PDF rồi in bằng trình đọc PDF."
+            )
+        )

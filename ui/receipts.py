@@ -1,0 +1,553 @@
+"""Receipts: take a payment on the next receipt number, void a spoiled receipt, receipt books."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldapp.errors import FieldappError, ValidationError
+from fieldapp.model import Household, Member, Pledge
+from fieldapp.money import amount_in_words, format_vnd
+from fieldapp.receipts import Receipt, ReceiptBook
+from fieldapp.workspace import Workspace
+from ui import i18n
+from ui.forms import ERROR_STYLE, ProblemLines, add_row
+from ui.i18n import tr
+from ui.labels import date_text, moment_text, scheme_label
+from ui.models import Column, RecordsModel
+from ui.operations import Operations
+
+HEAD_RELATION = "Chủ hộ"
+OK_STYLE = "color: #1b5e20;"
+# The layouts the core renders receipts in, in the order the agent picks them.
+LAYOUTS = ("a5", "a6", "roll80")
+
+
+def layout_label(layout: str) -> str:
+    return {"a5": tr("A5"), "a6": tr("A6"), "roll80": tr("Cuộn 80 mm")}.get(layout, layout)
+
+
+def number_text(number: int) -> str:
+    """Receipt numbers are printed with seven digits: 12 → "0000012"."""
+    return f"{number:07d}"
+
+
+def receipt_title(receipt: Receipt) -> str:
+    return tr("Biên lai {series} số {number}").format(
+        series=receipt.series, number=number_text(receipt.number)
+    )
+
+
+def status_text(receipt: Receipt) -> str:
+    if receipt.void_reason is not None:
+        return tr("Đã huỷ: {reason}").format(reason=receipt.void_reason)
+    return tr("Còn hiệu lực")
+
+
+def receipt_columns(names: dict[str, str] | None = None) -> list[Column]:
+    """Columns of a table of receipts (the household page's receipts tab)."""
+    return [
+        Column(lambda: tr("Ký hiệu"), lambda r: r.series),
+        Column(lambda: tr("Số"), lambda r: number_text(r.number)),
+        Column(lambda: tr("Người nộp"), lambda r: r.payer_name),
+        Column(lambda: tr("Số tiền"), lambda r: format_vnd(r.amount)),
+        Column(lambda: tr("Ngày lập"), lambda r: moment_text(r.issued_at)),
+        Column(lambda: tr("Trạng thái"), status_text),
+        Column(lambda: tr("Số lần in"), lambda r: str(r.prints)),
+        Column(
+            lambda: tr("Thời gian đóng"),
+            lambda r: f"{date_text(r.period_from)} – {date_text(r.period_to)}",
+        ),
+    ]
+
+
+def next_book(books: list[ReceiptBook]) -> ReceiptBook | None:
+    """The book the next receipt will come from, for display; the core takes the number."""
+    return next((b for b in books if b.remaining > 0), None)
+
+
+# -- take payment -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    household: Household
+    members: list[Member]
+    pledges: list[Pledge]
+    books: list[ReceiptBook]
+
+
+def load_payment_context(ws: Workspace, household_id: str, pledge_ids: list[str]) -> PaymentContext:
+    return PaymentContext(
+        household=ws.households.get(household_id),
+        members=ws.members.of_household(household_id),
+        pledges=[ws.pledges.get(p) for p in pledge_ids],
+        books=ws.receipts.books(),
+    )
+
+
+class PaymentDialog(QDialog):
+    """Confirm who pays what on which receipt number; the core issues the receipt."""
+
+    issued = Signal(object)
+    print_requested = Signal(object)
+
+    def __init__(
+        self, ops: Operations, context: PaymentContext, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self.context = context
+        self.books = list(context.books)
+        self.receipt: Receipt | None = None
+        names = {m.id: m.full_name for m in context.members}
+
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+        self.household_caption, self.household_label = QLabel(), QLabel()
+        self.payer_caption = QLabel()
+        self.payer_combo = QComboBox()
+        for member in context.members:
+            self.payer_combo.addItem(member.full_name, member.id)
+        # The head pays by default, as on the paper receipts (the core's default too).
+        heads = [i for i, m in enumerate(context.members) if m.relation == HEAD_RELATION]
+        self.payer_combo.setCurrentIndex(heads[0] if heads else 0)
+        self.payer_caption.setBuddy(self.payer_combo)
+        self.covers_caption = QLabel()
+        self.covers_model = RecordsModel(
+            [
+                Column(lambda: tr("Người tham gia"), lambda p: names.get(p.member_id, "")),
+                Column(lambda: tr("Loại"), lambda p: scheme_label(p.scheme)),
+                Column(lambda: tr("Số tháng"), lambda p: str(p.params.get("months", ""))),
+                Column(lambda: tr("Phải đóng"), lambda p: format_vnd(p.payable)),
+            ],
+            parent=self,
+        )
+        self.covers_model.set_records(context.pledges)
+        self.covers_table = QTableView()
+        self.covers_table.setModel(self.covers_model)
+        self.covers_table.verticalHeader().hide()
+        self.covers_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.covers_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.covers_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        # As tall as its rows (a family is a few people): the total stays in view below.
+        self.covers_table.resizeRowsToContents()
+        rows = sum(self.covers_table.rowHeight(r) for r in range(self.covers_model.rowCount()))
+        self.covers_table.setFixedHeight(
+            min(rows, 8 * 32) + header.sizeHint().height() + 2 * self.covers_table.frameWidth()
+        )
+        self.amount_caption = QLabel()
+        self.amount_label = QLabel()
+        self.amount_label.setObjectName("amount")
+        self.amount_label.setStyleSheet("font-size: 18pt; font-weight: bold;")
+        self.words_label = QLabel()
+        self.words_label.setWordWrap(True)
+        self.book_caption = QLabel()
+        self.book_label = QLabel()
+        self.book_label.setWordWrap(True)
+        self.books_button = QPushButton()
+        self.books_button.clicked.connect(self.edit_books)
+        book_row = QHBoxLayout()
+        book_row.addWidget(self.book_label, 1)
+        book_row.addWidget(self.books_button)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("error")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.result_label = QLabel()
+        self.result_label.setObjectName("result")
+        self.result_label.setWordWrap(True)
+        self.result_label.setStyleSheet(
+            "color: #1b5e20; background: #e8f5e9; padding: 8px; font-size: 13pt;"
+        )
+        self.result_label.hide()
+
+        form = QFormLayout()
+        form.addRow(self.household_caption, self.household_label)
+        form.addRow(self.payer_caption, self.payer_combo)
+        form.addRow(self.covers_caption, self.covers_table)
+        form.addRow(self.amount_caption, self.amount_label)
+        form.addRow("", self.words_label)
+        form.addRow(self.book_caption, book_row)
+
+        self.buttons = QDialogButtonBox()
+        self.confirm_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.RejectRole)
+        self.print_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.ActionRole)
+        self.print_button.hide()
+        self.confirm_button.setDefault(True)
+        self.confirm_button.clicked.connect(self.confirm)
+        self.cancel_button.clicked.connect(self.reject)
+        self.print_button.clicked.connect(self._print_now)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self._confirm_or_print)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.result_label)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.resize(860, 480)
+        self.retranslate()
+
+    def amount(self) -> int:
+        """What the agent is about to take, for display only: the core computes the receipt."""
+        return sum(p.payable for p in self.context.pledges)
+
+    def payer_id(self) -> str | None:
+        value = self.payer_combo.currentData()
+        return str(value) if value else None
+
+    def confirm(self) -> None:
+        """Issue the receipt through the core; its refusal is shown here, nothing is recorded."""
+        if self.receipt is not None:
+            return
+        pledge_ids = [p.id for p in self.context.pledges]
+        payer = self.payer_id()
+        self.confirm_button.setEnabled(False)
+        self.error_label.clear()
+        self._ops.run_op(
+            self,
+            lambda ws: ws.receipts.issue(pledge_ids=pledge_ids, payer_member_id=payer),
+            success=self._issued,
+            failure=self._refused,
+        )
+
+    def _issued(self, receipt: Receipt) -> None:
+        self.receipt = receipt
+        self.payer_combo.setEnabled(False)
+        self.books_button.hide()
+        self.confirm_button.hide()
+        self.print_button.show()
+        self.print_button.setDefault(True)
+        self.print_button.setFocus()
+        self.retranslate()
+        self.issued.emit(receipt)
+
+    def _refused(self, exc: Exception) -> None:
+        self.confirm_button.setEnabled(True)
+        if not isinstance(exc, FieldappError):
+            self._ops.show_error(self, exc)
+            return
+        self.error_label.setText(exc.message(i18n.language()))
+        if exc.code == "no_receipt_numbers":
+            self.books_button.setFocus()
+
+    def _print_now(self) -> None:
+        if self.receipt is not None:
+            receipt = self.receipt
+            self.accept()
+            self.print_requested.emit(receipt)
+
+    def _confirm_or_print(self) -> None:
+        if self.receipt is None:
+            self.confirm()
+        else:
+            self._print_now()
+
+    def edit_books(self) -> None:
+        dialog = ReceiptBooksDialog(self._ops, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.changed.connect(self._books_changed)
+        dialog.open()
+
+    def _books_changed(self, books: list[ReceiptBook]) -> None:
+        self.books = books
+        self.error_label.clear()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(tr("Thu tiền"))
+        self.heading.setText(tr("Thu tiền và lập biên lai"))
+        household = self.context.household
+        self.household_caption.setText(tr("Hộ"))
+        self.household_label.setText(
+            f"{household.head_name} · {household.address or household.village}"
+        )
+        self.payer_caption.setText(tr("&Người nộp tiền"))
+        self.covers_caption.setText(tr("Nộp cho"))
+        self.covers_model.retranslate()
+        self.amount_caption.setText(tr("Số tiền"))
+        amount = self.receipt.amount if self.receipt else self.amount()
+        self.amount_label.setText(format_vnd(amount))
+        self.words_label.setText(tr("Bằng chữ: {words}").format(words=amount_in_words(amount)))
+        self.book_caption.setText(tr("Số biên lai"))
+        self.books_button.setText(tr("Nhập quyển biên lai…"))
+        book = next_book(self.books)
+        if self.receipt is not None:
+            self.book_label.setStyleSheet(OK_STYLE)
+            self.book_label.setText(receipt_title(self.receipt))
+        elif book is None:
+            self.book_label.setStyleSheet(ERROR_STYLE)
+            self.book_label.setText(
+                tr("Không còn quyển biên lai nào còn số. Hãy nhập quyển mới trước khi thu tiền.")
+            )
+        else:
+            self.book_label.setStyleSheet("")
+            self.book_label.setText(
+                tr("Quyển {series}, số {number} (quyển còn {remaining} số)").format(
+                    series=book.series,
+                    number=number_text(book.next_number),
+                    remaining=book.remaining,
+                )
+            )
+        if self.receipt is not None:
+            text = tr("Đã lập biên lai {series} số {number}: {amount}. In ngay để giao cho hộ?")
+            self.result_label.setText(
+                text.format(
+                    series=self.receipt.series,
+                    number=number_text(self.receipt.number),
+                    amount=format_vnd(self.receipt.amount),
+                )
+            )
+            self.result_label.show()
+        self.confirm_button.setText(tr("Xác nhận đã thu tiền (Ctrl+Enter)"))
+        self.cancel_button.setText(tr("Để sau") if self.receipt else tr("Huỷ"))
+        self.print_button.setText(tr("In biên lai ngay (Ctrl+Enter)"))
+
+
+# -- void -------------------------------------------------------------------------------------
+
+
+class VoidDialog(QDialog):
+    """Void a spoiled receipt with a reason; the core keeps it on record and never reuses it."""
+
+    voided = Signal(object)
+
+    def __init__(self, ops: Operations, receipt: Receipt, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self.receipt = receipt
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+        self.explanation = QLabel()
+        self.explanation.setWordWrap(True)
+        self.problems = ProblemLines()
+        self.reason_caption = QLabel()
+        self.reason_edit = QLineEdit()
+        form = QFormLayout()
+        add_row(form, self.reason_caption, self.reason_edit, self.problems, "reason")
+        general = self.problems.label("general")
+        self.buttons = QDialogButtonBox()
+        self.void_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.RejectRole)
+        self.void_button.clicked.connect(self.confirm)
+        self.close_button.clicked.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.explanation)
+        layout.addLayout(form)
+        layout.addWidget(general)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.resize(620, 260)
+        self.retranslate()
+        self.reason_edit.setFocus()
+
+    def confirm(self) -> None:
+        receipt_id, reason = self.receipt.id, self.reason_edit.text()
+        self.void_button.setEnabled(False)
+        self._ops.run_op(
+            self,
+            lambda ws: ws.receipts.void(receipt_id, reason=reason),
+            success=self._voided,
+            failure=self._refused,
+        )
+
+    def _voided(self, receipt: Receipt) -> None:
+        self.receipt = receipt
+        self.voided.emit(receipt)
+        self.accept()
+
+    def _refused(self, exc: Exception) -> None:
+        self.void_button.setEnabled(True)
+        if isinstance(exc, ValidationError):
+            self.problems.show(exc.problems)
+        elif isinstance(exc, FieldappError):
+            self.problems.show([], fallback="general")
+            label = self.problems.label("general")
+            label.setText(exc.message(i18n.language()))
+            label.setStyleSheet(ERROR_STYLE)
+            label.show()
+        else:
+            self._ops.show_error(self, exc)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(tr("Huỷ biên lai"))
+        self.heading.setText(tr("Huỷ {receipt}").format(receipt=receipt_title(self.receipt)))
+        self.explanation.setText(
+            tr(
+                "Biên lai đã huỷ vẫn được lưu và gửi về tỉnh; số của nó không bao giờ được "
+                "dùng lại. Ghi rõ lý do (ví dụ: viết sai tên, in hỏng)."
+            )
+        )
+        self.reason_caption.setText(tr("&Lý do huỷ"))
+        self.void_button.setText(tr("Huỷ biên lai"))
+        self.close_button.setText(tr("Đóng"))
+
+
+# -- receipt books ----------------------------------------------------------------------------
+
+
+class ReceiptBooksDialog(QDialog):
+    """The receipt books on this device, and a form to enter a paper book by hand."""
+
+    changed = Signal(object)
+
+    def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+        self.model = RecordsModel(
+            [
+                Column(lambda: tr("Ký hiệu"), lambda b: b.series),
+                Column(lambda: tr("Từ số"), lambda b: number_text(b.first_number)),
+                Column(lambda: tr("Đến số"), lambda b: number_text(b.last_number)),
+                Column(
+                    lambda: tr("Số tiếp theo"),
+                    lambda b: number_text(b.next_number) if b.remaining > 0 else "—",
+                ),
+                Column(lambda: tr("Còn lại"), lambda b: str(b.remaining)),
+                Column(lambda: tr("Nguồn"), lambda b: source_label(b.source)),
+            ],
+            parent=self,
+        )
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("summary")
+
+        self.new_heading = QLabel()
+        self.new_heading.setStyleSheet("font-weight: bold;")
+        self.problems = ProblemLines()
+        self.series_caption, self.series_edit = QLabel(), QLineEdit()
+        self.series_edit.setMaxLength(20)
+        self.first_caption, self.first_spin = QLabel(), QSpinBox()
+        self.last_caption, self.last_spin = QLabel(), QSpinBox()
+        # Zero is allowed in the fields so the core's own range message can speak.
+        for spin in (self.first_spin, self.last_spin):
+            spin.setRange(0, 9_999_999)
+            spin.setMinimumWidth(140)
+        self.first_spin.setValue(1)
+        self.last_spin.setValue(50)
+        numbers = QWidget()
+        numbers_row = QHBoxLayout(numbers)
+        numbers_row.setContentsMargins(0, 0, 0, 0)
+        numbers_row.addWidget(self.first_caption)
+        numbers_row.addWidget(self.first_spin)
+        numbers_row.addWidget(self.last_caption)
+        numbers_row.addWidget(self.last_spin)
+        numbers_row.addStretch(1)
+        self.range_caption = QLabel()
+        form = QFormLayout()
+        add_row(form, self.series_caption, self.series_edit, self.problems, "series")
+        add_row(form, self.range_caption, numbers, self.problems, "range")
+        self.first_caption.setBuddy(self.first_spin)
+        self.last_caption.setBuddy(self.last_spin)
+        self.add_button = QPushButton()
+        self.add_button.clicked.connect(self.add_book)
+        self.series_edit.returnPressed.connect(self.add_book)
+        add_row_layout = QHBoxLayout()
+        add_row_layout.addStretch(1)
+        add_row_layout.addWidget(self.add_button)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.new_heading)
+        layout.addLayout(form)
+        layout.addWidget(self.problems.label("general"))
+        layout.addLayout(add_row_layout)
+        layout.addWidget(self.buttons)
+        self.resize(760, 520)
+        self.retranslate()
+        self.series_edit.setFocus()
+        self.reload()
+
+    def reload(self) -> None:
+        self._ops.run_op(self, lambda ws: ws.receipts.books(), success=self._show_books)
+
+    def _show_books(self, books: list[ReceiptBook]) -> None:
+        self.model.set_records(books)
+        self._render_summary()
+
+    def _render_summary(self) -> None:
+        books = self.model.records()
+        remaining = sum(b.remaining for b in books)
+        self.summary_label.setStyleSheet(ERROR_STYLE if remaining == 0 else "")
+        self.summary_label.setText(
+            tr("Còn {n} số biên lai trong {books} quyển.").format(n=remaining, books=len(books))
+        )
+
+    def add_book(self) -> None:
+        series = self.series_edit.text()
+        first, last = self.first_spin.value(), self.last_spin.value()
+        self.problems.clear()
+        self.add_button.setEnabled(False)
+
+        def add(ws: Workspace) -> list[ReceiptBook]:
+            ws.receipts.add_book(series=series, first=first, last=last)
+            return ws.receipts.books()
+
+        self._ops.run_op(self, add, success=self._added, failure=self._refused)
+
+    def _added(self, books: list[ReceiptBook]) -> None:
+        self.add_button.setEnabled(True)
+        self.series_edit.clear()
+        self._show_books(books)
+        self.changed.emit(books)
+
+    def _refused(self, exc: Exception) -> None:
+        self.add_button.setEnabled(True)
+        if isinstance(exc, ValidationError):
+            self.problems.show(exc.problems, fallback="range")
+        else:
+            self._ops.show_error(self, exc)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(tr("Quyển biên lai"))
+        self.heading.setText(tr("Quyển biên lai trên máy này"))
+        self.model.retranslate()
+        self.new_heading.setText(tr("Nhập quyển biên lai giấy"))
+        self.series_caption.setText(tr("&Ký hiệu"))
+        self.range_caption.setText(tr("Dải số"))
+        self.first_caption.setText(tr("&Từ số"))
+        self.last_caption.setText(tr("Đế&n số"))
+        self.add_button.setText(tr("Thêm quyển"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(tr("Đóng"))
+        self._render_summary()
+
+
+def source_label(source: str) -> str:
+    return {"manual": tr("Nhập tay"), "server": tr("Từ máy chủ tỉnh")}.get(source, source)
