@@ -16,12 +16,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from fieldapp.clock import Clock, SystemClock, iso_utc
 from fieldapp.errors import FieldappError
 from sync import protocol
-from sync.server import admin, batches, devices, feed, models
+from sync.server import admin, batches, devices, feed, models, web
 from sync.server.errors import ServerError
+from sync.server.ratelimit import RateLimiter
 from sync.server.schema import migrate, open_engine
 
 T = TypeVar("T")
@@ -40,11 +42,17 @@ def _error(status: int, code: str, vi: str, en: str) -> JSONResponse:
     return JSONResponse({"code": code, "vi": vi, "en": en}, status_code=status)
 
 
-def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    engine_or_url: Engine | str,
+    *,
+    clock: Clock | None = None,
+    rate_limit: RateLimiter | None = None,
+) -> FastAPI:
     """The API over a database (brought to the newest schema first)."""
     engine = open_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     migrate(engine)
     the_clock: Clock = clock or SystemClock()
+    limiter = rate_limit or RateLimiter.from_env()  # per device, on upload and pull
     app = FastAPI(
         title="fieldapp provincial sync server",
         version=str(protocol.PROTOCOL_VERSION),
@@ -71,13 +79,15 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
             )
         pending_text = request.headers.get(protocol.PENDING_HEADER, "")
         pending = int(pending_text) if pending_text.isdigit() else None
-        return await run_in_threadpool(
+        device = await run_in_threadpool(
             in_transaction(
                 lambda conn: devices.authenticate(
                     conn, token=credentials.credentials, clock=the_clock, pending=pending
                 )
             )
         )
+        limiter.check(device.id)
+        return device
 
     @app.exception_handler(FieldappError)
     async def _fieldapp_error(request: Request, exc: FieldappError) -> JSONResponse:
@@ -85,6 +95,8 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
         response = _error(status, exc.code, exc.vi, exc.en)
         if status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if getattr(exc, "retry_after", None) is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -169,6 +181,7 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
         limit: Annotated[int, Query(ge=1, le=protocol.MAX_CHANGES_LIMIT)] = 500,
     ) -> JSONResponse:
         device = await device_for(request, credentials)
+        since = min(since, 2**63 - 1)  # past any real cursor; larger overflows the database
         page = await run_in_threadpool(
             in_transaction(
                 lambda conn: feed.page(
@@ -199,13 +212,17 @@ def create_app(engine_or_url: Engine | str, *, clock: Clock | None = None) -> Fa
         response_model_exclude_none=True,
     )
     async def verify_receipt_short(
+        request: Request,
         receipt_id: Annotated[str, PathParam(max_length=64, description="receipt id")],
         s: Annotated[str, Query(max_length=128, description="signature from the QR code")],
-    ) -> dict[str, Any]:
-        return await run_in_threadpool(
+    ) -> Any:
+        status = await run_in_threadpool(
             in_transaction(lambda conn: admin.verify_receipt(conn, receipt_id=receipt_id, sig=s))
         )
+        # A phone's browser scanning the QR code gets a page; scripts get the JSON.
+        return web.receipt_check_page(request, status) if web.wants_html(request) else status
 
+    web.install(app, engine, the_clock)
     return app
 
 
@@ -236,10 +253,18 @@ async def _read_json(request: Request, max_raw: int, max_decompressed: int) -> d
     if declared.isdigit() and int(declared) > max_raw:
         raise _too_large(max_raw)
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > max_raw:
-            raise _too_large(max_raw)
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > max_raw:
+                raise _too_large(max_raw)
+    except ClientDisconnect:
+        # A connection lost mid-upload is everyday on a rural network, not a server fault.
+        raise ServerError(
+            "Kết nối bị ngắt khi đang nhận dữ liệu",
+            "The connection dropped while the body was being received",
+            code="client_disconnect",
+        ) from None
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
         return protocol.decode_body(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +21,7 @@ from sync import protocol
 from sync.server import admin, batches, devices
 from sync.server.errors import ServerError
 from sync.server.schema import database_url_for, migrate, open_engine
+from sync.server.web import auth
 
 
 def _t(vi: str, en: str) -> str:
@@ -230,6 +233,37 @@ def _stats(cmd: _Command) -> int:
     return 0
 
 
+PASSWORD_ENV = "FIELDAPP_SUPERVISOR_PASSWORD"
+
+
+def _supervisor_password() -> str:
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        return password
+    first = getpass.getpass(_t("Mật khẩu: ", "Password: "))
+    if getpass.getpass(_t("Nhập lại mật khẩu: ", "Repeat the password: ")) != first:
+        raise ServerError(
+            "Hai lần nhập mật khẩu không khớp", "The passwords differ", code="bad_value"
+        )
+    return first
+
+
+def _supervisor_add(cmd: _Command) -> int:
+    a = cmd.args
+    password = _supervisor_password()
+    with cmd.engine.begin() as conn:
+        supervisor_id = auth.add_supervisor(
+            conn,
+            username=a.username,
+            password=password,
+            role=a.role,
+            communes=a.commune or [],
+            clock=cmd.clock,
+        )
+    _out(supervisor_id)
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -395,6 +429,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = command(commands, "stats", _stats, "thống kê số liệu", "counts per entity and agent")
     stats.add_argument("--json", action="store_true", help=_t("xuất JSON", "print JSON"))
+
+    supervisor = group("supervisor", "tài khoản trang giám sát", "supervisor web accounts")
+    supervisor_add = command(
+        supervisor,
+        "add",
+        _supervisor_add,
+        f"thêm tài khoản giám sát (mật khẩu hỏi khi chạy hoặc lấy từ {PASSWORD_ENV})",
+        f"add a supervisor account (password prompted, or from {PASSWORD_ENV})",
+    )
+    supervisor_add.add_argument(
+        "username", metavar="USERNAME", help=_t("tên đăng nhập", "user name")
+    )
+    supervisor_add.add_argument(
+        "--role",
+        choices=auth.ROLES,
+        required=True,
+        help=_t("admin: toàn tỉnh; commune: theo xã", "admin: whole province; commune: by commune"),
+    )
+    supervisor_add.add_argument(
+        "--commune",
+        action="extend",
+        nargs="+",
+        metavar="CODE",
+        help=_t("mã xã 5 chữ số (cho vai trò commune)", "5-digit commune codes (role commune)"),
+    )
     return parser
 
 

@@ -184,6 +184,42 @@ changes = sa.Table(
     sa.Column("created_at", Stamp, nullable=False),
 )
 
+# Supervisor web pages: accounts, their communes, browser sessions and login back-off.
+supervisors = sa.Table(
+    "supervisors",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("created_at", Stamp, nullable=False),
+)
+
+supervisor_communes = sa.Table(
+    "supervisor_communes",
+    metadata,
+    sa.Column("supervisor_id", Id, sa.ForeignKey("supervisors.id"), primary_key=True),
+    sa.Column("commune_code", sa.String(5), primary_key=True),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("supervisor_id", Id, sa.ForeignKey("supervisors.id"), nullable=False, index=True),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("expires_at", Stamp, nullable=False),
+)
+
+# Keyed by the typed user name, known or not, so a lockout says nothing about who exists.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", Stamp),
+)
+
 IMMUTABLE_TABLES = {
     "visit": visits,
     "pledge": pledges,

@@ -1,0 +1,229 @@
+"""Edit conflicts for supervisors: list, side-by-side detail, and settling one into the feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fieldapp.clock import Clock, iso_utc
+from sync import protocol
+from sync.server import feed
+from sync.server.errors import ServerError
+from sync.server.schema import agents, devices, field_conflicts, households, members
+from sync.server.web.scope import (
+    ENTITY_LABELS,
+    FIELD_LABELS,
+    Communes,
+    OutOfScope,
+    in_scope,
+    show_value,
+)
+
+Choice = Literal["server", "incoming"]
+SERVER_DEVICE = "server"
+
+
+@dataclass
+class Side:
+    """One of the two values: what it is, and which agent's device wrote it when."""
+
+    value: Any
+    shown: str
+    hlc: str
+    who: str
+    when: dt.datetime
+
+
+@dataclass
+class Conflict:
+    id: int
+    entity: str
+    entity_id: str
+    entity_label: str
+    record_label: str
+    field: str
+    field_label: str
+    commune_code: str
+    created_at: str
+    server: Side
+    incoming: Side
+    current: str
+    winner: str
+    resolved_at: str | None
+    resolution: dict[str, Any] | None
+
+
+def _who(conn: Connection, hlc: str, fallback_device: str | None = None) -> str:
+    device_id = protocol.hlc_parse(hlc).device_id if protocol.is_hlc(hlc) else fallback_device
+    if device_id == SERVER_DEVICE:
+        return "Máy chủ (giám sát viên)"
+    row = conn.execute(
+        sa.select(devices.c.name, agents.c.name.label("agent"))
+        .join(agents, agents.c.id == devices.c.agent_id)
+        .where(devices.c.id == (device_id or ""))
+    ).first()
+    return "Thiết bị không rõ" if row is None else f"{row.agent} — máy {row.name}"
+
+
+def _when(hlc: str) -> dt.datetime:
+    return dt.datetime.fromtimestamp(protocol.hlc_parse(hlc).wall_ms / 1000, dt.UTC)
+
+
+def _record(conn: Connection, entity: str, entity_id: str) -> dict[str, Any]:
+    table = households if entity == protocol.HOUSEHOLD else members
+    data = conn.execute(sa.select(table.c.data).where(table.c.id == entity_id)).scalar()
+    return dict(data or {})
+
+
+def _label(entity: str, data: dict[str, Any]) -> str:
+    if entity == protocol.HOUSEHOLD:
+        return f"Hộ {data.get('head_name') or '?'} — {data.get('village') or ''}".strip(" —")
+    return str(data.get("full_name") or "?")
+
+
+def _conflict(conn: Connection, row: sa.Row[Any]) -> Conflict:
+    data = _record(conn, row.entity, row.entity_id)
+    return Conflict(
+        id=int(row.id),
+        entity=row.entity,
+        entity_id=row.entity_id,
+        entity_label=ENTITY_LABELS.get(row.entity, row.entity),
+        record_label=_label(row.entity, data),
+        field=row.field,
+        field_label=FIELD_LABELS.get(row.field, row.field),
+        commune_code=row.commune_code or "",
+        created_at=row.created_at,
+        server=Side(
+            row.server_value,
+            show_value(row.server_value),
+            row.server_hlc,
+            _who(conn, row.server_hlc),
+            _when(row.server_hlc),
+        ),
+        incoming=Side(
+            row.incoming_value,
+            show_value(row.incoming_value),
+            row.incoming_hlc,
+            _who(conn, row.incoming_hlc, row.device_id),
+            _when(row.incoming_hlc),
+        ),
+        current=show_value(data.get(row.field)),
+        winner=row.winner,
+        resolved_at=row.resolved_at,
+        resolution=row.resolution,
+    )
+
+
+def list_conflicts(
+    conn: Connection, communes: Communes, *, include_resolved: bool = False
+) -> list[Conflict]:
+    query = (
+        sa.select(field_conflicts)
+        .where(in_scope(field_conflicts.c.commune_code, communes))
+        .order_by(field_conflicts.c.id.desc())
+        .limit(500)
+    )
+    if not include_resolved:
+        query = query.where(field_conflicts.c.resolved_at.is_(None))
+    return [_conflict(conn, row) for row in conn.execute(query)]
+
+
+def get_conflict(conn: Connection, conflict_id: int, communes: Communes) -> Conflict:
+    """One conflict; OutOfScope when unknown or outside the supervisor's communes."""
+    row = conn.execute(
+        sa.select(field_conflicts).where(
+            field_conflicts.c.id == conflict_id,
+            in_scope(field_conflicts.c.commune_code, communes),
+        )
+    ).first()
+    if row is None:
+        raise OutOfScope()
+    return _conflict(conn, row)
+
+
+def resolve(
+    conn: Connection,
+    *,
+    conflict_id: int,
+    choice: Choice,
+    communes: Communes,
+    supervisor: str,
+    clock: Clock,
+) -> int:
+    """Write the chosen value with a new server HLC, append it to the feed, mark it settled.
+
+    The new HLC is after every clock the record's fields carry, so each laptop takes the
+    value on its next pull whichever side it had. Returns the feed cursor.
+    """
+    feed.lock(conn)
+    row = conn.execute(
+        sa.select(field_conflicts)
+        .where(
+            field_conflicts.c.id == conflict_id,
+            in_scope(field_conflicts.c.commune_code, communes),
+        )
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise OutOfScope()
+    if row.resolved_at is not None:
+        raise ServerError(
+            "Xung đột này đã được xử lý", "This conflict was already settled", code="resolved"
+        )
+    value = row.server_value if choice == "server" else row.incoming_value
+    table = households if row.entity == protocol.HOUSEHOLD else members
+    stored = conn.execute(sa.select(table).where(table.c.id == row.entity_id)).first()
+    if stored is None:
+        raise OutOfScope()
+    current, field_hlc = dict(stored.data), dict(stored.field_hlc)
+    keys: dict[str, Any] = {}
+    commune = row.commune_code
+    if row.entity == protocol.HOUSEHOLD:
+        if row.field == "commune_code" and communes is not None and value not in communes:
+            # Moving a household needs rights over where it goes as well.
+            raise OutOfScope()
+        commune = str(value) if row.field == "commune_code" else str(stored.commune_code)
+        keys["commune_code"] = commune
+    elif row.field == "household_id":
+        target = conn.execute(
+            sa.select(households.c.commune_code).where(households.c.id == value)
+        ).scalar()
+        if target is None or (communes is not None and target not in communes):
+            raise OutOfScope()
+        keys["household_id"] = value
+        commune = str(target)
+    hlc = protocol.HybridClock(SERVER_DEVICE)
+    for seen in (*field_hlc.values(), row.server_hlc, row.incoming_hlc):
+        hlc.observe(seen)
+    stamp = hlc.tick(int(clock.now().timestamp() * 1000))
+    current[row.field] = value
+    field_hlc[row.field] = stamp
+    now = iso_utc(clock.now())
+    conn.execute(
+        table.update()
+        .where(table.c.id == row.entity_id)
+        .values(data=current, field_hlc=field_hlc, updated_at=now, **keys)
+    )
+    cursor = feed.append(
+        conn,
+        entity=row.entity,
+        entity_id=row.entity_id,
+        data=current,
+        field_hlc=field_hlc,
+        hlc=stamp,
+        now=now,
+        commune_code=commune,
+    )
+    conn.execute(
+        field_conflicts.update()
+        .where(field_conflicts.c.id == conflict_id)
+        .values(
+            resolved_at=now,
+            resolution={"choice": choice, "value": value, "by": supervisor, "hlc": stamp},
+        )
+    )
+    return cursor

@@ -1,0 +1,417 @@
+"""The supervisor pages: routes, session cookie, CSRF checks and page rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Connection, Engine
+
+from fieldapp.clock import Clock, iso_utc
+from fieldapp.errors import FieldappError
+from fieldapp.money import format_vnd
+from sync.server import devices as device_ops
+from sync.server.web import auth, conflicts, exports, overview
+from sync.server.web.scope import SCHEME_LABELS, OutOfScope, local_date, local_time
+
+T = TypeVar("T")
+
+HERE = Path(__file__).parent
+PREFIX = "/web"
+SESSION_COOKIE = "fieldapp_session"
+LOGIN_COOKIE = "fieldapp_login"
+MAX_FORM = 64 * 1024
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["money"] = format_vnd
+templates.env.filters["when"] = local_time
+templates.env.filters["day"] = local_date
+templates.env.globals["SCHEMES"] = SCHEME_LABELS
+
+# No script runs on these pages, and nothing is loaded from elsewhere.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class PageError(Exception):
+    """A failure shown to the supervisor as a page with a status code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class LoginNeeded(Exception):
+    """No valid session: the browser is sent to the login page."""
+
+
+@dataclass(frozen=True)
+class Login:
+    """The signed-in supervisor and their session token (from the HttpOnly cookie)."""
+
+    supervisor: auth.Supervisor
+    token: str
+
+    @property
+    def csrf(self) -> str:
+        return auth.csrf_token(self.token)
+
+    @property
+    def communes(self) -> frozenset[str] | None:
+        return self.supervisor.communes
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    login: Login | None = None,
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request, name, {"login": login, **context}, status_code=status
+    )
+    response.headers.update(_HEADERS)
+    return response
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _safe_next(target: str | None) -> str:
+    # Only our own pages: no scheme, no host, no "//evil".
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//"):
+        return target
+    return PREFIX + "/"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A urlencoded form body (the pages send nothing else), first value of each field."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("", "application/x-www-form-urlencoded"):
+        raise PageError(415, "Biểu mẫu không hợp lệ.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_FORM:
+            raise PageError(413, "Dữ liệu gửi lên quá lớn.")
+    fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items()}
+
+
+def signed_in(request: Request) -> Login:
+    """The session behind the cookie, or a redirect to the login page."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    supervisor = None
+    if token:
+        engine: Engine = request.app.state.engine
+        clock: Clock = request.app.state.web_clock
+        with engine.begin() as conn:
+            supervisor = auth.session_supervisor(conn, token=token, clock=clock)
+    if supervisor is None:
+        raise LoginNeeded()
+    return Login(supervisor, token)
+
+
+Signed = Annotated[Login, Depends(signed_in)]
+
+
+def install(app: FastAPI, engine: Engine, clock: Clock) -> None:
+    """Add the supervisor pages, their stylesheet and their error pages to the API app."""
+    app.state.engine = engine
+    app.state.web_clock = clock
+    app.include_router(build_router(engine, clock))
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> HTMLResponse:
+        return render(request, "error.html", {"message": exc.message}, status=exc.status)
+
+    @app.exception_handler(LoginNeeded)
+    async def _login_needed(request: Request, exc: LoginNeeded) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
+
+
+def build_router(engine: Engine, clock: Clock) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def db(work: Callable[[Connection], T]) -> T:
+        """Run work in one transaction; known failures become pages (404 stays 404)."""
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except OutOfScope:
+            raise PageError(404, "Không tìm thấy trang hoặc bản ghi này.") from None
+        except FieldappError as exc:
+            raise PageError(getattr(exc, "status", 400), exc.vi) from None
+
+    async def checked_form(request: Request, login: Login) -> dict[str, str]:
+        form = await read_form(request)
+        if not auth.csrf_ok(login.token, form.get("csrf", "")):
+            raise PageError(403, "Phiên làm việc không hợp lệ (thiếu mã CSRF). Hãy tải lại trang.")
+        return form
+
+    def month_or_now(month: str | None) -> str:
+        return month if month and _MONTH.match(month) else overview.month_of(clock)
+
+    @router.get("/")
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/", status_code=303)
+
+    # -- login ---------------------------------------------------------------------------------
+
+    def login_page(request: Request, *, error: str = "", status: int = 200) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(24)
+        response = render(
+            request,
+            "login.html",
+            {"nonce": nonce, "error": error, "next": _safe_next(request.query_params.get("next"))},
+            status=status,
+        )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=3600,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+            path=PREFIX,
+        )
+        return response
+
+    @router.get(f"{PREFIX}/login")
+    def login_form(request: Request) -> HTMLResponse:
+        return login_page(request)
+
+    @router.post(f"{PREFIX}/login")
+    async def login_submit(request: Request) -> Response:
+        form = await read_form(request)
+        # Login CSRF: the form's nonce must match the cookie set with the form.
+        cookie = request.cookies.get(LOGIN_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, form.get("csrf", "")):
+            return login_page(request, error="Phiên đăng nhập đã hết hạn. Hãy thử lại.", status=403)
+        username, password = form.get("username", ""), form.get("password", "")
+        try:
+            token = await run_in_threadpool(
+                db,
+                lambda conn: auth.log_in(conn, username=username, password=password, clock=clock),
+            )
+        except PageError as exc:
+            return login_page(request, error=exc.message, status=exc.status)
+        if token is None:
+            return login_page(request, error="Sai tên đăng nhập hoặc mật khẩu.", status=401)
+        response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=auth.SESSION_HOURS * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+            path="/",
+        )
+        response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+        return response
+
+    @router.post(f"{PREFIX}/logout")
+    async def logout(request: Request, login: Signed) -> RedirectResponse:
+        await checked_form(request, login)
+        await run_in_threadpool(db, lambda conn: auth.log_out(conn, token=login.token))
+        response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # -- dashboard -----------------------------------------------------------------------------
+
+    @router.get(f"{PREFIX}/")
+    def dashboard(
+        request: Request, login: Signed, month: Annotated[str | None, Query()] = None
+    ) -> HTMLResponse:
+        chosen = month_or_now(month)
+
+        def load(conn: Connection) -> dict[str, Any]:
+            return {
+                "agents": overview.agents_in_scope(conn, login.communes, clock),
+                "progress": overview.progress(conn, login.communes, chosen, clock),
+                "open_conflicts": len(conflicts.list_conflicts(conn, login.communes)),
+            }
+
+        data = db(load)
+        stuck = sum(1 for a in data["agents"] for d in a.active if d.stuck)
+        return render(
+            request,
+            "dashboard.html",
+            {
+                **data,
+                "stuck": stuck,
+                "month": chosen,
+                "month_label": f"{chosen[5:]}/{chosen[:4]}",
+                "nav": "dashboard",
+            },
+            login=login,
+        )
+
+    # -- devices and enrolment codes -----------------------------------------------------------
+
+    def devices_page(
+        request: Request, login: Login, *, new_code: dict[str, Any] | None = None
+    ) -> HTMLResponse:
+        def load(conn: Connection) -> dict[str, Any]:
+            return {
+                "agents": overview.agents_in_scope(conn, login.communes, clock),
+                "codes": overview.enrol_codes_in_scope(conn, login.communes),
+            }
+
+        data = db(load)
+        return render(
+            request,
+            "devices.html",
+            {**data, "new_code": new_code, "now": iso_utc(clock.now()), "nav": "devices"},
+            login=login,
+        )
+
+    @router.get(f"{PREFIX}/devices")
+    def devices(request: Request, login: Signed) -> HTMLResponse:
+        return devices_page(request, login)
+
+    @router.post(f"{PREFIX}/devices/enrol-code")
+    async def enrol_code(request: Request, login: Signed) -> HTMLResponse:
+        form = await checked_form(request, login)
+        agent_id = form.get("agent_id", "")
+        try:
+            hours = float(form.get("valid_hours", "72") or "72")
+        except ValueError:
+            raise PageError(400, "Thời hạn phải là một số giờ.") from None
+
+        def make(conn: Connection) -> dict[str, Any]:
+            if not overview.agent_visible(conn, agent_id, login.communes):
+                raise OutOfScope()
+            code = device_ops.new_enrol_code(
+                conn, agent_id=agent_id, clock=clock, valid_hours=hours
+            )
+            name, _ = device_ops.agent_name_and_communes(conn, agent_id)
+            until = clock.now() + dt.timedelta(hours=hours)
+            return {"code": f"{code[:5]}-{code[5:]}", "agent": name, "until": until}
+
+        new_code = await run_in_threadpool(db, make)
+        # Shown once: the page answers the POST itself and is never cached.
+        return await run_in_threadpool(devices_page, request, login, new_code=new_code)
+
+    # -- conflicts -----------------------------------------------------------------------------
+
+    @router.get(f"{PREFIX}/conflicts")
+    def conflict_list(
+        request: Request, login: Signed, all: Annotated[int, Query(ge=0, le=1)] = 0
+    ) -> HTMLResponse:
+        rows = db(
+            lambda conn: conflicts.list_conflicts(conn, login.communes, include_resolved=bool(all))
+        )
+        return render(
+            request,
+            "conflicts.html",
+            {"conflicts": rows, "show_all": bool(all), "nav": "conflicts"},
+            login=login,
+        )
+
+    @router.get(f"{PREFIX}/conflicts/{{conflict_id}}")
+    def conflict_page(request: Request, login: Signed, conflict_id: int) -> HTMLResponse:
+        row = db(lambda conn: conflicts.get_conflict(conn, conflict_id, login.communes))
+        return render(request, "conflict.html", {"c": row, "nav": "conflicts"}, login=login)
+
+    @router.post(f"{PREFIX}/conflicts/{{conflict_id}}")
+    async def conflict_resolve(
+        request: Request, login: Signed, conflict_id: int
+    ) -> RedirectResponse:
+        form = await checked_form(request, login)
+        choice = form.get("choice")
+        if choice not in ("server", "incoming"):
+            raise PageError(400, "Hãy chọn một trong hai giá trị.")
+        await run_in_threadpool(
+            db,
+            lambda conn: conflicts.resolve(
+                conn,
+                conflict_id=conflict_id,
+                choice="server" if choice == "server" else "incoming",
+                communes=login.communes,
+                supervisor=login.supervisor.username,
+                clock=clock,
+            ),
+        )
+        return RedirectResponse(f"{PREFIX}/conflicts/{conflict_id}?done=1", status_code=303)
+
+    # -- receipts ------------------------------------------------------------------------------
+
+    @router.get(f"{PREFIX}/receipts")
+    def receipt_list(request: Request, login: Signed) -> HTMLResponse:
+        rows = db(lambda conn: overview.receipts_in_scope(conn, login.communes, limit=500))
+        return render(request, "receipts.html", {"receipts": rows, "nav": "receipts"}, login=login)
+
+    # -- exports -------------------------------------------------------------------------------
+
+    def download(table: exports.Table, name: str, kind: str, money: tuple[int, ...]) -> Response:
+        if kind == "csv":
+            body, media = exports.to_csv(table), "text/csv; charset=utf-8"
+        else:
+            body = exports.to_xlsx(table, title=name, money_columns=money)
+            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Response(
+            body,
+            media_type=media,
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}.{kind}"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @router.get(PREFIX + "/export/progress.{kind}")
+    def export_progress(
+        login: Signed, kind: str, month: Annotated[str | None, Query()] = None
+    ) -> Response:
+        if kind not in ("csv", "xlsx"):
+            raise PageError(404, "Không có định dạng này.")
+        chosen = month_or_now(month)
+        data = db(lambda conn: overview.progress(conn, login.communes, chosen, clock))
+        return download(exports.progress_table(data), f"tien-do-{chosen}", kind, ())
+
+    @router.get(PREFIX + "/export/receipts.{kind}")
+    def export_receipts(login: Signed, kind: str) -> Response:
+        if kind not in ("csv", "xlsx"):
+            raise PageError(404, "Không có định dạng này.")
+        rows = db(lambda conn: overview.receipts_in_scope(conn, login.communes))
+        return download(exports.receipts_table(rows), "bien-lai", kind, (3,))
+
+    return router
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asks for text/html first; API clients and scripts get JSON."""
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept
+
+
+def receipt_check_page(request: Request, status: dict[str, Any]) -> HTMLResponse:
+    """The public page a receipt's QR code opens: only what is printed on the receipt."""
+    return render(request, "receipt_check.html", {"r": status})

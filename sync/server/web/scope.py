@@ -1,0 +1,102 @@
+"""What a supervisor may see: communes as a filter on every query, and labels for display."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+
+from fieldapp.clock import VIETNAM_TZ
+from sync.server.errors import ServerError
+from sync.server.schema import agent_communes, agents
+
+# None means every commune (a provincial admin).
+Communes = Collection[str] | None
+
+
+class OutOfScope(ServerError):
+    """Unknown, or outside the supervisor's communes: the two look the same (404)."""
+
+    def __init__(self) -> None:
+        super().__init__("Không tìm thấy", "Not found", code="not_found", status=404)
+
+
+def in_scope(column: sa.ColumnElement[Any], communes: Communes) -> sa.ColumnElement[bool]:
+    """A WHERE clause keeping rows whose commune column is in scope."""
+    if communes is None:
+        return sa.true()
+    return column.in_(sorted(communes))
+
+
+def visible_agent_ids(communes: Communes) -> sa.Select[Any]:
+    """Agents assigned to at least one commune in scope."""
+    if communes is None:
+        return sa.select(agents.c.id)
+    return (
+        sa.select(agent_communes.c.agent_id)
+        .where(agent_communes.c.commune_code.in_(sorted(communes)))
+        .distinct()
+    )
+
+
+def parse_stamp(stamp: str | None) -> dt.datetime | None:
+    if not stamp:
+        return None
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def local_time(stamp: str | dt.datetime | None) -> str:
+    """A timestamp as Vietnamese supervisors read it: 23/11/2026 08:10 (Vietnam time)."""
+    moment = parse_stamp(stamp) if isinstance(stamp, str) or stamp is None else stamp
+    if moment is None:
+        return "—"
+    return moment.astimezone(VIETNAM_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def local_date(stamp: str | None) -> str:
+    moment = parse_stamp(stamp)
+    return "—" if moment is None else moment.astimezone(VIETNAM_TZ).strftime("%d/%m/%Y")
+
+
+FIELD_LABELS = {
+    "province_code": "Mã tỉnh",
+    "commune_code": "Mã xã",
+    "village": "Thôn/bản",
+    "head_name": "Chủ hộ",
+    "address": "Địa chỉ",
+    "phone": "Số điện thoại",
+    "groups": "Nhóm đối tượng",
+    "best_months": "Tháng nên đến",
+    "notes": "Ghi chú",
+    "household_id": "Hộ gia đình",
+    "full_name": "Họ và tên",
+    "date_of_birth": "Ngày sinh",
+    "sex": "Giới tính",
+    "relation": "Quan hệ với chủ hộ",
+    "cccd": "Số CCCD",
+    "bhxh_code": "Mã số BHXH",
+    "ethnicity": "Dân tộc",
+    "bhyt_card": "Thẻ BHYT",
+    "bhyt_expiry": "Hạn thẻ BHYT",
+    "covered_by": "Đang có BHYT qua",
+    "bhxh_status": "Tình trạng BHXH tự nguyện",
+    "removed": "Đã rời hộ",
+}
+ENTITY_LABELS = {"household": "Hộ gia đình", "member": "Thành viên"}
+SCHEME_LABELS = {"bhyt_household": "BHYT hộ gia đình", "bhxh_voluntary": "BHXH tự nguyện"}
+
+
+def show_value(value: object) -> str:
+    """A field value as text for a page or an export."""
+    if value is None or value == "" or value == []:
+        return "(trống)"
+    if isinstance(value, bool):
+        return "Có" if value else "Không"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
