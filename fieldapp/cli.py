@@ -4,51 +4,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fieldapp.cliutil import amount_arg, date_arg, open_workspace, print_json, usage, vi_en
 from fieldapp.errors import FieldappError, ValidationError, current_language
 from fieldapp.money import format_vnd
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _vi(vi: str, en: str) -> str:
-    return en if current_language() == "en" else vi
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
-
-
-def _workspace(args: argparse.Namespace) -> Any:
-    from fieldapp.workspace import Workspace
-
-    return Workspace.open(args.data_dir)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            _vi(f"ngày không hợp lệ: {text} (YYYY-MM-DD)", f"invalid date: {text} (YYYY-MM-DD)")
-        ) from exc
-
-
-def _money(text: str) -> int:
-    cleaned = text.replace(".", "").replace(",", "").replace("_", "").strip()
-    if not cleaned.isdigit():
-        raise argparse.ArgumentTypeError(
-            _vi(
-                f"số tiền phải là số nguyên đồng: {text}",
-                f"an amount must be whole đồng: {text}",
-            )
-        )
-    return int(cleaned)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -57,13 +22,13 @@ def _money(text: str) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fieldapp.demo import DEMO_COMMUNE_NAME, create_demo
 
-    ws = _workspace(args)
+    ws = open_workspace(args)
     try:
         if not ws.is_empty() and args.if_empty:
             return 0
         if not ws.is_empty() and not args.force:
             print(
-                _vi(
+                vi_en(
                     f"Kho dữ liệu {ws.store.path} đã có {ws.households.count()} hộ; "
                     "dùng --force để thêm dữ liệu mẫu.",
                     f"The store {ws.store.path} already has {ws.households.count()} households; "
@@ -79,12 +44,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         summary = create_demo(ws, households=args.households, seed=args.seed, on_progress=progress)
         if args.json:
-            _print_json({**summary.as_dict(), "store": str(ws.store.path)})
+            print_json({**summary.as_dict(), "store": str(ws.store.path)})
         else:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
             print(
-                _vi(
+                vi_en(
                     f"Đã tạo {DEMO_COMMUNE_NAME}: {summary.households} hộ, "
                     f"{summary.members} nhân khẩu, {summary.visits} lần thăm, "
                     f"{summary.pledges} cam kết, trong {summary.villages} thôn/bản.",
@@ -93,23 +58,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     f"{summary.pledges} pledges in {summary.villages} villages.",
                 )
             )
-            print(_vi(f"Kho dữ liệu: {ws.store.path}", f"Store: {ws.store.path}"))
+            print(vi_en(f"Kho dữ liệu: {ws.store.path}", f"Store: {ws.store.path}"))
     finally:
         ws.close()
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
+    ws = open_workspace(args)
     try:
         hits = ws.search.find(args.text, village=args.village, limit=args.limit)
     finally:
         ws.close()
     if args.json:
-        _print_json([h.as_dict() for h in hits])
+        print_json([h.as_dict() for h in hits])
         return 0
     if not hits:
-        print(_vi("Không tìm thấy ai.", "Nobody found."))
+        print(vi_en("Không tìm thấy ai.", "Nobody found."))
         return 0
     for h in hits:
         extra = " · ".join(p for p in (h.date_of_birth, h.cccd, h.phone) if p)
@@ -120,17 +85,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _print_result(result: Any, args: argparse.Namespace) -> None:
     if args.json:
-        _print_json(result.as_dict())
+        print_json(result.as_dict())
         return
     rows = [
-        (_vi("Tổng phải đóng", "Gross"), result.gross),
-        (_vi("NSNN hỗ trợ", "Central support"), result.central_support),
-        (_vi("Địa phương hỗ trợ", "Local support"), result.local_support),
-        (_vi("Người tham gia đóng", "Payable"), result.payable),
+        (vi_en("Tổng phải đóng", "Gross"), result.gross),
+        (vi_en("NSNN hỗ trợ", "Central support"), result.central_support),
+        (vi_en("Địa phương hỗ trợ", "Local support"), result.local_support),
+        (vi_en("Người tham gia đóng", "Payable"), result.payable),
     ]
     for label, amount in rows:
         print(f"{label:<22} {format_vnd(amount):>16}")
-    print(_vi(f"Chính sách: {result.policy_version}", f"Policy: {result.policy_version}"))
+    print(vi_en(f"Chính sách: {result.policy_version}", f"Policy: {result.policy_version}"))
     for note in result.notes if current_language() == "en" else result.notes_vi:
         print(f"* {note}")
 
@@ -174,7 +139,7 @@ def cmd_calc_bhxh(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from fieldapp.importer import import_residents
 
-    ws = _workspace(args)
+    ws = open_workspace(args)
     try:
         report = import_residents(
             ws,
@@ -185,11 +150,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         ws.close()
     if args.json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         print(report.summary(current_language()))
         for refused in report.refused:
-            print(f"  {_vi('dòng', 'row')} {refused['row']}: {refused['reason']}")
+            print(f"  {vi_en('dòng', 'row')} {refused['row']}: {refused['reason']}")
     return 0
 
 
@@ -201,7 +166,7 @@ GuiLauncher = Callable[..., int]
 def cmd_gui(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
     if gui is None:
         print(
-            _vi(
+            vi_en(
                 "Bản cài này không có giao diện; hãy chạy lệnh `fieldapp gui` của ứng dụng.",
                 "This installation has no desktop app; run the app's `fieldapp gui`.",
             ),
@@ -219,7 +184,7 @@ def build_parser(
 ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldapp",
-        description=_vi(
+        description=vi_en(
             "Ứng dụng cho nhân viên thu BHXH tự nguyện và BHYT hộ gia đình.",
             "App for collection agents of voluntary social and household health insurance.",
         ),
@@ -228,142 +193,147 @@ def build_parser(
         "--data-dir",
         type=Path,
         default=None,
-        help=_vi(
+        help=vi_en(
             "thư mục dữ liệu (mặc định: FIELDAPP_DATA_DIR hoặc thư mục dữ liệu người dùng)",
             "data folder (default: FIELDAPP_DATA_DIR or the user data folder)",
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help=_vi("tạo xã mẫu", "create a demo commune"))
-    p.add_argument("--households", type=int, default=60, help=_vi("số hộ", "number of households"))
+    p = sub.add_parser("demo", help=vi_en("tạo xã mẫu", "create a demo commune"))
     p.add_argument(
-        "--seed", type=int, default=2026, help=_vi("hạt giống ngẫu nhiên", "random seed")
+        "--households", type=int, default=60, help=vi_en("số hộ", "number of households")
+    )
+    p.add_argument(
+        "--seed", type=int, default=2026, help=vi_en("hạt giống ngẫu nhiên", "random seed")
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help=_vi("thêm cả khi đã có dữ liệu", "add even if the store has data"),
+        help=vi_en("thêm cả khi đã có dữ liệu", "add even if the store has data"),
     )
     p.add_argument(
         "--if-empty",
         action="store_true",
-        help=_vi("chỉ tạo khi kho còn trống", "only when the store is empty"),
+        help=vi_en("chỉ tạo khi kho còn trống", "only when the store is empty"),
     )
-    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser(
-        "search", help=_vi("tìm người, hộ (không cần dấu)", "find people and households")
+        "search", help=vi_en("tìm người, hộ (không cần dấu)", "find people and households")
     )
     p.add_argument(
         "text",
-        help=_vi(
+        help=vi_en(
             "tên (có hoặc không dấu), CCCD, số điện thoại, thôn", "name, CCCD, phone or village"
         ),
     )
-    p.add_argument("--village", help=_vi("chỉ trong thôn/bản này", "only in this village"))
+    p.add_argument("--village", help=vi_en("chỉ trong thôn/bản này", "only in this village"))
     p.add_argument(
-        "--limit", type=int, default=50, help=_vi("số kết quả tối đa", "maximum results")
+        "--limit", type=int, default=50, help=vi_en("số kết quả tối đa", "maximum results")
     )
-    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_search)
 
-    calc = sub.add_parser("calc", help=_vi("tính mức đóng", "compute contributions"))
+    calc = sub.add_parser("calc", help=vi_en("tính mức đóng", "compute contributions"))
     calc_sub = calc.add_subparsers(dest="scheme", metavar="SCHEME")
-    calc.set_defaults(handler=lambda a: _usage(calc))
+    calc.set_defaults(handler=lambda a: usage(calc))
 
-    p = calc_sub.add_parser("bhyt", help=_vi("BHYT hộ gia đình", "household health insurance"))
+    p = calc_sub.add_parser("bhyt", help=vi_en("BHYT hộ gia đình", "household health insurance"))
     p.add_argument(
-        "--members", type=int, required=True, help=_vi("số thành viên tham gia", "members joining")
+        "--members",
+        type=int,
+        required=True,
+        help=vi_en("số thành viên tham gia", "members joining"),
     )
     p.add_argument(
-        "--months", type=int, required=True, help=_vi("số tháng (3, 6, 12)", "months (3, 6, 12)")
+        "--months", type=int, required=True, help=vi_en("số tháng (3, 6, 12)", "months (3, 6, 12)")
     )
     p.add_argument(
         "--on",
-        type=_date,
-        help=_vi("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
+        type=date_arg,
+        help=vi_en("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
     )
     p.add_argument(
         "--support-group",
-        help=_vi("nhóm được hỗ trợ (near_poor, student, agri_average)", "supported group"),
+        help=vi_en("nhóm được hỗ trợ (near_poor, student, agri_average)", "supported group"),
     )
     p.add_argument(
-        "--province", help=_vi("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
+        "--province", help=vi_en("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
     )
     p.add_argument(
-        "--policy", type=Path, help=_vi("tệp chính sách JSON khác", "another policy JSON file")
+        "--policy", type=Path, help=vi_en("tệp chính sách JSON khác", "another policy JSON file")
     )
-    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_calc_bhyt)
 
-    p = calc_sub.add_parser("bhxh", help=_vi("BHXH tự nguyện", "voluntary social insurance"))
+    p = calc_sub.add_parser("bhxh", help=vi_en("BHXH tự nguyện", "voluntary social insurance"))
     p.add_argument(
         "--income",
-        type=_money,
+        type=amount_arg,
         required=True,
-        help=_vi("thu nhập tháng lựa chọn (đồng)", "chosen monthly income (đồng)"),
+        help=vi_en("thu nhập tháng lựa chọn (đồng)", "chosen monthly income (đồng)"),
     )
     p.add_argument(
         "--months",
         type=int,
         default=1,
-        help=_vi("phương thức đóng: 1, 3, 6, 12 tháng", "period: 1, 3, 6, 12 months"),
+        help=vi_en("phương thức đóng: 1, 3, 6, 12 tháng", "period: 1, 3, 6, 12 months"),
     )
     p.add_argument(
         "--group",
         action="append",
-        help=_vi(
+        help=vi_en(
             "poor, near_poor, ethnic_minority, island, other (lặp lại được)",
             "poor, near_poor, ethnic_minority, island, other (repeatable)",
         ),
     )
     p.add_argument(
-        "--province", help=_vi("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
+        "--province", help=vi_en("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
     )
     p.add_argument(
         "--lump-years",
         type=int,
-        help=_vi("đóng một lần cho 1–5 năm về sau", "lump sum for 1–5 future years"),
+        help=vi_en("đóng một lần cho 1–5 năm về sau", "lump sum for 1–5 future years"),
     )
     p.add_argument(
         "--back-months",
         type=int,
-        help=_vi("đóng bù cho số tháng còn thiếu", "back-pay missing months"),
+        help=vi_en("đóng bù cho số tháng còn thiếu", "back-pay missing months"),
     )
     p.add_argument(
         "--on",
-        type=_date,
-        help=_vi("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
+        type=date_arg,
+        help=vi_en("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
     )
     p.add_argument(
-        "--policy", type=Path, help=_vi("tệp chính sách JSON khác", "another policy JSON file")
+        "--policy", type=Path, help=vi_en("tệp chính sách JSON khác", "another policy JSON file")
     )
-    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_calc_bhxh)
 
     p = sub.add_parser(
         "import",
-        help=_vi("nhập danh sách dân cư (CSV, XLSX)", "import a resident list (CSV, XLSX)"),
+        help=vi_en("nhập danh sách dân cư (CSV, XLSX)", "import a resident list (CSV, XLSX)"),
     )
-    p.add_argument("file", help=_vi("tệp CSV hoặc XLSX", "CSV or XLSX file"))
+    p.add_argument("file", help=vi_en("tệp CSV hoặc XLSX", "CSV or XLSX file"))
     p.add_argument(
         "--province",
         default=None,
-        help=_vi("mã tỉnh của các hộ", "province code of the households"),
+        help=vi_en("mã tỉnh của các hộ", "province code of the households"),
     )
     p.add_argument(
-        "--commune", default=None, help=_vi("mã xã của các hộ", "commune code of the households")
+        "--commune", default=None, help=vi_en("mã xã của các hộ", "commune code of the households")
     )
-    p.add_argument("--json", action="store_true", help=_vi("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_import)
 
-    p = sub.add_parser("gui", help=_vi("mở ứng dụng", "open the desktop app"))
+    p = sub.add_parser("gui", help=vi_en("mở ứng dụng", "open the desktop app"))
     p.add_argument(
         "--self-test",
         action="store_true",
-        help=_vi("tự kiểm tra rồi thoát", "check start-up and exit"),
+        help=vi_en("tự kiểm tra rồi thoát", "check start-up and exit"),
     )
     p.set_defaults(handler=lambda a: cmd_gui(a, gui))
 
@@ -375,11 +345,6 @@ def build_parser(
     for register in commands:
         register(sub)
     return parser
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def main(
@@ -397,7 +362,7 @@ def main(
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
-        return _usage(parser)
+        return usage(parser)
     try:
         return handler(args)
     except ValidationError as exc:
