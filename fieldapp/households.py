@@ -7,23 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from fieldapp.errors import NotFoundError, Problem, raise_if_errors
-from fieldapp.model import HOUSEHOLD_GROUPS, Household
+from fieldapp.model import HOUSEHOLD_FIELDS, HOUSEHOLD_GROUPS, Household
 from fieldapp.records import insert_mergeable, reindex_household, update_mergeable
 from fieldapp.store import Store
 from fieldapp.text import clean, name_sort_text, word_sort_key
 from fieldapp.validation import check_phone, check_required_name, normalise_phone
 
-_EDITABLE = (
-    "province_code",
-    "commune_code",
-    "village",
-    "head_name",
-    "address",
-    "phone",
-    "groups",
-    "best_months",
-    "notes",
-)
+_EDITABLE = HOUSEHOLD_FIELDS
 
 
 def _check(values: dict[str, Any]) -> list[Problem]:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from fieldapp.errors import NotFoundError, Problem, raise_if_errors
-from fieldapp.model import SEXES, Member
+from fieldapp.model import MEMBER_EDITABLE_FIELDS, SEXES, Member
 from fieldapp.records import insert_mergeable, reindex_household, update_mergeable
 from fieldapp.store import Store
 from fieldapp.text import clean, name_sort_text
@@ -21,19 +21,7 @@ from fieldapp.validation import (
     normalise_cccd,
 )
 
-_EDITABLE = (
-    "full_name",
-    "date_of_birth",
-    "sex",
-    "relation",
-    "cccd",
-    "bhxh_code",
-    "ethnicity",
-    "bhyt_card",
-    "bhyt_expiry",
-    "covered_by",
-    "bhxh_status",
-)
+_EDITABLE = MEMBER_EDITABLE_FIELDS
 
 
 def _iso(value: dt.date | str | None, field: str, problems: list[Problem]) -> str | None:

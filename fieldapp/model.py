@@ -36,6 +36,36 @@ SCHEMES = ("bhyt_household", "bhxh_voluntary")
 PLEDGE_STATUSES = ("pledged", "paid", "cancelled")
 SEXES = ("male", "female")
 
+# The fields of a household an agent edits; each is merged on its own clock when synced.
+HOUSEHOLD_FIELDS = (
+    "province_code",
+    "commune_code",
+    "village",
+    "head_name",
+    "address",
+    "phone",
+    "groups",
+    "best_months",
+    "notes",
+)
+# The fields of a member an agent edits.
+MEMBER_EDITABLE_FIELDS = (
+    "full_name",
+    "date_of_birth",
+    "sex",
+    "relation",
+    "cccd",
+    "bhxh_code",
+    "ethnicity",
+    "bhyt_card",
+    "bhyt_expiry",
+    "covered_by",
+    "bhxh_status",
+)
+# A member's fields that travel to other devices: the editable ones, the household it belongs
+# to, whether it was removed, and the warnings stored with it.
+MEMBER_FIELDS = ("household_id", *MEMBER_EDITABLE_FIELDS, "removed", "warnings")
+
 
 @dataclass(frozen=True)
 class Household:

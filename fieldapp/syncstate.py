@@ -8,40 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldapp import hlc as hlclib
+from fieldapp.model import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from fieldapp.records import reindex_household
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import name_sort_text
 
 CURSOR_KEY = "sync_cursor"
 
-# Columns of the local tables that travel as fields of households and members.
-HOUSEHOLD_FIELDS = (
-    "province_code",
-    "commune_code",
-    "village",
-    "head_name",
-    "address",
-    "phone",
-    "groups",
-    "best_months",
-    "notes",
-)
-MEMBER_FIELDS = (
-    "household_id",
-    "full_name",
-    "date_of_birth",
-    "sex",
-    "relation",
-    "cccd",
-    "bhxh_code",
-    "ethnicity",
-    "bhyt_card",
-    "bhyt_expiry",
-    "covered_by",
-    "bhxh_status",
-    "removed",
-    "warnings",
-)
 MERGEABLE_FIELDS = {"household": HOUSEHOLD_FIELDS, "member": MEMBER_FIELDS}
 
 # Columns kept as JSON text, and NOT NULL text columns a null from the wire must not break.

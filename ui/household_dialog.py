@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.errors import ValidationError
-from fieldapp.model import HOUSEHOLD_GROUPS, Household
+from fieldapp.model import HOUSEHOLD_FIELDS, HOUSEHOLD_GROUPS, Household
 from ui.forms import ProblemLines, add_row
 from ui.i18n import tr
 from ui.labels import group_label, month_label
@@ -79,20 +79,7 @@ class HouseholdDialog(QDialog):
         self.notes_edit.setTabChangesFocus(True)
         self.notes_edit.setFixedHeight(70)
 
-        self.captions = {
-            key: QLabel()
-            for key in (
-                "province_code",
-                "commune_code",
-                "village",
-                "head_name",
-                "address",
-                "phone",
-                "groups",
-                "best_months",
-                "notes",
-            )
-        }
+        self.captions = {key: QLabel() for key in HOUSEHOLD_FIELDS}
         form = QFormLayout()
         editors: dict[str, QWidget] = {
             "head_name": self.head_edit,
