@@ -79,7 +79,9 @@ class Store:
         self.hlc = HybridClock(self.device_id)
         # The clock resumes after the newest timestamp this store has written or seen; the
         # outbox holds every local one, so no extra write is needed per change.
-        for known in (self.meta("hlc_seen"), self.scalar("SELECT max(hlc) FROM outbox")):
+        # Local stamps are appended in clock order, so the newest outbox row holds the largest.
+        newest = self.scalar("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1")
+        for known in (self.meta("hlc_seen"), newest):
             if known:
                 self.hlc.observe(str(known))
 
