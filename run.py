@@ -5,6 +5,7 @@
     python3 run.py test     # install, run the checks (ruff, mypy) and the whole test suite
     python3 run.py check    # ruff check, ruff format --check, mypy on the core
     python3 run.py bench    # run every benchmark and print the table of ratios
+    python3 run.py build [--self-test]  # the laptop bundle dist/fieldapp/ (PyInstaller, build.spec)
     python3 run.py server … # the provincial server (fieldapp-server …)
 
 Uses only the standard library, so it runs on a fresh machine with Python ≥ 3.11.
@@ -17,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -171,6 +173,72 @@ def app(args: list[str]) -> int:
     return subprocess.run([fieldapp, *args, "gui"]).returncode
 
 
+def bundle_executable() -> Path:
+    """The bundle's command-line executable (on Windows the windowed one has no console)."""
+    name = "fieldapp-cli.exe" if os.name == "nt" else "fieldapp"
+    return ROOT / "dist" / "fieldapp" / name
+
+
+def build(args: list[str]) -> int:
+    """Build the one-folder bundle from build.spec; with --self-test, run the bundle's check."""
+    unknown = [a for a in args if a != "--self-test"]
+    if unknown:
+        print("usage: python3 run.py build [--self-test]", file=sys.stderr)
+        return 2
+    has_pyinstaller = subprocess.run(
+        [str(PYTHON), "-c", "import PyInstaller"], capture_output=True
+    ).returncode
+    if has_pyinstaller != 0:
+        say("installing PyInstaller into the virtual environment")
+        subprocess.run(
+            [
+                str(PYTHON),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "pyinstaller",
+            ],
+            check=True,
+        )
+    say("pyinstaller --noconfirm --clean build.spec")
+    start = time.perf_counter()
+    built = subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            str(ROOT / "dist"),
+            "--workpath",
+            str(ROOT / "build"),
+            str(ROOT / "build.spec"),
+        ],
+        cwd=ROOT,
+    )
+    if built.returncode != 0:
+        return built.returncode
+    folder = ROOT / "dist" / "fieldapp"
+    # PyInstaller links some libraries into place: count each file once.
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+    size = sum(p.stat().st_size for p in files)
+    say(
+        f"built {folder} in {time.perf_counter() - start:.0f} s: "
+        f"{size / 1e6:.1f} MB (10^6 bytes) in {len(files)} files"
+    )
+    if "--self-test" not in args:
+        return 0
+    exe = bundle_executable()
+    say(f"{exe.relative_to(ROOT)} --self-test")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([str(exe), "--self-test"], cwd=ROOT, env=env).returncode
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("app", [])
     if command in ("-h", "--help", "help"):
@@ -187,6 +255,8 @@ def main(argv: list[str]) -> int:
         return subprocess.run(
             [str(PYTHON), str(ROOT / "benchmarks" / "run_all.py"), *rest]
         ).returncode
+    if command == "build":
+        return build(rest)
     if command == "server":
         return subprocess.run([tool("fieldapp-server"), *rest]).returncode
     print(__doc__)

@@ -1,0 +1,175 @@
+"""Entry point of the laptop bundle (build.spec): the desktop app, its self-test, or the CLI.
+
+fieldapp                 open the desktop app (as `fieldapp gui`)
+fieldapp --self-test     check this installation end to end on a throw-away store, exit 0/1
+fieldapp COMMAND …       the `fieldapp` command line (demo, search, calc, backup, sync …)
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+# Modules the app reaches by name, through importlib or a plugin lookup, or only on a rarely
+# used path, which PyInstaller's import analysis of this file may not see. build.spec lists them
+# as hidden imports, and the self-test imports every one: a bundle without one fails there.
+LAZY_MODULES = (
+    "fieldapp.documents.flyer",
+    "fieldapp.documents.qr",
+    "fieldapp.documents.receipt",
+    "fieldapp.reports_pdf",
+    "fieldapp.importfile",
+    "fieldapp.backup",
+    "fieldapp.lock",
+    "sync.client",
+    "sync.cli",
+    "ui.app",
+    "ui.printing",
+    "reportlab.graphics.barcode.qr",
+    "reportlab.graphics.barcode.qrencoder",
+    "reportlab.pdfbase._fontdata",
+    "reportlab.pdfbase.ttfonts",
+    "reportlab.platypus",
+    "openpyxl",
+    "sqlite_utils",
+    "httpx",
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "platformdirs",
+)
+# Our packages whose every module the laptop may load; the provincial server is not shipped.
+APP_PACKAGES = ("fieldapp", "ui", "sync")
+NOT_SHIPPED = ("sync.server",)
+
+
+def app_modules() -> list[str]:
+    """Every module of our packages that this installation holds (source tree or bundle)."""
+    names: list[str] = []
+    for package_name in APP_PACKAGES:
+        package = importlib.import_module(package_name)
+        names.append(package_name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            if not info.name.startswith(NOT_SHIPPED) and info.name != "ui.bundle":
+                names.append(info.name)
+    return names
+
+
+def import_everything() -> int:
+    """Import our modules and the lazily loaded ones; raises ImportError naming what is missing."""
+    names = sorted({*app_modules(), *LAZY_MODULES})
+    failed: list[str] = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    if failed:
+        raise ImportError("cannot import " + "; ".join(failed))
+    return len(names)
+
+
+def put_bundled_tools_on_path() -> None:
+    """Let the app find tools shipped inside the bundle (poppler's pdftoppm for print previews)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle is None:
+        return
+    for folder in (Path(bundle) / "poppler" / "bin", Path(bundle) / "poppler"):
+        if folder.is_dir():
+            os.environ["PATH"] = os.pathsep.join([str(folder), os.environ.get("PATH", "")])
+            return
+
+
+def self_test() -> int:
+    """Check the installation: imports, the field workflow, then the main window on that store."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from fieldapp.errors import FieldappError
+    from fieldapp.selfcheck import run_self_check
+
+    frozen = getattr(sys, "frozen", False)
+    print(f"Tự kiểm tra fieldapp ({'bản đóng gói' if frozen else 'mã nguồn'}: {sys.executable})")
+    # ignore_cleanup_errors: on Windows a file Qt still holds must not turn a pass into a crash.
+    with tempfile.TemporaryDirectory(
+        prefix="fieldapp-selftest-", ignore_cleanup_errors=True
+    ) as tmp:
+        data_dir = Path(tmp) / "data"
+        try:
+            count = import_everything()
+            print(f"  Nạp được cả {count} mô-đun của ứng dụng.")
+            for line in run_self_check(data_dir):
+                print(f"  {line}")
+        except FieldappError as exc:
+            print(f"TỰ KIỂM TRA THẤT BẠI: {exc.message()}", file=sys.stderr)
+            return 1
+        except Exception:
+            print("TỰ KIỂM TRA THẤT BẠI:", file=sys.stderr)
+            traceback.print_exc()
+            return 1
+        import shutil
+
+        pdftoppm = shutil.which("pdftoppm")
+        print(
+            f"  Xem trước và in từ ứng dụng: dùng {pdftoppm}"
+            if pdftoppm
+            else "  Không có poppler (pdftoppm): ứng dụng chỉ lưu được PDF, không xem trước để in."
+        )
+        from ui.app import run
+
+        print("  Mở cửa sổ chính trên kho dữ liệu đó và tìm kiếm:")
+        sys.stdout.flush()
+        code = run(data_dir=data_dir, self_test=True)
+    if code != 0:
+        print(f"TỰ KIỂM TRA THẤT BẠI: cửa sổ chính trả mã {code}.", file=sys.stderr)
+        return code
+    print("Tự kiểm tra: đạt.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--self-test"]:
+        return self_test()
+    from ui.main import main as fieldapp_main
+
+    return fieldapp_main(args or ["gui"])
+
+
+def _give_windows_gui_a_console() -> None:
+    """A windowed Windows build has no stdout: write to the console it was started from, if any."""
+    if sys.platform != "win32" or sys.stdout is not None:
+        return
+    import ctypes
+
+    attach_parent_process = -1
+    if ctypes.windll.kernel32.AttachConsole(attach_parent_process):
+        sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+
+
+def console() -> None:
+    """Run and end the process as ui.main.console does (os._exit: see why there)."""
+    _give_windows_gui_a_console()
+    put_bundled_tools_on_path()
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's --help and usage errors
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    except Exception:
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    console()
