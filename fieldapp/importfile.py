@@ -317,10 +317,12 @@ def _read_csv(text: str) -> _NumberedRows:
 def _read_xlsx(path: Path) -> list[tuple[str | None, _NumberedRows]]:
     """Rows of every worksheet, the active one first."""
     from openpyxl import load_workbook  # heavy; only needed for spreadsheets
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        # InvalidFileException: a zip named .csv (openpyxl judges by the file name).
         raise FieldappError(
             f"Không đọc được tệp Excel {path.name}: tệp hỏng hoặc không phải XLSX",
             f"Cannot read the Excel file {path.name}: it is damaged or not an XLSX file",

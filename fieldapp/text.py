@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Characters that carry no meaning in names but sneak in from copy-paste and IMEs.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Characters that carry no meaning in names but sneak in from copy-paste and IMEs; NUL too,
+# which PostgreSQL cannot store.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\x00"), None)
 _SPACES = re.compile(r"\s+")
 
 

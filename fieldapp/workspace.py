@@ -12,6 +12,7 @@ from fieldapp.policy import Policy, load_policy
 from fieldapp.receipts import Receipts
 from fieldapp.search import Search
 from fieldapp.store import STORE_FILENAME, Store, default_data_dir
+from fieldapp.text import clean
 from fieldapp.visits import Visits
 
 
@@ -58,6 +59,16 @@ class Workspace:
     @property
     def agent_name(self) -> str:
         return self.store.meta("agent_name") or ""
+
+    @property
+    def agent_phone(self) -> str:
+        return self.store.meta("agent_phone") or ""
+
+    def set_agent(self, *, name: str, phone: str) -> None:
+        """The agent's own name and phone, as printed on receipts and reports (local only)."""
+        with self.store.transaction():
+            self.store.set_meta("agent_name", clean(name))
+            self.store.set_meta("agent_phone", clean(phone))
 
     def pending_sync(self) -> int:
         return int(self.store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'"))

@@ -273,6 +273,25 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return value
 
 
+def _storable(text: str) -> bool:
+    """False for text no database can hold: lone surrogates (JSON "\\ud800") and NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_text() -> ProtocolError:
+    return ProtocolError(
+        "Nội dung có ký tự không lưu được (NUL hoặc nửa cặp UTF-16)",
+        "Body has characters that cannot be stored (NUL or a lone UTF-16 surrogate)",
+        code="bad_json",
+    )
+
+
 def _too_deep(max_depth: int) -> ProtocolError:
     return ProtocolError(
         f"JSON lồng nhau quá {max_depth} cấp",
@@ -286,8 +305,14 @@ def _depth(value: object) -> int:
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, level = stack.pop()
+        # Strings are checked on the same walk: PostgreSQL and SQLite refuse such text with an
+        # error that would otherwise fail the whole batch as a server fault.
+        if isinstance(item, str) and not _storable(item):
+            raise _unstorable_text()
         if isinstance(item, dict):
             deepest = max(deepest, level)
+            if not all(_storable(k) for k in item):
+                raise _unstorable_text()
             stack.extend((v, level + 1) for v in item.values())
         elif isinstance(item, list):
             deepest = max(deepest, level)
@@ -350,7 +375,8 @@ def _invalid(vi: str, en: str, code: str = "invalid_message") -> ProtocolError:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    # Within 64 bits: larger numbers overflow the databases' integer columns.
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
 
 
 def is_uuid(value: object) -> bool:

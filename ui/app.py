@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -13,29 +14,40 @@ from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
+    QLabel,
     QLineEdit,
     QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 import resources
+from fieldapp.backup import backup_start_of_day
+from fieldapp.clock import Clock
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE, DemoSummary, create_demo
 from fieldapp.errors import FieldappError
 from fieldapp.importer import ImportReport, import_residents
+from fieldapp.logs import setup_logging
 from fieldapp.workspace import Workspace
 from ui import i18n
+from ui.forms import ERROR_STYLE
 from ui.i18n import tr
+from ui.lock import AppLock
 from ui.main_window import MainWindow
 from ui.operations import Operations
 
 log = logging.getLogger(__name__)
 
 FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
+# Tests and the self-test run without the PIN screen; the lock has tests of its own.
+NO_LOCK_ENV = "FIELDAPP_NO_LOCK"
 FONT_POINT_SIZE = 11
 STYLE_SHEET = """
 QLabel[role="title"] { font-size: 15pt; font-weight: bold; padding: 4px 0; }
@@ -54,8 +66,13 @@ class App:
     window: MainWindow
     ops: Operations
     settings: QSettings
+    lock: AppLock
+    data_dir: Path
+    backed_up: bool = False
 
     def shutdown(self) -> None:
+        self.lock.stop()
+        self.window.sync_page.stop_watching()
         self.window.close()
         self.ops.shutdown()
 
@@ -82,25 +99,92 @@ def open_settings() -> QSettings:
     return QSettings()
 
 
-def build(settings: QSettings, data_dir: Path | None = None) -> App:
+def lock_wanted(settings: QSettings) -> bool:
+    """The PIN lock is on unless FIELDAPP_NO_LOCK=1 or the lock_enabled setting is false."""
+    if os.environ.get(NO_LOCK_ENV) == "1":
+        return False
+    return str(settings.value("lock_enabled", "true")).lower() not in ("false", "0", "no")
+
+
+def build(
+    settings: QSettings,
+    data_dir: Path | None = None,
+    *,
+    lock: bool | None = None,
+    clock: Clock | None = None,
+) -> App:
     """Open the workspace, start the worker, build the window and connect it up."""
     i18n.set_language(str(settings.value("language", "vi")))
     stored = str(settings.value("data_dir", "") or "")
     folder = data_dir or (Path(stored) if stored else None)
-    workspace = Workspace.open(folder)
+    workspace = Workspace.open(folder, clock=clock)
     ops = Operations(workspace)
     window = MainWindow(
         ops,
         province_code=str(settings.value("province_code", "")),
         commune_code=str(settings.value("commune_code", "")),
-        agent_name=str(settings.value("agent_name", "")) or workspace.agent_name,
+        agent_name=workspace.agent_name or str(settings.value("agent_name", "")),
     )
-    app = App(window, ops, settings)
+    window.sync_page.server_url = str(settings.value("server_url", "") or "")
+    window.sync_page.enrol_url_edit.setText(window.sync_page.server_url)
+    window.sync_page.communes = str(settings.value("communes", "") or "")
+    app_lock = AppLock(ops, window, enabled=lock_wanted(settings) if lock is None else lock)
+    app = App(window, ops, settings, app_lock, workspace.data_dir)
     window.language_changed.connect(lambda lang: settings.setValue("language", lang))
+    window.language_changed.connect(lambda _lang: app_lock.retranslate())
     window.demo_requested.connect(lambda: create_demo_commune(app))
     window.import_requested.connect(lambda: import_resident_list(app))
     window.settings_requested.connect(lambda: edit_settings(app))
+    window.lock_requested.connect(app_lock.request)
+    window.lock_action.setEnabled(app_lock.enabled)
+    window.sync_page.enrolled.connect(lambda url, communes: remember_enrolment(app, url, communes))
+    app_lock.unlocked.connect(lambda: backup_first_time(app))
     return app
+
+
+def remember_enrolment(app: App, server_url: str, communes: str) -> None:
+    app.settings.setValue("server_url", server_url)
+    app.settings.setValue("communes", communes)
+    app.window.update_status()
+
+
+# -- start of day -----------------------------------------------------------------------------
+
+
+def start_day(app: App) -> None:
+    """Logs into the data folder, the PIN lock, the day's backup, and watching for the server.
+
+    With the lock on, the backup waits for the PIN: it is encrypted with the PIN's key.
+    """
+    setup_logging(app.data_dir)
+    if app.lock.enabled:
+        app.lock.start()
+    else:
+        backup_first_time(app)
+    app.window.sync_page.start_watching()
+
+
+def backup_first_time(app: App) -> None:
+    """The day's automatic backup (once a day, once a session); a failure is shown, not fatal."""
+    if app.backed_up:
+        return
+    app.backed_up = True
+    key = app.lock.key
+
+    def done(path: Path | None) -> None:
+        if path is not None:
+            app.window.statusBar().showMessage(
+                tr("Đã sao lưu dữ liệu đầu ngày: {name}").format(name=path.name), 10000
+            )
+
+    def failed(exc: Exception) -> None:
+        log.error("start-of-day backup failed", exc_info=exc)
+        app.window.statusBar().showMessage(tr("Chưa sao lưu được dữ liệu đầu ngày."), 30000)
+        app.ops.show_error(app.window, exc)
+
+    app.ops.run_op(
+        app.window, lambda ws: backup_start_of_day(ws.store, key=key), success=done, failure=failed
+    )
 
 
 # -- first start, demo, import --------------------------------------------------------------
@@ -200,57 +284,122 @@ def import_resident_list(app: App) -> None:
 
 
 class SettingsDialog(QDialog):
-    """The settings the agent may change; the data folder applies at the next start."""
+    """The settings the agent may change; the data folder applies at the next start.
 
-    KEYS = ("agent_name", "province_code", "commune_code", "server_url", "data_dir")
+    The agent's name and phone live in the store (they go on receipts and reports); the rest
+    are this laptop's settings.
+    """
 
-    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+    KEYS = ("province_code", "commune_code", "server_url", "data_dir")
+
+    def __init__(self, settings: QSettings, ops: Operations, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.edits = {key: QLineEdit(str(settings.value(key, ""))) for key in self.KEYS}
+        self._ops = ops
+        self.name_edit = QLineEdit()
+        self.phone_edit = QLineEdit()
+        self.edits = {key: QLineEdit(str(settings.value(key, "") or "")) for key in self.KEYS}
+        self.language_combo = QComboBox()
+        self.language_combo.addItem("Tiếng Việt", "vi")
+        self.language_combo.addItem("English", "en")
+        self.language_combo.setCurrentIndex(max(0, self.language_combo.findData(i18n.language())))
+        self.folder_button = QPushButton(tr("Chọn…"))
+        self.folder_button.clicked.connect(self._choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.edits["data_dir"], 1)
+        folder_row.addWidget(self.folder_button)
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.setWordWrap(True)
         form = QFormLayout()
-        captions = {
-            "agent_name": tr("Tên nhân viên thu"),
-            "province_code": tr("Mã tỉnh"),
-            "commune_code": tr("Mã xã"),
-            "server_url": tr("Địa chỉ máy chủ tỉnh"),
-            "data_dir": tr("Thư mục dữ liệu (áp dụng khi mở lại)"),
-        }
-        for key in self.KEYS:
-            form.addRow(captions[key], self.edits[key])
-        buttons = QDialogButtonBox(
+        form.addRow(tr("Tên nhân viên thu"), self.name_edit)
+        form.addRow(tr("Số điện thoại"), self.phone_edit)
+        form.addRow(tr("Mã tỉnh"), self.edits["province_code"])
+        form.addRow(tr("Mã xã"), self.edits["commune_code"])
+        form.addRow(tr("Địa chỉ máy chủ tỉnh"), self.edits["server_url"])
+        form.addRow(tr("Ngôn ngữ"), self.language_combo)
+        form.addRow(tr("Thư mục dữ liệu (áp dụng khi mở lại)"), folder_row)
+        self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu"))
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(buttons)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
         self.setWindowTitle(tr("Cài đặt"))
-        self.resize(640, 300)
+        self.resize(680, 360)
+        ops.run_op(self, lambda ws: (ws.agent_name, ws.agent_phone), success=self._fill)
+
+    def _fill(self, agent: tuple[str, str]) -> None:
+        self.name_edit.setText(agent[0])
+        self.phone_edit.setText(agent[1])
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, tr("Chọn thư mục dữ liệu"), self.edits["data_dir"].text()
+        )
+        if folder:
+            self.edits["data_dir"].setText(folder)
+
+    @property
+    def language(self) -> str:
+        return str(self.language_combo.currentData())
 
     def accept(self) -> None:
+        """Store the agent through the core first; the dialog closes once that is done."""
+        name, phone = self.name_edit.text(), self.phone_edit.text()
+        self.buttons.setEnabled(False)
+        self._ops.run_op(
+            self,
+            lambda ws: ws.set_agent(name=name, phone=phone),
+            success=lambda _none: self._saved(),
+            failure=self._failed,
+        )
+
+    def _saved(self) -> None:
         for key, edit in self.edits.items():
             self.settings.setValue(key, edit.text().strip())
+        self.settings.setValue("agent_name", self.name_edit.text().strip())
+        self.buttons.setEnabled(True)
         super().accept()
+
+    def _failed(self, exc: Exception) -> None:
+        self.buttons.setEnabled(True)
+        if isinstance(exc, FieldappError):
+            self.error_label.setText(exc.message(i18n.language()))
+        else:
+            self._ops.show_error(self, exc)
 
 
 def edit_settings(app: App) -> None:
-    dialog = SettingsDialog(app.settings, app.window)
+    dialog = SettingsDialog(app.settings, app.ops, app.window)
 
     def saved() -> None:
-        app.window.agent_name = str(app.settings.value("agent_name", ""))
-        app.window.province_code = str(app.settings.value("province_code", ""))
-        app.window.commune_code = str(app.settings.value("commune_code", ""))
-        app.window.update_status()
+        window = app.window
+        window.agent_name = dialog.name_edit.text().strip()
+        window.province_code = str(app.settings.value("province_code", ""))
+        window.commune_code = str(app.settings.value("commune_code", ""))
+        window.sync_page.server_url = str(app.settings.value("server_url", "") or "")
+        if dialog.language != i18n.language():
+            window.set_language(dialog.language)
+        window.update_status()
+        window.sync_page.refresh()
 
     dialog.accepted.connect(saved)
-    dialog.open()
+    app.window.present(dialog)
 
 
 # -- entry point ------------------------------------------------------------------------------
+
+
+def offer_once(app: App, offered: list[bool]) -> None:
+    if not offered:
+        offered.append(True)
+        offer_first_start(app)
 
 
 def run_self_test(app: App, *, timeout_ms: int = 15000) -> int:
@@ -286,7 +435,7 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
     setup_application(qt_app)
     settings = open_settings()
     try:
-        app = build(settings, data_dir)
+        app = build(settings, data_dir, lock=False if self_test else None)
     except FieldappError as exc:
         print(exc.message(i18n.language()), file=sys.stderr)
         return 1
@@ -295,7 +444,12 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
             return run_self_test(app)
         app.window.resize(1366, 768)
         app.window.show()
-        offer_first_start(app)
+        start_day(app)
+        if app.lock.enabled:
+            # The first-start question waits for the PIN: nothing shows over the lock screen.
+            app.lock.unlocked.connect(functools.partial(offer_once, app, []))
+        else:
+            offer_first_start(app)
         return int(qt_app.exec())
     finally:
         app.shutdown()

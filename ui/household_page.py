@@ -184,8 +184,6 @@ class HouseholdPage(QWidget):
         self.take_payment_button.setStyleSheet("font-weight: bold;")
         self.take_payment_button.setEnabled(False)
         self.take_payment_button.clicked.connect(self.take_payment)
-        self.paid_button = QPushButton()
-        self.paid_button.clicked.connect(self._mark_paid)
         self.cancel_button = QPushButton()
         self.cancel_button.clicked.connect(self._cancel_pledge)
 
@@ -231,7 +229,6 @@ class HouseholdPage(QWidget):
                 self.pledges_table,
                 self.take_payment_button,
                 self.pledge_button,
-                self.paid_button,
                 self.cancel_button,
             ),
             "",
@@ -325,13 +322,6 @@ class HouseholdPage(QWidget):
     def _selected_pledge(self) -> Pledge | None:
         row = self.pledges_table.currentIndex().row()
         return self.pledges_model.record(row) if row >= 0 else None
-
-    def _mark_paid(self) -> None:
-        pledge = self._selected_pledge()
-        if pledge is not None:
-            self._ops.run_op(
-                self, lambda ws: ws.pledges.mark_paid(pledge.id), success=lambda _p: self._changed()
-            )
 
     def _cancel_pledge(self) -> None:
         pledge = self._selected_pledge()
@@ -438,7 +428,6 @@ class HouseholdPage(QWidget):
         self.add_member_button.setText(tr("Thêm thành viên"))
         self.edit_member_button.setText(tr("Sửa"))
         self.remove_member_button.setText(tr("Chuyển khỏi hộ"))
-        self.paid_button.setText(tr("Đánh dấu đã đóng tiền"))
         self.cancel_button.setText(tr("Huỷ cam kết"))
         self.save_notes_button.setText(tr("Lưu ghi chú"))
         self.take_payment_button.setText(tr("Thu tiền…"))

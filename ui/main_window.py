@@ -18,6 +18,7 @@ from fieldapp.flyers import household_flyers
 from fieldapp.model import Household, Member
 from fieldapp.receipts import Receipt
 from ui import i18n
+from ui.day_report import DayReportPage
 from ui.household_dialog import HouseholdDialog
 from ui.household_page import HouseholdPage
 from ui.households import HouseholdsView
@@ -35,10 +36,12 @@ from ui.receipts import (
     number_text,
     receipt_title,
 )
+from ui.sync_page import SyncPage
 from ui.today import TodayView
 from ui.visit_dialog import VisitDialog, load_visit_context
 
-TODAY, HOUSEHOLDS, HOUSEHOLD, PRINT = range(4)
+TODAY, HOUSEHOLDS, HOUSEHOLD, PRINT, SYNC, END_OF_DAY = range(6)
+STATUS_MESSAGE_MS = 15000
 
 
 class MainWindow(QMainWindow):
@@ -48,6 +51,7 @@ class MainWindow(QMainWindow):
     demo_requested = Signal()
     import_requested = Signal()
     settings_requested = Signal()
+    lock_requested = Signal()
 
     def __init__(
         self,
@@ -70,12 +74,21 @@ class MainWindow(QMainWindow):
         self.households = HouseholdsView(ops)
         self.household = HouseholdPage(ops)
         self.print_page = PrintPage(ops, present=self._show_dialog)
+        self.sync_page = SyncPage(ops)
+        self.day_page = DayReportPage(ops)
         self.stack = QStackedWidget()
-        for page in (self.today, self.households, self.household, self.print_page):
+        for page in (
+            self.today,
+            self.households,
+            self.household,
+            self.print_page,
+            self.sync_page,
+            self.day_page,
+        ):
             self.stack.addWidget(page)
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.addItems(["", "", "", ""])
+        self.nav.addItems([""] * self.stack.count())
         self.nav.setFixedWidth(200)
         self.nav.currentRowChanged.connect(self._navigate)
         central = QWidget()
@@ -83,7 +96,10 @@ class MainWindow(QMainWindow):
         row.setContentsMargins(6, 6, 6, 6)
         row.addWidget(self.nav)
         row.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
+        # The lock screen (ui/lock.py) is added beside the content and swapped in whole.
+        self.screens = QStackedWidget()
+        self.screens.addWidget(central)
+        self.setCentralWidget(self.screens)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
 
@@ -101,6 +117,14 @@ class MainWindow(QMainWindow):
         self.household.print_receipt_requested.connect(self.print_receipt)
         self.household.void_receipt_requested.connect(self.void_receipt)
         self.household.flyer_requested.connect(self.print_household_flyer)
+        self.sync_page.synced.connect(self.refresh_all)
+        self.sync_page.status_message.connect(
+            lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
+        )
+        self.day_page.handed_over.connect(self.update_status)
+        # Both areas read the pending count anyway: the status line shows the same number.
+        self.sync_page.pending_changed.connect(self._show_status)
+        self.day_page.pending_changed.connect(self._show_status)
 
         self._build_actions()
         self.nav.setCurrentRow(TODAY)
@@ -126,6 +150,9 @@ class MainWindow(QMainWindow):
         self.today_action = self._action("Ctrl+1", lambda: self.nav.setCurrentRow(TODAY))
         self.list_action = self._action("Ctrl+2", lambda: self.nav.setCurrentRow(HOUSEHOLDS))
         self.print_area_action = self._action("Ctrl+3", lambda: self.nav.setCurrentRow(PRINT))
+        self.sync_area_action = self._action("Ctrl+4", lambda: self.nav.setCurrentRow(SYNC))
+        self.day_area_action = self._action("Ctrl+5", lambda: self.nav.setCurrentRow(END_OF_DAY))
+        self.lock_action = self._action("Ctrl+L", self.lock_requested.emit)
         self.receipt_books_action = self._action(None, self.edit_receipt_books)
         self.demo_action = self._action(None, self.demo_requested.emit)
         self.import_action = self._action(None, self.import_requested.emit)
@@ -149,6 +176,8 @@ class MainWindow(QMainWindow):
         ):
             self.file_menu.addAction(action)
         self.file_menu.addSeparator()
+        self.file_menu.addAction(self.lock_action)
+        self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
         self.household_menu = menus.addMenu("")
         for action in (
@@ -163,6 +192,8 @@ class MainWindow(QMainWindow):
             self.today_action,
             self.list_action,
             self.print_area_action,
+            self.sync_area_action,
+            self.day_area_action,
             self.back_action,
         ):
             self.view_menu.addAction(action)
@@ -182,6 +213,10 @@ class MainWindow(QMainWindow):
             self.households.refresh()
         elif row == PRINT:
             self.print_page.refresh()
+        elif row == SYNC:
+            self.sync_page.refresh()
+        elif row == END_OF_DAY:
+            self.day_page.refresh()
 
     def _remember_villages(self) -> None:
         self._villages = [
@@ -209,11 +244,15 @@ class MainWindow(QMainWindow):
         self.household.refresh()
         if self.stack.currentIndex() == PRINT:
             self.print_page.refresh()
+        elif self.stack.currentIndex() == END_OF_DAY:
+            self.day_page.refresh()
         self.update_status()
 
     def refresh_lists(self) -> None:
         self.today.refresh()
         self.households.model.refresh()
+        if self.stack.currentIndex() == SYNC:
+            self.sync_page.refresh()
         self.update_status()
 
     def update_status(self) -> None:
@@ -234,6 +273,10 @@ class MainWindow(QMainWindow):
         dialog.finished.connect(lambda _r: self._dialog_closed(dialog))
         # open(), not exec(): window-modal without a nested event loop.
         dialog.open()
+
+    def present(self, dialog: QDialog) -> None:
+        """Open a dialog of this window (window-modal, deleted on close, kept as self.dialog)."""
+        self._show_dialog(dialog)
 
     def _dialog_closed(self, dialog: QDialog) -> None:
         if self.dialog is dialog:
@@ -333,16 +376,21 @@ class MainWindow(QMainWindow):
         self.refresh_lists()
 
     def print_receipt(self, receipt: Receipt) -> None:
-        """Render the receipt (the core counts the print: after the first, a copy) and show it."""
+        """Preview the receipt uncounted; only Print or Save has the core count a print.
+
+        The first counted print is the original and every later one a copy (BẢN SAO), so a
+        look at the preview must not use up the original.
+        """
         receipt_id, layout = receipt.id, self.household.receipt_layout()
         show_document(
             self,
             self.ops,
-            lambda ws: ws.receipts.render(receipt_id, layout=layout),
+            lambda ws: ws.receipts.preview(receipt_id, layout=layout),
             title=receipt_title(receipt),
             file_name=f"bien-lai-{slug(receipt.series)}-{number_text(receipt.number)}.pdf",
             present=self._show_dialog,
-            produced=lambda _document: self.household.refresh(),
+            final=lambda ws: ws.receipts.render(receipt_id, layout=layout),
+            finalised=lambda _document: self.household.refresh(),
         )
 
     def void_receipt(self, receipt: Receipt) -> None:
@@ -397,7 +445,14 @@ class MainWindow(QMainWindow):
     def retranslate(self) -> None:
         self.setWindowTitle(tr("Thu BHXH, BHYT – sổ tay nhân viên thu"))
         for row, text in enumerate(
-            (tr("Hôm nay"), tr("Hộ gia đình"), tr("Hộ đang xem"), tr("In ấn"))
+            (
+                tr("Hôm nay"),
+                tr("Hộ gia đình"),
+                tr("Hộ đang xem"),
+                tr("In ấn"),
+                tr("Đồng bộ"),
+                tr("Cuối ngày"),
+            )
         ):
             self.nav.item(row).setText(text)
         self.file_menu.setTitle(tr("&Tệp"))
@@ -414,6 +469,9 @@ class MainWindow(QMainWindow):
         self.today_action.setText(tr("Hôm nay"))
         self.list_action.setText(tr("Hộ gia đình"))
         self.print_area_action.setText(tr("In ấn"))
+        self.sync_area_action.setText(tr("Đồng bộ"))
+        self.day_area_action.setText(tr("Cuối ngày"))
+        self.lock_action.setText(tr("Khoá máy"))
         self.receipt_books_action.setText(tr("Quyển biên lai…"))
         self.demo_action.setText(tr("Tạo xã mẫu…"))
         self.import_action.setText(tr("Nhập danh sách cư dân…"))
@@ -425,4 +483,6 @@ class MainWindow(QMainWindow):
         self.households.retranslate()
         self.household.retranslate()
         self.print_page.retranslate()
+        self.sync_page.retranslate()
+        self.day_page.retranslate()
         self.update_status()

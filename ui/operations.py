@@ -53,6 +53,10 @@ class Progress:
         if self._cancel.is_set():
             raise Cancelled
 
+    def report(self, done: int, total: int) -> None:
+        """Progress without the cancel check, for code that asks `cancelled` itself (sync)."""
+        self._emit(done, total)
+
 
 @dataclass
 class _Pending:
@@ -60,6 +64,8 @@ class _Pending:
     success: Callable[[Any], None]
     failure: Callable[[Exception], None] | None
     dialog: QProgressDialog | None
+    reporter: Progress | None = None
+    on_progress: Callable[[int, int], None] | None = None
 
 
 class Operations(QObject):
@@ -97,6 +103,7 @@ class Operations(QObject):
         failure: Callable[[Exception], None] | None = None,
         progress: str | None = None,
         cancellable: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Queue fn(workspace) and call success(result) or failure(error) on the UI thread.
 
@@ -104,14 +111,19 @@ class Operations(QObject):
         progress dialog is shown; the core stops at its next chunk boundary, so what it has
         committed stays whole. Without failure, errors are shown in a message box. When the
         parent widget is gone by the time the result arrives, the result is dropped.
+
+        With on_progress and no label, fn also gets a progress reporter but no dialog is shown:
+        work in the background reports to on_progress, and cancel(op_id) stops it.
         """
         if self._workspace is None:
             raise RuntimeError("operations are shut down")
         op_id = next(self._ids)
         reporter: Progress | None = None
         dialog: QProgressDialog | None = None
-        if progress is not None:
+        if progress is not None or on_progress is not None:
             reporter = Progress(lambda done, total: self._progressed.emit(op_id, done, total))
+        if progress is not None and reporter is not None:
+            stopper = reporter
             dialog = QProgressDialog(
                 progress,
                 tr("Huỷ"),
@@ -127,12 +139,12 @@ class Operations(QObject):
             # Through a lambda, which Qt holds strongly: a bound method of the reporter is held
             # weakly, so the reporter could be freed on the worker thread while the dialog is
             # being closed here, and the two threads would wait on each other for ever.
-            dialog.canceled.connect(lambda: reporter.cancel())
+            dialog.canceled.connect(lambda: stopper.cancel())
             dialog.canceled.connect(lambda: dialog.setLabelText(tr("Đang dừng sau phần đang ghi…")))
             if not cancellable:
                 dialog.setCancelButton(None)
             dialog.show()
-        self._pending[op_id] = _Pending(parent, success, failure, dialog)
+        self._pending[op_id] = _Pending(parent, success, failure, dialog, reporter, on_progress)
         if len(self._pending) == 1:
             self.idle_changed.emit(False)
         workspace = self._workspace
@@ -150,12 +162,27 @@ class Operations(QObject):
         self._executor.submit(work)
         return op_id
 
+    def running(self, op_id: int) -> bool:
+        """Whether the operation is still queued or running."""
+        return op_id in self._pending
+
+    def cancel(self, op_id: int) -> None:
+        """Ask a running operation with a progress reporter to stop at its next check."""
+        pending = self._pending.get(op_id)
+        if pending is not None and pending.reporter is not None:
+            pending.reporter.cancel()
+
     def _on_progress(self, op_id: int, done: int, total: int) -> None:
         pending = self._pending.get(op_id)
-        if pending is None or pending.dialog is None:
+        if pending is None:
             return
-        pending.dialog.setMaximum(total)
-        pending.dialog.setValue(done)
+        if pending.on_progress is not None and (
+            pending.parent is None or shiboken6.isValid(pending.parent)
+        ):
+            pending.on_progress(done, total)
+        if pending.dialog is not None:
+            pending.dialog.setMaximum(total)
+            pending.dialog.setValue(done)
 
     def _on_finished(self, op_id: int) -> None:
         with self._outcomes_lock:

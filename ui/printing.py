@@ -4,6 +4,10 @@ PySide6-Essentials has no PDF renderer (QtPdf is a separate package), so pages a
 by poppler's pdftoppm when the machine has it, and the preview and the printer get those page
 images. Without poppler the dialog says so and offers only "save as PDF" (to print from a PDF
 reader): it never prints something other than the PDF the core made.
+
+A document whose printing is counted (a receipt: the first print is the original, every later
+one a copy) is previewed from an uncounted rendering, and the dialog is given a `final` call
+that the core counts: only Print or Save runs it, and what is printed or saved is what it made.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,12 +221,16 @@ def show_document(
     produced: Callable[[Document], None] | None = None,
     failure: Callable[[Exception], None] | None = None,
     progress: str | None = None,
+    final: Callable[[Any], bytes] | None = None,
+    finalised: Callable[[Document], None] | None = None,
 ) -> int:
     """Have the core produce a PDF on the worker, then show it to preview, print or save.
 
     produce is called as produce(ws), or produce(ws, progress) when a progress label is given
     (batches: the agent can cancel). present opens the dialog (default: window-modal open());
-    produced is told first, e.g. to refresh a receipt's print count.
+    produced is told first. With final, produce only previews: final(ws) runs when the agent
+    prints or saves, its PDF is the one printed or saved, and finalised is told afterwards
+    (e.g. to refresh a receipt's print count).
     """
 
     def work(ws: Any, *args: Any) -> Document:
@@ -232,7 +240,9 @@ def show_document(
     def ready(document: Document) -> None:
         if produced is not None:
             produced(document)
-        dialog = DocumentDialog(ops, document, parent=parent)
+        dialog = DocumentDialog(ops, document, final=final, parent=parent)
+        if finalised is not None:
+            dialog.finalised.connect(lambda: finalised(dialog.document))
         if present is not None:
             present(dialog)
         else:
@@ -247,10 +257,19 @@ class DocumentDialog(QDialog):
 
     printed = Signal(int)
     saved = Signal(str)
+    finalised = Signal()
 
-    def __init__(self, ops: Operations, document: Document, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        document: Document,
+        *,
+        final: Callable[[Any], bytes] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._ops = ops
+        self._final = final
         self.document = document
         self.printer: QPrinter | None = None
         self.heading = QLabel()
@@ -330,17 +349,30 @@ class DocumentDialog(QDialog):
         """Print every page on this printer, on the worker, with progress and Cancel."""
         if printer is None:
             return
-        pdf = self.document.pdf
+        pdf, final = self.document.pdf, self._final
         self.status_label.setText(tr("Đang in…"))
+
+        def work(ws: Any, progress: Progress) -> tuple[bytes, int]:
+            # The counted rendering is made only now, and it is what goes to the printer.
+            out = final(ws) if final is not None else pdf
+            return out, print_pages(out, printer, progress)
+
         self._ops.run_op(
             self,
-            lambda _ws, progress: print_pages(pdf, printer, progress),
+            work,
             success=self._printed,
             failure=self._print_failed,
             progress=tr("Đang gửi các trang tới máy in…"),
         )
 
-    def _printed(self, pages: int) -> None:
+    def _take_final(self, pdf: bytes) -> None:
+        if self._final is not None:
+            self.document = replace(self.document, pdf=pdf)
+            self.finalised.emit()
+
+    def _printed(self, outcome: tuple[bytes, int]) -> None:
+        pdf, pages = outcome
+        self._take_final(pdf)
         self.status_label.setStyleSheet("color: #1b5e20;")
         self.status_label.setText(tr("Đã gửi {n} trang tới máy in.").format(n=pages))
         self.printed.emit(pages)
@@ -372,15 +404,22 @@ class DocumentDialog(QDialog):
         """Write the PDF to path (on the worker: a USB stick can be slow)."""
         if path.suffix.lower() != ".pdf":
             path = path.with_name(path.name + ".pdf")
-        pdf = self.document.pdf
+        pdf, final = self.document.pdf, self._final
+
+        def work(ws: Any) -> tuple[bytes, Path]:
+            out = final(ws) if final is not None else pdf
+            return out, write_atomically(path, out)
+
         self._ops.run_op(
             self,
-            lambda _ws: write_atomically(path, pdf),
+            work,
             success=self._saved,
             failure=lambda exc: self._save_failed(path, exc),
         )
 
-    def _saved(self, path: Path) -> None:
+    def _saved(self, outcome: tuple[bytes, Path]) -> None:
+        pdf, path = outcome
+        self._take_final(pdf)
         self.status_label.setStyleSheet("color: #1b5e20;")
         self.status_label.setText(tr("Đã lưu {path}").format(path=path))
         self.saved.emit(str(path))

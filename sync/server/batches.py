@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
 
 from fieldapp.clock import Clock, iso_utc
 from sync import protocol
@@ -28,13 +28,176 @@ from sync.server.schema import (
 
 Via = Literal["http", "file"]
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# Keys per `IN (…)`: well inside every database's limit on bound parameters.
+_CHUNK = 500
+
 
 class _Refused(Exception):
-    """Raised inside one record's savepoint: the record is refused, the batch goes on."""
+    """Raised while checking one record: the record is refused, the batch goes on."""
 
     def __init__(self, code: str, vi: str, en: str) -> None:
         super().__init__(en)
         self.problem = protocol.RecordProblem(code, vi, en)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the batch refers to, in bulk
+
+
+def _ids() -> sa.BindParameter[Any]:
+    return sa.bindparam("ids", expanding=True)
+
+
+_SELECT_HOUSEHOLDS = sa.select(households).where(households.c.id.in_(_ids())).with_for_update()
+_SELECT_MEMBERS = sa.select(members).where(members.c.id.in_(_ids())).with_for_update()
+_SELECT_HOUSEHOLD_COMMUNES = sa.select(households.c.id, households.c.commune_code).where(
+    households.c.id.in_(_ids())
+)
+_SELECT_MEMBER_HOUSEHOLDS = sa.select(members.c.id, members.c.household_id).where(
+    members.c.id.in_(_ids())
+)
+_SELECT_PLEDGE_HOUSEHOLDS = sa.select(pledges.c.id, pledges.c.household_id).where(
+    pledges.c.id.in_(_ids())
+)
+_SELECT_RECEIPT_HOUSEHOLDS = sa.select(receipts.c.id, receipts.c.household_id).where(
+    receipts.c.id.in_(_ids())
+)
+_SELECT_BOOKS = sa.select(receipt_books).where(receipt_books.c.id.in_(_ids()))
+_SELECT_FACTS = {
+    entity: sa.select(table.c.id, table.c.data).where(table.c.id.in_(_ids()))
+    for entity, table in IMMUTABLE_TABLES.items()
+}
+
+
+def _chunks(keys: Sequence[K]) -> Iterable[Sequence[K]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield keys[start : start + _CHUNK]
+
+
+def _rows_by_id(
+    statement: sa.Select[Any],
+) -> Callable[[Connection, Sequence[str]], dict[str, Row[Any]]]:
+    def load(conn: Connection, ids: Sequence[str]) -> dict[str, Row[Any]]:
+        found: dict[str, Row[Any]] = {}
+        for chunk in _chunks(ids):
+            found.update((row.id, row) for row in conn.execute(statement, {"ids": list(chunk)}))
+        return found
+
+    return load
+
+
+def _column_by_id(
+    statement: sa.Select[Any],
+) -> Callable[[Connection, Sequence[str]], dict[str, Any]]:
+    """A loader of the second column of `statement` by the first (the id)."""
+
+    def load(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for chunk in _chunks(ids):
+            found.update(tuple(row) for row in conn.execute(statement, {"ids": list(chunk)}))
+        return found
+
+    return load
+
+
+def _load_receipt_numbers(
+    conn: Connection, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    found: dict[tuple[str, int], str] = {}
+    pair = sa.tuple_(receipts.c.series, receipts.c.number)
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            sa.select(receipts.c.series, receipts.c.number, receipts.c.id).where(
+                pair.in_(list(chunk))
+            )
+        )
+        found.update(((row.series, row.number), row.id) for row in rows)
+    return found
+
+
+class _Known(Generic[K, V]):
+    """What the database holds for some keys, as this batch has changed it so far.
+
+    Keys are read in bulk before the records are applied; a key missed there is read on first
+    use, so a lookup answers the same as a query in the same transaction would.
+    """
+
+    def __init__(
+        self, conn: Connection, load: Callable[[Connection, Sequence[K]], dict[K, V]]
+    ) -> None:
+        self._conn = conn
+        self._load = load
+        self._values: dict[K, V | None] = {}
+
+    def prefetch(self, keys: Iterable[K]) -> None:
+        missing = [key for key in dict.fromkeys(keys) if key not in self._values]
+        if missing:
+            found = self._load(self._conn, missing)
+            for key in missing:
+                self._values[key] = found.get(key)
+
+    def get(self, key: K) -> V | None:
+        if key not in self._values:
+            self.prefetch([key])
+        return self._values[key]
+
+    def set(self, key: K, value: V) -> None:
+        self._values[key] = value
+
+    def values(self) -> Iterable[V | None]:
+        return self._values.values()
+
+
+@dataclass
+class _Mergeable:
+    """A household or member: its merged values, their clocks and its key column."""
+
+    id: str
+    data: dict[str, Any]
+    field_hlc: dict[str, str]
+    # commune_code of a household, household_id of a member: the column scope is read from.
+    key: str | None
+    stored: bool
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class _Fact:
+    """An immutable record's stored content."""
+
+    data: Any
+
+
+def _load_mergeable(
+    statement: sa.Select[Any], key: str
+) -> Callable[[Connection, Sequence[str]], dict[str, _Mergeable]]:
+    rows = _rows_by_id(statement)
+
+    def load(conn: Connection, ids: Sequence[str]) -> dict[str, _Mergeable]:
+        return {
+            id_: _Mergeable(
+                id_, dict(row.data), dict(row.field_hlc), getattr(row, key), stored=True
+            )
+            for id_, row in rows(conn, ids).items()
+        }
+
+    return load
+
+
+def _load_facts(entity: str) -> Callable[[Connection, Sequence[str]], dict[str, _Fact]]:
+    rows = _rows_by_id(_SELECT_FACTS[entity])
+
+    def load(conn: Connection, ids: Sequence[str]) -> dict[str, _Fact]:
+        return {id_: _Fact(row.data) for id_, row in rows(conn, ids).items()}
+
+    return load
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch
 
 
 @dataclass
@@ -44,7 +207,33 @@ class _Context:
     batch_id: str
     communes: frozenset[str]
     now: str
-    conflicts: int = field(default=0)
+    conflicts: int = 0
+    households: _Known[str, _Mergeable] = field(init=False)
+    members: _Known[str, _Mergeable] = field(init=False)
+    household_commune: _Known[str, str | None] = field(init=False)
+    member_household: _Known[str, str | None] = field(init=False)
+    pledge_household: _Known[str, str] = field(init=False)
+    receipt_household: _Known[str, str] = field(init=False)
+    books: _Known[str, Row[Any]] = field(init=False)
+    receipt_numbers: _Known[tuple[str, int], str] = field(init=False)
+    facts: dict[str, _Known[str, _Fact]] = field(init=False)
+    # What to write once every record has been checked, in record order.
+    fact_rows: dict[str, list[dict[str, Any]]] = field(init=False)
+    conflict_rows: list[dict[str, Any]] = field(default_factory=list)
+    feed_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        conn = self.conn
+        self.households = _Known(conn, _load_mergeable(_SELECT_HOUSEHOLDS, "commune_code"))
+        self.members = _Known(conn, _load_mergeable(_SELECT_MEMBERS, "household_id"))
+        self.household_commune = _Known(conn, _column_by_id(_SELECT_HOUSEHOLD_COMMUNES))
+        self.member_household = _Known(conn, _column_by_id(_SELECT_MEMBER_HOUSEHOLDS))
+        self.pledge_household = _Known(conn, _column_by_id(_SELECT_PLEDGE_HOUSEHOLDS))
+        self.receipt_household = _Known(conn, _column_by_id(_SELECT_RECEIPT_HOUSEHOLDS))
+        self.books = _Known(conn, _rows_by_id(_SELECT_BOOKS))
+        self.receipt_numbers = _Known(conn, _load_receipt_numbers)
+        self.facts = {entity: _Known(conn, _load_facts(entity)) for entity in IMMUTABLE_TABLES}
+        self.fact_rows = {entity: [] for entity in IMMUTABLE_TABLES}
 
 
 def receive(
@@ -90,25 +279,34 @@ def receive(
 
 
 def _apply(conn: Connection, device: Device, batch: protocol.Batch, now: str) -> protocol.Ack:
+    """Check every record against what the database and the earlier records hold, then write.
+
+    Records are checked one by one in batch order against an in-memory view (read in bulk up
+    front, updated as records are taken), and nothing is written until the end: a refused
+    record leaves nothing behind without needing a savepoint of its own.
+    """
     communes = conn.execute(
         sa.select(agent_communes.c.commune_code).where(agent_communes.c.agent_id == device.agent_id)
     ).scalars()
     ctx = _Context(conn, device, batch["batch_id"], frozenset(communes), now)
+    checked = [
+        (record, protocol.check_record(dict(record), device_id=device.id))
+        for record in batch["records"]
+    ]
+    _prefetch(ctx, [record for record, problem in checked if problem is None])
     accepted: list[int] = []
     refused: list[protocol.Refusal] = []
-    for record in batch["records"]:
-        problem = protocol.check_record(dict(record), device_id=device.id)
+    for record, problem in checked:
         if problem is None:
             try:
-                # A savepoint per record: a refusal half-way leaves nothing of that record.
-                with conn.begin_nested():
-                    _APPLY[record["entity"]](ctx, record)
+                _APPLY[record["entity"]](ctx, record)
             except _Refused as refusal:
                 problem = refusal.problem
         if problem is None:
             accepted.append(record["seq"])
         else:
             refused.append(problem.refusal(dict(record)))
+    _write(ctx)
     return protocol.Ack(
         protocol=protocol.PROTOCOL_VERSION,
         batch_id=batch["batch_id"],
@@ -117,6 +315,100 @@ def _apply(conn: Connection, device: Device, batch: protocol.Batch, now: str) ->
         conflicts=ctx.conflicts,
         server_time=now,
     )
+
+
+def _prefetch(ctx: _Context, records: list[protocol.Record]) -> None:
+    """Read, a few statements per table, everything the well-formed records will look up."""
+    by_entity: dict[str, list[protocol.Record]] = {entity: [] for entity in protocol.ENTITIES}
+    for record in records:
+        by_entity[record["entity"]].append(record)
+
+    def ids(entity: str) -> list[str]:
+        return [record["id"] for record in by_entity[entity]]
+
+    def refs(entity: str, name: str) -> list[Any]:
+        return [record["data"][name] for record in by_entity[entity]]
+
+    ctx.households.prefetch(ids(protocol.HOUSEHOLD))
+    ctx.members.prefetch(ids(protocol.MEMBER))
+    ctx.member_household.prefetch(refs(protocol.PLEDGE, "member_id"))
+    ctx.pledge_household.prefetch(refs(protocol.PLEDGE_EVENT, "pledge_id"))
+    ctx.receipt_household.prefetch(refs(protocol.RECEIPT_VOID, "receipt_id"))
+    for entity in protocol.IMMUTABLE:
+        ctx.facts[entity].prefetch(ids(entity))
+    # Households whose commune decides a record's scope: its own, or its parent's.
+    wanted = [
+        *refs(protocol.MEMBER, "household_id"),
+        *(member.key for member in ctx.members.values() if member is not None),
+        *refs(protocol.VISIT, "household_id"),
+        *refs(protocol.PLEDGE, "household_id"),
+        *refs(protocol.RECEIPT, "household_id"),
+        *ctx.pledge_household.values(),
+        *ctx.receipt_household.values(),
+    ]
+    ctx.household_commune.prefetch(
+        str(household_id) for household_id in wanted if household_id is not None
+    )
+    ctx.books.prefetch(refs(protocol.RECEIPT, "book_id"))
+    # Only numbers inside the agent's book are ever looked up (others cannot be stored).
+    ctx.receipt_numbers.prefetch(
+        (record["data"]["series"], record["data"]["number"])
+        for record in by_entity[protocol.RECEIPT]
+        if _in_book(ctx, record["data"])
+    )
+
+
+def _write(ctx: _Context) -> None:
+    """Write what the taken records changed: a few executemany statements per table."""
+    conn = ctx.conn
+    for table, rows, column in (
+        (households, ctx.households, "commune_code"),
+        (members, ctx.members, "household_id"),
+    ):
+        written = [row for row in rows.values() if row is not None and row.changed]
+        inserts = [
+            {
+                "id": row.id,
+                "data": row.data,
+                "field_hlc": row.field_hlc,
+                "created_by": ctx.device.id,
+                "updated_at": ctx.now,
+                column: row.key,
+            }
+            for row in written
+            if not row.stored
+        ]
+        updates = [
+            {
+                "b_id": row.id,
+                "data": row.data,
+                "field_hlc": row.field_hlc,
+                "updated_at": ctx.now,
+                column: row.key,
+            }
+            for row in written
+            if row.stored
+        ]
+        if inserts:
+            conn.execute(_INSERTS[table.name], inserts)
+        if updates:
+            conn.execute(_UPDATES[table.name], updates)
+    for entity, table in IMMUTABLE_TABLES.items():
+        if ctx.fact_rows[entity]:
+            conn.execute(_INSERTS[table.name], ctx.fact_rows[entity])
+    if ctx.conflict_rows:
+        conn.execute(_INSERTS[field_conflicts.name], ctx.conflict_rows)
+    feed.append_many(conn, ctx.feed_rows)
+
+
+_INSERTS = {
+    table.name: table.insert()
+    for table in (households, members, field_conflicts, *IMMUTABLE_TABLES.values())
+}
+_UPDATES = {
+    table.name: table.update().where(table.c.id == sa.bindparam("b_id"))
+    for table in (households, members)
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,9 +425,7 @@ def _authorise(ctx: _Context, commune_code: str) -> None:
 
 
 def _household_commune(ctx: _Context, household_id: str) -> str:
-    commune = ctx.conn.execute(
-        sa.select(households.c.commune_code).where(households.c.id == household_id)
-    ).scalar()
+    commune = ctx.household_commune.get(household_id)
     if commune is None:
         raise _Refused(
             "unknown_household",
@@ -147,10 +437,9 @@ def _household_commune(ctx: _Context, household_id: str) -> str:
 
 def _scope_of(ctx: _Context, entity: str, data: dict[str, Any]) -> tuple[str, str]:
     """(household id, commune code) an immutable record belongs to."""
+    household_id: Any
     if entity == protocol.PLEDGE_EVENT:
-        household_id = ctx.conn.execute(
-            sa.select(pledges.c.household_id).where(pledges.c.id == data["pledge_id"])
-        ).scalar()
+        household_id = ctx.pledge_household.get(data["pledge_id"])
         if household_id is None:
             raise _Refused(
                 "unknown_pledge",
@@ -158,9 +447,7 @@ def _scope_of(ctx: _Context, entity: str, data: dict[str, Any]) -> tuple[str, st
                 f"The server has no pledge {data['pledge_id']}",
             )
     elif entity == protocol.RECEIPT_VOID:
-        household_id = ctx.conn.execute(
-            sa.select(receipts.c.household_id).where(receipts.c.id == data["receipt_id"])
-        ).scalar()
+        household_id = ctx.receipt_household.get(data["receipt_id"])
         if household_id is None:
             raise _Refused(
                 "unknown_receipt",
@@ -198,21 +485,21 @@ def _merge(
             and base.get(name) != stored_hlc
             and protocol.hlc_parse(stored_hlc).device_id != ctx.device.id
         ):
-            ctx.conn.execute(
-                field_conflicts.insert().values(
-                    entity=record["entity"],
-                    entity_id=record["id"],
-                    field=name,
-                    commune_code=commune,
-                    server_value=current.get(name),
-                    server_hlc=stored_hlc,
-                    incoming_value=value,
-                    incoming_hlc=record["hlc"],
-                    winner="incoming" if wins else "server",
-                    device_id=ctx.device.id,
-                    batch_id=ctx.batch_id,
-                    created_at=ctx.now,
-                )
+            ctx.conflict_rows.append(
+                {
+                    "entity": record["entity"],
+                    "entity_id": record["id"],
+                    "field": name,
+                    "commune_code": commune,
+                    "server_value": current.get(name),
+                    "server_hlc": stored_hlc,
+                    "incoming_value": value,
+                    "incoming_hlc": record["hlc"],
+                    "winner": "incoming" if wins else "server",
+                    "device_id": ctx.device.id,
+                    "batch_id": ctx.batch_id,
+                    "created_at": ctx.now,
+                }
             )
             ctx.conflicts += 1
         if wins:
@@ -224,11 +511,10 @@ def _merge(
 
 def _apply_mergeable(ctx: _Context, record: protocol.Record) -> None:
     entity, data = record["entity"], record["data"]
-    table = households if entity == protocol.HOUSEHOLD else members
-    stored = ctx.conn.execute(
-        sa.select(table).where(table.c.id == record["id"]).with_for_update()
-    ).first()
-    if entity == protocol.HOUSEHOLD:
+    is_household = entity == protocol.HOUSEHOLD
+    rows = ctx.households if is_household else ctx.members
+    stored = rows.get(record["id"])
+    if is_household:
         commune = str(data["commune_code"])
     else:
         commune = _household_commune(ctx, str(data["household_id"]))
@@ -242,52 +528,42 @@ def _apply_mergeable(ctx: _Context, record: protocol.Record) -> None:
             )
         current = {"id": record["id"], **data}
         field_hlc = {name: record["hlc"] for name in data if name != "id"}
-        keys = _key_columns(entity, current)
-        ctx.conn.execute(
-            table.insert().values(
-                id=record["id"],
-                data=current,
-                field_hlc=field_hlc,
-                created_by=ctx.device.id,
-                updated_at=ctx.now,
-                **keys,
-            )
-        )
+        written = _Mergeable(record["id"], current, field_hlc, None, stored=False)
     else:
         # Moving a record needs rights over where it was, as well as where it goes.
-        if entity == protocol.HOUSEHOLD:
-            _authorise(ctx, str(stored.commune_code))
-        elif stored.household_id != data["household_id"]:
-            _authorise(ctx, _household_commune(ctx, str(stored.household_id)))
+        if is_household:
+            _authorise(ctx, str(stored.key))
+        elif stored.key != data["household_id"]:
+            _authorise(ctx, _household_commune(ctx, str(stored.key)))
         current, field_hlc = dict(stored.data), dict(stored.field_hlc)
         if not _merge(ctx, record, commune, current, field_hlc):
             return
-        keys = _key_columns(entity, current)
-        ctx.conn.execute(
-            table.update()
-            .where(table.c.id == record["id"])
-            .values(data=current, field_hlc=field_hlc, updated_at=ctx.now, **keys)
-        )
-        if entity == protocol.HOUSEHOLD:
+        written = _Mergeable(record["id"], current, field_hlc, None, stored=stored.stored)
+        if is_household:
             commune = str(current["commune_code"])
-    feed.append(
-        ctx.conn,
-        entity=entity,
-        entity_id=record["id"],
-        data=current,
-        field_hlc=field_hlc,
-        hlc=max(field_hlc.values()),
-        now=ctx.now,
-        commune_code=commune,
-        origin_device_id=ctx.device.id,
+    written.changed = True
+    if is_household:
+        written.key = current["commune_code"]
+        ctx.household_commune.set(record["id"], written.key)
+    else:
+        written.key = current["household_id"]
+        ctx.member_household.set(record["id"], written.key)
+    rows.set(record["id"], written)
+    ctx.feed_rows.append(
+        feed.entry(
+            entity=entity,
+            entity_id=record["id"],
+            data=current,
+            field_hlc=field_hlc,
+            hlc=max(field_hlc.values()),
+            now=ctx.now,
+            commune_code=commune,
+            origin_device_id=ctx.device.id,
+        )
     )
 
 
 def _key_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
-    if entity == protocol.HOUSEHOLD:
-        return {"commune_code": data["commune_code"]}
-    if entity == protocol.MEMBER:
-        return {"household_id": data["household_id"]}
     if entity == protocol.PLEDGE_EVENT:
         return {"pledge_id": data["pledge_id"]}
     if entity == protocol.RECEIPT_VOID:
@@ -308,11 +584,11 @@ def _key_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
     entity = record["entity"]
-    table = IMMUTABLE_TABLES[entity]
     data = {"id": record["id"], **record["data"]}
     household_id, commune = _scope_of(ctx, entity, data)
     _authorise(ctx, commune)
-    existing = ctx.conn.execute(sa.select(table.c.data).where(table.c.id == record["id"])).first()
+    facts = ctx.facts[entity]
+    existing = facts.get(record["id"])
     if existing is not None:
         if protocol.canonical_json(existing.data) == protocol.canonical_json(data):
             return
@@ -322,25 +598,32 @@ def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
             "The server already has a record with this id and different content; it is kept",
         )
     _CHECKS.get(entity, _no_check)(ctx, data, household_id)
-    ctx.conn.execute(
-        table.insert().values(
-            id=record["id"],
+    facts.set(record["id"], _Fact(data))
+    if entity == protocol.PLEDGE:
+        ctx.pledge_household.set(record["id"], data["household_id"])
+    elif entity == protocol.RECEIPT:
+        ctx.receipt_household.set(record["id"], data["household_id"])
+        ctx.receipt_numbers.set((data["series"], data["number"]), record["id"])
+    ctx.fact_rows[entity].append(
+        {
+            "id": record["id"],
+            "data": data,
+            "hlc": record["hlc"],
+            "device_id": ctx.device.id,
+            "received_at": ctx.now,
+            **_key_columns(entity, data),
+        }
+    )
+    ctx.feed_rows.append(
+        feed.entry(
+            entity=entity,
+            entity_id=record["id"],
             data=data,
             hlc=record["hlc"],
-            device_id=ctx.device.id,
-            received_at=ctx.now,
-            **_key_columns(entity, data),
+            now=ctx.now,
+            commune_code=commune,
+            origin_device_id=ctx.device.id,
         )
-    )
-    feed.append(
-        ctx.conn,
-        entity=entity,
-        entity_id=record["id"],
-        data=data,
-        hlc=record["hlc"],
-        now=ctx.now,
-        commune_code=commune,
-        origin_device_id=ctx.device.id,
     )
 
 
@@ -358,10 +641,7 @@ def _check_visit(ctx: _Context, data: dict[str, Any], household_id: str) -> None
 
 
 def _check_pledge(ctx: _Context, data: dict[str, Any], household_id: str) -> None:
-    member_household = ctx.conn.execute(
-        sa.select(members.c.household_id).where(members.c.id == data["member_id"])
-    ).scalar()
-    if member_household != household_id:
+    if ctx.member_household.get(data["member_id"]) != household_id:
         raise _Refused(
             "unknown_member",
             f"Máy chủ chưa có thành viên {data['member_id']} trong hộ này",
@@ -369,27 +649,24 @@ def _check_pledge(ctx: _Context, data: dict[str, Any], household_id: str) -> Non
         )
 
 
+def _in_book(ctx: _Context, data: dict[str, Any]) -> bool:
+    book = ctx.books.get(data["book_id"])
+    return (
+        book is not None
+        and book.agent_id == ctx.device.agent_id
+        and book.series == data["series"]
+        and book.first <= data["number"] <= book.last
+    )
+
+
 def _check_receipt(ctx: _Context, data: dict[str, Any], household_id: str) -> None:
-    book = ctx.conn.execute(
-        sa.select(receipt_books).where(receipt_books.c.id == data["book_id"])
-    ).first()
-    if (
-        book is None
-        or book.agent_id != ctx.device.agent_id
-        or book.series != data["series"]
-        or not book.first <= data["number"] <= book.last
-    ):
+    if not _in_book(ctx, data):
         raise _Refused(
             "receipt_book_mismatch",
             f"Biên lai {data['series']} số {data['number']} không thuộc quyển biên lai được cấp",
             f"Receipt {data['series']} {data['number']} is not in a book allocated to this agent",
         )
-    used = ctx.conn.execute(
-        sa.select(receipts.c.id).where(
-            receipts.c.series == data["series"], receipts.c.number == data["number"]
-        )
-    ).first()
-    if used is not None:
+    if ctx.receipt_numbers.get((data["series"], data["number"])) is not None:
         raise _Refused(
             "receipt_number_used",
             f"Số biên lai {data['series']} {data['number']} đã được dùng cho biên lai khác",

@@ -12,6 +12,7 @@ from sync.server.schema import agent_communes, changes
 
 # Any fixed number: the PostgreSQL advisory lock that orders appends to the feed.
 _FEED_LOCK = 0x46_45_45_44
+_INSERT = changes.insert()
 
 
 def lock(conn: Connection) -> None:
@@ -23,6 +24,32 @@ def lock(conn: Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_LOCK})
+
+
+def entry(
+    *,
+    entity: str,
+    entity_id: str,
+    data: dict[str, Any],
+    hlc: str,
+    now: str,
+    commune_code: str | None = None,
+    agent_id: str | None = None,
+    origin_device_id: str | None = None,
+    field_hlc: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One change as the row append_many writes (the cursor is left to the database)."""
+    return {
+        "entity": entity,
+        "entity_id": entity_id,
+        "commune_code": commune_code,
+        "agent_id": agent_id,
+        "origin_device_id": origin_device_id,
+        "data": data,
+        "field_hlc": field_hlc,
+        "hlc": hlc,
+        "created_at": now,
+    }
 
 
 def append(
@@ -40,21 +67,31 @@ def append(
 ) -> int:
     """Add one change; the caller holds lock(conn) in the same transaction."""
     result = conn.execute(
-        changes.insert().values(
+        _INSERT,
+        entry(
             entity=entity,
             entity_id=entity_id,
+            data=data,
+            hlc=hlc,
+            now=now,
             commune_code=commune_code,
             agent_id=agent_id,
             origin_device_id=origin_device_id,
-            data=data,
             field_hlc=field_hlc,
-            hlc=hlc,
-            created_at=now,
-        )
+        ),
     )
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    """Add changes made by entry(), in list order; the caller holds lock(conn).
+
+    One executemany: SQLite and psycopg both run the rows in order, so cursors follow the list.
+    """
+    if entries:
+        conn.execute(_INSERT, entries)
 
 
 def page(

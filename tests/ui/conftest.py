@@ -9,6 +9,8 @@ from pathlib import Path
 
 # Must be set before Qt is imported anywhere: there is no display on CI machines.
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+# The PIN screen would cover every window; the lock tests switch it on for themselves.
+os.environ["FIELDAPP_NO_LOCK"] = "1"
 
 import pytest
 from PySide6.QtCore import QSettings

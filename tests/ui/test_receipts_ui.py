@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pypdf
 from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtPrintSupport import QPrinter
 
 from fieldapp.money import format_vnd
 from fieldapp.workspace import Workspace
@@ -68,7 +70,21 @@ def issued_receipt(ws: Workspace) -> tuple[str, str]:
     return household_id, ws.receipts.issue(pledge_ids=pledge_ids).id
 
 
-def test_take_payment_issues_receipt_one(app: App, qtbot, idle, workspace: Workspace) -> None:
+def pdf_text(pdf: bytes) -> str:
+    return "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+
+
+def pdf_printer(path: Path) -> QPrinter:
+    """A Qt printer writing a PDF file: the stand-in for a physical printer, which CI lacks."""
+    printer = QPrinter(QPrinter.PrinterMode.ScreenResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(path))
+    return printer
+
+
+def test_take_payment_issues_receipt_one(
+    app: App, qtbot, idle, workspace: Workspace, tmp_path: Path
+) -> None:
     """Paying a household's BHYT pledges shows receipt 0000001 and the pledges turn "Đã đóng"."""
     workspace.receipts.add_book(series=SERIES, first=1, last=50)
     household_id, pledge_ids = bhyt_household(workspace)
@@ -98,16 +114,18 @@ def test_take_payment_issues_receipt_one(app: App, qtbot, idle, workspace: Works
     assert [r.number for r in stored] == [1]
     assert stored[0].amount == payable and set(stored[0].pledge_ids) == set(pledge_ids)
 
-    # Printing at once gives the original (the first print the core counts).
+    # The preview counts no print; saving the PDF is the first print: the original.
     qtbot.keyClick(dialog, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     idle()
     document = app.window.dialog
     assert isinstance(document, DocumentDialog)
+    assert workspace.receipts.get(stored[0].id).prints == 0
+    document.save_to(tmp_path / "bien-lai.pdf")
+    idle()
     assert workspace.receipts.get(stored[0].id).prints == 1
-    text = "".join(
-        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(document.document.pdf)).pages
-    )
-    assert "BẢN SAO" not in text
+    saved = (tmp_path / "bien-lai.pdf").read_bytes()
+    assert saved == document.document.pdf
+    assert "BẢN SAO" not in pdf_text(saved)
     document.reject()
 
 
@@ -167,8 +185,10 @@ def test_void_with_reason(app: App, qtbot, idle, workspace: Workspace, typing) -
     assert not page.void_receipt_button.isEnabled() or page.selected_receipt() is None
 
 
-def test_reprint_is_counted_as_copy(app: App, qtbot, idle, workspace: Workspace) -> None:
-    """Ctrl+P on a printed receipt: the core counts a second print and the PDF says BẢN SAO."""
+def test_reprint_is_counted_as_copy(
+    app: App, qtbot, idle, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Ctrl+P on a printed receipt previews BẢN SAO; saving it counts the second print."""
     household_id, receipt_id = issued_receipt(workspace)
     workspace.receipts.render(receipt_id)
     page = open_household(app, idle, household_id)
@@ -179,13 +199,46 @@ def test_reprint_is_counted_as_copy(app: App, qtbot, idle, workspace: Workspace)
     idle()
     document = app.window.dialog
     assert isinstance(document, DocumentDialog)
+    assert workspace.receipts.get(receipt_id).prints == 1
+    assert "BẢN SAO" in pdf_text(document.document.pdf)
+    document.save_to(tmp_path / "copy.pdf")
+    idle()
     assert workspace.receipts.get(receipt_id).prints == 2
-    text = "".join(
-        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(document.document.pdf)).pages
-    )
-    assert "BẢN SAO" in text
+    assert "BẢN SAO" in pdf_text((tmp_path / "copy.pdf").read_bytes())
     idle()
     assert page.receipts_model.data(page.receipts_model.index(0, 6)) == "2"
+    document.reject()
+
+
+def test_preview_counts_no_print_and_printing_counts_one(
+    app: App, qtbot, idle, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Opening and closing the preview leaves the count at 0; Print counts one, the original."""
+    household_id, receipt_id = issued_receipt(workspace)
+    page = open_household(app, idle, household_id)
+    page.tabs.setCurrentWidget(page.receipts_tab)
+    select_rows(page.receipts_table, page.receipts_model, {receipt_id})
+    for _ in range(2):
+        page.print_receipt_button.click()
+        idle()
+        document = app.window.dialog
+        assert isinstance(document, DocumentDialog)
+        document.reject()
+        idle()
+    assert workspace.receipts.get(receipt_id).prints == 0
+
+    page.print_receipt_button.click()
+    idle()
+    document = app.window.dialog
+    assert isinstance(document, DocumentDialog)
+    document.print_to(pdf_printer(tmp_path / "printed.pdf"))
+    idle()
+    assert workspace.receipts.get(receipt_id).prints == 1
+    assert "Đã gửi 1 trang" in document.status_label.text()
+    assert "BẢN SAO" not in pdf_text(document.document.pdf)
+    assert (tmp_path / "printed.pdf").stat().st_size > 0
+    idle()
+    assert page.receipts_model.data(page.receipts_model.index(0, 6)) == "1"
     document.reject()
 
 

@@ -8,11 +8,20 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication, QWidget
 
 from fieldapp.workspace import Workspace
-from tests.ui.test_receipts_ui import bhyt_household, select_rows
+from tests.ui.test_receipts_ui import bhyt_household, issued_receipt, select_rows
 from ui.app import App
 from ui.main_window import HOUSEHOLD, PRINT
 from ui.printing import DocumentDialog
 from ui.receipts import PaymentDialog
+
+
+def shot_folders(tmp_path: Path) -> list[Path]:
+    """Where screenshots go: the test's folder, and /tmp/fieldapp-shots with FIELDAPP_SHOTS."""
+    folders = [tmp_path]
+    if os.environ.get("FIELDAPP_SHOTS"):
+        folders.append(Path("/tmp/fieldapp-shots"))
+        folders[-1].mkdir(parents=True, exist_ok=True)
+    return folders
 
 
 def _save(widget: QWidget, folders: list[Path], name: str) -> None:
@@ -27,10 +36,7 @@ def _save(widget: QWidget, folders: list[Path], name: str) -> None:
 
 def test_screenshots(app: App, qtbot, idle, tmp_path: Path, workspace: Workspace) -> None:
     """Today, Households, a household page, the dialogs, payment, receipts and the Print area."""
-    folders = [tmp_path]
-    if os.environ.get("FIELDAPP_SHOTS"):
-        folders.append(Path("/tmp/fieldapp-shots"))
-        folders[-1].mkdir(parents=True, exist_ok=True)
+    folders = shot_folders(tmp_path)
     window = app.window
     idle()
     _save(window, folders, "1-today")
@@ -116,3 +122,44 @@ def test_screenshots(app: App, qtbot, idle, tmp_path: Path, workspace: Workspace
     idle()
     _save(window, folders, "7-today-en")
     assert len(list(tmp_path.glob("*.png"))) == 14
+
+
+def test_screenshots_end_of_day_and_lock(
+    qtbot, settings, data_dir: Path, tmp_path: Path, workspace: Workspace, app: App, idle
+) -> None:
+    """The End of day area with a short handover, and the lock screen (set PIN, then unlock)."""
+    folders = shot_folders(tmp_path)
+    household_id, _receipt = issued_receipt(workspace)
+    for outcome in ("consulted", "pledged", "not_home"):
+        workspace.visits.record(household_id, outcome=outcome)
+    window = app.window
+    window.day_area_action.trigger()
+    idle()
+    page = window.day_page
+    page.amount_edit.setText("3.800.000")
+    page.handover_button.click()
+    idle()
+    assert window.width() == 1366, "the area must fit a 1366×768 screen"
+    _save(window, folders, "11-end-of-day")
+
+    app.lock.enabled = True
+    window.lock_action.setEnabled(True)
+    app.lock.start()
+    idle()
+    app.lock.screen.pin_edit.setText("12")
+    app.lock.screen.repeat_edit.setText("12")
+    app.lock.screen.button.click()
+    idle()
+    _save(window, folders, "12-lock-set-pin")
+    app.lock.screen.pin_edit.setText("2468")
+    app.lock.screen.repeat_edit.setText("2468")
+    app.lock.screen.button.click()
+    idle()
+    window.lock_action.trigger()
+    app.lock.screen.pin_edit.setText("1111")
+    app.lock.screen.button.click()
+    idle()
+    assert window.width() == 1366
+    _save(window, folders, "13-lock-wrong-pin")
+    app.lock.stop()
+    assert len(list(tmp_path.glob("1[123]-*.png"))) == 3

@@ -1,0 +1,363 @@
+"""The app lock: a PIN screen over the whole window at start, after idle time and on Ctrl+L.
+
+While locked, the window shows only the lock screen: the areas with names and CCCD numbers are
+swapped out, menus and shortcuts are off, and open dialogs are hidden until the PIN is right.
+The PIN rules, the back-off after wrong tries and the idle timeout are the core's
+(fieldapp.lock); this module only asks and shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFrame,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldapp import lock
+from fieldapp.errors import FieldappError
+from fieldapp.workspace import Workspace
+from ui import i18n
+from ui.forms import ERROR_STYLE
+from ui.i18n import tr
+from ui.operations import Operations
+
+# Input that counts as the agent being at the laptop.
+ACTIVITY_EVENTS = frozenset(
+    {
+        QEvent.Type.KeyPress,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.TouchBegin,
+    }
+)
+
+
+def try_pin(ws: Workspace, pin: str) -> tuple[bool, int, bytes | None]:
+    """Check the PIN (raises LockedOut while waiting); the backup key when it is right."""
+    if not lock.check_pin(ws.store, pin):
+        return False, lock.seconds_to_wait(ws.store), None
+    return True, 0, lock.key_from_pin(pin, lock.key_salt(ws.store))
+
+
+def first_pin(ws: Workspace, pin: str) -> bytes:
+    """Set the first PIN; the backup key that goes with it."""
+    lock.set_pin(ws.store, pin)
+    return lock.key_from_pin(pin, lock.key_salt(ws.store))
+
+
+def wait_text(seconds: int) -> str:
+    minutes, rest = divmod(max(0, seconds), 60)
+    if minutes:
+        return tr("{m} phút {s} giây").format(m=minutes, s=rest)
+    return tr("{s} giây").format(s=rest)
+
+
+class LockScreen(QWidget):
+    """Asks for the PIN (or, the first time, for a new one twice). Shows no personal data."""
+
+    unlocked = Signal()
+
+    def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self.setting = False
+        self.key: bytes | None = None
+        self.remaining = 0
+        self.setObjectName("lockScreen")
+        # A plain QWidget subclass paints no style-sheet background without this.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet("#lockScreen { background: #2f3b4a; } #lockCard { background: white; }")
+
+        self.title = QLabel()
+        self.title.setProperty("role", "title")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.prompt = QLabel()
+        self.prompt.setWordWrap(True)
+        self.prompt.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pin_edit = QLineEdit()
+        self.pin_edit.setObjectName("pin")
+        self.repeat_edit = QLineEdit()
+        for edit in (self.pin_edit, self.repeat_edit):
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+            edit.setMaxLength(8)
+            edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            edit.setStyleSheet("font-size: 18pt; padding: 6px;")
+            edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.pin_edit.returnPressed.connect(self._next_or_submit)
+        self.repeat_edit.returnPressed.connect(self.submit)
+        self.message = QLabel()
+        self.message.setObjectName("lockMessage")
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setMinimumHeight(48)
+        self.button = QPushButton()
+        self.button.setDefault(True)
+        self.button.setStyleSheet("font-size: 13pt; padding: 8px 24px;")
+        self.button.clicked.connect(self.submit)
+
+        card = QFrame()
+        card.setObjectName("lockCard")
+        card.setFixedWidth(440)
+        column = QVBoxLayout(card)
+        column.setContentsMargins(32, 28, 32, 28)
+        column.setSpacing(12)
+        for widget in (
+            self.title,
+            self.prompt,
+            self.pin_edit,
+            self.repeat_edit,
+            self.message,
+            self.button,
+        ):
+            column.addWidget(widget)
+        outer = QVBoxLayout(self)
+        outer.addStretch(1)
+        outer.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addStretch(2)
+
+        self.countdown = QTimer(self)
+        self.countdown.setInterval(1000)
+        self.countdown.timeout.connect(self.tick)
+        self.retranslate()
+
+    def prepare(self, *, setting: bool) -> None:
+        """Clear the fields for a new lock (setting: ask for a first PIN)."""
+        self.setting = setting
+        self.pin_edit.clear()
+        self.repeat_edit.clear()
+        self.repeat_edit.setVisible(setting)
+        if not self.remaining:
+            self.message.clear()
+        self.retranslate()
+        self.pin_edit.setFocus()
+
+    def _next_or_submit(self) -> None:
+        if self.setting:
+            self.repeat_edit.setFocus()
+        else:
+            self.submit()
+
+    def _say(self, text: str, *, error: bool = True) -> None:
+        self.message.setStyleSheet(ERROR_STYLE if error else "color: #1b5e20;")
+        self.message.setText(text)
+
+    def submit(self) -> None:
+        if self.remaining:
+            return
+        pin = self.pin_edit.text().strip()
+        if self.setting:
+            if pin != self.repeat_edit.text().strip():
+                self._say(tr("Hai lần nhập mã PIN không khớp. Hãy nhập lại."))
+                self.repeat_edit.clear()
+                self.repeat_edit.setFocus()
+                return
+            self.button.setEnabled(False)
+            self._ops.run_op(
+                self, lambda ws: first_pin(ws, pin), success=self._pin_set, failure=self._failed
+            )
+            return
+        if not pin:
+            self._say(tr("Hãy nhập mã PIN."))
+            return
+        self.button.setEnabled(False)
+        self._ops.run_op(
+            self, lambda ws: try_pin(ws, pin), success=self._checked, failure=self._failed
+        )
+
+    def _pin_set(self, key: bytes) -> None:
+        self.button.setEnabled(True)
+        self.key = key
+        self.unlocked.emit()
+
+    def _checked(self, outcome: tuple[bool, int, bytes | None]) -> None:
+        self.button.setEnabled(True)
+        ok, wait, key = outcome
+        self.pin_edit.clear()
+        if ok:
+            self.key = key
+            self.message.clear()
+            self.unlocked.emit()
+        elif wait:
+            self.start_countdown(wait)
+        else:
+            self._say(tr("Sai mã PIN. Hãy thử lại."))
+            self.pin_edit.setFocus()
+
+    def _failed(self, exc: Exception) -> None:
+        self.button.setEnabled(True)
+        if isinstance(exc, lock.LockedOut):
+            self.start_countdown(exc.seconds)
+        elif isinstance(exc, FieldappError):
+            self._say(exc.message(i18n.language()))
+            self.pin_edit.clear()
+            self.repeat_edit.clear()
+            self.pin_edit.setFocus()
+        else:
+            self._ops.show_error(self, exc)
+
+    # -- waiting after too many wrong tries -------------------------------------------------
+
+    def start_countdown(self, seconds: int) -> None:
+        """Turn the PIN field off and count the core's waiting time down, second by second."""
+        self.remaining = seconds
+        self.pin_edit.setEnabled(False)
+        self.button.setEnabled(False)
+        self._show_countdown()
+        self.countdown.start()
+
+    def tick(self) -> None:
+        self.remaining = max(0, self.remaining - 1)
+        if self.remaining:
+            self._show_countdown()
+            return
+        self.countdown.stop()
+        self.pin_edit.setEnabled(True)
+        self.button.setEnabled(True)
+        self._say(tr("Có thể nhập lại mã PIN."), error=False)
+        self.pin_edit.setFocus()
+
+    def _show_countdown(self) -> None:
+        self._say(
+            tr("Sai mã PIN nhiều lần. Hãy chờ {wait} rồi thử lại.").format(
+                wait=wait_text(self.remaining)
+            )
+        )
+
+    def retranslate(self) -> None:
+        self.title.setText(tr("Sổ tay nhân viên thu đang khoá"))
+        if self.setting:
+            self.prompt.setText(
+                tr(
+                    "Đặt mã PIN (4 đến 8 chữ số) để bảo vệ dữ liệu của người dân trên máy này. "
+                    "Nhập hai lần."
+                )
+            )
+            self.pin_edit.setPlaceholderText(tr("Mã PIN mới"))
+            self.repeat_edit.setPlaceholderText(tr("Nhập lại mã PIN"))
+            self.button.setText(tr("Đặt mã PIN"))
+        else:
+            self.prompt.setText(tr("Nhập mã PIN để mở khoá."))
+            self.pin_edit.setPlaceholderText(tr("Mã PIN"))
+            self.button.setText(tr("Mở khoá"))
+        if self.remaining:
+            self._show_countdown()
+
+
+class AppLock(QObject):
+    """Locks the window at start, after the idle timeout, and when asked; unlocks on the PIN."""
+
+    locked_changed = Signal(bool)
+    unlocked = Signal()
+
+    def __init__(self, ops: Operations, window: QMainWindow, *, enabled: bool) -> None:
+        super().__init__(window)
+        self._ops = ops
+        self.window = window
+        self.enabled = enabled
+        self.locked = False
+        self.screen = LockScreen(ops)
+        self.screen.unlocked.connect(self.unlock)
+        self._hidden: list[QDialog] = []
+        self._disabled: list[QAction] = []
+        self.idle_timer = QTimer(self)
+        self.idle_timer.setSingleShot(True)
+        self.idle_timer.setInterval(lock.DEFAULT_IDLE_TIMEOUT * 1000)
+        self.idle_timer.timeout.connect(self.lock)
+        self._filtering = False
+
+    @property
+    def key(self) -> bytes | None:
+        """The backup key, known once the agent has unlocked (or set the PIN) this session."""
+        return self.screen.key
+
+    def start(self) -> None:
+        """Lock at start (asking for a first PIN if there is none) and watch for idle time."""
+        if not self.enabled:
+            return
+        app = QApplication.instance()
+        if app is not None and not self._filtering:
+            app.installEventFilter(self)
+            self._filtering = True
+
+        def begin(state: tuple[bool, int]) -> None:
+            has_pin, idle_seconds = state
+            self.idle_timer.setInterval(idle_seconds * 1000)
+            self.lock(setting=not has_pin)
+
+        self._ops.run_op(
+            self.window,
+            lambda ws: (lock.has_pin(ws.store), lock.idle_timeout(ws.store)),
+            success=begin,
+        )
+
+    def stop(self) -> None:
+        self.idle_timer.stop()
+        self.screen.countdown.stop()
+        app = QApplication.instance()
+        if app is not None and self._filtering:
+            app.removeEventFilter(self)
+            self._filtering = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self.locked and event.type() in ACTIVITY_EVENTS:
+            self.idle_timer.start()
+        return False
+
+    def request(self) -> None:
+        """Ctrl+L or the menu: lock now (only once a PIN exists, which start() ensures)."""
+        if self.enabled and not self.locked:
+            self.lock()
+
+    def lock(self, *, setting: bool = False) -> None:
+        if self.locked or not self.enabled:
+            return
+        self.locked = True
+        self.idle_timer.stop()
+        screens: Any = getattr(self.window, "screens", None)
+        if screens is not None:
+            if screens.indexOf(self.screen) < 0:
+                screens.addWidget(self.screen)
+            screens.setCurrentWidget(self.screen)
+        # Dialogs (a household, a receipt preview) carry names: hide them until unlocked.
+        self._hidden = [d for d in self.window.findChildren(QDialog) if d.isVisible()]
+        for dialog in self._hidden:
+            dialog.hide()
+        self._disabled = [a for a in self.window.findChildren(QAction) if a.isEnabled()]
+        for action in self._disabled:
+            action.setEnabled(False)
+        self.window.menuBar().setEnabled(False)
+        self.screen.prepare(setting=setting)
+        self.locked_changed.emit(True)
+
+    def unlock(self) -> None:
+        if not self.locked:
+            return
+        self.locked = False
+        screens: Any = getattr(self.window, "screens", None)
+        if screens is not None:
+            screens.setCurrentIndex(0)
+        for action in self._disabled:
+            action.setEnabled(True)
+        self._disabled = []
+        self.window.menuBar().setEnabled(True)
+        for dialog in self._hidden:
+            dialog.show()
+        self._hidden = []
+        self.idle_timer.start()
+        self.locked_changed.emit(False)
+        self.unlocked.emit()
+
+    def retranslate(self) -> None:
+        self.screen.retranslate()

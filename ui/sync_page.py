@@ -1,0 +1,641 @@
+"""The Sync area: the provincial server, enrolment, what is pending, and syncing now or in the
+background when the server can be reached; USB files for days without a network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtNetwork import QNetworkInformation
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldapp.errors import FieldappError
+from fieldapp.syncstate import RefusedRecord
+from fieldapp.workspace import Workspace
+from sync import protocol
+from sync.client import Enrolment, SyncClient, SyncResult, SyncStatus
+from ui import i18n
+from ui.forms import ERROR_STYLE
+from ui.i18n import tr
+from ui.labels import moment_text
+from ui.models import Column, RecordsModel
+from ui.operations import Operations, Progress
+
+HEALTH_TIMEOUT_S = 5.0
+PROBE_INTERVAL_MS = 60_000
+OK_STYLE = "color: #1b5e20;"
+WARN_STYLE = "color: #8a5300;"
+# A background sync gives up sooner than one the agent asked for: it will come round again.
+BACKGROUND_OPTIONS: dict[str, Any] = {"max_attempts": 2, "timeout": 20.0}
+
+
+def probe(server_url: str, *, timeout: float = HEALTH_TIMEOUT_S) -> bool:
+    """Whether the server answers its health check in time; runs on the worker."""
+    try:
+        response = httpx.get(server_url.rstrip("/") + protocol.HEALTH_PATH, timeout=timeout)
+    except (httpx.HTTPError, ValueError):
+        return False
+    return response.status_code == 200
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """A finished run with where the laptop stands afterwards."""
+
+    result: SyncResult
+    status: SyncStatus
+
+
+def run_sync(
+    ws: Workspace, progress: Progress, *, server_url: str | None, options: dict[str, Any]
+) -> SyncOutcome:
+    """One sync run on the worker; a cancel stops it at the next batch or page."""
+    with SyncClient(
+        ws.store,
+        server_url=server_url or None,
+        should_cancel=lambda: progress.cancelled,
+        progress=progress.report,
+        **options,
+    ) as client:
+        result = client.run()
+        return SyncOutcome(result, client.status())
+
+
+def enrol(ws: Workspace, server_url: str, code: str, options: dict[str, Any]) -> Enrolment:
+    """Exchange the one-time code; visits recorded from now on carry the enrolled agent's id."""
+    with SyncClient(ws.store, **options) as client:
+        enrolment = client.enrol(server_url, code)
+    # The visits service reads the agent when the workspace opens; enrolment changes it.
+    ws.visits.agent_id = ws.agent_id
+    return enrolment
+
+
+def result_text(result: SyncResult, pending: int) -> str:
+    """The run in plain words: counts first, then what did not go through and why."""
+    counts = tr(
+        "Đã gửi {sent}, máy chủ nhận {accepted}, từ chối {refused}; đã nhận {pulled} thay đổi."
+    )
+    lines = [
+        counts.format(
+            sent=result.sent,
+            accepted=result.accepted,
+            refused=len(result.refused),
+            pulled=result.pulled,
+        )
+    ]
+    if result.cancelled:
+        lines.append(
+            tr("Đã dừng theo yêu cầu. Còn {n} bản ghi chờ gửi; không mất dữ liệu nào.").format(
+                n=pending
+            )
+        )
+    elif result.errors:
+        lines.append(
+            tr("Chưa đồng bộ xong: {error}. Còn {n} bản ghi chờ gửi lần sau.").format(
+                error=result.message(i18n.language()), n=pending
+            )
+        )
+    elif result.refused:
+        lines.append(
+            tr("{n} bản ghi bị máy chủ từ chối: xem lý do bên dưới, sửa rồi đồng bộ lại.").format(
+                n=len(result.refused)
+            )
+        )
+    else:
+        lines.append(tr("Đồng bộ xong; không còn bản ghi nào chờ gửi.") if not pending else "")
+    return "\n".join(line for line in lines if line)
+
+
+def _entity_label(entity: str) -> str:
+    labels = {
+        "household": tr("Hộ"),
+        "member": tr("Người"),
+        "visit": tr("Lần thăm"),
+        "pledge": tr("Cam kết"),
+        "pledge_event": tr("Trạng thái cam kết"),
+        "receipt": tr("Biên lai"),
+    }
+    return labels.get(entity, entity)
+
+
+def _record_name(record: RefusedRecord) -> str:
+    data = record.data
+    for key in ("head_name", "full_name", "payer_name"):
+        if data.get(key):
+            return str(data[key])
+    return record.entity_id[:8]
+
+
+def _reason(record: RefusedRecord) -> str:
+    return record.en if i18n.language() == "en" and record.en else record.vi
+
+
+class SyncPage(QWidget):
+    """Shows the server and sync state; runs at most one sync at a time on the worker."""
+
+    synced = Signal()
+    pending_changed = Signal(int)
+    enrolled = Signal(str, str)  # server address, communes (comma separated)
+    status_message = Signal(str)
+
+    def __init__(
+        self,
+        ops: Operations,
+        *,
+        server_url: str = "",
+        communes: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._ops = ops
+        self.server_url = server_url
+        self.communes = communes
+        # Extra SyncClient arguments (timeouts; tests pass a transport).
+        self.client_options: dict[str, Any] = {}
+        self.status: SyncStatus | None = None
+        self.reachable: bool | None = None
+        self._sync_op: int | None = None
+        self._probe_op: int | None = None
+        self._background = False
+
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+
+        self.server_caption = QLabel()
+        self.server_label = QLabel()
+        self.server_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reach_label = QLabel()
+        self.check_button = QPushButton()
+        self.check_button.clicked.connect(self.probe_now)
+        self.agent_caption = QLabel()
+        self.agent_label = QLabel()
+        self.agent_label.setWordWrap(True)
+        self.pending_caption = QLabel()
+        self.pending_label = QLabel()
+        self.pending_label.setStyleSheet("font-size: 14pt; font-weight: bold;")
+        self.last_caption = QLabel()
+        self.last_label = QLabel()
+        self.last_label.setWordWrap(True)
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.server_label, 1)
+        server_row.addWidget(self.reach_label)
+        server_row.addWidget(self.check_button)
+        facts = QFormLayout()
+        facts.addRow(self.server_caption, server_row)
+        facts.addRow(self.agent_caption, self.agent_label)
+        facts.addRow(self.pending_caption, self.pending_label)
+        facts.addRow(self.last_caption, self.last_label)
+
+        self.sync_button = QPushButton()
+        self.sync_button.setObjectName("syncNow")
+        self.sync_button.setStyleSheet("font-weight: bold; padding: 8px 20px;")
+        self.sync_button.clicked.connect(lambda: self.sync_now())
+        self.cancel_button = QPushButton()
+        self.cancel_button.clicked.connect(self.cancel_sync)
+        self.cancel_button.setEnabled(False)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.hide()
+        self.export_button = QPushButton()
+        self.export_button.clicked.connect(self.choose_export_file)
+        self.ack_button = QPushButton()
+        self.ack_button.clicked.connect(self.choose_ack_file)
+        actions = QHBoxLayout()
+        actions.addWidget(self.sync_button)
+        actions.addWidget(self.cancel_button)
+        actions.addWidget(self.progress_bar, 1)
+        actions.addStretch(0)
+        actions.addWidget(self.export_button)
+        actions.addWidget(self.ack_button)
+        self.result_label = QLabel()
+        self.result_label.setObjectName("syncResult")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.enrol_box = QGroupBox()
+        self.enrol_url_caption = QLabel()
+        self.enrol_url_edit = QLineEdit(server_url)
+        self.enrol_url_edit.setPlaceholderText("https://bhxh-tinh.example.vn")
+        self.enrol_code_caption = QLabel()
+        self.enrol_code_edit = QLineEdit()
+        self.enrol_button = QPushButton()
+        self.enrol_button.clicked.connect(self.enrol_now)
+        self.enrol_code_edit.returnPressed.connect(self.enrol_now)
+        self.enrol_message = QLabel()
+        self.enrol_message.setWordWrap(True)
+        enrol_form = QFormLayout(self.enrol_box)
+        enrol_form.addRow(self.enrol_url_caption, self.enrol_url_edit)
+        code_row = QHBoxLayout()
+        code_row.addWidget(self.enrol_code_edit, 1)
+        code_row.addWidget(self.enrol_button)
+        enrol_form.addRow(self.enrol_code_caption, code_row)
+        enrol_form.addRow(self.enrol_message)
+
+        self.refused_caption = QLabel()
+        self.refused_caption.setStyleSheet("font-weight: bold;")
+        self.refused_model = RecordsModel(
+            [
+                Column(lambda: tr("Loại"), lambda r: _entity_label(r.entity)),
+                Column(lambda: tr("Bản ghi"), _record_name),
+                Column(lambda: tr("Lý do máy chủ từ chối"), _reason),
+            ],
+            parent=self,
+        )
+        self.refused_table = QTableView()
+        self.refused_table.setModel(self.refused_model)
+        self.refused_table.verticalHeader().hide()
+        self.refused_table.setWordWrap(True)
+        self.refused_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.refused_table.horizontalHeader().setStretchLastSection(True)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(facts)
+        layout.addLayout(actions)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.enrol_box)
+        layout.addWidget(self.refused_caption)
+        layout.addWidget(self.refused_table, 1)
+
+        self.probe_timer = QTimer(self)
+        self.probe_timer.setInterval(PROBE_INTERVAL_MS)
+        self.probe_timer.timeout.connect(self.probe_now)
+        self._network: QNetworkInformation | None = None
+        self.retranslate()
+
+    # -- start and connectivity -----------------------------------------------------------
+
+    def start_watching(self) -> None:
+        """Probe now and every minute; also when the system says the network came back."""
+        self.probe_timer.start()
+        if QNetworkInformation.loadDefaultBackend():
+            self._network = QNetworkInformation.instance()
+            if self._network is not None:
+                self._network.reachabilityChanged.connect(self._reachability_changed)
+        self.refresh(probe_after=True)
+
+    def stop_watching(self) -> None:
+        self.probe_timer.stop()
+        if self._network is not None:
+            self._network.reachabilityChanged.disconnect(self._reachability_changed)
+            self._network = None
+
+    def _reachability_changed(self, reachability: QNetworkInformation.Reachability) -> None:
+        # The system's view is only a hint (it says Online behind a dead 3G link): probe.
+        if reachability == QNetworkInformation.Reachability.Online:
+            self.probe_now()
+
+    @property
+    def effective_url(self) -> str:
+        stored = self.status.server_url if self.status is not None else None
+        return self.server_url or stored or ""
+
+    @property
+    def syncing(self) -> bool:
+        return self._sync_op is not None
+
+    def probe_now(self) -> None:
+        """Ask the server's health check on the worker; with pending records, sync after it."""
+        url = self.effective_url
+        if not url or self._probe_op is not None or self.syncing:
+            return
+
+        def check(ws: Workspace) -> tuple[bool, int]:
+            return probe(url), ws.pending_sync()
+
+        self.reach_label.setText(tr("đang kiểm tra…"))
+        self.reach_label.setStyleSheet("")
+        self._probe_op = self._ops.run_op(
+            self, check, success=self._probed, failure=self._probe_failed
+        )
+
+    def _probed(self, outcome: tuple[bool, int]) -> None:
+        self._probe_op = None
+        reachable, pending = outcome
+        self.reachable = reachable
+        self._show_reachability()
+        enrolled = self.status is not None and self.status.enrolled
+        if reachable and pending and enrolled and not self.syncing:
+            self.sync_now(background=True)
+
+    def _probe_failed(self, _exc: Exception) -> None:
+        self._probe_op = None
+        self.reachable = False
+        self._show_reachability()
+
+    def _show_reachability(self) -> None:
+        if self.reachable is None:
+            self.reach_label.setText("")
+        elif self.reachable:
+            self.reach_label.setText(tr("● kết nối được"))
+            self.reach_label.setStyleSheet(OK_STYLE)
+        else:
+            self.reach_label.setText(tr("● không kết nối được"))
+            self.reach_label.setStyleSheet(ERROR_STYLE)
+
+    # -- state ----------------------------------------------------------------------------
+
+    def refresh(self, *, probe_after: bool = False) -> None:
+        def shown(status: SyncStatus) -> None:
+            self._show_status(status)
+            if probe_after:
+                self.probe_now()
+
+        self._ops.run_op(self, lambda ws: SyncClient(ws.store).status(), success=shown)
+
+    def _show_status(self, status: SyncStatus) -> None:
+        self.status = status
+        self.server_label.setText(self.effective_url or tr("(chưa có địa chỉ máy chủ)"))
+        if status.enrolled:
+            agent = status.agent_name or ""
+            text = tr("{agent} · xã {communes}").format(agent=agent, communes=self.communes)
+            self.agent_label.setText(text if self.communes else agent)
+            self.agent_label.setStyleSheet("")
+        else:
+            self.agent_label.setText(tr("Máy này chưa đăng ký với máy chủ tỉnh."))
+            self.agent_label.setStyleSheet(WARN_STYLE)
+        self.enrol_box.setVisible(not status.enrolled)
+        self.pending_label.setText(tr("{n} bản ghi chờ gửi").format(n=status.pending))
+        self.pending_changed.emit(status.pending)
+        self.last_label.setText(self._last_text(status.last_sync))
+        self.refused_model.set_records(status.refused)
+        self.refused_caption.setText(
+            tr("Bản ghi bị từ chối ({n}) — không bị xoá; sửa rồi đồng bộ lại").format(
+                n=len(status.refused)
+            )
+        )
+        self.refused_table.resizeRowsToContents()
+        self._update_buttons()
+
+    def _last_text(self, last: dict[str, Any] | None) -> str:
+        if not last:
+            return tr("Chưa đồng bộ lần nào.")
+        kinds = {
+            "sync": tr("đồng bộ"),
+            "enrol": tr("đăng ký máy"),
+            "export": tr("xuất tệp USB"),
+            "ack_file": tr("nhập tệp xác nhận"),
+        }
+        kind = kinds.get(str(last.get("kind")), str(last.get("kind")))
+        when = moment_text(str(last.get("at") or ""))
+        if last.get("ok"):
+            outcome = tr("xong")
+        elif last.get("message") == "cancelled":
+            outcome = tr("đã dừng theo yêu cầu")
+        elif not last.get("message") and last.get("refused"):
+            outcome = tr("có bản ghi bị từ chối")
+        else:
+            outcome = tr("chưa xong: {message}").format(message=last.get("message") or "?")
+        counts = tr("gửi {sent}, nhận {accepted}, từ chối {refused}, kéo về {pulled}").format(
+            sent=last.get("sent", 0),
+            accepted=last.get("accepted", 0),
+            refused=last.get("refused", 0),
+            pulled=last.get("pulled", 0),
+        )
+        return f"{when} · {kind}: {outcome} ({counts})"
+
+    def _update_buttons(self) -> None:
+        enrolled = self.status is not None and self.status.enrolled
+        self.sync_button.setEnabled(enrolled and not self.syncing)
+        self.export_button.setEnabled(enrolled and not self.syncing)
+        self.ack_button.setEnabled(enrolled and not self.syncing)
+        self.cancel_button.setEnabled(self.syncing)
+        self.check_button.setEnabled(bool(self.effective_url))
+
+    # -- enrolment ------------------------------------------------------------------------
+
+    def enrol_now(self) -> None:
+        url, code = self.enrol_url_edit.text().strip(), self.enrol_code_edit.text().strip()
+        if not url or not code:
+            self.enrol_message.setStyleSheet(ERROR_STYLE)
+            self.enrol_message.setText(tr("Cần địa chỉ máy chủ và mã đăng ký một lần."))
+            return
+        self.enrol_button.setEnabled(False)
+        self.enrol_message.setStyleSheet("")
+        self.enrol_message.setText(tr("Đang đăng ký…"))
+        options = dict(self.client_options)
+        self._ops.run_op(
+            self,
+            lambda ws: enrol(ws, url, code, options),
+            success=self._enrolled,
+            failure=self._enrol_failed,
+        )
+
+    def _enrolled(self, enrolment: Enrolment) -> None:
+        self.enrol_button.setEnabled(True)
+        self.enrol_code_edit.clear()
+        self.server_url = enrolment.server_url
+        self.communes = ", ".join(enrolment.communes)
+        self.enrol_message.clear()
+        self.result_label.setStyleSheet(OK_STYLE)
+        self.result_label.setText(
+            tr("Đã đăng ký máy cho {agent}; xã được giao: {communes}.").format(
+                agent=enrolment.agent_name, communes=self.communes or "—"
+            )
+        )
+        self.enrolled.emit(enrolment.server_url, self.communes)
+        self.refresh(probe_after=True)
+
+    def _enrol_failed(self, exc: Exception) -> None:
+        self.enrol_button.setEnabled(True)
+        if not isinstance(exc, FieldappError):
+            self._ops.show_error(self, exc)
+            return
+        self.enrol_message.setStyleSheet(ERROR_STYLE)
+        self.enrol_message.setText(exc.message(i18n.language()))
+
+    # -- syncing --------------------------------------------------------------------------
+
+    def sync_now(self, *, background: bool = False) -> bool:
+        """Start a sync unless one is running; the page and the status line show its progress."""
+        if self.syncing:
+            return False
+        url = self.server_url or None
+        options = {**(BACKGROUND_OPTIONS if background else {}), **self.client_options}
+        self._background = background
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self.result_label.setStyleSheet("")
+        self.result_label.setText(tr("Đang đồng bộ nền…") if background else tr("Đang đồng bộ…"))
+        self.status_message.emit(self.result_label.text())
+        self._sync_op = self._ops.run_op(
+            self,
+            lambda ws, progress: run_sync(ws, progress, server_url=url, options=options),
+            success=self._synced,
+            failure=self._sync_failed,
+            on_progress=self._progressed,
+        )
+        self._update_buttons()
+        return True
+
+    def cancel_sync(self) -> None:
+        if self._sync_op is not None:
+            self._ops.cancel(self._sync_op)
+            self.cancel_button.setEnabled(False)
+            self.result_label.setText(tr("Đang dừng sau lô đang gửi…"))
+
+    def _progressed(self, done: int, total: int) -> None:
+        if total:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+            text = tr("Đang gửi {done}/{total} bản ghi…").format(done=done, total=total)
+        else:
+            self.progress_bar.setRange(0, 0)
+            text = tr("Đang nhận thay đổi từ máy chủ: {n}…").format(n=done)
+        if self._background:
+            text = tr("Đồng bộ nền: {text}").format(text=text)
+        self.status_message.emit(text)
+
+    def _finish(self) -> None:
+        self._sync_op = None
+        self.progress_bar.hide()
+        self._update_buttons()
+
+    def _synced(self, outcome: SyncOutcome) -> None:
+        self._finish()
+        result = outcome.result
+        failed = result.errors or result.cancelled
+        self.result_label.setStyleSheet(
+            OK_STYLE if result.ok else ERROR_STYLE if failed else WARN_STYLE
+        )
+        self.result_label.setText(result_text(result, outcome.status.pending))
+        self._show_status(outcome.status)
+        if result.errors:
+            # The server is not answering properly: the next probe tells the agent.
+            self.reachable = False if result.sent == 0 else self.reachable
+            self._show_reachability()
+        prefix = tr("Đồng bộ nền") if self._background else tr("Đồng bộ")
+        self.status_message.emit(f"{prefix}: {self.result_label.text().splitlines()[0]}")
+        self.synced.emit()
+
+    def _sync_failed(self, exc: Exception) -> None:
+        self._finish()
+        self.result_label.setStyleSheet(ERROR_STYLE)
+        if isinstance(exc, FieldappError):
+            text = tr("Chưa đồng bộ được: {error}").format(error=exc.message(i18n.language()))
+        else:
+            self._ops.show_error(self, exc)
+            text = tr("Chưa đồng bộ được: lỗi không mong muốn (ghi ở nhật ký).")
+        self.result_label.setText(text)
+        self.status_message.emit(text)
+        self.refresh()
+
+    # -- USB files ------------------------------------------------------------------------
+
+    def choose_export_file(self) -> None:
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        path, _filter = QFileDialog.getSaveFileName(
+            self,
+            tr("Xuất tệp lô để mang bằng USB"),
+            str(Path(folder) / "fieldapp-lo.batch"),
+            tr("Tệp lô (*.batch)"),
+        )
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> None:
+        """Write pending records to signed batch file(s) for the provincial office."""
+        options = dict(self.client_options)
+
+        def work(ws: Workspace) -> SyncOutcome:
+            with SyncClient(ws.store, **options) as client:
+                return SyncOutcome(client.export_batches(path), client.status())
+
+        self._ops.run_op(self, work, success=self._exported)
+
+    def _exported(self, outcome: SyncOutcome) -> None:
+        result = outcome.result
+        if result.errors:
+            self.result_label.setStyleSheet(ERROR_STYLE)
+            self.result_label.setText(
+                tr("Không xuất được tệp: {error}").format(error=result.message(i18n.language()))
+            )
+        else:
+            self.result_label.setStyleSheet(OK_STYLE)
+            self.result_label.setText(
+                tr(
+                    "Đã ghi {n} bản ghi vào {files}. Các bản ghi vẫn chờ xác nhận: mang tệp "
+                    "lên bưu điện hoặc BHXH tỉnh, rồi nhập tệp xác nhận (.ack) họ trả lại."
+                ).format(n=result.sent, files=", ".join(p.name for p in result.files) or "—")
+            )
+        self._show_status(outcome.status)
+
+    def choose_ack_file(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, tr("Chọn tệp xác nhận của máy chủ"), "", tr("Tệp xác nhận (*.ack)")
+        )
+        if path:
+            self.apply_ack(Path(path))
+
+    def apply_ack(self, path: Path) -> None:
+        """Mark the outbox from the server's signed ack file, as an upload's answer would."""
+        options = dict(self.client_options)
+
+        def work(ws: Workspace) -> SyncOutcome:
+            with SyncClient(ws.store, **options) as client:
+                return SyncOutcome(client.apply_ack_file(path), client.status())
+
+        self._ops.run_op(self, work, success=self._ack_applied)
+
+    def _ack_applied(self, outcome: SyncOutcome) -> None:
+        result = outcome.result
+        self.result_label.setStyleSheet(OK_STYLE if result.ok else ERROR_STYLE)
+        if result.errors:
+            self.result_label.setText(
+                tr("Tệp xác nhận không dùng được: {error}").format(
+                    error=result.message(i18n.language())
+                )
+            )
+        else:
+            self.result_label.setText(
+                tr(
+                    "Máy chủ đã nhận {accepted}, từ chối {refused}; còn {n} bản ghi chờ gửi."
+                ).format(
+                    accepted=result.accepted,
+                    refused=len(result.refused),
+                    n=outcome.status.pending,
+                )
+            )
+        self._show_status(outcome.status)
+        self.synced.emit()
+
+    # -- language -------------------------------------------------------------------------
+
+    def retranslate(self) -> None:
+        self.heading.setText(tr("Đồng bộ với máy chủ tỉnh"))
+        self.server_caption.setText(tr("Máy chủ:"))
+        self.agent_caption.setText(tr("Nhân viên thu:"))
+        self.pending_caption.setText(tr("Chờ gửi:"))
+        self.last_caption.setText(tr("Lần gần nhất:"))
+        self.check_button.setText(tr("Kiểm tra kết nối"))
+        self.sync_button.setText(tr("Đồng bộ ngay"))
+        self.cancel_button.setText(tr("Huỷ"))
+        self.export_button.setText(tr("Xuất tệp USB…"))
+        self.export_button.setToolTip(tr("Khi không có mạng: ghi dữ liệu chờ gửi ra tệp có chữ ký"))
+        self.ack_button.setText(tr("Nhập tệp xác nhận…"))
+        self.enrol_box.setTitle(tr("Đăng ký máy với máy chủ tỉnh"))
+        self.enrol_url_caption.setText(tr("Địa chỉ máy chủ:"))
+        self.enrol_code_caption.setText(tr("Mã đăng ký một lần:"))
+        self.enrol_button.setText(tr("Đăng ký"))
+        self.refused_model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 2)
+        self._show_reachability()
+        if self.status is not None:
+            self._show_status(self.status)
