@@ -155,6 +155,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(report.summary(current_language()))
         for refused in report.refused:
             print(f"  {vi_en('dòng', 'row')} {refused['row']}: {refused['reason']}")
+        if report.refused_not_listed:
+            print(
+                "  "
+                + vi_en(
+                    f"… và {report.refused_not_listed} dòng bị từ chối khác",
+                    f"… and {report.refused_not_listed} more refused rows",
+                )
+            )
     return 0
 
 

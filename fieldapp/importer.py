@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fieldapp.errors import FieldappError, Problem, ValidationError
-from fieldapp.importfile import ParsedHousehold, ParsedPerson, parse_resident_file
+from fieldapp.importfile import (
+    REFUSED_DETAIL_LIMIT,
+    ParsedHousehold,
+    ParsedPerson,
+    parse_resident_file,
+)
 from fieldapp.text import fold
 from fieldapp.workspace import Workspace
 
 
 @dataclass
 class ImportReport:
-    """What an import added, what it found already there, and which rows it refused and why."""
+    """What an import added, what it found already there, and which rows it refused and why.
+
+    refused lists the first REFUSED_DETAIL_LIMIT refused rows (by row number) with reasons;
+    refused_count counts every refused row.
+    """
 
     file: str
     total_rows: int = 0
@@ -23,7 +33,17 @@ class ImportReport:
     members_existing: int = 0
     warnings: int = 0
     refused: list[dict[str, Any]] = field(default_factory=list)
+    refused_count: int = 0
     unknown_columns: list[str] = field(default_factory=list)
+
+    def refuse(self, row: int, problems: list[Problem]) -> None:
+        self.refused_count += 1
+        if len(self.refused) < REFUSED_DETAIL_LIMIT:
+            self.refused.append(_refusal(row, problems))
+
+    @property
+    def refused_not_listed(self) -> int:
+        return self.refused_count - len(self.refused)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +54,7 @@ class ImportReport:
             "members_existing": self.members_existing,
             "warnings": self.warnings,
             "refused": self.refused,
+            "refused_count": self.refused_count,
             "unknown_columns": self.unknown_columns,
         }
 
@@ -42,12 +63,12 @@ class ImportReport:
             return (
                 f"{self.total_rows} rows read: {self.households_added} households and "
                 f"{self.members_added} people added, {self.members_existing} already there, "
-                f"{len(self.refused)} rows refused, {self.warnings} warnings."
+                f"{self.refused_count} rows refused, {self.warnings} warnings."
             )
         return (
             f"Đã đọc {self.total_rows} dòng: thêm {self.households_added} hộ và "
             f"{self.members_added} người, {self.members_existing} người đã có, "
-            f"{len(self.refused)} dòng bị từ chối, {self.warnings} cảnh báo."
+            f"{self.refused_count} dòng bị từ chối, {self.warnings} cảnh báo."
         )
 
 
@@ -71,11 +92,14 @@ def import_residents(
     *,
     province_code: str | None = None,
     commune_code: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Add the households and people of a resident list that the store does not have yet.
 
     Importing the same file twice adds nothing the second time: people are recognised by their
-    CCCD, or by name, date of birth and village when there is none.
+    CCCD, or by name, date of birth and village when there is none. Everything is added in one
+    transaction, so an exception raised by progress (a cancel) leaves the store as it was.
+    progress gets (steps done, steps): reading the rows is the first half, storing the second.
     """
     store = workspace.store
     province = province_code or store.meta("province_code")
@@ -87,16 +111,32 @@ def import_residents(
             "(--province, --commune).",
             code="import_no_commune",
         )
-    parsed = parse_resident_file(path, today=store.clock.today())
+
+    def reading(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, 2 * total)
+
+    parsed = parse_resident_file(path, today=store.clock.today(), progress=reading)
     report = ImportReport(
-        file=str(path), total_rows=parsed.total_rows, unknown_columns=parsed.unknown_columns
+        file=str(path),
+        total_rows=parsed.total_rows,
+        unknown_columns=parsed.unknown_columns,
+        refused=[_refusal(r.row, r.problems) for r in parsed.refused],
+        refused_count=parsed.refused_count,
     )
-    report.refused = [_refusal(r.row, r.problems) for r in parsed.refused]
+    households = parsed.households
     with store.transaction():
-        for household in parsed.households:
+        for done, household in enumerate(households):
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(len(households) + done, 2 * len(households))
             _import_household(workspace, household, province, commune, report)
+        if progress is not None:  # still inside: a cancel here also leaves nothing stored
+            progress(max(1, len(households)), max(1, len(households)))
     report.refused.sort(key=lambda r: int(r["row"]))
     return report
+
+
+_PROGRESS_EVERY = 50
 
 
 def _import_household(
@@ -110,18 +150,16 @@ def _import_household(
     village = household.village or head.village
     if not village:
         for person in household.rows:
-            report.refused.append(
-                _refusal(
-                    person.row,
-                    [
-                        Problem(
-                            "village",
-                            "village_required",
-                            "Thiếu thôn/bản của hộ.",
-                            "The household's village is missing.",
-                        )
-                    ],
-                )
+            report.refuse(
+                person.row,
+                [
+                    Problem(
+                        "village",
+                        "village_required",
+                        "Thiếu thôn/bản của hộ.",
+                        "The household's village is missing.",
+                    )
+                ],
             )
         return
     key = _household_key(household, head)
@@ -138,7 +176,7 @@ def _import_household(
             )
         except ValidationError as exc:
             for person in household.rows:
-                report.refused.append(_refusal(person.row, exc.problems))
+                report.refuse(person.row, exc.problems)
             return
         report.households_added += 1
     for person in household.rows:
@@ -159,7 +197,7 @@ def _import_household(
                 import_key=person.import_key,
             )
         except ValidationError as exc:
-            report.refused.append(_refusal(person.row, exc.problems))
+            report.refuse(person.row, exc.problems)
             continue
         report.members_added += 1
         # The row's warnings include the member's (the same CCCD checks) and also the values

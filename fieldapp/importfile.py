@@ -98,6 +98,10 @@ FIELDS: tuple[str, ...] = tuple(_ALIASES)
 
 # The header must be near the top; commune lists put a title and a date above it.
 _HEADER_SEARCH_ROWS = 15
+# A list of junk can refuse every row: the reasons are kept for the first rows only (nobody
+# reads more, and a 10 MB file of junk would otherwise hold hundreds of MB of messages).
+REFUSED_DETAIL_LIMIT = 1000
+PROGRESS_EVERY = 500
 _MIN_HEADER_FIELDS = 2
 
 _HEAD_RELATIONS = {"chu ho", "ch"}
@@ -150,7 +154,8 @@ class RefusedRow:
 class ParsedFile:
     """The result of reading one resident list.
 
-    total_rows counts the data rows that held anything (accepted plus refused).
+    total_rows counts the data rows that held anything (accepted plus refused). refused lists
+    the first REFUSED_DETAIL_LIMIT refused rows with their reasons; refused_count counts them all.
     """
 
     households: list[ParsedHousehold]
@@ -160,6 +165,7 @@ class ParsedFile:
     total_rows: int
     header_row: int
     sheet: str | None = None
+    refused_count: int = 0
 
     @property
     def people(self) -> list[ParsedPerson]:
@@ -188,8 +194,14 @@ class _Group:
     single: bool = False
 
 
-def parse_resident_file(path: Path, *, today: date) -> ParsedFile:
-    """Read a resident list, validate each row and group the accepted people by household."""
+def parse_resident_file(
+    path: Path, *, today: date, progress: Callable[[int, int], None] | None = None
+) -> ParsedFile:
+    """Read a resident list, validate each row and group the accepted people by household.
+
+    progress, when given, is called with (rows judged, rows in the table) every
+    PROGRESS_EVERY rows; it may raise to stop the reading.
+    """
     tables, fmt = _read_tables(path)
     for sheet, rows in tables:
         found = _find_header(rows)
@@ -211,6 +223,7 @@ def parse_resident_file(path: Path, *, today: date) -> ParsedFile:
             header_row=rows[index][0],
             sheet=sheet if fmt == "xlsx" else None,
             today=today,
+            progress=progress,
         )
     expected = ", ".join(["Họ và tên", "Ngày sinh", "Giới tính", "Số CCCD", "Thôn/Bản", "Chủ hộ"])
     raise FieldappError(
@@ -445,6 +458,7 @@ def _parse_rows(
     header_row: int,
     sheet: str | None,
     today: date,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ParsedFile:
     if rows and _is_column_numbering(rows[0][1]):
         rows = rows[1:]
@@ -453,15 +467,13 @@ def _parse_rows(
     refused: list[RefusedRow] = []
     first_row_of: dict[str, int] = {}
     total = 0
-    for number, cells in rows:
+    refused_count = 0
+    for done, (number, cells) in enumerate(rows):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, len(rows))
         if all(not _text(cell) for index, cell in enumerate(cells) if index not in ignored):
             continue  # blank, or only a pre-printed row number
         total += 1
-        values = {
-            headers[index]: _text(cell)
-            for index, cell in enumerate(cells)
-            if index < len(headers) and headers[index] and _text(cell)
-        }
         by_field: dict[str, Cell] = {
             name: cells[index] if index < len(cells) else None for index, name in columns.items()
         }
@@ -474,7 +486,16 @@ def _parse_rows(
                 first_row_of[key] = number
                 accepted.append(row)
                 continue
-        refused.append(RefusedRow(number, values, problems))
+        refused_count += 1
+        if len(refused) < REFUSED_DETAIL_LIMIT:
+            values = {
+                headers[index]: _text(cell)
+                for index, cell in enumerate(cells)
+                if index < len(headers) and headers[index] and _text(cell)
+            }
+            refused.append(RefusedRow(number, values, problems))
+    if progress is not None:
+        progress(len(rows), len(rows))
     return ParsedFile(
         households=_group(accepted, columns=set(columns.values())),
         refused=refused,
@@ -483,6 +504,7 @@ def _parse_rows(
         total_rows=total,
         header_row=header_row,
         sheet=sheet,
+        refused_count=refused_count,
     )
 
 

@@ -218,3 +218,66 @@ def test_unreadable_file_is_a_clear_error(workspace: Workspace, tmp_path: Path) 
         import_residents(workspace, path, **CODES)
     assert caught.value.vi and caught.value.en
     assert workspace.is_empty()
+
+
+def test_a_list_of_junk_keeps_the_first_reasons_and_counts_every_row(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Every refused row is counted; reasons are kept for the first rows only (bounded memory)."""
+    from fieldapp.importfile import REFUSED_DETAIL_LIMIT
+
+    bad_rows = REFUSED_DETAIL_LIMIT + 37
+    lines = ["Họ và tên;Ngày sinh;Số CCCD;Thôn/Bản"]
+    lines += [f"Người {i};99/99/9999;12ab;Bản Phố" for i in range(bad_rows)]
+    lines.append("Vàng Thị Mỷ;03/04/1998;001199000123;Bản Cốc Ly")
+    path = tmp_path / "junk.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = import_residents(workspace, path, **CODES)
+
+    assert (report.total_rows, report.refused_count) == (bad_rows + 1, bad_rows)
+    assert len(report.refused) == REFUSED_DETAIL_LIMIT
+    assert report.refused_not_listed == 37
+    assert [r["row"] for r in report.refused] == list(range(2, REFUSED_DETAIL_LIMIT + 2))
+    assert f"{bad_rows} dòng bị từ chối" in report.summary("vi")
+    assert f"{bad_rows} rows refused" in report.summary("en")
+    assert report.as_dict()["refused_count"] == bad_rows
+    assert (report.households_added, report.members_added) == (1, 1)
+
+
+def test_progress_goes_forward_to_the_end_and_a_cancel_stores_nothing(
+    workspace: Workspace, messy_csv: Path
+) -> None:
+    """Progress runs 0 → done in order; an exception from progress rolls the whole import back."""
+    seen: list[float] = []
+
+    def record(done: int, total: int) -> None:
+        seen.append(done / total)
+
+    import_residents(workspace, messy_csv, **CODES, progress=record)
+    assert seen[0] == 0 and seen[-1] == 1
+    assert seen == sorted(seen)
+
+    class Stop(Exception):
+        pass
+
+    other = messy_csv.with_name("other.csv")
+    other.write_text(
+        "Họ và tên;Ngày sinh;Số CCCD;Thôn/Bản\n"
+        "Sùng A Páo;01/01/1990;015090000777;Bản Mới\n"
+        "Sùng Thị Dua;02/02/1992;015192000778;Bản Khác\n",
+        encoding="utf-8",
+    )
+    before = _snapshot(workspace.store)
+    calls = 0
+
+    def cancel_while_storing(done: int, total: int) -> None:
+        nonlocal calls
+        calls += 1
+        if done * 2 > total:  # past reading: households are being stored
+            raise Stop
+
+    with pytest.raises(Stop):
+        import_residents(workspace, other, **CODES, progress=cancel_while_storing)
+    assert calls > 1
+    assert _snapshot(workspace.store) == before
