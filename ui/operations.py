@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ from ui.i18n import tr
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
 
 
 class Cancelled(Exception):
@@ -148,13 +153,21 @@ class Operations(QObject):
         if len(self._pending) == 1:
             self.idle_changed.emit(False)
         workspace = self._workspace
+        name = getattr(fn, "__qualname__", type(fn).__name__)
 
         def work() -> None:
             outcome: tuple[object, Exception | None]
+            started = time.perf_counter()
+            log.debug("op %d %s started", op_id, name)
             try:
                 outcome = (fn(workspace, reporter) if reporter is not None else fn(workspace), None)
             except Exception as exc:  # reported on the UI thread, never lost
                 outcome = (None, exc)
+                # The error's code or type only: its message may name a person.
+                reason = exc.code if isinstance(exc, FieldappError) else type(exc).__name__
+                log.info("op %d %s failed in %d ms: %s", op_id, name, _ms_since(started), reason)
+            else:
+                log.info("op %d %s finished in %d ms", op_id, name, _ms_since(started))
             with self._outcomes_lock:
                 self._outcomes[op_id] = outcome
             self._finished.emit(op_id)
