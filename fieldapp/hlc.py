@@ -6,6 +6,9 @@ import threading
 from dataclasses import dataclass
 
 
+MAX_COUNTER = 99_999
+
+
 @dataclass(frozen=True, order=True)
 class Timestamp:
     """One HLC reading: wall milliseconds, a counter for ties, and the device that made it."""
@@ -49,8 +52,12 @@ class HybridClock:
         with self._lock:
             if now_ms > self._wall:
                 self._wall, self._counter = now_ms, 0
-            else:
+            elif self._counter < MAX_COUNTER:
                 self._counter += 1
+            else:
+                # The counter has five digits so that the text form sorts; past them, time
+                # moves on by one millisecond instead (a fixed clock or a burst of ticks).
+                self._wall, self._counter = self._wall + 1, 0
             return str(Timestamp(self._wall, self._counter, self.device_id))
 
     def observe(self, remote: str) -> None:

@@ -1,0 +1,49 @@
+"""The hybrid logical clock: stamps always move forward and their text sorts like them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from fieldapp.clock import FixedClock
+from fieldapp.hlc import MAX_COUNTER, HybridClock, parse
+from fieldapp.workspace import Workspace
+
+
+def test_stamps_on_a_standing_clock_keep_moving_and_stay_parseable() -> None:
+    """Past the five-digit counter a stamp moves on a millisecond instead of growing a digit."""
+    clock = HybridClock("dev")
+    stamps = [clock.tick(1_000) for _ in range(MAX_COUNTER + 3)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    parsed = [parse(s) for s in stamps[-4:]]
+    assert [(p.wall_ms, p.counter) for p in parsed] == [
+        (1_000, MAX_COUNTER - 1),
+        (1_000, MAX_COUNTER),
+        (1_001, 0),
+        (1_001, 1),
+    ]
+    # The wall clock catching up continues from the stamp, never going back.
+    assert parse(clock.tick(1_001)) == parse(f"{1_001:015d}-00002-dev")
+    assert clock.tick(5_000) > stamps[-1]
+
+
+def test_a_store_written_by_a_long_run_on_a_fixed_clock_opens_again(tmp_path: Path) -> None:
+    """More than 100,000 changes at one instant (a big demo) leave a store that reopens."""
+    now = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+    ws = Workspace.open(tmp_path, clock=FixedClock(now))
+    ws.store.hlc._counter = MAX_COUNTER - 2  # as after ~100,000 writes at the same instant
+    for i in range(5):
+        ws.households.add(
+            province_code="15",
+            commune_code="99001",
+            village="Bản Phố",
+            head_name=f"Giàng Seo {'ABCDE'[i]}",
+        )
+    last = ws.store.hlc.last
+    ws.close()
+    again = Workspace.open(tmp_path, clock=FixedClock(now))
+    assert again.store.hlc.last >= last
+    again.households.add(
+        province_code="15", commune_code="99001", village="Bản Phố", head_name="Giàng Seo Sử"
+    )
+    again.close()
