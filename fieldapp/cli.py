@@ -187,9 +187,35 @@ def cmd_gui(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
+def _add_gui(sub: Any, gui: GuiLauncher | None) -> None:
+    p = sub.add_parser("gui", help=vi_en("mở ứng dụng", "open the desktop app"))
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help=vi_en("tự kiểm tra rồi thoát", "check start-up and exit"),
+    )
+    p.set_defaults(handler=lambda a: cmd_gui(a, gui))
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word of a command line: the first word that is not --data-dir or its value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--data-dir":
+            next(words, None)
+        elif not word.startswith("--data-dir="):
+            return word
+    return None
+
+
 def build_parser(
-    gui: GuiLauncher | None = None, commands: Sequence[Callable[[Any], None]] = ()
+    gui: GuiLauncher | None = None,
+    commands: Sequence[Callable[[Any], None]] = (),
+    *,
+    only_gui: bool = False,
 ) -> argparse.ArgumentParser:
+    """The whole command line; with only_gui, just what opening the app needs (it starts
+    faster: the other command groups are neither imported nor built)."""
     parser = argparse.ArgumentParser(
         prog="fieldapp",
         description=vi_en(
@@ -207,6 +233,9 @@ def build_parser(
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if only_gui:
+        _add_gui(sub, gui)
+        return parser
 
     p = sub.add_parser("demo", help=vi_en("tạo xã mẫu", "create a demo commune"))
     p.add_argument(
@@ -337,13 +366,7 @@ def build_parser(
     p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_import)
 
-    p = sub.add_parser("gui", help=vi_en("mở ứng dụng", "open the desktop app"))
-    p.add_argument(
-        "--self-test",
-        action="store_true",
-        help=vi_en("tự kiểm tra rồi thoát", "check start-up and exit"),
-    )
-    p.set_defaults(handler=lambda a: cmd_gui(a, gui))
+    _add_gui(sub, gui)
 
     from fieldapp import cli_backup, cli_documents, cli_reports
 
@@ -366,8 +389,12 @@ def main(
     The application's entry point hands in what lives outside the core: `gui`, the desktop
     app's launcher, and `commands`, functions that add command groups (e.g. `sync`).
     """
-    parser = build_parser(gui, commands)
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if gui is not None and _command_of(words) == "gui":
+        parser = build_parser(gui, only_gui=True)
+    else:
+        parser = build_parser(gui, commands)
+    args = parser.parse_args(words)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         return usage(parser)

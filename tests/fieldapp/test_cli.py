@@ -208,3 +208,33 @@ def test_installed_console_script(tmp_path: Path) -> None:
     assert "usage: fieldapp" in done.stdout
     for command in ("demo", "search", "calc", "import"):
         assert command in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["gui"], "gui"),
+        (["--data-dir", "/x", "gui", "--self-test"], "gui"),
+        (["--data-dir=/x", "gui"], "gui"),
+        (["--data-dir", "gui", "search", "gui"], "search"),
+        (["search", "gui"], "search"),
+        (["--data-dir", "/x"], None),
+        ([], None),
+    ],
+)
+def test_the_command_word_is_found_past_the_data_dir(argv: list[str], command: str | None) -> None:
+    from fieldapp.cli import _command_of
+
+    assert _command_of(argv) == command
+
+
+def test_gui_is_opened_through_the_short_parser_with_its_options(tmp_path: Path) -> None:
+    """`fieldapp --data-dir D gui --self-test` reaches the launcher with both options."""
+    seen: dict[str, object] = {}
+
+    def launcher(*, data_dir: Path | None, self_test: bool = False) -> int:
+        seen.update(data_dir=data_dir, self_test=self_test)
+        return 0
+
+    assert main(["--data-dir", str(tmp_path), "gui", "--self-test"], gui=launcher) == 0
+    assert seen == {"data_dir": tmp_path, "self_test": True}
