@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from fieldapp.calculator import bhxh_voluntary, bhyt_household
-from fieldapp.documents.flyer import BhxhOption, FlyerData, render_flyers
 from fieldapp.errors import FieldappError, ValidationError
 from fieldapp.model import Household
 from fieldapp.money import format_vnd
 from fieldapp.pledges import bhxh_groups_of
 from fieldapp.workspace import Workspace
+
+# The flyer layout (and reportlab with it) is imported when flyers are made: the desktop app
+# imports this module for its buttons, long before anyone prints.
+if TYPE_CHECKING:
+    from fieldapp.documents.flyer import FlyerData
 
 # Which flyer speaks to a household, by its recorded groups (first match wins).
 _AUDIENCE_BY_GROUP = (
@@ -45,6 +50,8 @@ def flyer_for(
     ws: Workspace, household: Household, *, language: str = "vi", on: dt.date | None = None
 ) -> FlyerData:
     """The flyer data of one household, with amounts from the policy in force on `on`."""
+    from fieldapp.documents.flyer import BhxhOption, FlyerData
+
     on = on or ws.store.clock.today()
     policy = ws.policy
     members = ws.members.of_household(household.id)
@@ -139,6 +146,8 @@ def village_flyers(
             f"No households in {village}" + (f" in group {group}." if group else "."),
             code="no_households",
         )
+    from fieldapp.documents.flyer import render_flyers
+
     return render_flyers(
         [_checked(ws, h, language) for h in households],
         on_progress=on_progress,
@@ -147,6 +156,8 @@ def village_flyers(
 
 
 def household_flyers(ws: Workspace, household_ids: Sequence[str], *, language: str = "vi") -> bytes:
+    from fieldapp.documents.flyer import render_flyers
+
     return render_flyers([_checked(ws, ws.households.get(h), language) for h in household_ids])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -54,14 +55,22 @@ class SearchHit:
         }
 
 
-_SELECT = """
+# The people and households of one page of matches, given as a JSON list of
+# [household_id, member_id, tier] in rank order; a tier groups matches of equal rank, which
+# show in the Vietnamese name order.
+_PAGE = """
     SELECT s.household_id, s.member_id,
         coalesce(m.full_name, h.head_name) AS full_name, h.head_name, h.village,
         m.date_of_birth, m.cccd, h.phone
-    FROM ({inner}) s
+    FROM (
+        SELECT json_extract(j.value, '$[0]') AS household_id,
+            json_extract(j.value, '$[1]') AS member_id,
+            json_extract(j.value, '$[2]') AS tier, j.key AS position
+        FROM json_each(?) j
+    ) s
     JOIN household h ON h.id = s.household_id
     LEFT JOIN member m ON m.id = s.member_id
-    ORDER BY s.rank, m.sort_key
+    ORDER BY s.tier, m.sort_key, s.position
 """
 
 
@@ -88,19 +97,34 @@ class Search:
         expression = match_expression(text)
         if expression is None:
             return self.browse(village=village, group=group, limit=limit, offset=offset)
-        # Rank and cut inside the index first, so only one page of matches is joined.
-        inner = "SELECT household_id, member_id, rank FROM search_index WHERE search_index MATCH ?"
+        # Rank and cut inside the index first, then join only that page. The score is FTS5's
+        # rank (bm25) computed once per match and kept by SQLite's top-N sort: ORDER BY rank
+        # has FTS5 sort every match and compute the rank again for each row it returns, and
+        # the join in the same statement computed it twice. The rowid breaks ties, so pages
+        # do not overlap.
+        sql = (
+            "SELECT household_id, member_id, bm25(search_index) AS score FROM search_index"
+            " WHERE search_index MATCH ?"
+        )
         params: list[object] = [expression]
         if village:
-            inner += " AND household_id IN (SELECT id FROM household WHERE village = ?)"
+            sql += " AND household_id IN (SELECT id FROM household WHERE village = ?)"
             params.append(clean(village))
         if group:
-            inner += f" AND household_id IN ({_IN_GROUP})"
+            sql += f" AND household_id IN ({_IN_GROUP})"
             params.append(group)
-        inner += " ORDER BY rank LIMIT ? OFFSET ?"
+        sql += " ORDER BY score, rowid LIMIT ? OFFSET ?"
         params += [limit, offset]
-        sql = _SELECT.format(inner=inner)
-        hits = [SearchHit(*row) for row in self.store.conn.execute(sql, params)]
+        page: list[tuple[str, str | None, int]] = []
+        tier, last = -1, None
+        for household_id, member_id, score in self.store.conn.execute(sql, params):
+            if score != last:
+                tier, last = tier + 1, score
+            page.append((household_id, member_id, tier))
+        if not page:
+            return []
+        rows = self.store.conn.execute(_PAGE, (json.dumps(page),))
+        hits = [SearchHit(*row) for row in rows]
         # A household's own row matters only when none of its members is on the page already:
         # otherwise the head would show twice.
         shown = {h.household_id for h in hits if h.member_id is not None}

@@ -131,9 +131,13 @@ class HouseholdsView(QWidget):
         self.village_combo.blockSignals(False)
 
     def refresh(self) -> None:
-        """Reload villages and the current results (after data changed)."""
-        self._ops.run_op(self, lambda ws: ws.households.villages(), success=self.set_villages)
+        """Reload the current results and the villages (after data changed).
+
+        The search goes first: the worker runs one thing at a time, and the results are what
+        the agent is waiting for.
+        """
         self.search_now()
+        self._ops.run_op(self, lambda ws: ws.households.villages(), success=self.set_villages)
 
     def search_now(self) -> None:
         self._timer.stop()

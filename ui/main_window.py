@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -14,44 +16,45 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp.flyers import household_flyers
 from fieldapp.model import Household, Member
-from fieldapp.receipts import Receipt
 from ui import i18n
-from ui.day_report import DayReportPage
-from ui.household_dialog import HouseholdDialog
-from ui.household_page import HouseholdPage
 from ui.households import HouseholdsView
 from ui.i18n import tr
-from ui.member_dialog import MemberDialog
 from ui.operations import Operations
-from ui.pledge_dialog import PledgeDialog, load_pledge_context
-from ui.print_page import PrintPage
-from ui.printing import show_document, slug
-from ui.receipts import (
-    PaymentDialog,
-    ReceiptBooksDialog,
-    VoidDialog,
-    load_payment_context,
-    number_text,
-    receipt_title,
-)
-from ui.sync_page import SyncPage
 from ui.today import TodayView
-from ui.visit_dialog import VisitDialog, load_visit_context
+
+# The other areas and the dialogs are imported when first opened: the Sync area brings the
+# HTTP client, the End of day area and printing bring the PDF library, and none of them is
+# needed to show Today and search households at start.
+if TYPE_CHECKING:
+    from fieldapp.receipts import Receipt
+    from ui.day_report import DayReportPage
+    from ui.household_page import HouseholdPage
+    from ui.print_page import PrintPage
+    from ui.sync_page import SyncPage
 
 TODAY, HOUSEHOLDS, HOUSEHOLD, PRINT, SYNC, END_OF_DAY = range(6)
 STATUS_MESSAGE_MS = 15000
+# Watching for the provincial server starts this long after the window is up: the first paint
+# and the first search do not wait for the HTTP client to load.
+SERVER_WATCH_DELAY_MS = 1000
 
 
 class MainWindow(QMainWindow):
-    """Asks app.py (through signals) for what needs settings or files; opens the data dialogs."""
+    """Asks app.py (through signals) for what needs settings or files; opens the data dialogs.
+
+    Households (the search) is built with the window. The other areas are built when they are
+    first shown (or reached through their attribute), and an area reads its data when it is
+    shown, so nothing is built or read for an area the agent has not looked at.
+    """
 
     language_changed = Signal(str)
     demo_requested = Signal()
     import_requested = Signal()
     settings_requested = Signal()
     lock_requested = Signal()
+    # The Sync area enrolled this laptop: server address, communes (comma separated).
+    enrolled = Signal(str, str)
 
     def __init__(
         self,
@@ -60,6 +63,8 @@ class MainWindow(QMainWindow):
         province_code: str = "",
         commune_code: str = "",
         agent_name: str = "",
+        server_url: str = "",
+        communes: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -69,23 +74,15 @@ class MainWindow(QMainWindow):
         self.agent_name = agent_name
         self.dialog: QDialog | None = None
         self._villages: list[str] = []
+        self._server_url = server_url
+        self._communes = communes
+        self._shown = False
 
-        self.today = TodayView(ops)
         self.households = HouseholdsView(ops)
-        self.household = HouseholdPage(ops)
-        self.print_page = PrintPage(ops, present=self._show_dialog)
-        self.sync_page = SyncPage(ops)
-        self.day_page = DayReportPage(ops)
+        self._pages: dict[int, Any] = {HOUSEHOLDS: self.households}
         self.stack = QStackedWidget()
-        for page in (
-            self.today,
-            self.households,
-            self.household,
-            self.print_page,
-            self.sync_page,
-            self.day_page,
-        ):
-            self.stack.addWidget(page)
+        for row in range(END_OF_DAY + 1):
+            self.stack.addWidget(self._pages.get(row) or QWidget())
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
         self.nav.addItems([""] * self.stack.count())
@@ -102,34 +99,140 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.screens)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
+        self._watch_timer = QTimer(self)
+        self._watch_timer.setSingleShot(True)
+        self._watch_timer.setInterval(SERVER_WATCH_DELAY_MS)
+        self._watch_timer.timeout.connect(lambda: self.sync_page.start_watching())
 
-        self.today.open_household.connect(self.open_household)
         self.households.open_household.connect(self.open_household)
         self.households.model.modelReset.connect(self._remember_villages)
-        self.household.back_requested.connect(self.go_back)
-        self.household.edit_household_requested.connect(self.edit_household)
-        self.household.add_member_requested.connect(self.add_member)
-        self.household.edit_member_requested.connect(self.edit_member)
-        self.household.record_visit_requested.connect(self.record_visit)
-        self.household.pledge_requested.connect(self.new_pledge)
-        self.household.changed.connect(self.refresh_lists)
-        self.household.payment_requested.connect(self.take_payment)
-        self.household.print_receipt_requested.connect(self.print_receipt)
-        self.household.void_receipt_requested.connect(self.void_receipt)
-        self.household.flyer_requested.connect(self.print_household_flyer)
-        self.sync_page.synced.connect(self.refresh_all)
-        self.sync_page.status_message.connect(
-            lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
-        )
-        self.day_page.handed_over.connect(self.update_status)
-        # Both areas read the pending count anyway: the status line shows the same number.
-        self.sync_page.pending_changed.connect(self._show_status)
-        self.day_page.pending_changed.connect(self._show_status)
 
         self._build_actions()
         self.nav.setCurrentRow(TODAY)
         self.nav.item(HOUSEHOLD).setHidden(True)
         self.retranslate()
+
+    # -- areas ----------------------------------------------------------------------------
+
+    def _built(self, row: int) -> Any:
+        """The area at row if it has been built, else None."""
+        return self._pages.get(row)
+
+    def _page(self, row: int) -> Any:
+        """The area at row, built (and put in place in the stack) on first use."""
+        page = self._pages.get(row)
+        if page is None:
+            page = self._build_page(row)
+            self._pages[row] = page
+            placeholder = self.stack.widget(row)
+            current = self.stack.currentIndex() == row
+            self.stack.insertWidget(row, page)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            if current:
+                self.stack.setCurrentIndex(row)
+        return page
+
+    def _build_page(self, row: int) -> QWidget:
+        if row == TODAY:
+            today = TodayView(self.ops)
+            today.open_household.connect(self.open_household)
+            today.pending_changed.connect(self._show_status)
+            return today
+        if row == HOUSEHOLD:
+            from ui.household_page import HouseholdPage
+
+            household = HouseholdPage(self.ops)
+            household.back_requested.connect(self.go_back)
+            household.edit_household_requested.connect(self.edit_household)
+            household.add_member_requested.connect(self.add_member)
+            household.edit_member_requested.connect(self.edit_member)
+            household.record_visit_requested.connect(self.record_visit)
+            household.pledge_requested.connect(self.new_pledge)
+            household.changed.connect(self.refresh_lists)
+            household.payment_requested.connect(self.take_payment)
+            household.print_receipt_requested.connect(self.print_receipt)
+            household.void_receipt_requested.connect(self.void_receipt)
+            household.flyer_requested.connect(self.print_household_flyer)
+            return household
+        if row == PRINT:
+            from ui.print_page import PrintPage
+
+            return PrintPage(self.ops, present=self._show_dialog)
+        if row == SYNC:
+            from ui.sync_page import SyncPage
+
+            sync = SyncPage(self.ops, server_url=self._server_url, communes=self._communes)
+            sync.synced.connect(self.refresh_all)
+            sync.status_message.connect(
+                lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
+            )
+            # The area reads the pending count anyway: the status line shows the same number.
+            sync.pending_changed.connect(self._show_status)
+            sync.enrolled.connect(self.enrolled)
+            return sync
+        if row == END_OF_DAY:
+            from ui.day_report import DayReportPage
+
+            day = DayReportPage(self.ops)
+            day.handed_over.connect(self.update_status)
+            day.pending_changed.connect(self._show_status)
+            return day
+        raise ValueError(f"no area at row {row}")
+
+    @property
+    def today(self) -> TodayView:
+        page: TodayView = self._page(TODAY)
+        return page
+
+    @property
+    def household(self) -> HouseholdPage:
+        page: HouseholdPage = self._page(HOUSEHOLD)
+        return page
+
+    @property
+    def print_page(self) -> PrintPage:
+        page: PrintPage = self._page(PRINT)
+        return page
+
+    @property
+    def sync_page(self) -> SyncPage:
+        page: SyncPage = self._page(SYNC)
+        return page
+
+    @property
+    def day_page(self) -> DayReportPage:
+        page: DayReportPage = self._page(END_OF_DAY)
+        return page
+
+    def set_server(self, server_url: str) -> None:
+        """The provincial server's address changed in the settings."""
+        self._server_url = server_url
+        sync = self._built(SYNC)
+        if sync is not None:
+            sync.server_url = server_url
+            sync.refresh()
+
+    def watch_server(self) -> None:
+        """Probe the server now and then, and sync in the background when it answers."""
+        self._watch_timer.start()
+
+    def stop_watching_server(self) -> None:
+        self._watch_timer.stop()
+        sync = self._built(SYNC)
+        if sync is not None:
+            sync.stop_watching()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown:
+            # The areas wait for the window: the one in front is built and reads its data now.
+            self._shown = True
+            self._page(self.stack.currentIndex())
+            self._load(self.stack.currentIndex())
+            if self.stack.currentIndex() != TODAY:
+                # Today reads the pending count with its data; other areas do not.
+                self.update_status()
 
     # -- actions --------------------------------------------------------------------------
 
@@ -206,7 +309,14 @@ class MainWindow(QMainWindow):
     def _navigate(self, row: int) -> None:
         if row < 0:
             return
+        if self._shown:
+            self._page(row)
         self.stack.setCurrentIndex(row)
+        if self._shown:
+            self._load(row)
+
+    def _load(self, row: int) -> None:
+        """Read the data of the area the agent has just brought to the front."""
         if row == TODAY:
             self.today.refresh()
         elif row == HOUSEHOLDS and self.households.model.rowCount() == 0:
@@ -239,9 +349,11 @@ class MainWindow(QMainWindow):
             self.households.table.setFocus()
 
     def refresh_all(self) -> None:
-        self.today.refresh()
+        if self._built(TODAY) is not None:
+            self.today.refresh()
         self.households.refresh()
-        self.household.refresh()
+        if self._built(HOUSEHOLD) is not None:
+            self.household.refresh()
         if self.stack.currentIndex() == PRINT:
             self.print_page.refresh()
         elif self.stack.currentIndex() == END_OF_DAY:
@@ -249,7 +361,8 @@ class MainWindow(QMainWindow):
         self.update_status()
 
     def refresh_lists(self) -> None:
-        self.today.refresh()
+        if self._built(TODAY) is not None:
+            self.today.refresh()
         self.households.model.refresh()
         if self.stack.currentIndex() == SYNC:
             self.sync_page.refresh()
@@ -283,6 +396,8 @@ class MainWindow(QMainWindow):
             self.dialog = None
 
     def new_household(self) -> None:
+        from ui.household_dialog import HouseholdDialog
+
         dialog = HouseholdDialog(
             self.ops,
             province_code=self.province_code,
@@ -294,6 +409,8 @@ class MainWindow(QMainWindow):
         self._show_dialog(dialog)
 
     def edit_household(self, household: Household) -> None:
+        from ui.household_dialog import HouseholdDialog
+
         dialog = HouseholdDialog(
             self.ops, household=household, villages=self._villages, parent=self
         )
@@ -306,11 +423,15 @@ class MainWindow(QMainWindow):
         self.open_household(household.id)
 
     def add_member(self, household_id: str) -> None:
+        from ui.member_dialog import MemberDialog
+
         dialog = MemberDialog(self.ops, household_id=household_id, parent=self)
         dialog.saved.connect(lambda _m: self._member_saved())
         self._show_dialog(dialog)
 
     def edit_member(self, member: Member) -> None:
+        from ui.member_dialog import MemberDialog
+
         dialog = MemberDialog(
             self.ops, household_id=member.household_id, member=member, parent=self
         )
@@ -318,7 +439,8 @@ class MainWindow(QMainWindow):
         self._show_dialog(dialog)
 
     def _member_saved(self) -> None:
-        self.household.refresh()
+        if self._built(HOUSEHOLD) is not None:
+            self.household.refresh()
         self.refresh_lists()
 
     def _selected_household_id(self) -> str | None:
@@ -343,6 +465,8 @@ class MainWindow(QMainWindow):
         self.record_visit(household_id)
 
     def record_visit(self, household_id: str) -> None:
+        from ui.visit_dialog import VisitDialog, load_visit_context
+
         def show(context: object) -> None:
             dialog = VisitDialog(self.ops, context, parent=self)  # type: ignore[arg-type]
             dialog.saved.connect(lambda _v: self._member_saved())
@@ -351,6 +475,8 @@ class MainWindow(QMainWindow):
         self.ops.run_op(self, lambda ws: load_visit_context(ws, household_id), success=show)
 
     def new_pledge(self, household_id: str) -> None:
+        from ui.pledge_dialog import PledgeDialog, load_pledge_context
+
         def show(context: object) -> None:
             dialog = PledgeDialog(self.ops, context, parent=self)  # type: ignore[arg-type]
             dialog.saved.connect(lambda _p: self._member_saved())
@@ -361,6 +487,8 @@ class MainWindow(QMainWindow):
     # -- payments, receipts and printing ---------------------------------------------------
 
     def take_payment(self, household_id: str, pledge_ids: list[str]) -> None:
+        from ui.receipts import PaymentDialog, load_payment_context
+
         def show(context: object) -> None:
             dialog = PaymentDialog(self.ops, context, parent=self)  # type: ignore[arg-type]
             dialog.issued.connect(self._receipt_issued)
@@ -381,6 +509,9 @@ class MainWindow(QMainWindow):
         The first counted print is the original and every later one a copy (BẢN SAO), so a
         look at the preview must not use up the original.
         """
+        from ui.printing import show_document, slug
+        from ui.receipts import number_text, receipt_title
+
         receipt_id, layout = receipt.id, self.household.receipt_layout()
         show_document(
             self,
@@ -394,15 +525,21 @@ class MainWindow(QMainWindow):
         )
 
     def void_receipt(self, receipt: Receipt) -> None:
+        from ui.receipts import VoidDialog
+
         dialog = VoidDialog(self.ops, receipt, parent=self)
         dialog.voided.connect(lambda _r: self._member_saved())
         self._show_dialog(dialog)
 
     def print_household_flyer(self, household_id: str) -> None:
+        from fieldapp.flyers import household_flyers
+        from ui.printing import show_document, slug
+
         language = self.print_page.flyer_language()
         head = ""
-        if self.household.data is not None and self.household.household_id == household_id:
-            head = self.household.data.household.head_name
+        page = self._built(HOUSEHOLD)
+        if page is not None and page.data is not None and page.household_id == household_id:
+            head = page.data.household.head_name
         show_document(
             self,
             self.ops,
@@ -427,6 +564,8 @@ class MainWindow(QMainWindow):
                 self.print_household_flyer(household_id)
 
     def edit_receipt_books(self) -> None:
+        from ui.receipts import ReceiptBooksDialog
+
         dialog = ReceiptBooksDialog(self.ops, parent=self)
         dialog.changed.connect(lambda _books: self.print_page.refresh())
         self._show_dialog(dialog)
@@ -479,10 +618,7 @@ class MainWindow(QMainWindow):
         self.quit_action.setText(tr("Thoát"))
         self.vi_action.setText("Tiếng Việt")
         self.en_action.setText("English")
-        self.today.retranslate()
-        self.households.retranslate()
-        self.household.retranslate()
-        self.print_page.retranslate()
-        self.sync_page.retranslate()
-        self.day_page.retranslate()
-        self.update_status()
+        for page in self._pages.values():
+            page.retranslate()
+        if self._shown:
+            self.update_status()

@@ -114,7 +114,10 @@ class SearchResultsModel(QAbstractTableModel):
         return 0 if parent.isValid() else 6
 
     def canFetchMore(self, parent: Index) -> bool:
-        return not parent.isValid() and not self._exhausted and not self._loading
+        # A view still on screen while the app shuts down must not ask for more pages.
+        if parent.isValid() or self._exhausted or self._loading:
+            return False
+        return not self._ops.closed
 
     def fetchMore(self, parent: Index) -> None:
         if not self.canFetchMore(parent):

@@ -99,6 +99,11 @@ class Operations(QObject):
     def busy(self) -> bool:
         return bool(self._pending)
 
+    @property
+    def closed(self) -> bool:
+        """Whether shutdown() has been called: no more operations are taken."""
+        return self._workspace is None
+
     def run_op(
         self,
         parent: QObject | None,

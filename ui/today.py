@@ -68,6 +68,8 @@ class TodayView(QWidget):
     """The agent's day: who to visit now, what was done lately."""
 
     open_household = Signal(str)
+    # The pending-sync count read with the day's data (the status line shows it too).
+    pending_changed = Signal(int)
 
     def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -140,9 +142,16 @@ class TodayView(QWidget):
         self._data = data
         self.follow_model.set_records(data.follow_ups)
         self.recent_model.set_records(data.recent)
-        self.retranslate()
+        # The models were just reset: only the labels need the new figures.
+        self._show_labels()
+        self.pending_changed.emit(data.pending_sync)
 
     def retranslate(self) -> None:
+        self._show_labels()
+        self.follow_model.retranslate()
+        self.recent_model.retranslate()
+
+    def _show_labels(self) -> None:
         data = self._data
         day = date_text(data.today) if data else ""
         self.heading.setText(tr("Hôm nay {day}").format(day=day))
@@ -162,5 +171,3 @@ class TodayView(QWidget):
                 )
             )
         self.recent_label.setText(tr("Lần thăm gần đây"))
-        self.follow_model.retranslate()
-        self.recent_model.retranslate()

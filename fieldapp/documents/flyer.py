@@ -16,10 +16,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+# Units only: the PDF machinery is imported where a PDF is drawn (see render_flyers).
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
 
 import resources
 from fieldapp.documents.fonts import (
@@ -36,6 +36,9 @@ from fieldapp.documents.fonts import (
 from fieldapp.errors import FieldappError
 from fieldapp.money import format_vnd
 from fieldapp.text import nfc
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 AUDIENCE_GROUPS = (
     "agri_household",
@@ -352,6 +355,8 @@ def render_flyers(
     on_progress(done, total) is called after each page; when should_cancel() turns true the
     work stops with Cancelled and no PDF bytes are returned.
     """
+    from reportlab.pdfgen.canvas import Canvas
+
     register_fonts()
     total = len(flyers)
     # Check every household's group and language before the first page, so a bad template

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Literal, NamedTuple
-
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import resources
+
+# reportlab is imported where text is measured or drawn: loading it takes about a tenth of
+# a second, which importing this module (to open the app, say) must not cost.
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 REGULAR = "FieldSans"
 BOLD = "FieldSans-Bold"
@@ -37,6 +38,9 @@ def register_fonts() -> None:
     with _lock:
         if _registered:
             return
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfbase.ttfonts import TTFont
+
         for name, filename in _FILES.items():
             pdfmetrics.registerFont(TTFont(name, str(resources.path("fonts", filename))))
         pdfmetrics.registerFontFamily(REGULAR, normal=REGULAR, bold=BOLD, italic=REGULAR)
@@ -45,6 +49,8 @@ def register_fonts() -> None:
 
 def missing_glyphs(text: str, font: str = REGULAR) -> set[str]:
     """Characters of text that the font cannot draw (reportlab would print a box for them)."""
+    from reportlab.pdfbase import pdfmetrics
+
     register_fonts()
     face = pdfmetrics.getFont(font).face
     return {ch for ch in set(text) if ch.isprintable() and ord(ch) not in face.charToGlyph}
@@ -52,12 +58,16 @@ def missing_glyphs(text: str, font: str = REGULAR) -> set[str]:
 
 def width(text: str, font: str, size: float) -> float:
     """Width of text in points."""
-    return float(pdfmetrics.stringWidth(text, font, size))
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return float(stringWidth(text, font, size))
 
 
 @lru_cache(maxsize=4096)
 def _word_width(word: str, font: str, size: float) -> float:
-    return float(pdfmetrics.stringWidth(word, font, size))
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return float(stringWidth(word, font, size))
 
 
 def wrap(text: str, font: str, size: float, max_width: float) -> list[str]:
@@ -101,7 +111,9 @@ def _wrap(text: str, font: str, size: float, max_width: float) -> tuple[str, ...
 
 @lru_cache(maxsize=8192)
 def _line_width(text: str, font: str, size: float) -> float:
-    return float(pdfmetrics.stringWidth(text, font, size))
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return float(stringWidth(text, font, size))
 
 
 def _split_long_word(word: str, font: str, size: float, max_width: float) -> list[str]:
@@ -118,7 +130,7 @@ def _split_long_word(word: str, font: str, size: float, max_width: float) -> lis
 
 RGB = tuple[float, float, float]
 BLACK: RGB = (0.0, 0.0, 0.0)
-DrawStep = Callable[[Canvas, float], None]
+DrawStep = Callable[["Canvas", float], None]
 
 
 class _Text(NamedTuple):

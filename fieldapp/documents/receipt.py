@@ -7,16 +7,18 @@ import io
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from reportlab.graphics.barcode import qrencoder
+# Units only: the PDF machinery is imported where a receipt is drawn (see render_receipt).
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
 
 from fieldapp.clock import VIETNAM_TZ
 from fieldapp.documents.fonts import BASELINE, BOLD, LEADING, REGULAR, Pen, register_fonts, width
 from fieldapp.money import amount_in_words, format_vnd
 from fieldapp.text import nfc
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 Layout = Literal["a5", "a6", "roll80"]
 
@@ -100,6 +102,8 @@ def render_receipt(
         raise ValueError(f"unknown receipt layout {layout!r}; expected a5, a6 or roll80")
     if voided_reason is not None and not voided_reason.strip():
         raise ValueError("a voided receipt needs a reason")
+    from reportlab.pdfgen.canvas import Canvas
+
     register_fonts()
     geo = _GEOMETRY[layout]
     content = _Content.from_document(doc, copy=copy, voided_reason=voided_reason)
@@ -463,6 +467,8 @@ def qr_modules(payload: str) -> tuple[tuple[bool, ...], ...]:
     Level M survives a smudged thermal print. Cached because a receipt is usually rendered
     twice in a row: once for the preview, once for the printer.
     """
+    from reportlab.graphics.barcode import qrencoder
+
     code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
     code.addData(payload)
     code.make()

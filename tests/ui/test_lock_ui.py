@@ -144,7 +144,7 @@ def test_start_of_day_logs_and_backs_up(app: App, qtbot, data_dir: Path) -> None
         assert len(backups_in(data_dir / BACKUP_DIRNAME)) == 1
         assert "Đã sao lưu dữ liệu đầu ngày" in app.window.statusBar().currentMessage()
     finally:
-        app.window.sync_page.stop_watching()
+        app.window.stop_watching_server()
         for handler in root.handlers[:]:
             if handler not in before:
                 root.removeHandler(handler)

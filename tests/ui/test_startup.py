@@ -1,0 +1,150 @@
+"""Start-up: what opening the window loads, the areas built when first shown, the search pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex
+from PySide6.QtWidgets import QWidget
+
+from fieldapp.clock import FixedClock
+from fieldapp.workspace import Workspace
+from tests.ui.conftest import wait_idle
+from ui.app import App, build
+from ui.main_window import END_OF_DAY, HOUSEHOLDS, PRINT, SYNC, TODAY
+from ui.models import PAGE_SIZE, SearchQuery, SearchResultsModel
+from ui.operations import Operations
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What only an area the agent opens later, or a printout, needs.
+NOT_AT_START = (
+    "reportlab",
+    "httpx",
+    "cryptography",
+    "openpyxl",
+    "sync.client",
+    "sync.protocol",
+    "PySide6.QtNetwork",
+    "PySide6.QtPrintSupport",
+    "ui.sync_page",
+    "ui.day_report",
+    "ui.print_page",
+    "ui.printing",
+    "ui.household_page",
+    "fieldapp.flyers",
+    "fieldapp.reports_pdf",
+    "fieldapp.backup",
+)
+NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
+
+
+def test_the_self_test_loads_no_pdf_http_or_later_areas(data_dir: Path) -> None:
+    """Opening the window and searching (the self-test) imports none of the heavy libraries."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ui.app import run\n"
+        f"assert run(data_dir=Path({str(data_dir)!r}), self_test=True) == 0\n"
+        f"wanted = {NOT_AT_START!r}\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(wanted))\n"
+        "print('LOADED', loaded)\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIELDAPP_LANG": "vi"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "LOADED []" in result.stdout, result.stdout
+
+
+def test_only_the_area_in_front_is_built(app: App, qtbot) -> None:
+    """Today (in front at start) is built and loaded; Sync is built when first opened."""
+    window = app.window
+    from ui.sync_page import SyncPage
+    from ui.today import TodayView
+
+    assert isinstance(window.stack.widget(TODAY), TodayView)
+    assert window.today.follow_label.text() != ""
+    for row in (PRINT, SYNC, END_OF_DAY):
+        assert type(window.stack.widget(row)) is QWidget  # a placeholder until first shown
+    window.nav.setCurrentRow(SYNC)
+    assert isinstance(window.stack.widget(SYNC), SyncPage)
+    assert window.stack.currentWidget() is window.sync_page
+    wait_idle(qtbot, app)
+    assert window.sync_page.status is not None
+    assert window.stack.count() == END_OF_DAY + 1
+
+
+def test_server_settings_reach_the_sync_area_built_later(qtbot, settings, data_dir) -> None:
+    """The server address from the settings is in the Sync area whenever it is first built."""
+    settings.setValue("server_url", "https://bhxh-tinh.example.vn")
+    settings.setValue("communes", "99001")
+    built = build(settings, data_dir)
+    qtbot.addWidget(built.window)
+    try:
+        page = built.window.sync_page
+        assert page.server_url == "https://bhxh-tinh.example.vn"
+        assert page.enrol_url_edit.text() == "https://bhxh-tinh.example.vn"
+        assert page.communes == "99001"
+    finally:
+        wait_idle(qtbot, built)
+        built.ops.shutdown()
+
+
+def test_watching_the_server_starts_after_the_window(app: App, qtbot) -> None:
+    """The server watch waits for the window, then probes on a timer; stopping it stops both."""
+    window = app.window
+    window.watch_server()
+    qtbot.waitUntil(lambda: window.sync_page.probe_timer.isActive(), timeout=5000)
+    window.stop_watching_server()
+    assert not window.sync_page.probe_timer.isActive()
+    wait_idle(qtbot, app)
+
+
+def test_the_window_opens_on_households_without_reading_today(qtbot, settings, data_dir) -> None:
+    """Households brought to the front before the window shows is the only area that loads."""
+    built = build(settings, data_dir)
+    qtbot.addWidget(built.window)
+    try:
+        window = built.window
+        window.households.search_edit.setText("nguyen")
+        window.focus_search()
+        window.show()
+        assert window.stack.currentIndex() == HOUSEHOLDS
+        qtbot.waitUntil(lambda: window.households.model.rowCount() > 0)
+        from ui.today import TodayView
+
+        assert not isinstance(window.stack.widget(TODAY), TodayView)
+    finally:
+        wait_idle(qtbot, built)
+        built.ops.shutdown()
+
+
+def test_pages_of_equally_ranked_matches_do_not_overlap(qtbot, tmp_path: Path) -> None:
+    """Many people whose names rank the same come page by page, each exactly once."""
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
+    household = ws.households.add(
+        province_code="15", commune_code="99001", village="Bản Phố", head_name="Giàng A Páo"
+    )
+    added = {ws.members.add(household.id, full_name="Giàng Thị Mỷ").id for _ in range(250)}
+    ws.close()
+    ops = Operations(Workspace.open(tmp_path, clock=FixedClock(NOW)))
+    model = SearchResultsModel(ops)
+    try:
+        model.set_query(SearchQuery(text="giang thi my"))
+        while True:
+            qtbot.waitUntil(lambda: not model.loading)
+            if not model.canFetchMore(QModelIndex()):
+                break
+            model.fetchMore(QModelIndex())
+        ids = [model.hit(row).member_id for row in range(model.rowCount())]
+        assert model.fetch_count > len(added) // PAGE_SIZE
+        assert len(ids) == len(set(ids)) == len(added)
+        assert set(ids) == added
+    finally:
+        ops.shutdown()
