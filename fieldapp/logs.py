@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from fieldapp.text import fold, nfc
 
@@ -102,6 +104,37 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO) -> logging.Handl
     handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
     )
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(PersonalDataFilter())
+    handler.setLevel(level)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+    return handler
+
+
+class _Console(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes, not the one there at start."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def setup_console_logging(*, level: int = logging.WARNING) -> logging.Handler:
+    """Show warnings and errors on the terminal the app was started from, masked like the file.
+
+    Calling it again returns the console handler already installed.
+    """
+    root = logging.getLogger()
+    for existing in root.handlers:
+        if isinstance(existing, _Console):
+            return existing
+    handler = _Console()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(PersonalDataFilter())
     handler.setLevel(level)

@@ -108,3 +108,26 @@ def test_setup_logging_twice_adds_one_handler(tmp_path: Path) -> None:
         root.removeHandler(first)
         first.close()
         root.setLevel(level)
+
+
+def test_the_console_shows_warnings_masked_and_no_chatter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The terminal the app runs in gets warnings with personal data masked, not INFO lines."""
+    from fieldapp.logs import setup_console_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    handler = setup_console_logging()
+    try:
+        assert setup_console_logging() is handler
+        log = logging.getLogger("ui.operations")
+        log.info("op 1 finished in 3 ms")
+        log.warning("refused CCCD %s for %s", HEAD_CCCD, HEAD, extra={"person": HEAD})
+        handler.flush()
+    finally:
+        root.handlers[:] = before
+    err = capsys.readouterr().err
+    assert "refused CCCD <cccd> for <person>" in err
+    assert "op 1 finished" not in err
+    assert HEAD_CCCD not in err and HEAD not in err
