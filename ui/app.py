@@ -278,19 +278,23 @@ def import_resident_list(app: App) -> None:
         box.setWindowTitle(tr("Kết quả nhập danh sách"))
         box.setText(report.summary(i18n.language()))
         if report.refused:
-            box.setDetailedText(
-                "\n".join(f"{tr('Dòng')} {r['row']}: {r['reason']}" for r in report.refused)
-            )
+            lines = [f"{tr('Dòng')} {r['row']}: {r['reason']}" for r in report.refused]
+            if report.refused_not_listed:
+                lines.append(
+                    tr("… và {n} dòng bị từ chối khác").format(n=report.refused_not_listed)
+                )
+            box.setDetailedText("\n".join(lines))
         box.open()
 
+    # One transaction: a cancel leaves the store as it was before the import.
     app.ops.run_op(
         app.window,
-        lambda ws, _progress: import_residents(
-            ws, Path(path), province_code=province, commune_code=commune
+        lambda ws, progress: import_residents(
+            ws, Path(path), province_code=province, commune_code=commune, progress=progress
         ),
         success=done,
         progress=tr("Đang nhập danh sách cư dân…"),
-        cancellable=False,
+        cancellable=True,
     )
 
 
