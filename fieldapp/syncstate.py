@@ -154,38 +154,73 @@ def pending_count(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'"))
 
 
-def _row(row: sqlite3.Row) -> OutboxRow:
-    return OutboxRow(
-        seq=int(row["seq"]),
-        entity=str(row["entity"]),
-        entity_id=str(row["entity_id"]),
-        op=str(row["op"]),
-        hlc=str(row["hlc"]),
-        data=loads(row["data"]),
-        base=loads(row["base"]),
-    )
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """One pending outbox row with its JSON columns as the store holds them (not decoded)."""
+
+    seq: int
+    entity: str
+    entity_id: str
+    op: str
+    hlc: str
+    data: str
+    base: str | None
+
+    def decoded(self) -> OutboxRow:
+        return OutboxRow(
+            seq=self.seq,
+            entity=self.entity,
+            entity_id=self.entity_id,
+            op=self.op,
+            hlc=self.hlc,
+            data=loads(self.data),
+            base=loads(self.base),
+        )
 
 
-def _batch_rows(store: Store, batch_id: str) -> tuple[OutboxRow, ...]:
-    rows = store.query(
-        "SELECT * FROM outbox WHERE batch_id = ? AND state = 'pending' ORDER BY seq", (batch_id,)
-    )
-    return tuple(_row(r) for r in rows)
+@dataclass(frozen=True)
+class StoredBatch:
+    """A pending batch as stored: what the upload encodes straight from the JSON text."""
+
+    batch_id: str
+    rows: tuple[StoredRow, ...]
+
+    def decoded(self) -> PendingBatch:
+        return PendingBatch(self.batch_id, tuple(row.decoded() for row in self.rows))
 
 
-def next_batch(store: Store, *, limit: int) -> PendingBatch | None:
-    """The oldest pending batch: one already given an id (resent as is), else a new one.
+_BATCH_ROWS = (
+    "SELECT seq, entity, entity_id, op, hlc, data, base FROM outbox "
+    "WHERE batch_id = ? AND state = 'pending' ORDER BY seq"
+)
+
+
+def _stored_rows(conn: sqlite3.Connection, batch_id: str) -> tuple[StoredRow, ...]:
+    return tuple(StoredRow(*row) for row in conn.execute(_BATCH_ROWS, (batch_id,)))
+
+
+def claim_batch(store: Store, *, limit: int, exclude: str | None = None) -> StoredBatch | None:
+    """The oldest pending batch other than `exclude`: one already given an id (resent as is),
+    else up to `limit` of the oldest rows without one, under a new id.
 
     The batch id is written onto the rows and committed before anything is sent, so a retry
-    after a crash finds the same rows under the same id.
+    after a crash finds the same rows under the same id. `exclude` is a batch still on its way
+    to the server, so the next one can be made ready meanwhile.
     """
     with store.transaction() as conn:
-        first = conn.execute(
-            "SELECT batch_id FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1"
-        ).fetchone()
+        if exclude is None:
+            first = conn.execute(
+                "SELECT batch_id FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1"
+            ).fetchone()
+        else:
+            first = conn.execute(
+                "SELECT batch_id FROM outbox WHERE state = 'pending' AND batch_id IS NOT ? "
+                "ORDER BY seq LIMIT 1",
+                (exclude,),
+            ).fetchone()
         if first is None:
             return None
-        batch_id = first["batch_id"]
+        batch_id = first[0]
         if batch_id is None:
             batch_id = store.new_id()
             conn.execute(
@@ -193,7 +228,13 @@ def next_batch(store: Store, *, limit: int) -> PendingBatch | None:
                 "WHERE state = 'pending' AND batch_id IS NULL ORDER BY seq LIMIT ?)",
                 (batch_id, limit),
             )
-        return PendingBatch(str(batch_id), _batch_rows(store, str(batch_id)))
+        return StoredBatch(str(batch_id), _stored_rows(conn, str(batch_id)))
+
+
+def next_batch(store: Store, *, limit: int, exclude: str | None = None) -> PendingBatch | None:
+    """claim_batch with the rows' JSON decoded."""
+    stored = claim_batch(store, limit=limit, exclude=exclude)
+    return None if stored is None else stored.decoded()
 
 
 def all_batches(store: Store, *, limit: int) -> list[PendingBatch]:
@@ -221,7 +262,7 @@ def all_batches(store: Store, *, limit: int) -> list[PendingBatch]:
                 "GROUP BY batch_id ORDER BY min(seq)"
             )
         ]
-    return [PendingBatch(b, _batch_rows(store, b)) for b in ids]
+        return [StoredBatch(b, _stored_rows(conn, b)).decoded() for b in ids]
 
 
 def forget_batch_ids(store: Store) -> None:
@@ -246,15 +287,24 @@ def apply_ack(
     accepted_seqs = {int(s) for s in accepted} - set(refusals)
     with store.transaction() as conn:
         rows = {
-            int(r["seq"]): r
+            int(r[0])
             for r in conn.execute(
-                "SELECT * FROM outbox WHERE batch_id = ? AND state = 'pending'", (batch_id,)
+                "SELECT seq FROM outbox WHERE batch_id = ? AND state = 'pending'", (batch_id,)
             )
         }
-        done = sorted(accepted_seqs & set(rows))
-        conn.executemany("UPDATE outbox SET state = 'acked' WHERE seq = ?", [(s,) for s in done])
+        done = accepted_seqs & rows
+        if done == rows:
+            # The usual answer, everything taken: one statement over the batch.
+            conn.execute(
+                "UPDATE outbox SET state = 'acked' WHERE batch_id = ? AND state = 'pending'",
+                (batch_id,),
+            )
+        else:
+            conn.executemany(
+                "UPDATE outbox SET state = 'acked' WHERE seq = ?", [(s,) for s in sorted(done)]
+            )
         out: list[RefusedRecord] = []
-        for seq in sorted(set(refusals) & set(rows)):
+        for seq in sorted(set(refusals) & rows):
             reason = refusals[seq]
             refusal = {
                 "code": str(reason.get("code", "")),
@@ -265,7 +315,9 @@ def apply_ack(
                 "UPDATE outbox SET state = 'refused', refusal = ? WHERE seq = ?",
                 (dumps(refusal), seq),
             )
-            row = rows[seq]
+            row = conn.execute(
+                "SELECT entity, entity_id, data FROM outbox WHERE seq = ?", (seq,)
+            ).fetchone()
             out.append(
                 RefusedRecord(
                     seq,
@@ -277,7 +329,7 @@ def apply_ack(
                     loads(row["data"]),
                 )
             )
-        left = set(rows) - set(done) - set(refusals)
+        left = rows - done - set(refusals)
         conn.executemany(
             "UPDATE outbox SET batch_id = NULL WHERE seq = ?", [(s,) for s in sorted(left)]
         )

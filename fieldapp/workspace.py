@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fieldapp.clock import Clock, SystemClock
@@ -16,6 +17,29 @@ from fieldapp.text import clean
 from fieldapp.visits import Visits
 
 
+class _AgentVisits(Visits):
+    """Visits stamped with the agent the store names when each one is recorded.
+
+    Enrolment writes the agent id into the store while the workspace may be open; reading it
+    here on every visit, rather than once when the workspace opened, means an open workspace
+    uses the new agent at once, without being reopened.
+    """
+
+    def __init__(self, store: Store, agent: Callable[[], str]) -> None:
+        self._agent = agent
+        super().__init__(store, agent_id=agent())
+
+    @property
+    def agent_id(self) -> str:
+        return self._agent()
+
+    @agent_id.setter
+    def agent_id(self, value: str) -> None:
+        # Assigned by Visits.__init__ (and by callers that refresh it after enrolment): the
+        # store stays the one place the agent is kept, so there is nothing else to update.
+        del value
+
+
 class Workspace:
     """Everything the UI and the CLI reach data through. Not thread-safe: use one per thread."""
 
@@ -24,7 +48,7 @@ class Workspace:
         self._policy = policy
         self.households = Households(store)
         self.members = Members(store)
-        self.visits = Visits(store, agent_id=self.agent_id)
+        self.visits: Visits = _AgentVisits(store, lambda: self.agent_id)
         self.pledges = Pledges(store, policy=lambda: self.policy)
         self.search = Search(store)
         self.receipts = Receipts(store, pledges=self.pledges)
@@ -53,7 +77,11 @@ class Workspace:
 
     @property
     def agent_id(self) -> str:
-        """The agent this device works for; the device id until the device is enrolled."""
+        """The agent this device works for; the device id until the device is enrolled.
+
+        Read from the store each time: services of an open workspace follow an enrolment
+        (which writes it) at once.
+        """
         return self.store.meta("agent_id") or self.store.device_id
 
     @property

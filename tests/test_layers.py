@@ -60,3 +60,25 @@ def test_the_import_scan_sees_nested_imports(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert [m for _, m in _imports(sample)] == ["os", "ui.app", "PySide6.QtCore"]
+
+
+def test_the_ui_reaches_the_server_only_through_the_sync_client() -> None:
+    """ui/ may use sync.client (and the sync command group); never the wire format, the server
+    or an HTTP library of its own — so there is one place that talks to the server."""
+    allowed = {"sync.client", "sync.cli"}
+    found = []
+    for path in sorted((ROOT / "ui").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == "sync":
+                    modules = [f"sync.{alias.name}" for alias in node.names]
+                else:
+                    modules = [node.module]
+            for module in modules:
+                if _top(module) == "httpx" or (_top(module) == "sync" and module not in allowed):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {module}")
+    assert found == []

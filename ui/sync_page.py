@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import (
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
 from fieldapp.errors import FieldappError
 from fieldapp.syncstate import RefusedRecord
 from fieldapp.workspace import Workspace
-from sync import protocol
 from sync.client import Enrolment, SyncClient, SyncResult, SyncStatus
 from ui import i18n
 from ui.forms import ERROR_STYLE
@@ -45,13 +43,10 @@ WARN_STYLE = "color: #8a5300;"
 BACKGROUND_OPTIONS: dict[str, Any] = {"max_attempts": 2, "timeout": 20.0}
 
 
-def probe(server_url: str, *, timeout: float = HEALTH_TIMEOUT_S) -> bool:
+def probe(ws: Workspace, server_url: str, *, timeout: float = HEALTH_TIMEOUT_S) -> bool:
     """Whether the server answers its health check in time; runs on the worker."""
-    try:
-        response = httpx.get(server_url.rstrip("/") + protocol.HEALTH_PATH, timeout=timeout)
-    except (httpx.HTTPError, ValueError):
-        return False
-    return response.status_code == 200
+    with SyncClient(ws.store, server_url=server_url) as client:
+        return client.reachable(timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -80,10 +75,7 @@ def run_sync(
 def enrol(ws: Workspace, server_url: str, code: str, options: dict[str, Any]) -> Enrolment:
     """Exchange the one-time code; visits recorded from now on carry the enrolled agent's id."""
     with SyncClient(ws.store, **options) as client:
-        enrolment = client.enrol(server_url, code)
-    # The visits service reads the agent when the workspace opens; enrolment changes it.
-    ws.visits.agent_id = ws.agent_id
-    return enrolment
+        return client.enrol(server_url, code)
 
 
 def result_text(result: SyncResult, pending: int) -> str:
@@ -130,6 +122,7 @@ def _entity_label(entity: str) -> str:
         "pledge": tr("Cam kết"),
         "pledge_event": tr("Trạng thái cam kết"),
         "receipt": tr("Biên lai"),
+        "cash_handover": tr("Nộp tiền"),
     }
     return labels.get(entity, entity)
 
@@ -319,7 +312,7 @@ class SyncPage(QWidget):
             return
 
         def check(ws: Workspace) -> tuple[bool, int]:
-            return probe(url), ws.pending_sync()
+            return probe(ws, url), ws.pending_sync()
 
         self.reach_label.setText(tr("đang kiểm tra…"))
         self.reach_label.setStyleSheet("")

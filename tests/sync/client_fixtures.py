@@ -44,8 +44,7 @@ class Laptop:
     def enrol(self, agent_id: str) -> None:
         with self.client() as client:
             client.enrol(self.server.base_url, self.server.enrol_code(agent_id))
-        # Services read the agent id when the workspace opens.
-        self.reopen()
+        # No reopening: the open workspace's services take the enrolled agent at once.
 
     def sync(self, **options: Any) -> Any:
         with self.client(**options) as client:

@@ -490,3 +490,21 @@ def test_ca_file_from_the_environment_is_used(
         assert getattr(failed.value, "code", None) == "bad_ca_file"
     finally:
         store.close()
+
+
+def test_reachable_asks_the_health_check_with_the_sync_settings(
+    server: Server, laptops: MakeLaptop, tmp_path: Path
+) -> None:
+    """The probe uses the client's own connection settings: an unreadable pinned CA file or a
+    dead address is "not reachable", never an exception, and never a retry loop."""
+    a = laptops("a")
+    store = a.ws.store
+    with SyncClient(store, server_url=server.base_url) as client:
+        assert client.reachable(timeout=5)
+    with SyncClient(store, server_url="http://127.0.0.1:9", max_attempts=5) as client:
+        assert not client.reachable(timeout=2)
+    missing = tmp_path / "no-such-ca.pem"
+    with SyncClient(store, server_url=server.base_url, ca_file=missing) as client:
+        assert not client.reachable(timeout=5)
+    with SyncClient(store) as client:  # not enrolled, no address
+        assert not client.reachable()
