@@ -33,9 +33,35 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_ENROL_BODY = 16 * 1024
 _bearer = HTTPBearer(auto_error=False, description="the device token from enrolment")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": models.ErrorBody} for status in (400, 401, 403, 409, 413, 415, 426)
+# Why each error status is answered, as documented on the endpoints that can answer it.
+_ERROR_MEANINGS = {
+    400: "Bad request: malformed JSON or gzip, a bad query parameter, or a message that breaks "
+    "the protocol",
+    401: "Missing, unknown or revoked device token",
+    403: "Refused: an unknown, used or expired enrolment code, or a batch naming another device",
+    409: "The batch id was already used by another device",
+    413: "Body too large, before or after decompression, or a batch with more than "
+    f"{protocol.MAX_BATCH_RECORDS} records",
+    415: "Content-Encoding other than gzip or identity",
+    426: "Protocol version not supported: the laptop must be updated",
+    429: "Too many requests from this device: try again after Retry-After seconds",
 }
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "whole seconds to wait before the next request",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses; every error body is an ErrorBody."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {"model": models.ErrorBody, "description": _ERROR_MEANINGS[status]}
+        if status == 429:
+            out[status]["headers"] = _RETRY_AFTER
+    return out
 
 
 def _error(status: int, code: str, vi: str, en: str) -> JSONResponse:
@@ -59,6 +85,17 @@ def create_app(
         description="Sync API between collection agents' laptops and the provincial server.",
     )
     app.state.engine = engine
+    # Request bodies are read by hand (gzip, size limits), so FastAPI does not know their
+    # models: their schemas are added to the document's components here.
+    schemas: dict[str, Any] = {}
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _finish_openapi(generate(), schemas)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def in_transaction(work: Callable[[Any], T]) -> Callable[[], T]:
         def run() -> T:
@@ -126,8 +163,8 @@ def create_app(
     @app.post(
         protocol.ENROL_PATH,
         summary="Exchange a one-time enrolment code for a device token and key",
-        responses={200: {"model": models.EnrolResponseModel}, **_ERRORS},
-        openapi_extra=_json_body(models.EnrolRequestModel),
+        responses={200: {"model": models.EnrolResponseModel}, **_errors(400, 403, 413, 415)},
+        openapi_extra=_json_body(models.EnrolRequestModel, schemas),
     )
     async def enrol(request: Request) -> JSONResponse:
         body = await _read_json(request, MAX_ENROL_BODY, MAX_ENROL_BODY)
@@ -155,8 +192,11 @@ def create_app(
     @app.post(
         protocol.BATCHES_PATH,
         summary="Upload a batch of outbox records (gzip JSON); idempotent by batch_id",
-        responses={200: {"model": models.AckModel}, **_ERRORS},
-        openapi_extra=_json_body(models.BatchModel, gzip=True),
+        responses={
+            200: {"model": models.AckModel},
+            **_errors(400, 401, 403, 409, 413, 415, 426, 429),
+        },
+        openapi_extra=_json_body(models.BatchModel, schemas, gzip=True),
     )
     async def upload(request: Request, credentials: Credentials) -> JSONResponse:
         device = await device_for(request, credentials)
@@ -172,7 +212,7 @@ def create_app(
     @app.get(
         protocol.CHANGES_PATH,
         summary="Pull the changes in this device's scope after a cursor",
-        responses={200: {"model": models.ChangePageModel}, **_ERRORS},
+        responses={200: {"model": models.ChangePageModel}, **_errors(400, 401, 429)},
     )
     async def changes(
         request: Request,
@@ -195,6 +235,7 @@ def create_app(
         protocol.RECEIPT_VERIFY_PATH,
         summary="Check a receipt from its QR code (no auth; only what the receipt shows)",
         response_model=models.ReceiptStatus,
+        responses=_errors(400),
         response_model_exclude_none=True,
     )
     async def verify_receipt(
@@ -209,6 +250,7 @@ def create_app(
         "/r/{receipt_id}",
         summary="The address a receipt's QR code holds (same answer as the verify endpoint)",
         response_model=models.ReceiptStatus,
+        responses=_errors(400),
         response_model_exclude_none=True,
     )
     async def verify_receipt_short(
@@ -226,16 +268,39 @@ def create_app(
     return app
 
 
-def _json_body(model: type[BaseModel], *, gzip: bool = False) -> dict[str, Any]:
+def _json_body(
+    model: type[BaseModel], schemas: dict[str, Any], *, gzip: bool = False
+) -> dict[str, Any]:
+    """A request body described by a model whose schema (and those it uses) join `schemas`."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
     note = "gzip-compressed JSON (Content-Encoding: gzip)" if gzip else "JSON"
     return {
         "requestBody": {
             "required": True,
             "description": note,
-            "content": {"application/json": {"schema": schema}},
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
         }
     }
+
+
+def _finish_openapi(document: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Add the request bodies' schemas; drop the 422 FastAPI lists but this app never sends.
+
+    Parameter errors are answered 400 with an ErrorBody (see the RequestValidationError
+    handler), and each endpoint documents its 400.
+    """
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update(schemas)
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in json.dumps(document):
+            components.pop(unused, None)
 
 
 def _too_large(limit: int) -> ServerError:

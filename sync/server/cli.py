@@ -22,6 +22,7 @@ from sync.server import admin, batches, devices
 from sync.server.errors import ServerError
 from sync.server.schema import database_url_for, migrate, open_engine
 from sync.server.web import auth
+from sync.server.web import conflicts as field_conflicts
 
 
 def _t(vi: str, en: str) -> str:
@@ -175,6 +176,56 @@ def _conflicts_list(cmd: _Command) -> int:
             f"({row['incoming_hlc']}) → {_t('đang dùng', 'current')}: {row['winner']}"
         )
     return 0
+
+
+def _conflicts_resolve(cmd: _Command) -> int:
+    """Settle a field as the supervisor pages do: every open conflict over it is closed."""
+    a = cmd.args
+    with cmd.engine.begin() as conn:
+        settled = field_conflicts.resolve(
+            conn,
+            conflict_id=a.conflict_id,
+            choice="server" if a.pick == "server" else "incoming",
+            communes=None,
+            supervisor=a.by or _operator(),
+            clock=cmd.clock,
+        )
+    if a.json:
+        _out(
+            json.dumps(
+                {
+                    "entity": settled.entity,
+                    "id": settled.entity_id,
+                    "field": settled.field,
+                    "value": settled.value,
+                    "hlc": settled.hlc,
+                    "cursor": settled.cursor,
+                    "closed": list(settled.closed),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    value = json.dumps(settled.value, ensure_ascii=False)
+    ids = ", ".join(f"#{i}" for i in settled.closed)
+    _out(
+        _t(
+            f"Đã chốt {settled.entity} {settled.entity_id} {settled.field} = {value}; "
+            f"đã đóng {len(settled.closed)} xung đột ({ids})",
+            f"Settled {settled.entity} {settled.entity_id} {settled.field} = {value}; "
+            f"closed {len(settled.closed)} conflict(s) ({ids})",
+        )
+    )
+    return 0
+
+
+def _operator() -> str:
+    """Who runs the command, recorded as the one who settled (when --by is not given)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
 
 
 def _import(cmd: _Command) -> int:
@@ -411,6 +462,33 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts_list.add_argument("--json", action="store_true", help=_t("xuất JSON", "print JSON"))
     conflicts_list.add_argument(
         "--all", action="store_true", help=_t("gồm cả đã xử lý", "include settled ones")
+    )
+    conflicts_resolve = command(
+        conflicts,
+        "resolve",
+        _conflicts_resolve,
+        "chốt giá trị của một xung đột; đóng mọi xung đột đang mở của cùng thông tin đó",
+        "settle a conflict's value; closes every open conflict over the same field",
+    )
+    conflicts_resolve.add_argument(
+        "conflict_id", type=int, metavar="ID", help=_t("số xung đột", "conflict number")
+    )
+    conflicts_resolve.add_argument(
+        "--pick",
+        choices=("server", "incoming"),
+        required=True,
+        help=_t(
+            "giá trị chọn: server (trên máy chủ) hoặc incoming (gửi lên), như trang giám sát",
+            "value to keep: server or incoming, as on the supervisor page",
+        ),
+    )
+    conflicts_resolve.add_argument(
+        "--by",
+        metavar="NAME",
+        help=_t("người xử lý (mặc định: người dùng hệ thống)", "who settles it (default: OS user)"),
+    )
+    conflicts_resolve.add_argument(
+        "--json", action="store_true", help=_t("xuất JSON", "print JSON")
     )
 
     imp = command(

@@ -41,7 +41,14 @@ class EnrolResponseModel(BaseModel):
 class RecordModel(BaseModel):
     seq: int
     entity: Literal[
-        "household", "member", "visit", "pledge", "pledge_event", "receipt", "receipt_void"
+        "household",
+        "member",
+        "visit",
+        "pledge",
+        "pledge_event",
+        "receipt",
+        "receipt_void",
+        "cash_handover",
     ]
     id: str
     op: Literal["insert", "update"]

@@ -1,7 +1,8 @@
-"""Edit conflicts for supervisors: list, side-by-side detail, and settling one into the feed."""
+"""Edit conflicts for supervisors: list, side-by-side detail, and settling a field into the feed."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,6 +56,24 @@ class Conflict:
     winner: str
     resolved_at: str | None
     resolution: dict[str, Any] | None
+    # The value it was settled with, as shown; and how many conflicts that closed at once.
+    chosen: str | None = None
+    closed_together: int = 1
+    # Other open conflicts over the same field of the same record (settled together with it).
+    siblings: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What settling a field did: the value written, its clock, and every conflict closed."""
+
+    entity: str
+    entity_id: str
+    field: str
+    value: Any
+    hlc: str
+    cursor: int
+    closed: tuple[int, ...]
 
 
 def _who(conn: Connection, hlc: str, fallback_device: str | None = None) -> str:
@@ -87,6 +106,7 @@ def _label(entity: str, data: dict[str, Any]) -> str:
 
 def _conflict(conn: Connection, row: sa.Row[Any]) -> Conflict:
     data = _record(conn, row.entity, row.entity_id)
+    resolution = row.resolution
     return Conflict(
         id=int(row.id),
         entity=row.entity,
@@ -114,7 +134,9 @@ def _conflict(conn: Connection, row: sa.Row[Any]) -> Conflict:
         current=show_value(data.get(row.field)),
         winner=row.winner,
         resolved_at=row.resolved_at,
-        resolution=row.resolution,
+        resolution=resolution,
+        chosen=None if resolution is None else show_value(resolution.get("value")),
+        closed_together=1 if resolution is None else len(resolution.get("closed") or [row.id]),
     )
 
 
@@ -142,7 +164,38 @@ def get_conflict(conn: Connection, conflict_id: int, communes: Communes) -> Conf
     ).first()
     if row is None:
         raise OutOfScope()
-    return _conflict(conn, row)
+    conflict = _conflict(conn, row)
+    if row.resolved_at is None:
+        conflict.siblings = [
+            int(other.id)
+            for other in conn.execute(_open_for_field(row, communes))
+            if other.id != row.id
+        ]
+    return conflict
+
+
+def _open_for_field(row: sa.Row[Any], communes: Communes) -> sa.Select[Any]:
+    """The open conflicts over the same field of the same record, in the supervisor's scope."""
+    return (
+        sa.select(field_conflicts)
+        .where(
+            field_conflicts.c.entity == row.entity,
+            field_conflicts.c.entity_id == row.entity_id,
+            field_conflicts.c.field == row.field,
+            field_conflicts.c.resolved_at.is_(None),
+            in_scope(field_conflicts.c.commune_code, communes),
+        )
+        .order_by(field_conflicts.c.id)
+    )
+
+
+def _side(value: Any, row: sa.Row[Any]) -> str:
+    """Which side of one conflict a settled value is: server, incoming, or neither."""
+    if value == row.server_value:
+        return "server"
+    if value == row.incoming_value:
+        return "incoming"
+    return "other"
 
 
 def resolve(
@@ -153,11 +206,15 @@ def resolve(
     communes: Communes,
     supervisor: str,
     clock: Clock,
-) -> int:
-    """Write the chosen value with a new server HLC, append it to the feed, mark it settled.
+) -> Settled:
+    """Settle a field with one side of a conflict, and close every open conflict over it.
 
-    The new HLC is after every clock the record's fields carry, so each laptop takes the
-    value on its next pull whichever side it had. Returns the feed cursor.
+    Several laptops may have edited the same field of the same record, leaving several open
+    conflicts; the value chosen settles the field for all of them. It is written once, with a
+    new server HLC, into the record and the feed; every open conflict over that field (in the
+    supervisor's scope) is marked settled with it. The new HLC is after every clock the
+    record's fields and those conflicts carry, so each laptop takes the value on its next pull
+    whichever side it had.
     """
     feed.lock(conn)
     row = conn.execute(
@@ -196,9 +253,13 @@ def resolve(
             raise OutOfScope()
         keys["household_id"] = value
         commune = str(target)
+    together = conn.execute(_open_for_field(row, communes).with_for_update()).all()
     hlc = protocol.HybridClock(SERVER_DEVICE)
-    for seen in (*field_hlc.values(), row.server_hlc, row.incoming_hlc):
+    for seen in field_hlc.values():
         hlc.observe(seen)
+    for other in together:
+        hlc.observe(other.server_hlc)
+        hlc.observe(other.incoming_hlc)
     stamp = hlc.tick(int(clock.now().timestamp() * 1000))
     current[row.field] = value
     field_hlc[row.field] = stamp
@@ -218,12 +279,29 @@ def resolve(
         now=now,
         commune_code=commune,
     )
-    conn.execute(
-        field_conflicts.update()
-        .where(field_conflicts.c.id == conflict_id)
-        .values(
-            resolved_at=now,
-            resolution={"choice": choice, "value": value, "by": supervisor, "hlc": stamp},
+    closed = [int(other.id) for other in together]
+    for other in together:
+        conn.execute(
+            field_conflicts.update()
+            .where(field_conflicts.c.id == other.id)
+            .values(
+                resolved_at=now,
+                resolution={
+                    "choice": _side(value, other),
+                    "value": value,
+                    "by": supervisor,
+                    "hlc": stamp,
+                    "picked": conflict_id,
+                    "closed": closed,
+                },
+            )
         )
+    return Settled(
+        entity=row.entity,
+        entity_id=row.entity_id,
+        field=row.field,
+        value=value,
+        hlc=stamp,
+        cursor=cursor,
+        closed=tuple(closed),
     )
-    return cursor
