@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-
 MAX_COUNTER = 99_999
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from fieldapp.clock import FixedClock
+from fieldapp.hlc import HybridClock
+from fieldapp.ids import uuid7
 
 
 @dataclass(frozen=True)
@@ -304,3 +310,75 @@ def _search_rows(conn: sqlite3.Connection) -> None:
             SELECT rowid, household_id, member_id FROM search_index;
         """,
     )
+
+
+@migration(5, "cash handovers become synced facts: earlier handovers join the outbox")
+def _handover_outbox(conn: sqlite3.Connection) -> None:
+    # Until this version cash handovers stayed on the laptop and had no outbox row. From now
+    # on each one is written with its outbox row, like a visit. The rows recorded before are
+    # enqueued here, in this migration's transaction, so the province receives every handover
+    # ever made: a store that migrates either has all of them queued or none (and stays at
+    # version 4). Their clock stamps come after every stamp this store has written or seen,
+    # which keeps the newest outbox row the one with the largest stamp; created_at is the
+    # handover's own time, since a migration has no clock to read.
+    rows = conn.execute(
+        "SELECT id, day, scheme, expected, handed_over, difference, reason, at "
+        "FROM cash_handover h WHERE NOT EXISTS "
+        "(SELECT 1 FROM outbox o WHERE o.entity = 'cash_handover' AND o.entity_id = h.id) "
+        "ORDER BY seq"
+    ).fetchall()
+    if not rows:
+        return
+    device_id = _meta(conn, "device_id")
+    if device_id is None:
+        # Not expected (a store gets its device id when it is first opened), but a handover
+        # must not be lost for it: mint the id the store would have, from the handovers' time.
+        latest = max(_unix_ms(r[7]) for r in rows)
+        device_id = uuid7(FixedClock(dt.datetime.fromtimestamp(latest / 1000, dt.UTC)))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
+    clock = HybridClock(device_id)
+    newest = conn.execute("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+    for known in (_meta(conn, "hlc_seen"), None if newest is None else str(newest[0])):
+        if known:
+            clock.observe(known)
+    for id_, day, scheme, expected, handed_over, difference, reason, at in rows:
+        data = {
+            "id": id_,
+            "day": day,
+            "scheme": scheme,
+            "expected": int(expected),
+            "handed_over": int(handed_over),
+            "difference": int(difference),
+            "reason": reason,
+            "at": at,
+        }
+        conn.execute(
+            "INSERT INTO outbox (entity, entity_id, op, hlc, data, created_at) "
+            "VALUES ('cash_handover', ?, 'insert', ?, ?, ?)",
+            (
+                id_,
+                clock.tick(_unix_ms(at)),
+                json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+                at,
+            ),
+        )
+
+
+def _unix_ms(stamp: object) -> int:
+    """A stored UTC timestamp as Unix milliseconds; 0 when it cannot be read.
+
+    An unreadable time must not keep the store from opening: the stamp then simply follows
+    the newest one, and the server refuses the record with a reason the agent sees.
+    """
+    try:
+        moment = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return 0
+        return max(int(moment.timestamp() * 1000), 0)
+    except (ValueError, OverflowError):
+        return 0
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 # More than anyone carries home from a day in the villages: a typo, not a handover.
 MAX_HANDOVER = 10_000_000_000
 HANDOVER_SCOPES = ("all", *SCHEMES)
+# The outbox entity of a cash handover; its data is Handover.as_dict().
+HANDOVER_ENTITY = "cash_handover"
 # How targets name schemes: the server sends the full name, supervisors type the short one.
 _TARGET_SCHEMES = {
     "bhyt": "bhyt_household",
@@ -45,7 +49,8 @@ def day_bounds(day: dt.date) -> tuple[str, str]:
     return iso_utc(start), iso_utc(start + dt.timedelta(days=1))
 
 
-def _month_bounds(month: str) -> tuple[str, str]:
+def _month_numbers(month: str) -> tuple[int, int]:
+    """(year, month number) of a YYYY-MM month; refused when malformed."""
     match = _MONTH.match(month)
     if match is None:
         raise ValidationError(
@@ -58,7 +63,11 @@ def _month_bounds(month: str) -> tuple[str, str]:
                 )
             ]
         )
-    year, number = int(match.group(1)), int(match.group(2))
+    return int(match.group(1)), int(match.group(2))
+
+
+def _month_bounds(month: str) -> tuple[str, str]:
+    year, number = _month_numbers(month)
     first = dt.date(year, number, 1)
     following = dt.date(year + number // 12, number % 12 + 1, 1)
     return day_bounds(first)[0], day_bounds(following)[0]
@@ -207,12 +216,20 @@ class DayReport:
 
 @dataclass(frozen=True)
 class TargetProgress:
-    """A month's target for one scheme against the people newly covered by paid pledges."""
+    """A month's target for one scheme against the people newly covered by paid pledges.
+
+    `daily[i]` is how many people were first counted on day i + 1 of the month (they add up to
+    `achieved`); `elapsed_days` is how many days of the month have begun by the clock (0 for a
+    month still to come, every day for a month gone by). The target pace is linear: by the end
+    of day d, target × d / days_in_month people.
+    """
 
     scheme: str
     month: str
     target: int | None
     achieved: int
+    daily: tuple[int, ...] = ()
+    elapsed_days: int = 0
 
     @property
     def percent(self) -> float | None:
@@ -221,6 +238,35 @@ class TargetProgress:
             return None
         return round(self.achieved * 100 / self.target, 1)
 
+    @property
+    def days_in_month(self) -> int:
+        year, number = _month_numbers(self.month)
+        return calendar.monthrange(year, number)[1]
+
+    @property
+    def cumulative(self) -> tuple[int, ...]:
+        """People counted by the end of each day of the month (as many entries as `daily`)."""
+        return tuple(itertools.accumulate(self.daily))
+
+    def pace(self, day: int) -> float | None:
+        """People the linear target pace asks for by the end of `day`; None without a target."""
+        if not self.target:
+            return None
+        return self.target * day / self.days_in_month
+
+    @property
+    def expected_by_now(self) -> int | None:
+        """People the pace asks for by the end of today (rounded up to whole people)."""
+        if not self.target:
+            return None
+        return -(-self.target * self.elapsed_days // self.days_in_month)
+
+    @property
+    def on_pace(self) -> bool | None:
+        """True when the people counted so far keep up with the pace; None without a target."""
+        due = self.expected_by_now
+        return None if due is None else self.achieved >= due
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,
@@ -228,6 +274,10 @@ class TargetProgress:
             "target": self.target,
             "achieved": self.achieved,
             "percent": self.percent,
+            "daily": list(self.daily),
+            "elapsed_days": self.elapsed_days,
+            "expected_by_now": self.expected_by_now,
+            "on_pace": self.on_pace,
         }
 
 
@@ -364,8 +414,9 @@ def reconcile(
 ) -> Handover:
     """Record the cash handed over for a day against what the day's receipts say is due.
 
-    The row stays on this laptop: the provincial server does not know cash handovers yet, so
-    no outbox row is written. A correction is a new row; earlier rows are never changed.
+    The row and its outbox row are written in one transaction: each handover is an immutable
+    fact that reaches the provincial server like a visit or a receipt. A correction is a new
+    row (and a new fact); earlier rows are never changed.
     """
     reason = clean(reason)
     problems: list[Problem] = []
@@ -453,7 +504,15 @@ def reconcile(
             ),
         )
         row = conn.execute("SELECT * FROM cash_handover WHERE id = ?", (handover_id,)).fetchone()
-    return _handover(row)
+        handover = _handover(row)
+        ws.store.append_outbox(
+            entity=HANDOVER_ENTITY,
+            entity_id=handover.id,
+            op="insert",
+            hlc=ws.store.tick(),
+            data=handover.as_dict(),
+        )
+    return handover
 
 
 # -- targets ----------------------------------------------------------------------------------
@@ -467,27 +526,43 @@ def month_progress(ws: Workspace, month: str) -> list[TargetProgress]:
     scheme and month add up; a scheme without one has target None.
     """
     start, end = _month_bounds(month)
+    year, number = _month_numbers(month)
+    days = calendar.monthrange(year, number)[1]
+    today = ws.store.clock.today()
+    if (today.year, today.month) < (year, number):
+        elapsed = 0
+    elif (today.year, today.month) > (year, number):
+        elapsed = days
+    else:
+        elapsed = today.day
     targets: dict[str, int] = {}
     for row in ws.store.query("SELECT scheme, count FROM target WHERE month = ?", (month,)):
         scheme = _TARGET_SCHEMES.get(str(row["scheme"]).strip().lower())
         if scheme is not None:
             targets[scheme] = targets.get(scheme, 0) + int(row["count"])
-    achieved = {
-        row["scheme"]: int(row["n"])
-        for row in ws.store.query(
-            "SELECT p.scheme, count(DISTINCT p.member_id) AS n "
-            "FROM pledge_event e JOIN pledge p ON p.id = e.pledge_id "
-            "WHERE e.status = 'paid' AND e.at >= :start AND e.at < :end "
-            f"AND {recorded_here('pledge_event', 'e.id')} "
-            "AND (e.receipt_id IS NULL OR e.receipt_id NOT IN "
-            "(SELECT receipt_id FROM receipt_void)) "
-            "GROUP BY p.scheme",
-            {"start": start, "end": end},
-        )
-    }
+    # Each member once per scheme, on the day of their first counting payment of the month.
+    daily = {scheme: [0] * days for scheme in SCHEMES}
+    for row in ws.store.query(
+        "SELECT p.scheme, p.member_id, min(e.at) AS first_at "
+        "FROM pledge_event e JOIN pledge p ON p.id = e.pledge_id "
+        "WHERE e.status = 'paid' AND e.at >= :start AND e.at < :end "
+        f"AND {recorded_here('pledge_event', 'e.id')} "
+        "AND (e.receipt_id IS NULL OR e.receipt_id NOT IN "
+        "(SELECT receipt_id FROM receipt_void)) "
+        "GROUP BY p.scheme, p.member_id",
+        {"start": start, "end": end},
+    ):
+        if row["scheme"] in daily:
+            day = dt.date.fromisoformat(local_iso(row["first_at"])[:10])
+            daily[row["scheme"]][day.day - 1] += 1
     return [
         TargetProgress(
-            scheme=scheme, month=month, target=targets.get(scheme), achieved=achieved.get(scheme, 0)
+            scheme=scheme,
+            month=month,
+            target=targets.get(scheme),
+            achieved=sum(daily[scheme]),
+            daily=tuple(daily[scheme]),
+            elapsed_days=elapsed,
         )
         for scheme in SCHEMES
     ]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
 
+from fieldapp.clock import VIETNAM_TZ
 from fieldapp.errors import FieldappError
 
 PROTOCOL_VERSION = 1
@@ -43,9 +44,13 @@ PLEDGE = "pledge"
 PLEDGE_EVENT = "pledge_event"
 RECEIPT = "receipt"
 RECEIPT_VOID = "receipt_void"
+# Cash an agent handed over at the end of a day against what that day's receipts say is due.
+CASH_HANDOVER = "cash_handover"
 
-ENTITIES = (HOUSEHOLD, MEMBER, VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID)
-IMMUTABLE = frozenset({VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID})
+ENTITIES = (HOUSEHOLD, MEMBER, VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID, CASH_HANDOVER)
+IMMUTABLE = frozenset({VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID, CASH_HANDOVER})
+# What a cash handover covers: the whole day, or one scheme's receipts.
+HANDOVER_SCOPES = ("all", "bhyt_household", "bhxh_voluntary")
 MERGEABLE = frozenset({HOUSEHOLD, MEMBER})
 
 # Entities that only travel from the server to laptops, in the change feed.
@@ -579,6 +584,10 @@ def _money(value: object) -> tuple[str, str] | None:
     )
 
 
+def _signed_money(value: object) -> tuple[str, str] | None:
+    return _ok_if(_is_int(value), "phải là số nguyên đồng", "must be a whole number of đồng")
+
+
 def _positive_int(value: object) -> tuple[str, str] | None:
     return _ok_if(
         _is_int(value) and cast(int, value) >= 1, "phải là số nguyên dương", "must be an int >= 1"
@@ -720,6 +729,18 @@ FIELDS: dict[str, dict[str, FieldCheck]] = {
         "reason": _name,
         "at": _timestamp,
     },
+    CASH_HANDOVER: {
+        "id": _uuid,
+        "day": _date,
+        "scheme": _enum(*HANDOVER_SCOPES),
+        "expected": _money,
+        "handed_over": _money,
+        # handed_over - expected: negative when the agent handed over less than was due.
+        "difference": _signed_money,
+        # Required when there is a difference (checked with the amounts below).
+        "reason": _text,
+        "at": _timestamp,
+    },
 }
 
 # Fields an update of a mergeable record always carries: the server authorises on them.
@@ -823,6 +844,36 @@ def check_record(record: dict[str, Any], *, device_id: str | None = None) -> Rec
                 "Số phải đóng khác tổng trừ hỗ trợ",
                 "payable differs from gross minus support",
             )
+    if entity == CASH_HANDOVER:
+        return _check_handover(data)
+    return None
+
+
+def _check_handover(data: dict[str, Any]) -> RecordProblem | None:
+    """The amounts of a cash handover agree, a difference has a reason, the day had come."""
+    if data["difference"] != data["handed_over"] - data["expected"]:
+        return RecordProblem(
+            "amount_mismatch",
+            "Chênh lệch khác số đã nộp trừ số phải nộp",
+            "difference differs from handed_over minus expected",
+        )
+    if data["difference"] != 0 and not data["reason"].strip():
+        return RecordProblem(
+            "reason_required",
+            "Số tiền nộp khác số phải nộp nhưng không ghi lý do chênh lệch",
+            "The amount handed over differs from the amount due but no reason is given",
+        )
+    moment = dt.datetime.fromisoformat(data["at"])
+    try:
+        recorded_on = moment.astimezone(VIETNAM_TZ).date()
+    except OverflowError:  # at the very edge of the calendar: the date as written
+        recorded_on = moment.date()
+    if dt.date.fromisoformat(data["day"]) > recorded_on:
+        return RecordProblem(
+            "day_in_future",
+            "Bàn giao tiền cho một ngày chưa tới lúc ghi nhận",
+            "The handover is for a day that had not come when it was recorded",
+        )
     return None
 
 

@@ -32,6 +32,7 @@ from fieldapp.reports import reconcile as reconcile_day
 from fieldapp.reports_pdf import render_day_report
 from fieldapp.workspace import Workspace
 from ui import i18n
+from ui.charts import TargetChart
 from ui.forms import ERROR_STYLE
 from ui.i18n import tr
 from ui.labels import date_text, moment_text, outcome_label, scheme_label
@@ -203,6 +204,9 @@ class DayReportPage(QWidget):
             self.target_captions[scheme] = caption
             self.target_bars[scheme] = bar
             self.targets_layout.addRow(caption, bar)
+        # The same figures drawn against the target, and day by day against the target pace.
+        self.target_chart = TargetChart()
+        self.targets_layout.addRow(self.target_chart)
 
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
@@ -322,6 +326,7 @@ class DayReportPage(QWidget):
                 bar.setValue(0)
                 bar.setFormat(tr("{achieved} người (chưa có chỉ tiêu)").format(achieved=achieved))
             self.target_captions[scheme].setText(scheme_label(scheme))
+        self.target_chart.set_progress(targets)
 
     # -- the cash handover ----------------------------------------------------------------
 
@@ -457,5 +462,6 @@ class DayReportPage(QWidget):
         self.reason_edit.setPlaceholderText(tr("Bắt buộc khi số tiền nộp khác số phải nộp"))
         self.handover_button.setText(tr("Ghi nhận bàn giao"))
         self.targets_box.setTitle(tr("Chỉ tiêu tháng"))
+        self.target_chart.retranslate()
         if self.data is not None:
             self._show(self.data)

@@ -582,23 +582,29 @@ def _key_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
 # Immutable records: insert if absent, never overwrite
 
 
+def _already_taken(ctx: _Context, entity: str, data: dict[str, Any]) -> bool:
+    """True when the server holds this very fact; a different fact under its id is refused."""
+    existing = ctx.facts[entity].get(data["id"])
+    if existing is None:
+        return False
+    if protocol.canonical_json(existing.data) == protocol.canonical_json(data):
+        return True
+    raise _Refused(
+        "conflicting_duplicate",
+        "Máy chủ đã có bản ghi cùng mã nhưng nội dung khác; bản ghi cũ được giữ nguyên",
+        "The server already has a record with this id and different content; it is kept",
+    )
+
+
 def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
     entity = record["entity"]
     data = {"id": record["id"], **record["data"]}
     household_id, commune = _scope_of(ctx, entity, data)
     _authorise(ctx, commune)
-    facts = ctx.facts[entity]
-    existing = facts.get(record["id"])
-    if existing is not None:
-        if protocol.canonical_json(existing.data) == protocol.canonical_json(data):
-            return
-        raise _Refused(
-            "conflicting_duplicate",
-            "Máy chủ đã có bản ghi cùng mã nhưng nội dung khác; bản ghi cũ được giữ nguyên",
-            "The server already has a record with this id and different content; it is kept",
-        )
+    if _already_taken(ctx, entity, data):
+        return
     _CHECKS.get(entity, _no_check)(ctx, data, household_id)
-    facts.set(record["id"], _Fact(data))
+    ctx.facts[entity].set(record["id"], _Fact(data))
     if entity == protocol.PLEDGE:
         ctx.pledge_household.set(record["id"], data["household_id"])
     elif entity == protocol.RECEIPT:
@@ -624,6 +630,33 @@ def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
             commune_code=commune,
             origin_device_id=ctx.device.id,
         )
+    )
+
+
+_HANDOVER_COLUMNS = ("day", "scheme", "expected", "handed_over", "difference", "reason", "at")
+
+
+def _apply_handover(ctx: _Context, record: protocol.Record) -> None:
+    """A cash handover: insert if absent, credited to the agent of the sending device.
+
+    It concerns no household, so no commune scope applies: a device may only ever report its
+    own agent's cash. It is not put in the change feed either: no laptop needs another's
+    handovers, and the sending laptop has its own.
+    """
+    data = {"id": record["id"], **record["data"]}
+    if _already_taken(ctx, protocol.CASH_HANDOVER, data):
+        return
+    ctx.facts[protocol.CASH_HANDOVER].set(record["id"], _Fact(data))
+    ctx.fact_rows[protocol.CASH_HANDOVER].append(
+        {
+            "id": record["id"],
+            "data": data,
+            "hlc": record["hlc"],
+            "device_id": ctx.device.id,
+            "received_at": ctx.now,
+            "agent_id": ctx.device.agent_id,
+            **{name: data[name] for name in _HANDOVER_COLUMNS},
+        }
     )
 
 
@@ -683,4 +716,5 @@ _CHECKS: dict[str, Callable[[_Context, dict[str, Any], str], None]] = {
 _APPLY: dict[str, Callable[[_Context, protocol.Record], None]] = {
     **{entity: _apply_mergeable for entity in protocol.MERGEABLE},
     **{entity: _apply_immutable for entity in protocol.IMMUTABLE},
+    protocol.CASH_HANDOVER: _apply_handover,
 }

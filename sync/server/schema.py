@@ -111,7 +111,7 @@ field_conflicts = sa.Table(
 )
 
 
-def _immutable(name: str, *extra: sa.Column[Any] | sa.Constraint) -> sa.Table:
+def _immutable(name: str, *extra: sa.Column[Any] | sa.Constraint | sa.Index) -> sa.Table:
     return sa.Table(
         name,
         metadata,
@@ -136,6 +136,25 @@ receipts = _immutable(
     sa.UniqueConstraint("series", "number", name="uq_receipts_series_number"),
 )
 receipt_voids = _immutable("receipt_voids", sa.Column("receipt_id", Id, nullable=False, index=True))
+# An agent's end-of-day cash handover. Not tied to a household: it belongs to the agent of the
+# device that sent it. A correction is another row; per device, day and scheme the row with
+# the highest clock stamp counts. Money is integer đồng.
+cash_handovers = _immutable(
+    "cash_handovers",
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("scheme", sa.String(16), nullable=False),
+    sa.Column("expected", sa.BigInteger, nullable=False),
+    sa.Column("handed_over", sa.BigInteger, nullable=False),
+    sa.Column("difference", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", Stamp, nullable=False),
+    sa.CheckConstraint(
+        "expected >= 0 AND handed_over >= 0 AND difference = handed_over - expected",
+        name="ck_cash_handovers_amounts",
+    ),
+    sa.Index("ix_cash_handovers_agent_day", "agent_id", "day"),
+)
 
 receipt_books = sa.Table(
     "receipt_books",
@@ -226,6 +245,7 @@ IMMUTABLE_TABLES = {
     "pledge_event": pledge_events,
     "receipt": receipts,
     "receipt_void": receipt_voids,
+    "cash_handover": cash_handovers,
 }
 MERGEABLE_TABLES = {"household": households, "member": members}
 

@@ -302,14 +302,14 @@ def test_reconcile_refuses_a_future_day(known: Known) -> None:
 
 
 def test_correction_supersedes_and_history_is_kept(known: Known) -> None:
-    """A correction is a new row; the latest counts, the earlier stays; no outbox row is written."""
+    """A correction is a new row; the latest counts, the earlier stays; each one is synced."""
     outbox = known.ws.store.scalar("SELECT count(*) FROM outbox")
     first = reconcile(known.ws, DAY2, 3_000_000, "Đếm thiếu")
     second = reconcile(known.ws, DAY2, 3_059_100)
     assert day_report(known.ws, DAY2).handover == second
     assert day_report(known.ws, DAY2).reconciliation == "balanced"
     assert handover_history(known.ws, DAY2) == [first, second]
-    assert known.ws.store.scalar("SELECT count(*) FROM outbox") == outbox
+    assert known.ws.store.scalar("SELECT count(*) FROM outbox") == outbox + 2
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         known.ws.store.conn.execute("UPDATE cash_handover SET handed_over = 0")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):

@@ -290,6 +290,12 @@ def _write_as_version_1(conn: sqlite3.Connection) -> None:
         "INSERT INTO search_index (body, member_id, household_id) VALUES (?, ?, 'h1')",
         [("giang seo su ban pho", None), ("giang a pao 010080123456 ban pho", "m1")],
     )
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_row'").fetchone():
+        # From version 4 on, each search row has its household map entry.
+        conn.execute(
+            "INSERT INTO search_row (id, household_id, member_id) "
+            "SELECT rowid, household_id, member_id FROM search_index"
+        )
     conn.executemany(
         "INSERT INTO outbox (entity, entity_id, op, hlc, data, created_at) "
         "VALUES (?, ?, 'insert', ?, '{}', ?)",

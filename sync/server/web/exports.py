@@ -1,4 +1,4 @@
-"""Progress and receipts as CSV (UTF-8 with BOM, for Excel) and XLSX (openpyxl)."""
+"""Progress, receipts and cash handovers as CSV (UTF-8 with BOM, for Excel) and XLSX."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from sync.server.web.overview import Progress, ReceiptRow
-from sync.server.web.scope import SCHEME_LABELS, local_time
+from sync.server.web.overview import HandoverRow, Progress, ReceiptRow
+from sync.server.web.scope import HANDOVER_LABELS, SCHEME_LABELS, iso_day, local_time
 
 Table = tuple[list[str], list[list[object]]]
 
@@ -57,6 +57,43 @@ def receipts_table(data: Sequence[ReceiptRow]) -> Table:
             r.issued_by,
             r.commune_code,
             "Đã huỷ" if r.voided else "Hợp lệ",
+            r.id,
+        ]
+        for r in data
+    ]
+    return header, rows
+
+
+# Columns of handovers_table holding đồng (formatted as money in XLSX).
+HANDOVER_MONEY_COLUMNS = (4, 5, 6)
+
+
+def handovers_table(data: Sequence[HandoverRow]) -> Table:
+    header = [
+        "Nhân viên thu",
+        "Thiết bị",
+        "Ngày",
+        "Phần",
+        "Phải nộp (đồng)",
+        "Đã nộp (đồng)",
+        "Chênh lệch (đồng)",
+        "Lý do chênh lệch",
+        "Ghi nhận lúc",
+        "Số lần sửa",
+        "Mã bàn giao",
+    ]
+    rows: list[list[object]] = [
+        [
+            r.agent_name,
+            r.device_name,
+            iso_day(r.day),
+            HANDOVER_LABELS.get(r.scheme, r.scheme),
+            r.expected,
+            r.handed_over,
+            r.difference,
+            r.reason,
+            local_time(r.at),
+            r.corrections,
             r.id,
         ]
         for r in data

@@ -15,6 +15,7 @@ from fieldapp.documents.qr import receipt_signature
 from sync.server.schema import (
     agent_communes,
     agents,
+    cash_handovers,
     devices,
     enrol_codes,
     households,
@@ -326,3 +327,129 @@ def progress(conn: Connection, communes: Communes, month: str, clock: Clock) -> 
         if paid[("village", key, scheme)]
     ]
     return Progress(month, agent_rows, commune_rows, village_rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cash handed over at the end of each day
+
+
+@dataclass
+class HandoverRow:
+    """The handover that counts for one device, day and scheme ("all" = the whole day).
+
+    `corrections` is how many earlier handovers of the same day and scheme it replaced.
+    """
+
+    id: str
+    agent_id: str
+    agent_name: str
+    device_id: str
+    device_name: str
+    day: str
+    scheme: str
+    expected: int
+    handed_over: int
+    difference: int
+    reason: str
+    at: str
+    corrections: int
+
+    @property
+    def state(self) -> str:
+        """balanced | short (less than due) | over (more than due)."""
+        if self.difference < 0:
+            return "short"
+        return "over" if self.difference > 0 else "balanced"
+
+
+@dataclass
+class HandoverSummary:
+    """One agent's month: the days handed over and what the days' figures add up to."""
+
+    agent_id: str
+    agent_name: str
+    days: int = 0
+    expected: int = 0
+    handed_over: int = 0
+    difference: int = 0
+    days_with_difference: int = 0
+
+
+def _month_days(month: str) -> tuple[str, str]:
+    """The month's first day and the next month's first day, as ISO dates."""
+    year, number = int(month[:4]), int(month[5:7])
+    following = dt.date(year + number // 12, number % 12 + 1, 1)
+    return f"{month}-01", following.isoformat()
+
+
+def handovers_in_scope(
+    conn: Connection, communes: Communes, month: str, *, agent_id: str | None = None
+) -> list[HandoverRow]:
+    """The month's handovers of visible agents, by agent and day; only the latest of each.
+
+    A laptop records a correction as a new handover: per device, day and scheme, the one with
+    the latest clock stamp counts (the laptop's own order) and the earlier ones are counted.
+    """
+    first, following = _month_days(month)
+    query = (
+        sa.select(cash_handovers, agents.c.name.label("agent_name"), devices.c.name.label("device"))
+        .join(agents, agents.c.id == cash_handovers.c.agent_id)
+        .join(devices, devices.c.id == cash_handovers.c.device_id)
+        .where(
+            cash_handovers.c.agent_id.in_(visible_agent_ids(communes)),
+            cash_handovers.c.day >= first,
+            cash_handovers.c.day < following,
+        )
+        .order_by(cash_handovers.c.hlc)
+    )
+    if agent_id is not None:
+        query = query.where(cash_handovers.c.agent_id == agent_id)
+    latest: dict[tuple[str, str, str], HandoverRow] = {}
+    for r in conn.execute(query):
+        key = (r.device_id, r.day, r.scheme)
+        earlier = latest.get(key)
+        latest[key] = HandoverRow(
+            id=r.id,
+            agent_id=r.agent_id,
+            agent_name=r.agent_name,
+            device_id=r.device_id,
+            device_name=r.device,
+            day=r.day,
+            scheme=r.scheme,
+            expected=int(r.expected),
+            handed_over=int(r.handed_over),
+            difference=int(r.difference),
+            reason=r.reason,
+            at=r.at,
+            corrections=0 if earlier is None else earlier.corrections + 1,
+        )
+    order = {"all": 0, **{scheme: n for n, scheme in enumerate(SCHEMES, start=1)}}
+    return sorted(
+        latest.values(),
+        key=lambda h: (h.agent_name, h.agent_id, h.day, h.device_name, order.get(h.scheme, 9)),
+    )
+
+
+def handover_summaries(rows: list[HandoverRow]) -> list[HandoverSummary]:
+    """Per agent: each device's day counts once — its whole-day handover when there is one,
+    else the sum of its per-scheme handovers — so a day is never added up twice."""
+    days: dict[tuple[str, str, str], list[HandoverRow]] = defaultdict(list)
+    for row in rows:
+        days[(row.agent_id, row.device_id, row.day)].append(row)
+    out: dict[str, HandoverSummary] = {}
+    agent_days: dict[str, set[str]] = defaultdict(set)
+    differing_days: dict[str, set[str]] = defaultdict(set)
+    for (agent_id, _device, day), found in days.items():
+        whole = [h for h in found if h.scheme == "all"]
+        counted = whole or found
+        summary = out.setdefault(agent_id, HandoverSummary(agent_id, found[0].agent_name))
+        summary.expected += sum(h.expected for h in counted)
+        summary.handed_over += sum(h.handed_over for h in counted)
+        summary.difference += sum(h.difference for h in counted)
+        agent_days[agent_id].add(day)
+        if any(h.difference for h in counted):
+            differing_days[agent_id].add(day)
+    for agent_id, summary in out.items():
+        summary.days = len(agent_days[agent_id])
+        summary.days_with_difference = len(differing_days[agent_id])
+    return sorted(out.values(), key=lambda s: (s.agent_name, s.agent_id))

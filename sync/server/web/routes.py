@@ -23,7 +23,14 @@ from fieldapp.errors import FieldappError
 from fieldapp.money import format_vnd
 from sync.server import devices as device_ops
 from sync.server.web import auth, conflicts, exports, overview
-from sync.server.web.scope import SCHEME_LABELS, OutOfScope, local_date, local_time
+from sync.server.web.scope import (
+    HANDOVER_LABELS,
+    SCHEME_LABELS,
+    OutOfScope,
+    iso_day,
+    local_date,
+    local_time,
+)
 
 T = TypeVar("T")
 
@@ -38,7 +45,9 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["money"] = format_vnd
 templates.env.filters["when"] = local_time
 templates.env.filters["day"] = local_date
+templates.env.filters["iso_day"] = iso_day
 templates.env.globals["SCHEMES"] = SCHEME_LABELS
+templates.env.globals["HANDOVER_LABELS"] = HANDOVER_LABELS
 
 # No script runs on these pages, and nothing is loaded from elsewhere.
 _HEADERS = {
@@ -257,6 +266,9 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
                 "agents": overview.agents_in_scope(conn, login.communes, clock),
                 "progress": overview.progress(conn, login.communes, chosen, clock),
                 "open_conflicts": len(conflicts.list_conflicts(conn, login.communes)),
+                "handovers": overview.handover_summaries(
+                    overview.handovers_in_scope(conn, login.communes, chosen)
+                ),
             }
 
         data = db(load)
@@ -369,6 +381,39 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
         rows = db(lambda conn: overview.receipts_in_scope(conn, login.communes, limit=500))
         return render(request, "receipts.html", {"receipts": rows, "nav": "receipts"}, login=login)
 
+    # -- cash handovers ------------------------------------------------------------------------
+
+    @router.get(f"{PREFIX}/handovers")
+    def handover_list(
+        request: Request,
+        login: Signed,
+        month: Annotated[str | None, Query()] = None,
+        agent: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> HTMLResponse:
+        chosen = month_or_now(month)
+
+        def load(conn: Connection) -> dict[str, Any]:
+            return {
+                "agents": overview.agents_in_scope(conn, login.communes, clock),
+                "handovers": overview.handovers_in_scope(
+                    conn, login.communes, chosen, agent_id=agent or None
+                ),
+            }
+
+        data = db(load)
+        return render(
+            request,
+            "handovers.html",
+            {
+                **data,
+                "month": chosen,
+                "month_label": f"{chosen[5:]}/{chosen[:4]}",
+                "agent": agent or "",
+                "nav": "handovers",
+            },
+            login=login,
+        )
+
     # -- exports -------------------------------------------------------------------------------
 
     def download(table: exports.Table, name: str, kind: str, money: tuple[int, ...]) -> Response:
@@ -402,6 +447,28 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             raise PageError(404, "Không có định dạng này.")
         rows = db(lambda conn: overview.receipts_in_scope(conn, login.communes))
         return download(exports.receipts_table(rows), "bien-lai", kind, (3,))
+
+    @router.get(PREFIX + "/export/handovers.{kind}")
+    def export_handovers(
+        login: Signed,
+        kind: str,
+        month: Annotated[str | None, Query()] = None,
+        agent: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> Response:
+        if kind not in ("csv", "xlsx"):
+            raise PageError(404, "Không có định dạng này.")
+        chosen = month_or_now(month)
+        rows = db(
+            lambda conn: overview.handovers_in_scope(
+                conn, login.communes, chosen, agent_id=agent or None
+            )
+        )
+        return download(
+            exports.handovers_table(rows),
+            f"nop-tien-{chosen}",
+            kind,
+            exports.HANDOVER_MONEY_COLUMNS,
+        )
 
     return router
 

@@ -87,6 +87,16 @@ FIELD_LABELS = {
 }
 ENTITY_LABELS = {"household": "Hộ gia đình", "member": "Thành viên"}
 SCHEME_LABELS = {"bhyt_household": "BHYT hộ gia đình", "bhxh_voluntary": "BHXH tự nguyện"}
+# What a cash handover covers: the whole day, or one scheme's receipts.
+HANDOVER_LABELS = {"all": "Cả ngày", **SCHEME_LABELS}
+
+
+def iso_day(day: str | None) -> str:
+    """An ISO date (2026-11-23) as Vietnamese supervisors read it: 23/11/2026."""
+    try:
+        return dt.date.fromisoformat(day or "").strftime("%d/%m/%Y")
+    except ValueError:
+        return "—"
 
 
 def show_value(value: object) -> str:

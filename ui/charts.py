@@ -1,0 +1,305 @@
+"""The month's targets as a chart: people covered against the target, and day by day against
+the target pace. Drawn with QPainter; the figures and the pace come from the core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from fieldapp.reports import TargetProgress
+from ui.i18n import tr
+from ui.labels import scheme_label
+
+# One colour per scheme, for its bar and its line; both readable on white and told apart
+# without relying on red/green.
+SCHEME_COLOURS = {"bhyt_household": QColor("#1565c0"), "bhxh_voluntary": QColor("#6a1b9a")}
+OTHER_COLOUR = QColor("#37474f")
+TARGET_COLOUR = QColor("#202124")
+PACE_COLOUR = QColor("#757575")
+TRACK_COLOUR = QColor("#e3e7ee")
+GRID_COLOUR = QColor("#c9ced6")
+TODAY_COLOUR = QColor("#9aa0a6")
+TEXT_COLOUR = QColor("#202124")
+MUTED_COLOUR = QColor("#5f6368")
+OK_COLOUR = QColor("#1b5e20")
+WARN_COLOUR = QColor("#8a5300")
+
+_PAD = 6
+_BAR_HEIGHT = 12
+_PLOT_HEIGHT = 54
+_PANEL_GAP = 8
+# Room on the left of each line plot for its count labels.
+_AXIS_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """Where one scheme's drawing goes: its title line, pace line, bar and line plot."""
+
+    title: QRectF
+    status: QRectF
+    bar: QRectF
+    plot: QRectF
+
+
+def scheme_colour(scheme: str) -> QColor:
+    return SCHEME_COLOURS.get(scheme, OTHER_COLOUR)
+
+
+def describe(progress: TargetProgress) -> str:
+    """One scheme's figures in words, for the tooltip and screen readers."""
+    label = scheme_label(progress.scheme)
+    if not progress.target:
+        return tr("{scheme}: {achieved} người, chưa có chỉ tiêu tháng.").format(
+            scheme=label, achieved=progress.achieved
+        )
+    text = tr("{scheme}: đạt {achieved}/{target} người ({percent}%).").format(
+        scheme=label,
+        achieved=progress.achieved,
+        target=progress.target,
+        percent=progress.percent,
+    )
+    if progress.elapsed_days:
+        pace = tr("Theo tiến độ đều, đến ngày {day}/{days} cần {due} người: {state}.").format(
+            day=progress.elapsed_days,
+            days=progress.days_in_month,
+            due=progress.expected_by_now,
+            state=tr("kịp tiến độ") if progress.on_pace else tr("chậm hơn tiến độ"),
+        )
+        text = f"{text} {pace}"
+    return text
+
+
+class TargetChart(QWidget):
+    """For each scheme: a bar of the people covered with the target marked, and their number
+    day by day (solid) against the even pace that reaches the target at the month's end (dashed).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("targetChart")
+        self.progress: tuple[TargetProgress, ...] = ()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(260)
+        self.retranslate()
+
+    # -- data -----------------------------------------------------------------------------
+
+    def set_progress(self, progress: Sequence[TargetProgress]) -> None:
+        self.progress = tuple(progress)
+        self.updateGeometry()
+        self.retranslate()
+        self.update()
+
+    def description(self) -> str:
+        """Every scheme's figures in words, one line each."""
+        if not self.progress:
+            return tr("Chưa có số liệu chỉ tiêu tháng.")
+        return "\n".join(describe(p) for p in self.progress)
+
+    def retranslate(self) -> None:
+        text = self.description()
+        self.setToolTip(text)
+        self.setAccessibleName(tr("Biểu đồ chỉ tiêu tháng"))
+        self.setAccessibleDescription(text)
+        self.update()
+
+    # -- size -----------------------------------------------------------------------------
+
+    def _line(self) -> int:
+        return QFontMetrics(self.font()).height()
+
+    def _small_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF() - 2, 7.0))
+        return font
+
+    def _small_line(self) -> int:
+        return QFontMetrics(self._small_font()).height()
+
+    def _panel_height(self) -> int:
+        small = self._small_line()
+        return self._line() + small + 4 + _BAR_HEIGHT + 5 + _PLOT_HEIGHT + small + 2
+
+    def sizeHint(self) -> QSize:
+        panels = max(len(self.progress), 1)
+        height = 2 * _PAD + panels * self._panel_height() + (panels - 1) * _PANEL_GAP
+        small = QFontMetrics(self._small_font()).height()
+        return QSize(360, height + small + 4)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(260, self.sizeHint().height())
+
+    def areas(self) -> dict[str, tuple[QRectF, QRectF]]:
+        """Where each scheme's bar and line plot are drawn, by scheme."""
+        return {
+            p.scheme: (panel.bar, panel.plot)
+            for p, panel in zip(self.progress, self._panels(), strict=True)
+        }
+
+    def _panels(self) -> list[_Panel]:
+        width = self.width() - 2 * _PAD
+        line = self._line()
+        top = _PAD + QFontMetrics(self._small_font()).height() + 4
+        out = []
+        inner = width - _AXIS_WIDTH - _PAD
+        for _ in self.progress:
+            title = QRectF(_PAD, top, width - _PAD, line)
+            status = QRectF(_PAD, title.bottom(), width - _PAD, self._small_line())
+            bar = QRectF(_PAD + _AXIS_WIDTH, status.bottom() + 4, inner, _BAR_HEIGHT)
+            plot = QRectF(_PAD + _AXIS_WIDTH, bar.bottom() + 5, inner, _PLOT_HEIGHT)
+            out.append(_Panel(title, status, bar, plot))
+            top += self._panel_height() + _PANEL_GAP
+        return out
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.fillRect(self.rect(), QColor("white"))
+            if not self.progress:
+                painter.setPen(MUTED_COLOUR)
+                painter.drawText(
+                    QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, self.description()
+                )
+                return
+            self._legend(painter)
+            for progress, panel in zip(self.progress, self._panels(), strict=True):
+                self._title(painter, progress, panel.title, panel.status)
+                self._bar(painter, progress, panel.bar)
+                self._plot(painter, progress, panel.plot)
+        finally:
+            painter.end()
+
+    def _legend(self, painter: QPainter) -> None:
+        """What the solid and the dashed lines mean, once above the panels."""
+        painter.setFont(self._small_font())
+        metrics = QFontMetrics(painter.font())
+        y = _PAD + metrics.ascent()
+        x = float(_PAD + _AXIS_WIDTH)
+        middle = _PAD + metrics.height() / 2
+        for text, pen in (
+            (tr("đã đạt, cộng dồn"), QPen(TEXT_COLOUR, 2)),
+            (tr("tiến độ đều"), QPen(PACE_COLOUR, 1.5, Qt.PenStyle.DashLine)),
+            (tr("hôm nay"), QPen(TODAY_COLOUR, 1.5, Qt.PenStyle.DotLine)),
+        ):
+            painter.setPen(pen)
+            painter.drawLine(QPointF(x, middle), QPointF(x + 14, middle))
+            painter.setPen(MUTED_COLOUR)
+            painter.drawText(QPointF(x + 18, y), text)
+            x += 18 + metrics.horizontalAdvance(text) + 10
+
+    def _title(
+        self, painter: QPainter, progress: TargetProgress, rect: QRectF, status: QRectF
+    ) -> None:
+        bold = QFont(self.font())
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(scheme_colour(progress.scheme))
+        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(rect, left, scheme_label(progress.scheme))
+        painter.setFont(self.font())
+        painter.setPen(TEXT_COLOUR)
+        if progress.target:
+            figures = tr("{achieved}/{target} người ({percent}%)").format(
+                achieved=progress.achieved, target=progress.target, percent=progress.percent
+            )
+        else:
+            figures = tr("{achieved} người").format(achieved=progress.achieved)
+        painter.drawText(rect, right, figures)
+        painter.setFont(self._small_font())
+        if not progress.target:
+            painter.setPen(MUTED_COLOUR)
+            line = tr("Chưa có chỉ tiêu tháng")
+        elif not progress.elapsed_days:
+            painter.setPen(MUTED_COLOUR)
+            line = tr("Tháng chưa bắt đầu")
+        else:
+            painter.setPen(OK_COLOUR if progress.on_pace else WARN_COLOUR)
+            line = tr("Đến ngày {day}/{days} cần {due} người: {state}").format(
+                day=progress.elapsed_days,
+                days=progress.days_in_month,
+                due=progress.expected_by_now,
+                state=tr("kịp tiến độ") if progress.on_pace else tr("chậm hơn tiến độ"),
+            )
+        painter.drawText(status, left, line)
+
+    @staticmethod
+    def _top(progress: TargetProgress) -> int:
+        """The largest count either drawing has to hold."""
+        return max(progress.target or 0, progress.achieved, 1)
+
+    def _bar(self, painter: QPainter, progress: TargetProgress, rect: QRectF) -> None:
+        painter.fillRect(rect, TRACK_COLOUR)
+        if not progress.target:
+            # Nothing to measure against: the number is in the title and the line below.
+            return
+        # A little room past the target, so the target line and an overshoot both show.
+        scale = max(progress.target, progress.achieved) * 1.1
+        filled = QRectF(rect)
+        filled.setWidth(rect.width() * progress.achieved / scale)
+        painter.fillRect(filled, scheme_colour(progress.scheme))
+        x = rect.left() + rect.width() * progress.target / scale
+        painter.setPen(QPen(TARGET_COLOUR, 2))
+        painter.drawLine(QPointF(x, rect.top() - 3), QPointF(x, rect.bottom() + 3))
+
+    def _plot(self, painter: QPainter, progress: TargetProgress, rect: QRectF) -> None:
+        days = progress.days_in_month
+        top = self._top(progress)
+
+        def point(day: float, count: float) -> QPointF:
+            return QPointF(
+                rect.left() + rect.width() * day / days,
+                rect.bottom() - rect.height() * count / top,
+            )
+
+        # Axes with the first, middle and last day, and zero and the top count.
+        painter.setPen(QPen(GRID_COLOUR, 1))
+        painter.drawLine(rect.bottomLeft(), rect.bottomRight())
+        painter.drawLine(rect.bottomLeft(), rect.topLeft())
+        painter.drawLine(point(0, top), point(days, top))
+        small = self._small_font()
+        painter.setFont(small)
+        metrics = QFontMetrics(small)
+        painter.setPen(MUTED_COLOUR)
+        for count in (0, top):
+            y = rect.bottom() - rect.height() * count / top
+            label = str(count)
+            painter.drawText(
+                QPointF(
+                    rect.left() - 4 - metrics.horizontalAdvance(label), y + metrics.ascent() / 2
+                ),
+                label,
+            )
+        for day in sorted({1, (days + 1) // 2, days}):
+            label = str(day)
+            width = metrics.horizontalAdvance(label)
+            x = min(point(day, 0).x() - width / 2, rect.right() - width)
+            painter.drawText(QPointF(x, rect.bottom() + 2 + metrics.ascent()), label)
+
+        if progress.elapsed_days and progress.elapsed_days < days:
+            today = point(progress.elapsed_days, 0).x()
+            painter.setPen(QPen(TODAY_COLOUR, 1, Qt.PenStyle.DotLine))
+            painter.drawLine(QPointF(today, rect.top()), QPointF(today, rect.bottom()))
+
+        if progress.target:
+            painter.setPen(QPen(PACE_COLOUR, 1.5, Qt.PenStyle.DashLine))
+            painter.drawLine(point(0, 0), point(days, progress.pace(days) or 0))
+
+        shown = progress.cumulative[: progress.elapsed_days]
+        if shown:
+            points = [point(0, 0)]
+            points += [point(day, count) for day, count in enumerate(shown, start=1)]
+            colour = scheme_colour(progress.scheme)
+            painter.setPen(QPen(colour, 2.5))
+            painter.drawPolyline(QPolygonF(points))
+            painter.setBrush(colour)
+            painter.drawEllipse(points[-1], 3.0, 3.0)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
