@@ -534,14 +534,15 @@ def many_devices_figures(
     throughput = devices_count * 50 / wall
     note = (
         f"{verdict}; {concurrency} in flight, {throughput:,.0f} records/s; "
-        "floor: p50 of one device alone; target 50× is indicative, not a requirement"
+        "floor: p50 of one device alone; latency reported, no target: the requirement is "
+        "every batch acknowledged once"
     )
     measured_p50 = percentile(latencies, 50) * 1000 if not wrong else float("inf")
     measured_p99 = percentile(latencies, 99) * 1000 if not wrong else float("inf")
     name = f"{devices_count} devices × 50 records ({label})"
     return [
-        Figure(f"{name}: p50", measured_p50, p50_single, "ms", 50.0, note=note),
-        Figure(f"{name}: p99", measured_p99, p50_single, "ms", 50.0, note=note),
+        Figure(f"{name}: p50", measured_p50, p50_single, "ms", None, note=note),
+        Figure(f"{name}: p99", measured_p99, p50_single, "ms", None, note=note),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shutil
@@ -23,13 +24,15 @@ class Figure:
     """One measured figure: ours against the floor (the bare operation), with a target ratio.
 
     `lower_is_better` False means the ratio must reach at least the target (e.g. throughput).
+    A target of None marks a figure that is reported with no target ratio: it passes when it
+    could be measured at all (a run that went wrong measures infinity).
     """
 
     name: str
     measured: float
     floor: float
     unit: str
-    target: float
+    target: float | None
     lower_is_better: bool = True
     note: str = ""
 
@@ -39,6 +42,8 @@ class Figure:
 
     @property
     def passed(self) -> bool:
+        if self.target is None:
+            return math.isfinite(self.measured)
         return self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target
 
 
@@ -58,9 +63,10 @@ def print_table(figures: list[Figure], title: str = "") -> None:
     print("-" * len(header))
     for f in figures:
         sign = "≤" if f.lower_is_better else "≥"
+        target = f"{sign}{f.target:>6.2f}" if f.target is not None else f"{'—':>7}"
         print(
             f"{f.name:<48} {f.measured:>10.3f}{f.unit:>2} {f.floor:>10.3f}{f.unit:>2} "
-            f"{f.ratio:>7.2f} {sign}{f.target:>6.2f}  {'pass' if f.passed else 'FAIL'}"
+            f"{f.ratio:>7.2f} {target}  {'pass' if f.passed else 'FAIL'}"
             + (f"  ({f.note})" if f.note else "")
         )
 

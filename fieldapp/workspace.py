@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fieldapp.clock import Clock, SystemClock
 from fieldapp.households import Households
 from fieldapp.members import Members
-from fieldapp.pledges import Pledges
-from fieldapp.policy import Policy, load_policy
-from fieldapp.receipts import Receipts
 from fieldapp.search import Search
 from fieldapp.store import STORE_FILENAME, Store, default_data_dir
 from fieldapp.text import clean
 from fieldapp.visits import Visits
+
+if TYPE_CHECKING:
+    from fieldapp.pledges import Pledges
+    from fieldapp.policy import Policy
+    from fieldapp.receipts import Receipts
 
 
 class _AgentVisits(Visits):
@@ -49,9 +53,21 @@ class Workspace:
         self.households = Households(store)
         self.members = Members(store)
         self.visits: Visits = _AgentVisits(store, lambda: self.agent_id)
-        self.pledges = Pledges(store, policy=lambda: self.policy)
         self.search = Search(store)
-        self.receipts = Receipts(store, pledges=self.pledges)
+
+    # Pledges and receipts bring the policy tables, the calculator and the QR signer with them;
+    # they are made when first used, so opening the app on its Households view stays quick.
+    @cached_property
+    def pledges(self) -> Pledges:
+        from fieldapp.pledges import Pledges
+
+        return Pledges(self.store, policy=lambda: self.policy)
+
+    @cached_property
+    def receipts(self) -> Receipts:
+        from fieldapp.receipts import Receipts
+
+        return Receipts(self.store, pledges=self.pledges)
 
     @classmethod
     def open(
@@ -72,6 +88,8 @@ class Workspace:
     @property
     def policy(self) -> Policy:
         if self._policy is None:
+            from fieldapp.policy import load_policy
+
             self._policy = load_policy()
         return self._policy
 

@@ -39,6 +39,9 @@ NOT_AT_START = (
     "fieldapp.flyers",
     "fieldapp.reports_pdf",
     "fieldapp.backup",
+    "fieldapp.policy",
+    "fieldapp.calculator",
+    "fieldapp.receipts",
 )
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
 
