@@ -104,9 +104,15 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO) -> logging.Handl
     handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
     )
+    return _install(handler, level)
+
+
+def _install(handler: logging.Handler, level: int) -> logging.Handler:
+    """Mask personal data in what the handler writes and add it to the root logger."""
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(PersonalDataFilter())
     handler.setLevel(level)
+    root = logging.getLogger()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
@@ -135,10 +141,4 @@ def setup_console_logging(*, level: int = logging.WARNING) -> logging.Handler:
         if isinstance(existing, _Console):
             return existing
     handler = _Console()
-    handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(PersonalDataFilter())
-    handler.setLevel(level)
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > level:
-        root.setLevel(level)
-    return handler
+    return _install(handler, level)
