@@ -12,34 +12,14 @@ from tests.sync.client_fixtures import Laptop, laptop_factory
 from tests.sync.conftest import Server
 from tests.sync.test_handovers import SHORT_REASON, _agent_with_book, _two_days_of_handovers
 from tests.sync.test_web import PASSWORD, add_supervisor
-from tests.sync.test_web_browser import ARGS, CHROMIUM, SHOTS, pytestmark  # noqa: F401
+from tests.sync.test_web_browser import SHOTS, browser, pytestmark  # noqa: F401
 
 MakeLaptop = Callable[[str], Laptop]
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - depends on the machine
-    expect = sync_playwright = None
-
-
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Any]:
-    """A fresh headless Chromium, laptop-sized (1366×768), as in test_web_browser."""
-    assert sync_playwright is not None and CHROMIUM is not None
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=ARGS,
-            viewport={"width": 1366, "height": 768},
-            locale="vi-VN",
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    expect = None
 
 
 @pytest.fixture
@@ -48,7 +28,9 @@ def laptops(server: Server, tmp_path: Path) -> Iterator[MakeLaptop]:
 
 
 def test_supervisor_sees_the_short_day_highlighted(
-    server: Server, laptops: MakeLaptop, chromium: Any
+    server: Server,
+    laptops: MakeLaptop,
+    browser: Any,  # noqa: F811 (the shared fixture)
 ) -> None:
     """From the dashboard's handover summary to the agent's days: the short day is red."""
     assert expect is not None
@@ -59,7 +41,7 @@ def test_supervisor_sees_the_short_day_highlighted(
     _two_days_of_handovers(a)
     assert a.sync().ok
 
-    page = chromium.new_page()
+    page = browser.new_page()
     page.goto(f"{server.base_url}/web/?month=2026-11")
     page.get_by_label("Tên đăng nhập").fill("tinh")
     page.get_by_label("Mật khẩu").fill(PASSWORD)
