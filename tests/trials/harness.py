@@ -332,7 +332,9 @@ class Laptop:
                 lines.append(first)
                 time.sleep(rng.uniform(0.05, 0.3))
             os.kill(process.pid, signal.SIGKILL)
-            lines += process.stdout.read().decode().splitlines()
+            # Only whole lines: a kill can land while the worker's last line is half written
+            # (its pipe buffer fills mid-line), and that line's record may not be committed.
+            lines += process.stdout.read().decode(errors="replace").split("\n")[:-1]
             process.wait()
         finally:
             watchdog.cancel()
