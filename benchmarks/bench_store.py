@@ -11,9 +11,9 @@ from pathlib import Path
 
 from common import Figure, cached_demo_store, percentile, print_table
 
-from fieldapp.clock import SystemClock
 from fieldapp.search import match_expression
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import SystemClock
 
 QUERIES = [
     "nguyen thi huong",

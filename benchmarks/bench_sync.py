@@ -27,11 +27,12 @@ import sqlalchemy as sa
 from common import ROOT, Figure, percentile, print_table
 from sqlalchemy.engine import Engine
 
-from fieldapp.clock import FixedClock, SystemClock
 from fieldapp.syncstate import StoredBatch, StoredRow
 from fieldapp.workspace import Workspace
-from sync import protocol
 from sync.client import SyncClient
+from sync.protocol import wire
+from sync.protocol.clock import FixedClock, SystemClock
+from sync.protocol.hlc import HybridClock
 from sync.server import admin, devices
 from sync.server.schema import (
     IMMUTABLE_TABLES,
@@ -48,11 +49,11 @@ PG_URL_ENV = "FIELDAPP_TEST_PG_URL"
 RECORD_TABLES = {**MERGEABLE_TABLES, **IMMUTABLE_TABLES}
 # What each device's batch carries in the many-devices figures (see _device_batch).
 DEVICE_BATCH_ENTITIES = (
-    protocol.HOUSEHOLD,
-    protocol.MEMBER,
-    protocol.VISIT,
-    protocol.PLEDGE,
-    protocol.PLEDGE_EVENT,
+    wire.HOUSEHOLD,
+    wire.MEMBER,
+    wire.VISIT,
+    wire.PLEDGE,
+    wire.PLEDGE_EVENT,
 )
 NOTES = [
     "",
@@ -96,7 +97,7 @@ def running_server(database_url: str, log: Path) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(base_url + protocol.HEALTH_PATH, timeout=1).status_code == 200:
+                if httpx.get(base_url + wire.HEALTH_PATH, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -298,7 +299,7 @@ def wire_bytes_figures(count: int = 500) -> list[Figure]:
         body = client.batch_body(batch)
         wire = client.wire_batch(batch.decoded())
         ws.close()
-    raw = len(protocol.canonical_json(wire))
+    raw = len(wire.canonical_json(wire))
     return [
         Figure(
             f"gzip bytes on the wire per visit ({count} a batch)",
@@ -316,15 +317,15 @@ def wire_bytes_figures(count: int = 500) -> list[Figure]:
 
 def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
     """One gzip batch of 5 records per household, stamped by this device's clock."""
-    clock = protocol.HybridClock(device_id)
+    clock = HybridClock(device_id)
     now = int(START.timestamp() * 1000)
-    records: list[protocol.Record] = []
+    records: list[wire.Record] = []
 
     def add(entity: str, data: dict[str, Any]) -> None:
         nonlocal now
         now += 1000
         records.append(
-            protocol.Record(
+            wire.Record(
                 seq=len(records) + 1,
                 entity=entity,
                 id=data["id"],
@@ -340,7 +341,7 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
         member = str(uuid.uuid4())
         pledge = str(uuid.uuid4())
         add(
-            protocol.HOUSEHOLD,
+            wire.HOUSEHOLD,
             {
                 "id": home,
                 "province_code": "04",
@@ -355,7 +356,7 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
             },
         )
         add(
-            protocol.MEMBER,
+            wire.MEMBER,
             {
                 "id": member,
                 "household_id": home,
@@ -375,7 +376,7 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
             },
         )
         add(
-            protocol.VISIT,
+            wire.VISIT,
             {
                 "id": str(uuid.uuid4()),
                 "household_id": home,
@@ -389,7 +390,7 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
             },
         )
         add(
-            protocol.PLEDGE,
+            wire.PLEDGE,
             {
                 "id": pledge,
                 "household_id": home,
@@ -407,7 +408,7 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
             },
         )
         add(
-            protocol.PLEDGE_EVENT,
+            wire.PLEDGE_EVENT,
             {
                 "id": str(uuid.uuid4()),
                 "pledge_id": pledge,
@@ -417,15 +418,15 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
                 "receipt_id": None,
             },
         )
-    batch = protocol.Batch(
-        protocol=protocol.PROTOCOL_VERSION,
+    batch = wire.Batch(
+        protocol=wire.PROTOCOL_VERSION,
         device_id=device_id,
         batch_id=str(uuid.uuid4()),
         seq_from=1,
         seq_to=len(records),
         records=records,
     )
-    return protocol.encode_body(batch)
+    return wire.encode_body(batch)
 
 
 def _enrol_devices(engine: Engine, count: int) -> list[tuple[str, str, str]]:
@@ -454,7 +455,7 @@ async def _upload_all(
             async with gate:
                 start = time.perf_counter()
                 response = await http.post(
-                    protocol.BATCHES_PATH,
+                    wire.BATCHES_PATH,
                     content=body,
                     headers={
                         "Authorization": f"Bearer {token}",

@@ -67,9 +67,9 @@ def keystroke_figures(households: int) -> list[Figure]:
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
-    from fieldapp.clock import SystemClock
     from fieldapp.search import match_expression
     from fieldapp.workspace import Workspace
+    from sync.protocol.clock import SystemClock
     from ui.models import PAGE_SIZE, SearchQuery, SearchResultsModel
     from ui.operations import Operations
 

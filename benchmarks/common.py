@@ -91,11 +91,11 @@ def cached_demo_store(households: int, seed: int = 7) -> Path:
     """A demo store of the given size, built once and kept in the temp folder between runs."""
     import datetime as dt
 
-    from fieldapp.clock import FixedClock
     from fieldapp.demo import create_demo
     from fieldapp.migrations import latest_version
     from fieldapp.store import STORE_FILENAME
     from fieldapp.workspace import Workspace
+    from sync.protocol.clock import FixedClock
 
     folder = Path(tempfile.gettempdir()) / f"fieldapp-bench-{households}-{seed}-v{latest_version()}"
     if (folder / "ready").exists():

@@ -31,10 +31,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fieldapp import migrations
-from fieldapp.clock import VIETNAM_TZ, Clock, SystemClock
-from fieldapp.errors import FieldappError
 from fieldapp.lock import KEY_BYTES, KEY_SALT, SALT_BYTES, key_from_pin
 from fieldapp.store import STORE_FILENAME, Store
+from sync.protocol.clock import VIETNAM_TZ, Clock, SystemClock
+from sync.protocol.errors import FieldappError
 
 log = logging.getLogger(__name__)
 

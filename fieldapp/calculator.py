@@ -11,8 +11,8 @@ from fractions import Fraction
 from typing import Literal
 
 from fieldapp.errors import Problem, ValidationError
-from fieldapp.money import format_vnd, round_half_up
 from fieldapp.policy import LocalSupportLine, Policy
+from sync.protocol.money import format_vnd, round_half_up
 
 Scheme = Literal["bhyt_household", "bhxh_voluntary"]
 Mode = Literal["periodic", "lump_sum", "back_payment"]

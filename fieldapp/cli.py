@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fieldapp.cliutil import amount_arg, date_arg, open_workspace, print_json, usage, vi_en
-from fieldapp.errors import FieldappError, ValidationError, current_language
-from fieldapp.money import format_vnd
+from fieldapp.cliutil import amount_arg, date_arg, open_workspace, print_json, usage
+from fieldapp.errors import ValidationError
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import language, say
+from sync.protocol.money import format_vnd
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,7 +30,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 0
         if not ws.is_empty() and not args.force:
             print(
-                vi_en(
+                say(
                     f"Kho dữ liệu {ws.store.path} đã có {ws.households.count()} hộ; "
                     "dùng --force để thêm dữ liệu mẫu.",
                     f"The store {ws.store.path} already has {ws.households.count()} households; "
@@ -49,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
             print(
-                vi_en(
+                say(
                     f"Đã tạo {DEMO_COMMUNE_NAME}: {summary.households} hộ, "
                     f"{summary.members} nhân khẩu, {summary.visits} lần thăm, "
                     f"{summary.pledges} cam kết, trong {summary.villages} thôn/bản.",
@@ -58,7 +60,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     f"{summary.pledges} pledges in {summary.villages} villages.",
                 )
             )
-            print(vi_en(f"Kho dữ liệu: {ws.store.path}", f"Store: {ws.store.path}"))
+            print(say(f"Kho dữ liệu: {ws.store.path}", f"Store: {ws.store.path}"))
     finally:
         ws.close()
     return 0
@@ -74,7 +76,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print_json([h.as_dict() for h in hits])
         return 0
     if not hits:
-        print(vi_en("Không tìm thấy ai.", "Nobody found."))
+        print(say("Không tìm thấy ai.", "Nobody found."))
         return 0
     for h in hits:
         extra = " · ".join(p for p in (h.date_of_birth, h.cccd, h.phone) if p)
@@ -88,15 +90,15 @@ def _print_result(result: Any, args: argparse.Namespace) -> None:
         print_json(result.as_dict())
         return
     rows = [
-        (vi_en("Tổng phải đóng", "Gross"), result.gross),
-        (vi_en("NSNN hỗ trợ", "Central support"), result.central_support),
-        (vi_en("Địa phương hỗ trợ", "Local support"), result.local_support),
-        (vi_en("Người tham gia đóng", "Payable"), result.payable),
+        (say("Tổng phải đóng", "Gross"), result.gross),
+        (say("NSNN hỗ trợ", "Central support"), result.central_support),
+        (say("Địa phương hỗ trợ", "Local support"), result.local_support),
+        (say("Người tham gia đóng", "Payable"), result.payable),
     ]
     for label, amount in rows:
         print(f"{label:<22} {format_vnd(amount):>16}")
-    print(vi_en(f"Chính sách: {result.policy_version}", f"Policy: {result.policy_version}"))
-    for note in result.notes if current_language() == "en" else result.notes_vi:
+    print(say(f"Chính sách: {result.policy_version}", f"Policy: {result.policy_version}"))
+    for note in result.notes if language() == "en" else result.notes_vi:
         print(f"* {note}")
 
 
@@ -152,13 +154,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict())
     else:
-        print(report.summary(current_language()))
+        print(report.summary(language()))
         for refused in report.refused:
-            print(f"  {vi_en('dòng', 'row')} {refused['row']}: {refused['reason']}")
+            print(f"  {say('dòng', 'row')} {refused['row']}: {refused['reason']}")
         if report.refused_not_listed:
             print(
                 "  "
-                + vi_en(
+                + say(
                     f"… và {report.refused_not_listed} dòng bị từ chối khác",
                     f"… and {report.refused_not_listed} more refused rows",
                 )
@@ -174,7 +176,7 @@ GuiLauncher = Callable[..., int]
 def cmd_gui(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
     if gui is None:
         print(
-            vi_en(
+            say(
                 "Bản cài này không có giao diện; hãy chạy lệnh `fieldapp gui` của ứng dụng.",
                 "This installation has no desktop app; run the app's `fieldapp gui`.",
             ),
@@ -188,11 +190,11 @@ def cmd_gui(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
 
 
 def _add_gui(sub: Any, gui: GuiLauncher | None) -> None:
-    p = sub.add_parser("gui", help=vi_en("mở ứng dụng", "open the desktop app"))
+    p = sub.add_parser("gui", help=say("mở ứng dụng", "open the desktop app"))
     p.add_argument(
         "--self-test",
         action="store_true",
-        help=vi_en("tự kiểm tra rồi thoát", "check start-up and exit"),
+        help=say("tự kiểm tra rồi thoát", "check start-up and exit"),
     )
     p.set_defaults(handler=lambda a: cmd_gui(a, gui))
 
@@ -218,7 +220,7 @@ def build_parser(
     faster: the other command groups are neither imported nor built)."""
     parser = argparse.ArgumentParser(
         prog="fieldapp",
-        description=vi_en(
+        description=say(
             "Ứng dụng cho nhân viên thu BHXH tự nguyện và BHYT hộ gia đình.",
             "App for collection agents of voluntary social and household health insurance.",
         ),
@@ -227,7 +229,7 @@ def build_parser(
         "--data-dir",
         type=Path,
         default=None,
-        help=vi_en(
+        help=say(
             "thư mục dữ liệu (mặc định: FIELDAPP_DATA_DIR hoặc thư mục dữ liệu người dùng)",
             "data folder (default: FIELDAPP_DATA_DIR or the user data folder)",
         ),
@@ -237,133 +239,131 @@ def build_parser(
         _add_gui(sub, gui)
         return parser
 
-    p = sub.add_parser("demo", help=vi_en("tạo xã mẫu", "create a demo commune"))
+    p = sub.add_parser("demo", help=say("tạo xã mẫu", "create a demo commune"))
+    p.add_argument("--households", type=int, default=60, help=say("số hộ", "number of households"))
     p.add_argument(
-        "--households", type=int, default=60, help=vi_en("số hộ", "number of households")
-    )
-    p.add_argument(
-        "--seed", type=int, default=2026, help=vi_en("hạt giống ngẫu nhiên", "random seed")
+        "--seed", type=int, default=2026, help=say("hạt giống ngẫu nhiên", "random seed")
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help=vi_en("thêm cả khi đã có dữ liệu", "add even if the store has data"),
+        help=say("thêm cả khi đã có dữ liệu", "add even if the store has data"),
     )
     p.add_argument(
         "--if-empty",
         action="store_true",
-        help=vi_en("chỉ tạo khi kho còn trống", "only when the store is empty"),
+        help=say("chỉ tạo khi kho còn trống", "only when the store is empty"),
     )
-    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=say("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser(
-        "search", help=vi_en("tìm người, hộ (không cần dấu)", "find people and households")
+        "search", help=say("tìm người, hộ (không cần dấu)", "find people and households")
     )
     p.add_argument(
         "text",
-        help=vi_en(
+        help=say(
             "tên (có hoặc không dấu), CCCD, số điện thoại, thôn", "name, CCCD, phone or village"
         ),
     )
-    p.add_argument("--village", help=vi_en("chỉ trong thôn/bản này", "only in this village"))
+    p.add_argument("--village", help=say("chỉ trong thôn/bản này", "only in this village"))
     p.add_argument(
-        "--limit", type=int, default=50, help=vi_en("số kết quả tối đa", "maximum results")
+        "--limit", type=int, default=50, help=say("số kết quả tối đa", "maximum results")
     )
-    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=say("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_search)
 
-    calc = sub.add_parser("calc", help=vi_en("tính mức đóng", "compute contributions"))
+    calc = sub.add_parser("calc", help=say("tính mức đóng", "compute contributions"))
     calc_sub = calc.add_subparsers(dest="scheme", metavar="SCHEME")
     calc.set_defaults(handler=lambda a: usage(calc))
 
-    p = calc_sub.add_parser("bhyt", help=vi_en("BHYT hộ gia đình", "household health insurance"))
+    p = calc_sub.add_parser("bhyt", help=say("BHYT hộ gia đình", "household health insurance"))
     p.add_argument(
         "--members",
         type=int,
         required=True,
-        help=vi_en("số thành viên tham gia", "members joining"),
+        help=say("số thành viên tham gia", "members joining"),
     )
     p.add_argument(
-        "--months", type=int, required=True, help=vi_en("số tháng (3, 6, 12)", "months (3, 6, 12)")
+        "--months", type=int, required=True, help=say("số tháng (3, 6, 12)", "months (3, 6, 12)")
     )
     p.add_argument(
         "--on",
         type=date_arg,
-        help=vi_en("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
+        help=say("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
     )
     p.add_argument(
         "--support-group",
-        help=vi_en("nhóm được hỗ trợ (near_poor, student, agri_average)", "supported group"),
+        help=say("nhóm được hỗ trợ (near_poor, student, agri_average)", "supported group"),
     )
     p.add_argument(
-        "--province", help=vi_en("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
+        "--province", help=say("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
     )
     p.add_argument(
-        "--policy", type=Path, help=vi_en("tệp chính sách JSON khác", "another policy JSON file")
+        "--policy", type=Path, help=say("tệp chính sách JSON khác", "another policy JSON file")
     )
-    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=say("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_calc_bhyt)
 
-    p = calc_sub.add_parser("bhxh", help=vi_en("BHXH tự nguyện", "voluntary social insurance"))
+    p = calc_sub.add_parser("bhxh", help=say("BHXH tự nguyện", "voluntary social insurance"))
     p.add_argument(
         "--income",
         type=amount_arg,
         required=True,
-        help=vi_en("thu nhập tháng lựa chọn (đồng)", "chosen monthly income (đồng)"),
+        help=say("thu nhập tháng lựa chọn (đồng)", "chosen monthly income (đồng)"),
     )
     p.add_argument(
         "--months",
         type=int,
         default=1,
-        help=vi_en("phương thức đóng: 1, 3, 6, 12 tháng", "period: 1, 3, 6, 12 months"),
+        help=say("phương thức đóng: 1, 3, 6, 12 tháng", "period: 1, 3, 6, 12 months"),
     )
     p.add_argument(
         "--group",
         action="append",
-        help=vi_en(
+        help=say(
             "poor, near_poor, ethnic_minority, island, other (lặp lại được)",
             "poor, near_poor, ethnic_minority, island, other (repeatable)",
         ),
     )
     p.add_argument(
-        "--province", help=vi_en("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
+        "--province", help=say("mã tỉnh (hỗ trợ của địa phương)", "province code (local support)")
     )
     p.add_argument(
         "--lump-years",
         type=int,
-        help=vi_en("đóng một lần cho 1–5 năm về sau", "lump sum for 1–5 future years"),
+        help=say("đóng một lần cho 1–5 năm về sau", "lump sum for 1–5 future years"),
     )
     p.add_argument(
         "--back-months",
         type=int,
-        help=vi_en("đóng bù cho số tháng còn thiếu", "back-pay missing months"),
+        help=say("đóng bù cho số tháng còn thiếu", "back-pay missing months"),
     )
     p.add_argument(
         "--on",
         type=date_arg,
-        help=vi_en("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
+        help=say("ngày bắt đầu (YYYY-MM-DD), mặc định hôm nay", "start date, default today"),
     )
     p.add_argument(
-        "--policy", type=Path, help=vi_en("tệp chính sách JSON khác", "another policy JSON file")
+        "--policy", type=Path, help=say("tệp chính sách JSON khác", "another policy JSON file")
     )
-    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=say("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_calc_bhxh)
 
     p = sub.add_parser(
         "import",
-        help=vi_en("nhập danh sách dân cư (CSV, XLSX)", "import a resident list (CSV, XLSX)"),
+        help=say("nhập danh sách dân cư (CSV, XLSX)", "import a resident list (CSV, XLSX)"),
     )
-    p.add_argument("file", help=vi_en("tệp CSV hoặc XLSX", "CSV or XLSX file"))
+    p.add_argument("file", help=say("tệp CSV hoặc XLSX", "CSV or XLSX file"))
     p.add_argument(
         "--province",
         default=None,
-        help=vi_en("mã tỉnh của các hộ", "province code of the households"),
+        help=say("mã tỉnh của các hộ", "province code of the households"),
     )
     p.add_argument(
-        "--commune", default=None, help=vi_en("mã xã của các hộ", "commune code of the households")
+        "--commune", default=None, help=say("mã xã của các hộ", "commune code of the households")
     )
-    p.add_argument("--json", action="store_true", help=vi_en("in JSON", "print JSON"))
+    p.add_argument("--json", action="store_true", help=say("in JSON", "print JSON"))
     p.set_defaults(handler=cmd_import)
 
     _add_gui(sub, gui)

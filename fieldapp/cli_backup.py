@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fieldapp.cliutil import usage, vi_en
-from fieldapp.errors import FieldappError
+from fieldapp.cliutil import usage
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
 
 PIN_ENV = "FIELDAPP_PIN"
 CURRENT_PIN_ENV = "FIELDAPP_CURRENT_PIN"
@@ -33,7 +34,7 @@ def _ask_pin(prompt_vi: str, prompt_en: str, *, env: str = PIN_ENV) -> str:
     if from_env is not None:
         return from_env
     try:
-        return getpass.getpass(vi_en(prompt_vi, prompt_en))
+        return getpass.getpass(say(prompt_vi, prompt_en))
     except (EOFError, KeyboardInterrupt) as exc:
         raise FieldappError(
             "Chưa nhập mã PIN.", "No PIN was entered.", code="pin_not_entered"
@@ -52,12 +53,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
         path = backup(ws.store, to_dir=args.to, key=key, keep=args.keep)
     finally:
         ws.close()
-    print(vi_en(f"Đã sao lưu: {path}", f"Backed up: {path}"))
+    print(say(f"Đã sao lưu: {path}", f"Backed up: {path}"))
     if args.to is not None:
-        print(vi_en(f"Đã chép vào: {args.to / path.name}", f"Copied to: {args.to / path.name}"))
+        print(say(f"Đã chép vào: {args.to / path.name}", f"Copied to: {args.to / path.name}"))
     if key is None:
         print(
-            vi_en(
+            say(
                 "Lưu ý: bản sao lưu không được mã hoá; dùng --pin khi chép ra USB.",
                 "Note: the backup is not encrypted; use --pin when copying to a USB stick.",
             )
@@ -72,9 +73,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.pin or _starts_with(args.file, MAGIC):
         pin = _ask_pin("Mã PIN của bản sao lưu: ", "The backup's PIN: ")
     kept = restore(args.file, data_dir=_data_dir(args), pin=pin)
-    print(vi_en(f"Đã khôi phục dữ liệu từ {args.file}.", f"Restored the data from {args.file}."))
+    print(say(f"Đã khôi phục dữ liệu từ {args.file}.", f"Restored the data from {args.file}."))
     if kept is not None:
-        print(vi_en(f"Dữ liệu cũ được giữ tại: {kept}", f"The previous data is kept at: {kept}"))
+        print(say(f"Dữ liệu cũ được giữ tại: {kept}", f"The previous data is kept at: {kept}"))
     return 0
 
 
@@ -106,23 +107,23 @@ def cmd_pin_set(args: argparse.Namespace) -> int:
         set_pin(ws.store, pin, current=current)
     finally:
         ws.close()
-    print(vi_en("Đã đặt mã PIN.", "The PIN is set."))
+    print(say("Đã đặt mã PIN.", "The PIN is set."))
     return 0
 
 
 def register(sub: Any) -> None:
     """Add the `backup`, `restore` and `pin` commands to the top-level parser."""
-    pin_help = vi_en(
+    pin_help = say(
         f"mã hoá bằng mã PIN (hỏi khi chạy, hoặc lấy từ {PIN_ENV})",
         f"encrypt with the PIN (asked for, or taken from {PIN_ENV})",
     )
-    text = vi_en("sao lưu dữ liệu", "back up the data")
+    text = say("sao lưu dữ liệu", "back up the data")
     p = sub.add_parser("backup", help=text, description=text)
     p.add_argument(
         "--to",
         type=Path,
         metavar="DIR",
-        help=vi_en("chép thêm vào thư mục này (USB)", "also copy into this folder (a USB stick)"),
+        help=say("chép thêm vào thư mục này (USB)", "also copy into this folder (a USB stick)"),
     )
     p.add_argument("--pin", action="store_true", help=pin_help)
     p.add_argument(
@@ -130,31 +131,31 @@ def register(sub: Any) -> None:
         type=int,
         metavar="N",
         default=10,
-        help=vi_en("số bản sao lưu giữ lại mỗi thư mục", "backups kept in each folder"),
+        help=say("số bản sao lưu giữ lại mỗi thư mục", "backups kept in each folder"),
     )
     p.set_defaults(handler=cmd_backup)
 
-    text = vi_en(
+    text = say(
         "khôi phục dữ liệu từ tệp sao lưu (dữ liệu hiện tại được giữ lại)",
         "restore the data from a backup file (the current data is kept)",
     )
     p = sub.add_parser("restore", help=text, description=text)
-    p.add_argument("file", type=Path, help=vi_en("tệp sao lưu .fabak", "backup file (.fabak)"))
+    p.add_argument("file", type=Path, help=say("tệp sao lưu .fabak", "backup file (.fabak)"))
     p.add_argument(
         "--pin",
         action="store_true",
-        help=vi_en(
+        help=say(
             f"tệp được mã hoá bằng mã PIN (hỏi khi chạy, hoặc lấy từ {PIN_ENV})",
             f"the file is encrypted with a PIN (asked for, or taken from {PIN_ENV})",
         ),
     )
     p.set_defaults(handler=cmd_restore)
 
-    text = vi_en("mã PIN mở khoá ứng dụng", "the PIN that unlocks the app")
+    text = say("mã PIN mở khoá ứng dụng", "the PIN that unlocks the app")
     pin = sub.add_parser("pin", help=text, description=text)
     pin_sub = pin.add_subparsers(dest="pin_command", metavar="COMMAND")
     pin.set_defaults(handler=lambda a: usage(pin))
-    text = vi_en(
+    text = say(
         f"đặt hoặc đổi mã PIN (hỏi hai lần, hoặc lấy từ {PIN_ENV}; mã cũ từ {CURRENT_PIN_ENV})",
         f"set or change the PIN (asked twice, or {PIN_ENV}; the old one from {CURRENT_PIN_ENV})",
     )

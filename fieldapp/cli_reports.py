@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fieldapp.cliutil import amount_arg, date_arg, month_arg, open_workspace, print_json, vi_en
-from fieldapp.errors import FieldappError
-from fieldapp.money import amount_in_words, format_vnd
+from fieldapp.cliutil import amount_arg, date_arg, month_arg, open_workspace, print_json
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
+from sync.protocol.money import amount_in_words, format_vnd
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -57,27 +58,27 @@ _STATE = {
 def _percent(value: float) -> str:
     text = f"{value:.1f}%"
     # Vietnamese writes a decimal comma: 73,8%.
-    return vi_en(text.replace(".", ","), text)
+    return say(text.replace(".", ","), text)
 
 
 def _label(table: dict[str, tuple[str, str]], key: str) -> str:
     vi, en = table.get(key, (key, key))
-    return vi_en(vi, en)
+    return say(vi, en)
 
 
 def _print_day(report: Any) -> None:
     day = report.day.strftime("%d/%m/%Y")
-    print(vi_en(f"BÁO CÁO CUỐI NGÀY {day}", f"END-OF-DAY REPORT {day}"))
+    print(say(f"BÁO CÁO CUỐI NGÀY {day}", f"END-OF-DAY REPORT {day}"))
     if report.agent_name:
-        print(vi_en(f"Nhân viên thu: {report.agent_name}", f"Agent: {report.agent_name}"))
-    print(vi_en(f"Lượt thăm: {report.visits_total}", f"Visits: {report.visits_total}"))
+        print(say(f"Nhân viên thu: {report.agent_name}", f"Agent: {report.agent_name}"))
+    print(say(f"Lượt thăm: {report.visits_total}", f"Visits: {report.visits_total}"))
     for outcome, n in report.visits.items():
         if n:
             print(f"  {_label(_OUTCOME, outcome):<20} {n:>5}")
-    print(vi_en("Cam kết mới:", "New pledges:"))
+    print(say("Cam kết mới:", "New pledges:"))
     for scheme, tally in report.pledges.items():
         print(f"  {_label(_SCHEME, scheme):<20} {tally.count:>5} {format_vnd(tally.amount):>16}")
-    print(vi_en("Biên lai đã lập / đã huỷ:", "Receipts issued / voided:"))
+    print(say("Biên lai đã lập / đã huỷ:", "Receipts issued / voided:"))
     for scheme, tally in report.receipts_issued.items():
         void = report.receipts_voided[scheme]
         print(
@@ -86,16 +87,16 @@ def _print_day(report: Any) -> None:
         )
     for v in (*report.voided, *report.earlier_voided):
         print(f"    {v.series} {v.number:07d} {format_vnd(v.amount)} — {v.reason}")
-    print(vi_en("Tiền mặt phải nộp:", "Cash to hand over:"))
+    print(say("Tiền mặt phải nộp:", "Cash to hand over:"))
     for scheme, amount in report.cash.items():
         print(f"  {_label(_SCHEME, scheme):<20} {format_vnd(amount):>22}")
-    print(f"  {vi_en('Tổng', 'Total'):<20} {format_vnd(report.cash_total):>22}")
+    print(f"  {say('Tổng', 'Total'):<20} {format_vnd(report.cash_total):>22}")
     print(f"  {amount_in_words(report.cash_total)}")
     state = _label(_STATE, report.reconciliation)
-    print(vi_en(f"Đối chiếu: {state}", f"Reconciliation: {state}"))
+    print(say(f"Đối chiếu: {state}", f"Reconciliation: {state}"))
     for h in report.handovers.values():
         print(
-            vi_en(
+            say(
                 f"  Phải nộp {format_vnd(h.expected)}, đã nộp {format_vnd(h.handed_over)}, "
                 f"chênh lệch {format_vnd(h.difference)}",
                 f"  Expected {format_vnd(h.expected)}, handed over {format_vnd(h.handed_over)}, "
@@ -103,7 +104,7 @@ def _print_day(report: Any) -> None:
             )
             + (f" — {h.reason}" if h.reason else "")
         )
-    print(vi_en(f"Chờ đồng bộ: {report.pending_sync}", f"Pending sync: {report.pending_sync}"))
+    print(say(f"Chờ đồng bộ: {report.pending_sync}", f"Pending sync: {report.pending_sync}"))
 
 
 def cmd_report_day(args: argparse.Namespace) -> int:
@@ -122,7 +123,7 @@ def cmd_report_day(args: argparse.Namespace) -> int:
     else:
         _print_day(report)
     if args.out is not None:
-        print(vi_en(f"Đã ghi {args.out}", f"Wrote {args.out}"), file=sys.stderr)
+        print(say(f"Đã ghi {args.out}", f"Wrote {args.out}"), file=sys.stderr)
     return 0
 
 
@@ -138,12 +139,12 @@ def cmd_report_month(args: argparse.Namespace) -> int:
     if args.json:
         print_json([p.as_dict() for p in progress])
         return 0
-    print(vi_en(f"Tiến độ chỉ tiêu tháng {month}", f"Target progress for {month}"))
+    print(say(f"Tiến độ chỉ tiêu tháng {month}", f"Target progress for {month}"))
     for p in progress:
         target = "—" if p.target is None else str(p.target)
         percent = "" if p.percent is None else f" ({_percent(p.percent)})"
         print(
-            vi_en(
+            say(
                 f"  {_label(_SCHEME, p.scheme):<20} đạt {p.achieved} / chỉ tiêu {target}{percent}",
                 f"  {_label(_SCHEME, p.scheme):<20} {p.achieved} of {target}{percent}",
             )
@@ -164,7 +165,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print_json(handover.as_dict())
         return 0
     print(
-        vi_en(
+        say(
             f"Đã ghi nhận nộp tiền ngày {day:%d/%m/%Y}: phải nộp {format_vnd(handover.expected)}, "
             f"đã nộp {format_vnd(handover.handed_over)}, "
             f"chênh lệch {format_vnd(handover.difference)}.",
@@ -174,7 +175,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         )
     )
     print(
-        vi_en(
+        say(
             "Bản ghi này chỉ lưu trên máy, chưa gửi lên máy chủ.",
             "This record is kept on this laptop; it is not sent to the server yet.",
         )
@@ -194,19 +195,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         ws.close()
     counts = ", ".join(f"{name} {n}" for name, n in summary.rows.items())
-    print(vi_en(f"Đã ghi {summary.path} ({counts})", f"Wrote {summary.path} ({counts})"))
+    print(say(f"Đã ghi {summary.path} ({counts})", f"Wrote {summary.path} ({counts})"))
     return 0
 
 
 def register(sub: Any) -> None:
     """Add the `report`, `reconcile` and `export` commands to the top-level parser."""
-    json_help = vi_en("in JSON", "print JSON")
-    date_help = vi_en("ngày (YYYY-MM-DD), mặc định hôm nay", "day (YYYY-MM-DD), default today")
+    json_help = say("in JSON", "print JSON")
+    date_help = say("ngày (YYYY-MM-DD), mặc định hôm nay", "day (YYYY-MM-DD), default today")
 
     report = sub.add_parser(
         "report",
-        help=vi_en("báo cáo cuối ngày, tiến độ chỉ tiêu", "end-of-day report, target progress"),
-        description=vi_en(
+        help=say("báo cáo cuối ngày, tiến độ chỉ tiêu", "end-of-day report, target progress"),
+        description=say(
             "Báo cáo cuối ngày và tiến độ chỉ tiêu tháng.",
             "End-of-day report and monthly target progress.",
         ),
@@ -216,21 +217,21 @@ def register(sub: Any) -> None:
 
     p = report_sub.add_parser(
         "day",
-        help=vi_en("báo cáo cuối ngày", "end-of-day report"),
-        description=vi_en(
+        help=say("báo cáo cuối ngày", "end-of-day report"),
+        description=say(
             "Lượt thăm, cam kết mới, biên lai, tiền mặt phải nộp và đối chiếu của một ngày.",
             "Visits, new pledges, receipts, cash to hand over and reconciliation of one day.",
         ),
     )
     p.add_argument("--date", type=date_arg, help=date_help)
     p.add_argument("--json", action="store_true", help=json_help)
-    p.add_argument("--out", type=Path, metavar="FILE", help=vi_en("ghi ra tệp PDF", "write a PDF"))
+    p.add_argument("--out", type=Path, metavar="FILE", help=say("ghi ra tệp PDF", "write a PDF"))
     p.set_defaults(handler=cmd_report_day)
 
     p = report_sub.add_parser(
         "month",
-        help=vi_en("tiến độ chỉ tiêu tháng", "monthly target progress"),
-        description=vi_en(
+        help=say("tiến độ chỉ tiêu tháng", "monthly target progress"),
+        description=say(
             "Số người tham gia mới (đã đóng tiền) so với chỉ tiêu được giao.",
             "New participants (paid) against the assigned targets.",
         ),
@@ -239,15 +240,15 @@ def register(sub: Any) -> None:
         "--month",
         type=month_arg,
         metavar="YYYY-MM",
-        help=vi_en("tháng (YYYY-MM), mặc định tháng này", "month (YYYY-MM), default this month"),
+        help=say("tháng (YYYY-MM), mặc định tháng này", "month (YYYY-MM), default this month"),
     )
     p.add_argument("--json", action="store_true", help=json_help)
     p.set_defaults(handler=cmd_report_month)
 
     p = sub.add_parser(
         "reconcile",
-        help=vi_en("đối chiếu tiền mặt nộp cuối ngày", "reconcile the cash handed over"),
-        description=vi_en(
+        help=say("đối chiếu tiền mặt nộp cuối ngày", "reconcile the cash handed over"),
+        description=say(
             "Ghi số tiền mặt đã nộp so với số phải nộp theo biên lai; có chênh lệch thì phải "
             "ghi lý do. Ghi lại lần nữa để điều chỉnh; lần ghi sau cùng được tính.",
             "Record the cash handed over against what the receipts say is due; a difference "
@@ -259,25 +260,23 @@ def register(sub: Any) -> None:
         type=amount_arg,
         required=True,
         metavar="N",
-        help=vi_en("số tiền đã nộp (đồng)", "amount handed over (đồng)"),
+        help=say("số tiền đã nộp (đồng)", "amount handed over (đồng)"),
     )
     p.add_argument("--date", type=date_arg, help=date_help)
-    p.add_argument(
-        "--reason", default="", help=vi_en("lý do chênh lệch", "reason for a difference")
-    )
+    p.add_argument("--reason", default="", help=say("lý do chênh lệch", "reason for a difference"))
     p.add_argument(
         "--scheme",
         choices=("all", "bhyt_household", "bhxh_voluntary"),
         default="all",
-        help=vi_en("chỉ một loại bảo hiểm (mặc định: tất cả)", "one scheme only (default: all)"),
+        help=say("chỉ một loại bảo hiểm (mặc định: tất cả)", "one scheme only (default: all)"),
     )
     p.add_argument("--json", action="store_true", help=json_help)
     p.set_defaults(handler=cmd_reconcile)
 
     p = sub.add_parser(
         "export",
-        help=vi_en("xuất dữ liệu ra CSV (zip) hoặc Excel", "export records to CSV (zip) or Excel"),
-        description=vi_en(
+        help=say("xuất dữ liệu ra CSV (zip) hoặc Excel", "export records to CSV (zip) or Excel"),
+        description=say(
             "Xuất hộ, thành viên, lượt thăm, cam kết và biên lai: các tệp CSV trong một tệp "
             ".zip, hoặc một tệp .xlsx.",
             "Export households, members, visits, pledges and receipts: CSV files in a .zip, "
@@ -289,12 +288,12 @@ def register(sub: Any) -> None:
         type=Path,
         required=True,
         metavar="FILE",
-        help=vi_en("tệp cần ghi (.zip hoặc .xlsx)", "file to write (.zip or .xlsx)"),
+        help=say("tệp cần ghi (.zip hoặc .xlsx)", "file to write (.zip or .xlsx)"),
     )
     p.add_argument(
         "--format",
         choices=("csv", "xlsx"),
-        help=vi_en("định dạng (mặc định theo đuôi tệp)", "format (default: from the file name)"),
+        help=say("định dạng (mặc định theo đuôi tệp)", "format (default: from the file name)"),
     )
     p.set_defaults(handler=cmd_export)
 

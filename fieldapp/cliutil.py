@@ -9,15 +9,15 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from fieldapp.errors import current_language
+from sync.protocol.i18n import language
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace
 
 
-def vi_en(vi: str, en: str) -> str:
+def say(vi: str, en: str) -> str:
     """The Vietnamese text, or the English one when FIELDAPP_LANG=en."""
-    return en if current_language() == "en" else vi
+    return en if language() == "en" else vi
 
 
 def print_json(value: Any) -> None:
@@ -43,7 +43,7 @@ def date_arg(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            vi_en(f"ngày không hợp lệ: {text} (YYYY-MM-DD)", f"invalid date: {text} (YYYY-MM-DD)")
+            say(f"ngày không hợp lệ: {text} (YYYY-MM-DD)", f"invalid date: {text} (YYYY-MM-DD)")
         ) from exc
 
 
@@ -54,7 +54,7 @@ def month_arg(text: str) -> str:
     """An argument type for YYYY-MM months."""
     if not _MONTH.match(text):
         raise argparse.ArgumentTypeError(
-            vi_en(f"tháng không hợp lệ: {text} (YYYY-MM)", f"invalid month: {text} (YYYY-MM)")
+            say(f"tháng không hợp lệ: {text} (YYYY-MM)", f"invalid month: {text} (YYYY-MM)")
         )
     return text
 
@@ -65,8 +65,6 @@ def amount_arg(text: str) -> int:
     cleaned = text.strip().replace(".", "").replace(",", "").replace("_", "").replace(" ", "")
     if not re.fullmatch(r"-?\d+", cleaned):
         raise argparse.ArgumentTypeError(
-            vi_en(
-                f"số tiền phải là số nguyên đồng: {text}", f"an amount must be whole đồng: {text}"
-            )
+            say(f"số tiền phải là số nguyên đồng: {text}", f"an amount must be whole đồng: {text}")
         )
     return int(cleaned)

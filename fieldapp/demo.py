@@ -7,9 +7,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fieldapp.errors import FieldappError
 from fieldapp.model import VISIT_MATERIALS, VISIT_TOPICS
 from fieldapp.workspace import Workspace
+from sync.protocol.errors import FieldappError
 
 # A fictional commune in Lào Cai (province code 15). Its commune code is outside the range of
 # real codes so demo data can never be mistaken for a real commune's.

@@ -1,18 +1,14 @@
-"""Error and warning types with messages in Vietnamese and English."""
+"""The laptop core's errors and warnings: findings about a field, refused input, missing records."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
 
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
+
 Severity = Literal["error", "warning"]
-
-
-def current_language() -> str:
-    """The language for messages: FIELDAPP_LANG (vi or en), Vietnamese by default."""
-    lang = os.environ.get("FIELDAPP_LANG", "vi").lower()
-    return "en" if lang.startswith("en") else "vi"
 
 
 @dataclass(frozen=True)
@@ -26,7 +22,7 @@ class Problem:
     severity: Severity = "error"
 
     def message(self, lang: str | None = None) -> str:
-        return self.en if (lang or current_language()) == "en" else self.vi
+        return say(self.vi, self.en, lang=lang)
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -36,19 +32,6 @@ class Problem:
             "vi": self.vi,
             "en": self.en,
         }
-
-
-class FieldappError(Exception):
-    """Base of every error the core raises on purpose; carries a bilingual message."""
-
-    def __init__(self, vi: str, en: str, *, code: str = "error") -> None:
-        self.vi = vi
-        self.en = en
-        self.code = code
-        super().__init__(self.message())
-
-    def message(self, lang: str | None = None) -> str:
-        return self.en if (lang or current_language()) == "en" else self.vi
 
 
 class ValidationError(FieldappError):

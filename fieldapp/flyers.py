@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from fieldapp.calculator import bhxh_voluntary, bhyt_household
-from fieldapp.errors import FieldappError, ValidationError
+from fieldapp.errors import ValidationError
 from fieldapp.model import Household
-from fieldapp.money import format_vnd
 from fieldapp.pledges import bhxh_groups_of
 from fieldapp.workspace import Workspace
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 
 # The flyer layout (and reportlab with it) is imported when flyers are made: the desktop app
 # imports this module for its buttons, long before anyone prints.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fieldapp.errors import FieldappError, Problem, ValidationError
+from fieldapp.errors import Problem, ValidationError
 from fieldapp.importfile import (
     REFUSED_DETAIL_LIMIT,
     ParsedHousehold,
@@ -16,6 +16,7 @@ from fieldapp.importfile import (
 )
 from fieldapp.text import fold
 from fieldapp.workspace import Workspace
+from sync.protocol.errors import FieldappError
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from fieldapp.errors import FieldappError, Problem
+from fieldapp.errors import Problem
 from fieldapp.text import clean, fold
 from fieldapp.validation import (
     DateParseError,
@@ -28,6 +28,7 @@ from fieldapp.validation import (
     parse_date_loose,
     parse_sex,
 )
+from sync.protocol.errors import FieldappError
 
 __all__ = [
     "FIELDS",

@@ -9,8 +9,8 @@ import math
 import re
 import secrets
 
-from fieldapp.errors import FieldappError
 from fieldapp.store import Store
+from sync.protocol.errors import FieldappError
 
 # scrypt cost for the PIN hash and the backup key: 16 MiB and about 50 ms on a low-end laptop.
 # The FABK1 backup container assumes these values; changing them needs a new container version.

@@ -8,9 +8,9 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fieldapp.clock import FixedClock
-from fieldapp.hlc import HybridClock
-from fieldapp.ids import uuid7
+from sync.protocol.clock import FixedClock
+from sync.protocol.hlc import HybridClock
+from sync.protocol.ids import uuid7
 
 
 @dataclass(frozen=True)

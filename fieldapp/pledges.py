@@ -8,12 +8,13 @@ from typing import Any
 
 from fieldapp import calculator
 from fieldapp.calculator import ContributionResult
-from fieldapp.clock import iso_utc
-from fieldapp.errors import FieldappError, NotFoundError, Problem, ValidationError
+from fieldapp.errors import NotFoundError, Problem, ValidationError
 from fieldapp.model import Pledge, PledgeEvent
 from fieldapp.policy import Policy
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
+from sync.protocol.clock import iso_utc
+from sync.protocol.errors import FieldappError
 
 # Household groups that carry a BHXH tự nguyện central-support share (DOMAIN.md §3).
 BHXH_SUPPORT_GROUPS = ("poor", "near_poor", "ethnic_minority", "island")

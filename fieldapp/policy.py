@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any, Generic, NoReturn, TypeVar
 
 import resources
-from fieldapp.errors import FieldappError, NotFoundError, Problem, ValidationError
+from fieldapp.errors import NotFoundError, Problem, ValidationError
+from sync.protocol.errors import FieldappError
 
 FORMAT = 1
 SCHEMES = ("bhyt_household", "bhxh_voluntary")

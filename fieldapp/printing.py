@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from fieldapp.errors import FieldappError
+from sync.protocol.errors import FieldappError
 
 # Long enough for a busy scheduler to accept a job; `lp` only queues it, it does not wait for paper.
 LP_TIMEOUT_SECONDS = 60

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import resources
-from fieldapp.clock import VIETNAM_TZ, iso_utc
-from fieldapp.documents.qr import receipt_qr_payload, receipt_signature, verification_code
-from fieldapp.errors import FieldappError, NotFoundError, Problem, ValidationError
+from fieldapp.errors import NotFoundError, Problem, ValidationError
 from fieldapp.pledges import Pledges
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
+from sync.protocol.clock import VIETNAM_TZ, iso_utc
+from sync.protocol.errors import FieldappError
+from sync.protocol.receipt_qr import receipt_qr_payload, receipt_signature, verification_code
 
 if TYPE_CHECKING:
     from fieldapp.documents.receipt import ReceiptDocument

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fieldapp.clock import VIETNAM_TZ, iso_utc
 from fieldapp.errors import Problem, ValidationError
 from fieldapp.model import SCHEMES, VISIT_OUTCOMES
-from fieldapp.money import format_vnd
 from fieldapp.text import clean
+from sync.protocol.clock import VIETNAM_TZ, iso_utc
+from sync.protocol.money import format_vnd
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace

@@ -24,13 +24,13 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from fieldapp.clock import VIETNAM_TZ
 from fieldapp.documents.fonts import BOLD, LEADING, REGULAR, register_fonts
 from fieldapp.documents.receipt import vietnamese_date
 from fieldapp.model import SCHEMES
-from fieldapp.money import amount_in_words, format_vnd
 from fieldapp.reports import DayReport, Handover, VoidedReceipt
 from fieldapp.text import nfc
+from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.money import amount_in_words, format_vnd
 
 SCHEME_LABELS = {"bhyt_household": "BHYT hộ gia đình", "bhxh_voluntary": "BHXH tự nguyện"}
 OUTCOME_LABELS = {

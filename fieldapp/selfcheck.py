@@ -14,11 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from fieldapp.clock import Clock, SystemClock
-from fieldapp.errors import FieldappError
-from fieldapp.money import format_vnd
 from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import Clock, SystemClock
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 
 T = TypeVar("T")
 

@@ -18,10 +18,10 @@ from fieldapp import migrations
 
 if TYPE_CHECKING:
     import sqlite_utils
-from fieldapp.clock import Clock, iso_utc
 from fieldapp.errors import StoreVersionError
-from fieldapp.hlc import HybridClock
-from fieldapp.ids import uuid7
+from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.hlc import HybridClock
+from sync.protocol.ids import uuid7
 
 STORE_FILENAME = "fieldapp.sqlite3"
 

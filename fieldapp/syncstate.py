@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fieldapp import hlc as hlclib
 from fieldapp.model import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from fieldapp.records import reindex_household
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import name_sort_text
+from sync.protocol.hlc import hlc_parse
 
 CURSOR_KEY = "sync_cursor"
 
@@ -421,7 +421,7 @@ def apply_page(
             else:
                 result.skipped.append((str(change["entity"]), str(change["id"])))
             stamp = str(change["hlc"])
-            if newest is None or hlclib.parse(stamp) > hlclib.parse(newest):
+            if newest is None or hlc_parse(stamp) > hlc_parse(newest):
                 newest = stamp
             if on_change is not None:
                 on_change(index + 1)
@@ -488,7 +488,7 @@ def _parents_present(store: Store, entity: str, data: Mapping[str, Any]) -> bool
 
 
 def _later(incoming: str, local: str | None) -> bool:
-    return local is None or hlclib.parse(incoming) > hlclib.parse(local)
+    return local is None or hlc_parse(incoming) > hlc_parse(local)
 
 
 def _merge(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from fieldapp.errors import Problem, current_language
+from fieldapp.errors import Problem
 from fieldapp.text import clean, fold
+from sync.protocol.i18n import language
 
 __all__ = [
     "CCCD_PROVINCES",
@@ -323,7 +324,7 @@ class DateParseError(ValueError):
         super().__init__(self.message())
 
     def message(self, lang: str | None = None) -> str:
-        return self.en if (lang or current_language()) == "en" else self.vi
+        return self.en if (lang or language()) == "en" else self.vi
 
 
 # Day first, as Vietnamese write dates; ISO (year first) is what spreadsheets export.

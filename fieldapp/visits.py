@@ -8,11 +8,11 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from fieldapp.clock import VIETNAM_TZ, iso_utc
 from fieldapp.errors import NotFoundError, Problem, ValidationError, raise_if_errors
 from fieldapp.model import VISIT_OUTCOMES, Household, Visit
 from fieldapp.store import Store, dumps
 from fieldapp.text import clean
+from sync.protocol.clock import VIETNAM_TZ, iso_utc
 
 
 def suggest_next_visit(best_months: Iterable[int], today: dt.date) -> dt.date:

@@ -7,13 +7,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fieldapp.clock import Clock, SystemClock
 from fieldapp.households import Households
 from fieldapp.members import Members
 from fieldapp.search import Search
 from fieldapp.store import STORE_FILENAME, Store, default_data_dir
 from fieldapp.text import clean
 from fieldapp.visits import Visits
+from sync.protocol.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from fieldapp.pledges import Pledges

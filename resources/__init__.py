@@ -1,4 +1,4 @@
-"""The one way to reach shipped resources (fonts, policy tables, flyer templates, translations).
+"""The one way to reach shipped resources (fonts, policy tables, flyer templates, the receipt form).
 
 Works from a source checkout, an installed wheel and a PyInstaller bundle alike, so the build
 spec has a single folder to collect.

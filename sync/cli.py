@@ -9,8 +9,8 @@ from typing import Any
 
 from fieldapp import cli
 from fieldapp.cli import Handler
-from fieldapp.cliutil import open_workspace, print_json, usage, vi_en
-from fieldapp.errors import current_language
+from fieldapp.cliutil import open_workspace, print_json, usage
+from sync.protocol.i18n import language, say
 
 
 def _sync_client(args: argparse.Namespace, ws: Any) -> Any:
@@ -21,7 +21,7 @@ def _sync_client(args: argparse.Namespace, ws: Any) -> Any:
 
 def _print_refused(refused: Sequence[Any]) -> None:
     for r in refused:
-        reason = r.en if current_language() == "en" else r.vi
+        reason = r.en if language() == "en" else r.vi
         print(f"  #{r.seq} {r.entity} {r.entity_id}: {reason}")
 
 
@@ -30,7 +30,7 @@ def _print_sync_result(result: Any, args: argparse.Namespace, pending: int) -> N
         print_json({**result.as_dict(), "pending": pending})
         return
     print(
-        vi_en(
+        say(
             f"Đã gửi {result.sent} bản ghi: máy chủ nhận {result.accepted}, "
             f"từ chối {len(result.refused)}. Đã nhận về {result.pulled} thay đổi.",
             f"Sent {result.sent} record(s): the server accepted {result.accepted}, "
@@ -38,13 +38,13 @@ def _print_sync_result(result: Any, args: argparse.Namespace, pending: int) -> N
         )
     )
     if result.refused:
-        print(vi_en("Bản ghi bị từ chối:", "Refused records:"))
+        print(say("Bản ghi bị từ chối:", "Refused records:"))
         _print_refused(result.refused)
     if result.cancelled:
-        print(vi_en("Đã huỷ giữa chừng.", "Cancelled part-way."))
+        print(say("Đã huỷ giữa chừng.", "Cancelled part-way."))
     for error in result.errors:
-        print(vi_en("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
-    print(vi_en(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
+        print(say("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
+    print(say(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
 
 
 def cmd_sync_enrol(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ def cmd_sync_enrol(args: argparse.Namespace) -> int:
     finally:
         ws.close()
     print(
-        vi_en(
+        say(
             f"Đã đăng ký máy với {enrolment.server_url} cho nhân viên {enrolment.agent_name}; "
             f"địa bàn: {', '.join(enrolment.communes)}.",
             f"Enrolled with {enrolment.server_url} for agent {enrolment.agent_name}; "
@@ -88,26 +88,26 @@ def cmd_sync_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(state.as_dict())
         return 0
-    server = state.server_url or vi_en("chưa đăng ký", "not enrolled")
-    print(vi_en(f"Máy chủ: {server}", f"Server: {server}"))
+    server = state.server_url or say("chưa đăng ký", "not enrolled")
+    print(say(f"Máy chủ: {server}", f"Server: {server}"))
     if state.agent_name:
-        print(vi_en(f"Nhân viên: {state.agent_name}", f"Agent: {state.agent_name}"))
-    print(vi_en(f"Chờ gửi: {state.pending}", f"Pending: {state.pending}"))
-    print(vi_en(f"Bị từ chối: {len(state.refused)}", f"Refused: {len(state.refused)}"))
+        print(say(f"Nhân viên: {state.agent_name}", f"Agent: {state.agent_name}"))
+    print(say(f"Chờ gửi: {state.pending}", f"Pending: {state.pending}"))
+    print(say(f"Bị từ chối: {len(state.refused)}", f"Refused: {len(state.refused)}"))
     _print_refused(state.refused)
     last = state.last_sync
     if last is None:
-        print(vi_en("Lần đồng bộ cuối: chưa có", "Last sync: never"))
+        print(say("Lần đồng bộ cuối: chưa có", "Last sync: never"))
     else:
-        outcome = vi_en("thành công", "ok") if last["ok"] else vi_en("thất bại", "failed")
+        outcome = say("thành công", "ok") if last["ok"] else say("thất bại", "failed")
         note = f" — {last['message']}" if last["message"] else ""
         print(
-            vi_en(
+            say(
                 f"Lần đồng bộ cuối: {last['at']} ({last['kind']}) {outcome}{note}",
                 f"Last sync: {last['at']} ({last['kind']}) {outcome}{note}",
             )
         )
-    print(vi_en(f"Vị trí đã nhận: {state.cursor}", f"Cursor: {state.cursor}"))
+    print(say(f"Vị trí đã nhận: {state.cursor}", f"Cursor: {state.cursor}"))
     return 0
 
 
@@ -119,14 +119,14 @@ def cmd_sync_export(args: argparse.Namespace) -> int:
     finally:
         ws.close()
     for error in result.errors:
-        print(vi_en("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
+        print(say("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
     if not result.files and not result.errors:
-        print(vi_en("Không có gì chờ gửi.", "Nothing is pending."))
+        print(say("Không có gì chờ gửi.", "Nothing is pending."))
     for path in result.files:
-        print(vi_en(f"Đã ghi tệp lô: {path}", f"Batch file written: {path}"))
+        print(say(f"Đã ghi tệp lô: {path}", f"Batch file written: {path}"))
     if result.files:
         print(
-            vi_en(
+            say(
                 f"{result.sent} bản ghi. Mang tệp đến bưu điện hoặc văn phòng tỉnh để nhập, "
                 "rồi chạy `fieldapp sync ack` với tệp xác nhận (.ack).",
                 f"{result.sent} record(s). Take the file to be imported, then run "
@@ -147,7 +147,7 @@ def cmd_sync_ack(args: argparse.Namespace) -> int:
                 for error in result.errors:
                     print(f"{path}: " + error.message(), file=sys.stderr)
                 print(
-                    vi_en(
+                    say(
                         f"{path}: máy chủ nhận {result.accepted}, từ chối {len(result.refused)}.",
                         f"{path}: accepted {result.accepted}, refused {len(result.refused)}.",
                     )
@@ -156,7 +156,7 @@ def cmd_sync_ack(args: argparse.Namespace) -> int:
             pending = client.status().pending
     finally:
         ws.close()
-    print(vi_en(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
+    print(say(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
     return 1 if failed else 0
 
 
@@ -164,20 +164,20 @@ def register_sync(sub: Any) -> None:
     """The `sync` command group: enrol, run, status, export, ack."""
     group = sub.add_parser(
         "sync",
-        help=vi_en("đồng bộ với máy chủ tỉnh", "sync with the provincial server"),
-        description=vi_en("Đồng bộ với máy chủ tỉnh.", "Sync with the provincial server."),
+        help=say("đồng bộ với máy chủ tỉnh", "sync with the provincial server"),
+        description=say("Đồng bộ với máy chủ tỉnh.", "Sync with the provincial server."),
     )
     commands = group.add_subparsers(dest="sync_command", metavar="COMMAND")
     group.set_defaults(handler=lambda a: usage(group))
-    ca_help = vi_en(
+    ca_help = say(
         "tệp chứng chỉ CA tin cậy (mặc định: FIELDAPP_CA_FILE hoặc CA của hệ thống)",
         "trusted CA certificate file (default: FIELDAPP_CA_FILE or the system's CAs)",
     )
-    json_help = vi_en("in JSON", "print JSON")
+    json_help = say("in JSON", "print JSON")
 
     def command(name: str, handler: Handler, vi: str, en: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = commands.add_parser(
-            name, help=vi_en(vi, en), description=vi_en(vi, en)
+            name, help=say(vi, en), description=say(vi, en)
         )
         p.set_defaults(handler=handler)
         return p
@@ -189,13 +189,13 @@ def register_sync(sub: Any) -> None:
         "enrol this laptop with a one-time code",
     )
     p.add_argument(
-        "--server", required=True, metavar="URL", help=vi_en("địa chỉ máy chủ", "server URL")
+        "--server", required=True, metavar="URL", help=say("địa chỉ máy chủ", "server URL")
     )
     p.add_argument(
-        "--code", required=True, help=vi_en("mã đăng ký dùng một lần", "one-time enrolment code")
+        "--code", required=True, help=say("mã đăng ký dùng một lần", "one-time enrolment code")
     )
     p.add_argument(
-        "--device-name", help=vi_en("tên máy (mặc định: tên máy tính)", "device name (hostname)")
+        "--device-name", help=say("tên máy (mặc định: tên máy tính)", "device name (hostname)")
     )
     p.add_argument("--ca-file", help=ca_help)
 
@@ -223,7 +223,7 @@ def register_sync(sub: Any) -> None:
         "write pending records to a signed file (for a USB stick)",
     )
     p.add_argument(
-        "--out", required=True, metavar="FILE", help=vi_en("tệp lô cần ghi", "batch file to write")
+        "--out", required=True, metavar="FILE", help=say("tệp lô cần ghi", "batch file to write")
     )
 
     p = command(
@@ -233,7 +233,7 @@ def register_sync(sub: Any) -> None:
         "apply the server's ack file (.ack) for an imported batch file",
     )
     p.add_argument(
-        "files", nargs="+", metavar="FILE", help=vi_en("tệp xác nhận .ack", "ack file(s) (.ack)")
+        "files", nargs="+", metavar="FILE", help=say("tệp xác nhận .ack", "ack file(s) (.ack)")
     )
 
 

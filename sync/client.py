@@ -20,10 +20,12 @@ from typing import Any
 import httpx
 
 from fieldapp import syncstate
-from fieldapp.errors import FieldappError
 from fieldapp.store import Store
 from fieldapp.syncstate import PendingBatch, RefusedRecord, StoredBatch
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.errors import FieldappError, ProtocolError
+from sync.protocol.hlc import hlc_format, hlc_parse
+from sync.protocol.ids import is_uuid
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_PAGE_SIZE = 500
@@ -34,7 +36,7 @@ _RETRY_STATUS = frozenset({408, 429})
 
 Progress = Callable[[int, int], None]
 
-# protocol.encode_body's compression: on the agents' 3G links the bytes saved by level 6 are
+# wire.encode_body's compression: on the agents' 3G links the bytes saved by level 6 are
 # worth far more than the millisecond of CPU a batch a lower level would save.
 _GZIP_LEVEL = 6
 
@@ -204,8 +206,8 @@ class SyncClient:
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self.batch_size = max(1, min(batch_size, protocol.MAX_BATCH_RECORDS))
-        self.page_size = max(1, min(page_size, protocol.MAX_CHANGES_LIMIT))
+        self.batch_size = max(1, min(batch_size, wire.MAX_BATCH_RECORDS))
+        self.page_size = max(1, min(page_size, wire.MAX_CHANGES_LIMIT))
         self._sleep = sleep
         self._random = random
         self._should_cancel = should_cancel or (lambda: False)
@@ -265,7 +267,7 @@ class SyncClient:
         so a server that answers here is one a sync can reach.
         """
         try:
-            response = self._http().get(protocol.HEALTH_PATH, timeout=timeout)
+            response = self._http().get(wire.HEALTH_PATH, timeout=timeout)
         except (httpx.HTTPError, SyncError, ValueError):
             return False
         return response.status_code == 200
@@ -310,8 +312,8 @@ class SyncClient:
             else:
                 if response.status_code == 200:
                     try:
-                        body = protocol.parse_json(response.content)
-                    except protocol.ProtocolError as exc:
+                        body = wire.parse_json(response.content)
+                    except ProtocolError as exc:
                         problem = SyncError(
                             f"Máy chủ trả lời không đọc được: {exc.vi}",
                             f"Unreadable answer from the server: {exc.en}",
@@ -344,7 +346,7 @@ class SyncClient:
             raise _not_enrolled()
         return {
             "Authorization": f"Bearer {token}",
-            protocol.PENDING_HEADER: str(syncstate.pending_count(self.store)),
+            wire.PENDING_HEADER: str(syncstate.pending_count(self.store)),
         }
 
     # -- enrolment ----------------------------------------------------------------------------
@@ -353,20 +355,20 @@ class SyncClient:
         """Exchange a one-time code for this laptop's token, server device id and device key."""
         self.close()
         self._server_url = server_url.rstrip("/")
-        request = protocol.EnrolRequest(
+        request = wire.EnrolRequest(
             code=code.strip(),
             device_name=device_name or socket.gethostname() or "laptop",
             device_id=self.store.device_id,
         )
-        body = self._request("POST", protocol.ENROL_PATH, json_body=request, idempotent=False)
+        body = self._request("POST", wire.ENROL_PATH, json_body=request, idempotent=False)
         keys = ("device_id", "token", "agent_id", "agent_name", "communes", "device_key")
-        if any(k not in body for k in keys) or not protocol.is_uuid(body["device_id"]):
+        if any(k not in body for k in keys) or not is_uuid(body["device_id"]):
             raise SyncError(
                 "Máy chủ trả lời đăng ký không đúng định dạng",
                 "The server's enrolment answer is malformed",
                 code="bad_response",
             )
-        protocol.decode_device_key(str(body["device_key"]))
+        signing.decode_device_key(str(body["device_key"]))
         previous = self.store.meta("server_device_id")
         with self.store.transaction():
             meta = {
@@ -406,21 +408,21 @@ class SyncClient:
         key = self.store.meta("device_key")
         if not key:
             raise _not_enrolled()
-        return protocol.decode_device_key(key)
+        return signing.decode_device_key(key)
 
     def _wire_hlc(self, text: str, device_id: str) -> str:
         # The store's clock names the laptop's own id; the server knows the device by the id it
         # gave at enrolment and checks that records carry it. Deterministic, so a resent batch
         # has the same content.
-        parsed = protocol.hlc_parse(text)
+        parsed = hlc_parse(text)
         if parsed.device_id == self.store.device_id:
-            return protocol.hlc_format(parsed.wall_ms, parsed.counter, device_id)
+            return hlc_format(parsed.wall_ms, parsed.counter, device_id)
         return text
 
-    def wire_batch(self, batch: PendingBatch) -> protocol.Batch:
+    def wire_batch(self, batch: PendingBatch) -> wire.Batch:
         """The protocol form of a pending batch."""
         device_id = self._device_id()
-        records: list[protocol.Record] = []
+        records: list[wire.Record] = []
         for row in batch.rows:
             local_only = syncstate.LOCAL_ONLY_FIELDS.get(row.entity, frozenset())
             base = (
@@ -432,7 +434,7 @@ class SyncClient:
                 }
             )
             records.append(
-                protocol.Record(
+                wire.Record(
                     seq=row.seq,
                     entity=row.entity,
                     id=row.entity_id,
@@ -442,8 +444,8 @@ class SyncClient:
                     base=base,
                 )
             )
-        return protocol.Batch(
-            protocol=protocol.PROTOCOL_VERSION,
+        return wire.Batch(
+            protocol=wire.PROTOCOL_VERSION,
             device_id=device_id,
             batch_id=batch.batch_id,
             seq_from=batch.rows[0].seq,
@@ -454,7 +456,7 @@ class SyncClient:
     def batch_body(self, batch: StoredBatch) -> bytes:
         """The gzip JSON body of a batch, straight from the outbox's stored JSON text.
 
-        Byte for byte what `protocol.encode_body(self.wire_batch(batch.decoded()))` gives, without
+        Byte for byte what `wire.encode_body(self.wire_batch(batch.decoded()))` gives, without
         decoding and re-encoding every record: the stored text is already compact JSON with
         sorted keys, so only local-only fields and (for a device id the server assigned)
         clocks need rewriting.
@@ -487,7 +489,7 @@ class SyncClient:
                 f'"hlc":{encode_basestring(hlc)},"data":{data},"base":{base}}}'
             )
         text = (
-            f'{{"protocol":{protocol.PROTOCOL_VERSION:d},"device_id":{encode_basestring(device_id)},'
+            f'{{"protocol":{wire.PROTOCOL_VERSION:d},"device_id":{encode_basestring(device_id)},'
             f'"batch_id":{encode_basestring(batch.batch_id)},"seq_from":{batch.rows[0].seq:d},'
             f'"seq_to":{batch.rows[-1].seq:d},"records":[{",".join(parts)}]}}'
         )
@@ -505,14 +507,14 @@ class SyncClient:
         }
         return _Outgoing(batch.batch_id, len(batch.rows), self.batch_body(batch), headers)
 
-    def _post(self, outgoing: _Outgoing) -> protocol.Ack:
+    def _post(self, outgoing: _Outgoing) -> wire.Ack:
         """Post one batch and check the answer; touches no store, so it may run on a thread."""
         body = self._request(
-            "POST", protocol.BATCHES_PATH, content=outgoing.body, headers=outgoing.headers
+            "POST", wire.BATCHES_PATH, content=outgoing.body, headers=outgoing.headers
         )
-        return protocol.validate_ack(body)
+        return wire.validate_ack(body)
 
-    def _take_ack(self, ack: protocol.Ack, result: SyncResult, *, batch_id: str | None) -> int:
+    def _take_ack(self, ack: wire.Ack, result: SyncResult, *, batch_id: str | None) -> int:
         """Mark the outbox from an ack (HTTP or file); returns how many rows it settled."""
         if batch_id is not None and ack["batch_id"] != batch_id:
             raise SyncError(
@@ -552,10 +554,10 @@ class SyncClient:
         done = 0
         self._report(done, total)
         ready: _Outgoing | None = None
-        flying: tuple[_Outgoing, Future[protocol.Ack]] | None = None
+        flying: tuple[_Outgoing, Future[wire.Ack]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldapp-upload") as sender:
             while True:
-                answered: tuple[_Outgoing, protocol.Ack] | None = None
+                answered: tuple[_Outgoing, wire.Ack] | None = None
                 if flying is not None:
                     answered = (flying[0], flying[1].result())
                     flying = None
@@ -587,11 +589,11 @@ class SyncClient:
         while True:
             body = self._request(
                 "GET",
-                protocol.CHANGES_PATH,
+                wire.CHANGES_PATH,
                 params={"since": since, "limit": self.page_size},
                 headers=self._auth_headers(),
             )
-            page = protocol.validate_change_page(body)
+            page = wire.validate_change_page(body)
             before = result.pulled
 
             def step(n: int, before: int = before) -> None:
@@ -644,17 +646,17 @@ class SyncClient:
             for index, pending in enumerate(
                 syncstate.all_batches(self.store, limit=self.batch_size)
             ):
-                wire = self.wire_batch(pending)
+                outgoing = self.wire_batch(pending)
                 out = (
                     target
                     if index == 0
                     else target.with_name(f"{target.stem}-{index + 1}{target.suffix}")
                 )
                 tmp = out.with_name(out.name + ".tmp")
-                tmp.write_bytes(protocol.write_batch_file(wire, key))
+                tmp.write_bytes(signing.write_batch_file(outgoing, key))
                 os.replace(tmp, out)
                 result.files.append(out)
-                result.sent += len(wire["records"])
+                result.sent += len(outgoing["records"])
         except FieldappError as exc:
             result.errors.append(exc)
         except OSError as exc:
@@ -670,7 +672,7 @@ class SyncClient:
         result = SyncResult()
         try:
             raw = Path(path).read_bytes()
-            ack = protocol.read_ack_file(raw, self._device_id(), self._device_key())
+            ack = signing.read_ack_file(raw, self._device_id(), self._device_key())
             self._take_ack(ack, result, batch_id=None)
         except FieldappError as exc:
             result.errors.append(exc)
@@ -699,7 +701,7 @@ class SyncClient:
 
 
 def _compact(value: Any) -> str:
-    """JSON as protocol.encode_body writes it (compact, UTF-8 text kept as is)."""
+    """JSON as wire.encode_body writes it (compact, UTF-8 text kept as is)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -18,8 +18,7 @@ LAPTOP = [
     *sorted((ROOT / "fieldapp").rglob("*.py")),
     *sorted((ROOT / "ui").rglob("*.py")),
     ROOT / "sync" / "client.py",
-    ROOT / "sync" / "cli.py",
-    ROOT / "sync" / "protocol.py",
+    *sorted((ROOT / "sync" / "protocol").rglob("*.py")),
 ]
 POSIX_ONLY_MODULES = {"fcntl", "pwd", "grp", "termios", "resource", "posix"}
 POSIX_ONLY_CALLS = {"fork", "forkpty", "getuid", "geteuid", "getgid", "setsid", "killpg", "chown"}

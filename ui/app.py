@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 import resources
-from fieldapp.clock import Clock
-from fieldapp.errors import FieldappError
 from fieldapp.workspace import Workspace
-from ui import i18n
+from sync.protocol import i18n
+from sync.protocol.clock import Clock
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
 from ui.forms import ERROR_STYLE
-from ui.i18n import tr
 from ui.lock import AppLock
 from ui.main_window import MainWindow
 from ui.operations import Operations
@@ -181,12 +181,20 @@ def backup_first_time(app: App) -> None:
     def done(path: Path | None) -> None:
         if path is not None:
             app.window.statusBar().showMessage(
-                tr("Đã sao lưu dữ liệu đầu ngày: {name}").format(name=path.name), 10000
+                say(
+                    "Đã sao lưu dữ liệu đầu ngày: {name}", "Start-of-day backup made: {name}"
+                ).format(name=path.name),
+                10000,
             )
 
     def failed(exc: Exception) -> None:
         log.error("start-of-day backup failed", exc_info=exc)
-        app.window.statusBar().showMessage(tr("Chưa sao lưu được dữ liệu đầu ngày."), 30000)
+        app.window.statusBar().showMessage(
+            say(
+                "Chưa sao lưu được dữ liệu đầu ngày.", "The start-of-day backup could not be made."
+            ),
+            30000,
+        )
         app.ops.show_error(app.window, exc)
 
     app.ops.run_op(
@@ -204,16 +212,23 @@ def offer_first_start(app: App) -> None:
         if not empty:
             return
         box = QMessageBox(app.window)
-        box.setWindowTitle(tr("Bắt đầu"))
+        box.setWindowTitle(say("Bắt đầu", "Getting started"))
         box.setText(
-            tr(
-                "Máy này chưa có dữ liệu hộ gia đình. Tạo một xã mẫu để làm quen, "
-                "hay nhập danh sách cư dân của xã?"
+            say(
+                "Máy này chưa có dữ liệu hộ gia đình. Tạo một xã mẫu để làm quen, hay nhập danh "
+                "sách cư dân của xã?",
+                "This computer has no household data yet. Create a demo commune to get to know "
+                "the app, or import the commune's resident list?",
             )
         )
-        demo = box.addButton(tr("Tạo xã mẫu"), QMessageBox.ButtonRole.AcceptRole)
-        imported = box.addButton(tr("Nhập danh sách cư dân…"), QMessageBox.ButtonRole.ActionRole)
-        box.addButton(tr("Để sau"), QMessageBox.ButtonRole.RejectRole)
+        demo = box.addButton(
+            say("Tạo xã mẫu", "Create a demo commune"), QMessageBox.ButtonRole.AcceptRole
+        )
+        imported = box.addButton(
+            say("Nhập danh sách cư dân…", "Import a resident list…"),
+            QMessageBox.ButtonRole.ActionRole,
+        )
+        box.addButton(say("Để sau", "Later"), QMessageBox.ButtonRole.RejectRole)
 
         def chosen(button: Any) -> None:
             if button is demo:
@@ -238,9 +253,10 @@ def create_demo_commune(app: App) -> None:
         app.window.province_code, app.window.commune_code = DEMO_PROVINCE, DEMO_COMMUNE
         app.window.refresh_all()
         app.window.statusBar().showMessage(
-            tr("Đã tạo xã mẫu: {households} hộ, {members} người.").format(
-                households=summary.households, members=summary.members
-            ),
+            say(
+                "Đã tạo xã mẫu: {households} hộ, {members} người.",
+                "Demo commune created: {households} households, {members} people.",
+            ).format(households=summary.households, members=summary.members),
             10000,
         )
 
@@ -254,16 +270,16 @@ def create_demo_commune(app: App) -> None:
         lambda ws, progress: create_demo(ws, households=households, on_progress=progress),
         success=done,
         failure=failed,
-        progress=tr("Đang tạo xã mẫu…"),
+        progress=say("Đang tạo xã mẫu…", "Creating the demo commune…"),
     )
 
 
 def import_resident_list(app: App) -> None:
     path, _filter = QFileDialog.getOpenFileName(
         app.window,
-        tr("Chọn danh sách cư dân"),
+        say("Chọn danh sách cư dân", "Choose a resident list"),
         "",
-        tr("Bảng tính hoặc CSV (*.xlsx *.csv)"),
+        say("Bảng tính hoặc CSV (*.xlsx *.csv)", "Spreadsheet or CSV (*.xlsx *.csv)"),
     )
     if not path:
         return
@@ -275,13 +291,16 @@ def import_resident_list(app: App) -> None:
     def done(report: ImportReport) -> None:
         app.window.refresh_all()
         box = QMessageBox(app.window)
-        box.setWindowTitle(tr("Kết quả nhập danh sách"))
+        box.setWindowTitle(say("Kết quả nhập danh sách", "Import result"))
         box.setText(report.summary(i18n.language()))
         if report.refused:
-            lines = [f"{tr('Dòng')} {r['row']}: {r['reason']}" for r in report.refused]
+            row = say("Dòng", "Row")
+            lines = [f"{row} {r['row']}: {r['reason']}" for r in report.refused]
             if report.refused_not_listed:
                 lines.append(
-                    tr("… và {n} dòng bị từ chối khác").format(n=report.refused_not_listed)
+                    say("… và {n} dòng bị từ chối khác", "… and {n} more refused rows").format(
+                        n=report.refused_not_listed
+                    )
                 )
             box.setDetailedText("\n".join(lines))
         box.open()
@@ -293,7 +312,7 @@ def import_resident_list(app: App) -> None:
             ws, Path(path), province_code=province, commune_code=commune, progress=progress
         ),
         success=done,
-        progress=tr("Đang nhập danh sách cư dân…"),
+        progress=say("Đang nhập danh sách cư dân…", "Importing the resident list…"),
         cancellable=True,
     )
 
@@ -318,7 +337,7 @@ class SettingsDialog(QDialog):
         self.language_combo.addItem("Tiếng Việt", "vi")
         self.language_combo.addItem("English", "en")
         self.language_combo.setCurrentIndex(max(0, self.language_combo.findData(i18n.language())))
-        self.folder_button = QPushButton(tr("Chọn…"))
+        self.folder_button = QPushButton(say("Chọn…", "Choose…"))
         self.folder_button.clicked.connect(self._choose_folder)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.edits["data_dir"], 1)
@@ -327,25 +346,30 @@ class SettingsDialog(QDialog):
         self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.setWordWrap(True)
         form = QFormLayout()
-        form.addRow(tr("Tên nhân viên thu"), self.name_edit)
-        form.addRow(tr("Số điện thoại"), self.phone_edit)
-        form.addRow(tr("Mã tỉnh"), self.edits["province_code"])
-        form.addRow(tr("Mã xã"), self.edits["commune_code"])
-        form.addRow(tr("Địa chỉ máy chủ tỉnh"), self.edits["server_url"])
-        form.addRow(tr("Ngôn ngữ"), self.language_combo)
-        form.addRow(tr("Thư mục dữ liệu (áp dụng khi mở lại)"), folder_row)
+        form.addRow(say("Tên nhân viên thu", "Agent name"), self.name_edit)
+        form.addRow(say("Số điện thoại", "Phone"), self.phone_edit)
+        form.addRow(say("Mã tỉnh", "Province code"), self.edits["province_code"])
+        form.addRow(say("Mã xã", "Commune code"), self.edits["commune_code"])
+        form.addRow(
+            say("Địa chỉ máy chủ tỉnh", "Provincial server address"), self.edits["server_url"]
+        )
+        form.addRow(say("Ngôn ngữ", "Language"), self.language_combo)
+        form.addRow(
+            say("Thư mục dữ liệu (áp dụng khi mở lại)", "Data folder (applies at next start)"),
+            folder_row,
+        )
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(say("Lưu", "Save"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
-        self.setWindowTitle(tr("Cài đặt"))
+        self.setWindowTitle(say("Cài đặt", "Settings"))
         self.resize(680, 360)
         ops.run_op(self, lambda ws: (ws.agent_name, ws.agent_phone), success=self._fill)
 
@@ -355,7 +379,9 @@ class SettingsDialog(QDialog):
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(
-            self, tr("Chọn thư mục dữ liệu"), self.edits["data_dir"].text()
+            self,
+            say("Chọn thư mục dữ liệu", "Choose the data folder"),
+            self.edits["data_dir"].text(),
         )
         if folder:
             self.edits["data_dir"].setText(folder)
@@ -453,11 +479,17 @@ def run_self_test(app: App, *, timeout_ms: int = 15000) -> int:
     deadline.stop()
     if model.loading or app.ops.last_error:
         print(
-            tr("Tự kiểm tra thất bại: {error}").format(error=app.ops.last_error or "timeout"),
+            say("Tự kiểm tra thất bại: {error}", "Self-test failed: {error}").format(
+                error=app.ops.last_error or "timeout"
+            ),
             file=sys.stderr,
         )
         return 1
-    print(tr("Tự kiểm tra: tìm thấy {n} kết quả.").format(n=model.rowCount()))
+    print(
+        say("Tự kiểm tra: tìm thấy {n} kết quả.", "Self-test: {n} results found.").format(
+            n=model.rowCount()
+        )
+    )
     return 0
 
 

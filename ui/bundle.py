@@ -88,8 +88,8 @@ def put_bundled_tools_on_path() -> None:
 def self_test() -> int:
     """Check the installation: imports, the field workflow, then the main window on that store."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from fieldapp.errors import FieldappError
     from fieldapp.selfcheck import run_self_check
+    from sync.protocol.errors import FieldappError
 
     frozen = getattr(sys, "frozen", False)
     print(f"Tự kiểm tra fieldapp ({'bản đóng gói' if frozen else 'mã nguồn'}: {sys.executable})")

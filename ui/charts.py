@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QP
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fieldapp.reports import TargetProgress
-from ui.i18n import tr
+from sync.protocol.i18n import say
 from ui.labels import scheme_label
 
 # One colour per scheme, for its bar and its line; both readable on white and told apart
@@ -54,21 +54,30 @@ def describe(progress: TargetProgress) -> str:
     """One scheme's figures in words, for the tooltip and screen readers."""
     label = scheme_label(progress.scheme)
     if not progress.target:
-        return tr("{scheme}: {achieved} người, chưa có chỉ tiêu tháng.").format(
-            scheme=label, achieved=progress.achieved
-        )
-    text = tr("{scheme}: đạt {achieved}/{target} người ({percent}%).").format(
+        return say(
+            "{scheme}: {achieved} người, chưa có chỉ tiêu tháng.",
+            "{scheme}: {achieved} people, no target for the month yet.",
+        ).format(scheme=label, achieved=progress.achieved)
+    text = say(
+        "{scheme}: đạt {achieved}/{target} người ({percent}%).",
+        "{scheme}: {achieved} of {target} people ({percent}%).",
+    ).format(
         scheme=label,
         achieved=progress.achieved,
         target=progress.target,
         percent=progress.percent,
     )
     if progress.elapsed_days:
-        pace = tr("Theo tiến độ đều, đến ngày {day}/{days} cần {due} người: {state}.").format(
+        pace = say(
+            "Theo tiến độ đều, đến ngày {day}/{days} cần {due} người: {state}.",
+            "At an even pace, {due} people are due by day {day} of {days}: {state}.",
+        ).format(
             day=progress.elapsed_days,
             days=progress.days_in_month,
             due=progress.expected_by_now,
-            state=tr("kịp tiến độ") if progress.on_pace else tr("chậm hơn tiến độ"),
+            state=say("kịp tiến độ", "on pace")
+            if progress.on_pace
+            else say("chậm hơn tiến độ", "behind the pace"),
         )
         text = f"{text} {pace}"
     return text
@@ -98,13 +107,13 @@ class TargetChart(QWidget):
     def description(self) -> str:
         """Every scheme's figures in words, one line each."""
         if not self.progress:
-            return tr("Chưa có số liệu chỉ tiêu tháng.")
+            return say("Chưa có số liệu chỉ tiêu tháng.", "No target figures for the month yet.")
         return "\n".join(describe(p) for p in self.progress)
 
     def retranslate(self) -> None:
         text = self.description()
         self.setToolTip(text)
-        self.setAccessibleName(tr("Biểu đồ chỉ tiêu tháng"))
+        self.setAccessibleName(say("Biểu đồ chỉ tiêu tháng", "Monthly target chart"))
         self.setAccessibleDescription(text)
         self.update()
 
@@ -185,9 +194,9 @@ class TargetChart(QWidget):
         x = float(_PAD + _AXIS_WIDTH)
         middle = _PAD + metrics.height() / 2
         for text, pen in (
-            (tr("đã đạt, cộng dồn"), QPen(TEXT_COLOUR, 2)),
-            (tr("tiến độ đều"), QPen(PACE_COLOUR, 1.5, Qt.PenStyle.DashLine)),
-            (tr("hôm nay"), QPen(TODAY_COLOUR, 1.5, Qt.PenStyle.DotLine)),
+            (say("đã đạt, cộng dồn", "achieved, running total"), QPen(TEXT_COLOUR, 2)),
+            (say("tiến độ đều", "even pace"), QPen(PACE_COLOUR, 1.5, Qt.PenStyle.DashLine)),
+            (say("hôm nay", "today"), QPen(TODAY_COLOUR, 1.5, Qt.PenStyle.DotLine)),
         ):
             painter.setPen(pen)
             painter.drawLine(QPointF(x, middle), QPointF(x + 14, middle))
@@ -208,26 +217,33 @@ class TargetChart(QWidget):
         painter.setFont(self.font())
         painter.setPen(TEXT_COLOUR)
         if progress.target:
-            figures = tr("{achieved}/{target} người ({percent}%)").format(
-                achieved=progress.achieved, target=progress.target, percent=progress.percent
-            )
+            figures = say(
+                "{achieved}/{target} người ({percent}%)", "{achieved}/{target} people ({percent}%)"
+            ).format(achieved=progress.achieved, target=progress.target, percent=progress.percent)
         else:
-            figures = tr("{achieved} người").format(achieved=progress.achieved)
+            figures = say("{achieved} người", "{achieved} people").format(
+                achieved=progress.achieved
+            )
         painter.drawText(rect, right, figures)
         painter.setFont(self._small_font())
         if not progress.target:
             painter.setPen(MUTED_COLOUR)
-            line = tr("Chưa có chỉ tiêu tháng")
+            line = say("Chưa có chỉ tiêu tháng", "No target for the month yet")
         elif not progress.elapsed_days:
             painter.setPen(MUTED_COLOUR)
-            line = tr("Tháng chưa bắt đầu")
+            line = say("Tháng chưa bắt đầu", "The month has not started")
         else:
             painter.setPen(OK_COLOUR if progress.on_pace else WARN_COLOUR)
-            line = tr("Đến ngày {day}/{days} cần {due} người: {state}").format(
+            line = say(
+                "Đến ngày {day}/{days} cần {due} người: {state}",
+                "By day {day} of {days}, {due} people due: {state}",
+            ).format(
                 day=progress.elapsed_days,
                 days=progress.days_in_month,
                 due=progress.expected_by_now,
-                state=tr("kịp tiến độ") if progress.on_pace else tr("chậm hơn tiến độ"),
+                state=say("kịp tiến độ", "on pace")
+                if progress.on_pace
+                else say("chậm hơn tiến độ", "behind the pace"),
             )
         painter.drawText(status, left, line)
 

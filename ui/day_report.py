@@ -23,18 +23,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp.errors import FieldappError, ValidationError
+from fieldapp.errors import ValidationError
 from fieldapp.export import ExportSummary, export_records
 from fieldapp.model import SCHEMES, VISIT_OUTCOMES
-from fieldapp.money import format_vnd
 from fieldapp.reports import DayReport, Handover, TargetProgress, day_report, month_progress
 from fieldapp.reports import reconcile as reconcile_day
 from fieldapp.reports_pdf import render_day_report
 from fieldapp.workspace import Workspace
-from ui import i18n
+from sync.protocol import i18n
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
+from sync.protocol.money import format_vnd
 from ui.charts import TargetChart
 from ui.forms import ERROR_STYLE
-from ui.i18n import tr
 from ui.labels import date_text, moment_text, outcome_label, scheme_label
 from ui.operations import Operations
 from ui.printing import show_document
@@ -264,17 +265,23 @@ class DayReportPage(QWidget):
         if report.pending_sync:
             self.pending_label.setStyleSheet(WARN_STYLE)
             self.pending_label.setText(
-                tr("Còn {n} bản ghi chưa đồng bộ lên máy chủ tỉnh.").format(n=report.pending_sync)
+                say(
+                    "Còn {n} bản ghi chưa đồng bộ lên máy chủ tỉnh.",
+                    "{n} record(s) not yet synced to the provincial server.",
+                ).format(n=report.pending_sync)
             )
         else:
             self.pending_label.setStyleSheet(OK_STYLE)
-            self.pending_label.setText(tr("Mọi bản ghi đã được đồng bộ."))
+            self.pending_label.setText(
+                say("Mọi bản ghi đã được đồng bộ.", "Every record has been synced.")
+            )
         earlier = report.earlier_voided
         self.voided_note.setVisible(bool(earlier))
         if earlier:
             self.voided_note.setText(
-                tr(
-                    "{n} biên lai của ngày trước bị huỷ hôm nay: kiểm tra lại khoản đã bàn giao."
+                say(
+                    "{n} biên lai của ngày trước bị huỷ hôm nay: kiểm tra lại khoản đã bàn giao.",
+                    "{n} receipt(s) of earlier days voided today: check what was handed over.",
                 ).format(n=len(earlier))
             )
         self._show_reconciliation(report)
@@ -284,10 +291,16 @@ class DayReportPage(QWidget):
         state = report.reconciliation
         handover = report.handover
         texts = {
-            "not_reconciled": tr("Chưa ghi nhận bàn giao tiền cho ngày này."),
-            "balanced": tr("Đã bàn giao đủ."),
-            "difference": tr("Đã bàn giao, có chênh lệch."),
-            "outdated": tr("Biên lai đã thay đổi sau lần bàn giao: cần đối chiếu lại."),
+            "not_reconciled": say(
+                "Chưa ghi nhận bàn giao tiền cho ngày này.",
+                "No cash handover recorded for this day yet.",
+            ),
+            "balanced": say("Đã bàn giao đủ.", "Handed over in full."),
+            "difference": say("Đã bàn giao, có chênh lệch.", "Handed over, with a difference."),
+            "outdated": say(
+                "Biên lai đã thay đổi sau lần bàn giao: cần đối chiếu lại.",
+                "Receipts changed after the handover: reconcile again.",
+            ),
         }
         lines = [texts.get(state, state)]
         if handover is not None:
@@ -297,7 +310,10 @@ class DayReportPage(QWidget):
 
     @staticmethod
     def _handover_text(handover: Handover) -> str:
-        text = tr("Lần gần nhất {at}: nộp {amount}, chênh lệch {difference}").format(
+        text = say(
+            "Lần gần nhất {at}: nộp {amount}, chênh lệch {difference}",
+            "Latest {at}: handed over {amount}, difference {difference}",
+        ).format(
             at=moment_text(handover.at),
             amount=format_vnd(handover.handed_over),
             difference=format_vnd(handover.difference),
@@ -315,7 +331,10 @@ class DayReportPage(QWidget):
                 bar.setRange(0, target)
                 bar.setValue(min(achieved, target))
                 bar.setFormat(
-                    tr("{achieved}/{target} người ({percent}%)").format(
+                    say(
+                        "{achieved}/{target} người ({percent}%)",
+                        "{achieved}/{target} people ({percent}%)",
+                    ).format(
                         achieved=achieved,
                         target=target,
                         percent=progress.percent if progress else 0,
@@ -324,7 +343,11 @@ class DayReportPage(QWidget):
             else:
                 bar.setRange(0, 1)
                 bar.setValue(0)
-                bar.setFormat(tr("{achieved} người (chưa có chỉ tiêu)").format(achieved=achieved))
+                bar.setFormat(
+                    say(
+                        "{achieved} người (chưa có chỉ tiêu)", "{achieved} people (no target set)"
+                    ).format(achieved=achieved)
+                )
             self.target_captions[scheme].setText(scheme_label(scheme))
         self.target_chart.set_progress(targets)
 
@@ -349,9 +372,10 @@ class DayReportPage(QWidget):
         self.handover_button.setEnabled(True)
         self.handover_message.setStyleSheet(OK_STYLE)
         self.handover_message.setText(
-            tr("Đã ghi nhận: nộp {amount} cho ngày {day}.").format(
-                amount=format_vnd(handover.handed_over), day=date_text(handover.day)
-            )
+            say(
+                "Đã ghi nhận: nộp {amount} cho ngày {day}.",
+                "Recorded: {amount} handed over for {day}.",
+            ).format(amount=format_vnd(handover.handed_over), day=date_text(handover.day))
         )
         self.amount_edit.clear()
         self.reason_edit.clear()
@@ -383,17 +407,22 @@ class DayReportPage(QWidget):
             self,
             self._ops,
             lambda ws: render_day_report(day_report(ws, day)),
-            title=tr("Báo cáo cuối ngày {day}").format(day=date_text(day)),
+            title=say("Báo cáo cuối ngày {day}", "End-of-day report {day}").format(
+                day=date_text(day)
+            ),
             file_name=f"bao-cao-ngay-{day.isoformat()}.pdf",
         )
 
     def choose_export_file(self) -> None:
         folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         day = self.data.report.day.isoformat() if self.data else "du-lieu"
-        csv_filter, xlsx_filter = tr("Các tệp CSV nén (*.zip)"), tr("Bảng tính Excel (*.xlsx)")
+        csv_filter, xlsx_filter = (
+            say("Các tệp CSV nén (*.zip)", "Zipped CSV files (*.zip)"),
+            say("Bảng tính Excel (*.xlsx)", "Excel workbook (*.xlsx)"),
+        )
         path, chosen = QFileDialog.getSaveFileName(
             self,
-            tr("Xuất dữ liệu"),
+            say("Xuất dữ liệu", "Export records"),
             str(Path(folder) / f"fieldapp-{day}.xlsx"),
             f"{xlsx_filter};;{csv_filter}",
         )
@@ -406,7 +435,7 @@ class DayReportPage(QWidget):
         if path.suffix.lower() != suffix:
             path = path.with_name(path.name + suffix)
         self.status_label.setStyleSheet("")
-        self.status_label.setText(tr("Đang xuất dữ liệu…"))
+        self.status_label.setText(say("Đang xuất dữ liệu…", "Exporting records…"))
         self._ops.run_op(
             self,
             lambda ws: export_records(ws, path, fmt=fmt),
@@ -416,7 +445,9 @@ class DayReportPage(QWidget):
 
     def _exported(self, path: Path, summary: ExportSummary) -> None:
         self.status_label.setStyleSheet(OK_STYLE)
-        self.status_label.setText(tr("Đã xuất dữ liệu ra {path}").format(path=path))
+        self.status_label.setText(
+            say("Đã xuất dữ liệu ra {path}", "Records exported to {path}").format(path=path)
+        )
 
     def _export_failed(self, path: Path, exc: Exception) -> None:
         self.status_label.setStyleSheet(ERROR_STYLE)
@@ -426,42 +457,51 @@ class DayReportPage(QWidget):
             error = str(exc.strerror or exc)
         else:
             self._ops.show_error(self, exc)
-            error = tr("lỗi không mong muốn")
+            error = say("lỗi không mong muốn", "unexpected error")
         self.status_label.setText(
-            tr("Không xuất được {path}: {error}").format(path=path, error=error)
+            say("Không xuất được {path}: {error}", "Could not export {path}: {error}").format(
+                path=path, error=error
+            )
         )
 
     # -- language -------------------------------------------------------------------------
 
     def retranslate(self) -> None:
-        self.heading.setText(tr("Cuối ngày"))
-        self.print_button.setText(tr("In / lưu báo cáo…"))
-        self.export_button.setText(tr("Xuất dữ liệu (CSV/XLSX)…"))
-        self.visits_box.setTitle(tr("Lần thăm trong ngày"))
+        self.heading.setText(say("Cuối ngày", "End of day"))
+        self.print_button.setText(say("In / lưu báo cáo…", "Print / save report…"))
+        self.export_button.setText(say("Xuất dữ liệu (CSV/XLSX)…", "Export records (CSV/XLSX)…"))
+        self.visits_box.setTitle(say("Lần thăm trong ngày", "Visits this day"))
         for code, caption in self.outcome_captions.items():
             caption.setText(outcome_label(code))
-        self.visits_total_caption.setText(tr("Tổng số lần thăm"))
-        self.money_box.setTitle(tr("Cam kết, biên lai và tiền phải nộp"))
+        self.visits_total_caption.setText(say("Tổng số lần thăm", "Total visits"))
+        self.money_box.setTitle(
+            say("Cam kết, biên lai và tiền phải nộp", "Pledges, receipts and cash to hand over")
+        )
         headers = (
-            tr("Loại"),
-            tr("Cam kết mới"),
-            tr("Biên lai đã lập"),
-            tr("Biên lai đã huỷ"),
-            tr("Tiền phải nộp"),
+            say("Loại", "Scheme"),
+            say("Cam kết mới", "New pledge"),
+            say("Biên lai đã lập", "Receipts issued"),
+            say("Biên lai đã huỷ", "Receipts voided"),
+            say("Tiền phải nộp", "Cash to hand over"),
         )
         for header, text in zip(self.money_headers, headers, strict=True):
             header.setText(text)
         for scheme, caption in self.scheme_captions.items():
             caption.setText(scheme_label(scheme))
-        self.cash_total_caption.setText(tr("Tổng tiền phải nộp"))
-        self.counts_note.setText(tr("Mỗi ô: số lượng · số tiền."))
-        self.handover_box.setTitle(tr("Bàn giao tiền"))
-        self.expected_caption.setText(tr("Phải nộp:"))
-        self.amount_caption.setText(tr("Số tiền đã &nộp (đồng):"))
-        self.reason_caption.setText(tr("&Lý do chênh lệch:"))
-        self.reason_edit.setPlaceholderText(tr("Bắt buộc khi số tiền nộp khác số phải nộp"))
-        self.handover_button.setText(tr("Ghi nhận bàn giao"))
-        self.targets_box.setTitle(tr("Chỉ tiêu tháng"))
+        self.cash_total_caption.setText(say("Tổng tiền phải nộp", "Total cash to hand over"))
+        self.counts_note.setText(say("Mỗi ô: số lượng · số tiền.", "Each cell: count · amount."))
+        self.handover_box.setTitle(say("Bàn giao tiền", "Cash handover"))
+        self.expected_caption.setText(say("Phải nộp:", "Due:"))
+        self.amount_caption.setText(say("Số tiền đã &nộp (đồng):", "Amount handed &over (đồng):"))
+        self.reason_caption.setText(say("&Lý do chênh lệch:", "&Reason for a difference:"))
+        self.reason_edit.setPlaceholderText(
+            say(
+                "Bắt buộc khi số tiền nộp khác số phải nộp",
+                "Required when the amount differs from what is due",
+            )
+        )
+        self.handover_button.setText(say("Ghi nhận bàn giao", "Record handover"))
+        self.targets_box.setTitle(say("Chỉ tiêu tháng", "This month's targets"))
         self.target_chart.retranslate()
         if self.data is not None:
             self._show(self.data)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from fieldapp.errors import Problem
-from ui import i18n
+from sync.protocol import i18n
 
 ERROR_STYLE = "color: #b00020;"
 WARNING_STYLE = "color: #8a5300; background: #fff3cd; padding: 2px 4px;"

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 
 from fieldapp.errors import ValidationError
 from fieldapp.model import HOUSEHOLD_FIELDS, HOUSEHOLD_GROUPS, Household
+from sync.protocol.i18n import say
 from ui.forms import ProblemLines, add_row
-from ui.i18n import tr
 from ui.labels import group_label, month_label
 from ui.operations import Operations
 
@@ -150,17 +150,21 @@ class HouseholdDialog(QDialog):
             self._ops.show_error(self, exc)
 
     def retranslate(self) -> None:
-        self.setWindowTitle(tr("Hộ mới") if self._household is None else tr("Sửa thông tin hộ"))
+        self.setWindowTitle(
+            say("Hộ mới", "New household")
+            if self._household is None
+            else say("Sửa thông tin hộ", "Edit household")
+        )
         captions = {
-            "province_code": tr("Mã tỉnh"),
-            "commune_code": tr("Mã xã"),
-            "village": tr("&Thôn/bản"),
-            "head_name": tr("&Chủ hộ"),
-            "address": tr("Đị&a chỉ"),
-            "phone": tr("Điện &thoại"),
-            "groups": tr("Nhóm hộ"),
-            "best_months": tr("Tháng có thu nhập"),
-            "notes": tr("Ghi chú"),
+            "province_code": say("Mã tỉnh", "Province code"),
+            "commune_code": say("Mã xã", "Commune code"),
+            "village": say("&Thôn/bản", "&Village"),
+            "head_name": say("&Chủ hộ", "Household &head"),
+            "address": say("Đị&a chỉ", "&Address"),
+            "phone": say("Điện &thoại", "&Phone"),
+            "groups": say("Nhóm hộ", "Household groups"),
+            "best_months": say("Tháng có thu nhập", "Income months"),
+            "notes": say("Ghi chú", "Notes"),
         }
         for key, text in captions.items():
             self.captions[key].setText(text)
@@ -168,5 +172,5 @@ class HouseholdDialog(QDialog):
             box.setText(group_label(group))
         for month, box in self.month_boxes.items():
             box.setText(month_label(month))
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(say("Lưu", "Save"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))

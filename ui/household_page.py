@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.model import Household, Member, Pledge, Visit
-from fieldapp.money import format_vnd
 from fieldapp.receipts import Receipt
 from fieldapp.workspace import Workspace
-from ui import i18n
-from ui.i18n import tr
+from sync.protocol import i18n
+from sync.protocol.i18n import say
+from sync.protocol.money import format_vnd
 from ui.labels import (
     date_text,
     group_label,
@@ -35,6 +35,7 @@ from ui.labels import (
     scheme_label,
     sex_label,
     status_label,
+    topic_label,
 )
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
@@ -119,13 +120,18 @@ class HouseholdPage(QWidget):
 
         self.members_model = RecordsModel(
             [
-                Column(lambda: tr("Họ và tên"), lambda m: m.full_name),
-                Column(lambda: tr("Quan hệ"), lambda m: m.relation),
-                Column(lambda: tr("Ngày sinh"), lambda m: date_text(m.date_of_birth)),
-                Column(lambda: tr("Giới tính"), lambda m: sex_label(m.sex)),
-                Column(lambda: tr("CCCD"), lambda m: m.cccd or ""),
-                Column(lambda: tr("Thẻ BHYT"), lambda m: m.covered_by or m.bhyt_card or ""),
-                Column(lambda: tr("Cảnh báo"), _warnings),
+                Column(lambda: say("Họ và tên", "Full name"), lambda m: m.full_name),
+                Column(lambda: say("Quan hệ", "Relation"), lambda m: m.relation),
+                Column(
+                    lambda: say("Ngày sinh", "Date of birth"), lambda m: date_text(m.date_of_birth)
+                ),
+                Column(lambda: say("Giới tính", "Sex"), lambda m: sex_label(m.sex)),
+                Column(lambda: say("CCCD", "ID card (CCCD)"), lambda m: m.cccd or ""),
+                Column(
+                    lambda: say("Thẻ BHYT", "Health card"),
+                    lambda m: m.covered_by or m.bhyt_card or "",
+                ),
+                Column(lambda: say("Cảnh báo", "Warnings"), _warnings),
             ],
             highlight=lambda m: bool(m.warnings),
             parent=self,
@@ -145,12 +151,20 @@ class HouseholdPage(QWidget):
 
         self.visits_model = RecordsModel(
             [
-                Column(lambda: tr("Lúc"), lambda v: moment_text(v.at)),
-                Column(lambda: tr("Kết quả"), lambda v: outcome_label(v.outcome)),
-                Column(lambda: tr("Nội dung"), lambda v: ", ".join(tr(t) for t in v.topics)),
-                Column(lambda: tr("Tài liệu"), lambda v: ", ".join(tr(t) for t in v.materials)),
-                Column(lambda: tr("Hẹn thăm lại"), lambda v: date_text(v.next_visit)),
-                Column(lambda: tr("Ghi chú"), lambda v: v.notes),
+                Column(lambda: say("Lúc", "When"), lambda v: moment_text(v.at)),
+                Column(lambda: say("Kết quả", "Outcome"), lambda v: outcome_label(v.outcome)),
+                Column(
+                    lambda: say("Nội dung", "Topics"),
+                    lambda v: ", ".join(topic_label(t) for t in v.topics),
+                ),
+                Column(
+                    lambda: say("Tài liệu", "Materials"),
+                    lambda v: ", ".join(topic_label(t) for t in v.materials),
+                ),
+                Column(
+                    lambda: say("Hẹn thăm lại", "Next visit"), lambda v: date_text(v.next_visit)
+                ),
+                Column(lambda: say("Ghi chú", "Notes"), lambda v: v.notes),
             ],
             parent=self,
         )
@@ -158,14 +172,16 @@ class HouseholdPage(QWidget):
 
         self.pledges_model = RecordsModel(
             [
-                Column(lambda: tr("Người tham gia"), self._member_name),
-                Column(lambda: tr("Loại"), lambda p: scheme_label(p.scheme)),
-                Column(lambda: tr("Số tháng"), lambda p: str(p.params.get("months", ""))),
-                Column(lambda: tr("Phải đóng"), lambda p: format_vnd(p.payable)),
-                Column(lambda: tr("Hạn đóng"), lambda p: date_text(p.due_date)),
-                Column(lambda: tr("Trạng thái"), lambda p: status_label(p.status)),
+                Column(lambda: say("Người tham gia", "Participant"), self._member_name),
+                Column(lambda: say("Loại", "Scheme"), lambda p: scheme_label(p.scheme)),
                 Column(
-                    lambda: tr("Lịch sử"),
+                    lambda: say("Số tháng", "Months"), lambda p: str(p.params.get("months", ""))
+                ),
+                Column(lambda: say("Phải đóng", "Payable"), lambda p: format_vnd(p.payable)),
+                Column(lambda: say("Hạn đóng", "Due"), lambda p: date_text(p.due_date)),
+                Column(lambda: say("Trạng thái", "Status"), lambda p: status_label(p.status)),
+                Column(
+                    lambda: say("Lịch sử", "History"),
                     lambda p: " → ".join(
                         f"{status_label(e.status)} {moment_text(e.at)}"
                         + (f" ({e.reason})" if e.reason else "")
@@ -327,7 +343,9 @@ class HouseholdPage(QWidget):
         pledge = self._selected_pledge()
         if pledge is None:
             return
-        reason, ok = QInputDialog.getText(self, tr("Huỷ cam kết"), tr("Lý do huỷ:"))
+        reason, ok = QInputDialog.getText(
+            self, say("Huỷ cam kết", "Cancel pledge"), say("Lý do huỷ:", "Reason for cancelling:")
+        )
         if ok:
             self._ops.run_op(
                 self,
@@ -358,9 +376,9 @@ class HouseholdPage(QWidget):
         self.print_receipt_button.setEnabled(receipt is not None)
         self.void_receipt_button.setEnabled(receipt is not None and receipt.void_reason is None)
         self.print_receipt_button.setText(
-            tr("In lại bản sao (Ctrl+P)")
+            say("In lại bản sao (Ctrl+P)", "Print again as a copy (Ctrl+P)")
             if receipt is not None and receipt.prints
-            else tr("In biên lai (Ctrl+P)")
+            else say("In biên lai (Ctrl+P)", "Print receipt (Ctrl+P)")
         )
 
     def show_receipt(self, receipt_id: str) -> None:
@@ -421,21 +439,26 @@ class HouseholdPage(QWidget):
         self.changed.emit()
 
     def retranslate(self) -> None:
-        self.back_button.setText(tr("← Danh sách (Alt+←)"))
-        self.edit_button.setText(tr("Sửa thông tin hộ"))
-        self.visit_button.setText(tr("Ghi lần thăm (F2)"))
-        self.pledge_button.setText(tr("Cam kết mới"))
-        self.add_member_button.setText(tr("Thêm thành viên"))
-        self.edit_member_button.setText(tr("Sửa"))
-        self.remove_member_button.setText(tr("Chuyển khỏi hộ"))
-        self.cancel_button.setText(tr("Huỷ cam kết"))
-        self.save_notes_button.setText(tr("Lưu ghi chú"))
-        self.take_payment_button.setText(tr("Thu tiền…"))
+        self.back_button.setText(say("← Danh sách (Alt+←)", "← List (Alt+←)"))
+        self.edit_button.setText(say("Sửa thông tin hộ", "Edit household"))
+        self.visit_button.setText(say("Ghi lần thăm (F2)", "Record visit (F2)"))
+        self.pledge_button.setText(say("Cam kết mới", "New pledge"))
+        self.add_member_button.setText(say("Thêm thành viên", "Add member"))
+        self.edit_member_button.setText(say("Sửa", "Edit"))
+        self.remove_member_button.setText(say("Chuyển khỏi hộ", "Remove from household"))
+        self.cancel_button.setText(say("Huỷ cam kết", "Cancel pledge"))
+        self.save_notes_button.setText(say("Lưu ghi chú", "Save notes"))
+        self.take_payment_button.setText(say("Thu tiền…", "Take payment…"))
         self.take_payment_button.setToolTip(
-            tr("Chọn một hay nhiều cam kết cùng loại bảo hiểm (giữ Ctrl hoặc Shift để chọn nhiều).")
+            say(
+                "Chọn một hay nhiều cam kết cùng loại bảo hiểm (giữ Ctrl hoặc Shift để chọn "
+                "nhiều).",
+                "Select one or more pledges of the same scheme (hold Ctrl or Shift to select "
+                "several).",
+            )
         )
-        self.void_receipt_button.setText(tr("Huỷ biên lai…"))
-        self.layout_caption.setText(tr("&Khổ giấy:"))
+        self.void_receipt_button.setText(say("Huỷ biên lai…", "Void receipt…"))
+        self.layout_caption.setText(say("&Khổ giấy:", "&Paper:"))
         for i in range(self.layout_combo.count()):
             self.layout_combo.setItemText(i, layout_label(self.layout_combo.itemData(i)))
         self._receipt_selected()
@@ -445,25 +468,25 @@ class HouseholdPage(QWidget):
             if data
             else (0, 0, 0, 0)
         )
-        self.tabs.setTabText(0, tr("Thành viên ({n})").format(n=counts[0]))
-        self.tabs.setTabText(1, tr("Lần thăm ({n})").format(n=counts[1]))
-        self.tabs.setTabText(2, tr("Cam kết ({n})").format(n=counts[2]))
-        self.tabs.setTabText(3, tr("Biên lai ({n})").format(n=counts[3]))
-        self.tabs.setTabText(4, tr("Ghi chú"))
+        self.tabs.setTabText(0, say("Thành viên ({n})", "Members ({n})").format(n=counts[0]))
+        self.tabs.setTabText(1, say("Lần thăm ({n})", "Visits ({n})").format(n=counts[1]))
+        self.tabs.setTabText(2, say("Cam kết ({n})", "Pledges ({n})").format(n=counts[2]))
+        self.tabs.setTabText(3, say("Biên lai ({n})", "Receipts ({n})").format(n=counts[3]))
+        self.tabs.setTabText(4, say("Ghi chú", "Notes"))
         if data is None:
             self.heading.setText("")
             self.details.setText("")
         else:
             h = data.household
-            self.heading.setText(tr("Hộ {head}").format(head=h.head_name))
+            self.heading.setText(say("Hộ {head}", "Household of {head}").format(head=h.head_name))
             parts = [h.address or h.village]
             if h.phone:
-                parts.append(tr("ĐT {phone}").format(phone=h.phone))
+                parts.append(say("ĐT {phone}", "Tel. {phone}").format(phone=h.phone))
             if h.groups:
                 parts.append(", ".join(group_label(g) for g in h.groups))
             if h.best_months:
                 parts.append(
-                    tr("Tháng có thu nhập: {months}").format(
+                    say("Tháng có thu nhập: {months}", "Income months: {months}").format(
                         months=", ".join(month_label(m) for m in h.best_months)
                     )
                 )

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.model import HOUSEHOLD_GROUPS
-from ui.i18n import tr
+from sync.protocol.i18n import say
 from ui.labels import group_label
 from ui.models import SearchQuery, SearchResultsModel
 from ui.operations import Operations
@@ -114,7 +114,7 @@ class HouseholdsView(QWidget):
         current = self.group_combo.currentData()
         self.group_combo.blockSignals(True)
         self.group_combo.clear()
-        self.group_combo.addItem(tr("Mọi nhóm"), None)
+        self.group_combo.addItem(say("Mọi nhóm", "All groups"), None)
         for group in HOUSEHOLD_GROUPS:
             self.group_combo.addItem(group_label(group), group)
         self.group_combo.setCurrentIndex(max(0, self.group_combo.findData(current)))
@@ -124,7 +124,7 @@ class HouseholdsView(QWidget):
         current = self.village_combo.currentData()
         self.village_combo.blockSignals(True)
         self.village_combo.clear()
-        self.village_combo.addItem(tr("Mọi thôn/bản"), None)
+        self.village_combo.addItem(say("Mọi thôn/bản", "All villages"), None)
         for village in villages:
             self.village_combo.addItem(village, village)
         self.village_combo.setCurrentIndex(max(0, self.village_combo.findData(current)))
@@ -162,24 +162,33 @@ class HouseholdsView(QWidget):
     def _update_status(self) -> None:
         rows = self.model.rowCount()
         if self.model.loading:
-            self.status_label.setText(tr("Đang tìm… ({n} kết quả)").format(n=rows))
+            self.status_label.setText(
+                say("Đang tìm… ({n} kết quả)", "Searching… ({n} results)").format(n=rows)
+            )
         elif rows == 0:
-            self.status_label.setText(tr("Không có kết quả."))
+            self.status_label.setText(say("Không có kết quả.", "No results."))
         elif self.model.has_more:
-            self.status_label.setText(tr("{n} kết quả, cuộn xuống để xem thêm").format(n=rows))
+            self.status_label.setText(
+                say(
+                    "{n} kết quả, cuộn xuống để xem thêm", "{n} results, scroll down for more"
+                ).format(n=rows)
+            )
         else:
-            self.status_label.setText(tr("{n} kết quả").format(n=rows))
+            self.status_label.setText(say("{n} kết quả", "{n} results").format(n=rows))
 
     def retranslate(self) -> None:
-        self.title.setText(tr("Hộ gia đình"))
-        self.search_label.setText(tr("&Tìm"))
+        self.title.setText(say("Hộ gia đình", "Households"))
+        self.search_label.setText(say("&Tìm", "&Search"))
         self.search_edit.setPlaceholderText(
-            tr("Họ tên (có dấu hay không dấu), CCCD, số điện thoại… (Ctrl+F)")
+            say(
+                "Họ tên (có dấu hay không dấu), CCCD, số điện thoại… (Ctrl+F)",
+                "Name (with or without accents), ID card, phone… (Ctrl+F)",
+            )
         )
-        self.village_label.setText(tr("Thôn/&bản"))
-        self.group_label.setText(tr("&Nhóm"))
+        self.village_label.setText(say("Thôn/&bản", "&Village"))
+        self.group_label.setText(say("&Nhóm", "&Group"))
         if self.village_combo.count():
-            self.village_combo.setItemText(0, tr("Mọi thôn/bản"))
+            self.village_combo.setItemText(0, say("Mọi thôn/bản", "All villages"))
         self._fill_groups()
         self.model.retranslate()
         self._update_status()

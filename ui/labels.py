@@ -4,59 +4,61 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fieldapp.clock import VIETNAM_TZ
-from ui.i18n import tr
+from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.i18n import say
 
 
 def group_label(code: str) -> str:
     labels = {
-        "poor": tr("Hộ nghèo"),
-        "near_poor": tr("Hộ cận nghèo"),
-        "ethnic_minority": tr("Dân tộc thiểu số"),
-        "farmer": tr("Nông dân"),
-        "agri_average": tr("Nông, lâm, ngư nghiệp mức sống trung bình"),
-        "household_business": tr("Hộ kinh doanh"),
-        "cooperative": tr("Thành viên hợp tác xã"),
-        "village_cadre": tr("Cán bộ thôn/bản"),
-        "island": tr("Xã đảo, đặc khu"),
-        "student": tr("Học sinh, sinh viên"),
-        "young_migrant": tr("Lao động trẻ đi làm xa"),
-        "other": tr("Khác"),
+        "poor": say("Hộ nghèo", "Poor household"),
+        "near_poor": say("Hộ cận nghèo", "Near-poor household"),
+        "ethnic_minority": say("Dân tộc thiểu số", "Ethnic minority"),
+        "farmer": say("Nông dân", "Farmer"),
+        "agri_average": say(
+            "Nông, lâm, ngư nghiệp mức sống trung bình", "Average-income farming, forestry, fishing"
+        ),
+        "household_business": say("Hộ kinh doanh", "Household business"),
+        "cooperative": say("Thành viên hợp tác xã", "Cooperative member"),
+        "village_cadre": say("Cán bộ thôn/bản", "Village cadre"),
+        "island": say("Xã đảo, đặc khu", "Island commune"),
+        "student": say("Học sinh, sinh viên", "Student"),
+        "young_migrant": say("Lao động trẻ đi làm xa", "Young migrant worker"),
+        "other": say("Khác", "Other"),
     }
     return labels.get(code, code)
 
 
 def outcome_label(code: str) -> str:
     labels = {
-        "not_home": tr("Không có nhà"),
-        "consulted": tr("Đã tư vấn"),
-        "pledged": tr("Đã cam kết"),
-        "refused": tr("Từ chối"),
-        "paid": tr("Đã đóng tiền"),
-        "follow_up": tr("Hẹn lại"),
+        "not_home": say("Không có nhà", "Not at home"),
+        "consulted": say("Đã tư vấn", "Consulted"),
+        "pledged": say("Đã cam kết", "Pledged"),
+        "refused": say("Từ chối", "Refused"),
+        "paid": say("Đã đóng tiền", "Paid"),
+        "follow_up": say("Hẹn lại", "Follow up"),
     }
     return labels.get(code, code)
 
 
 def scheme_label(code: str) -> str:
     labels = {
-        "bhyt_household": tr("BHYT hộ gia đình"),
-        "bhxh_voluntary": tr("BHXH tự nguyện"),
+        "bhyt_household": say("BHYT hộ gia đình", "Household health insurance (BHYT)"),
+        "bhxh_voluntary": say("BHXH tự nguyện", "Voluntary social insurance (BHXH)"),
     }
     return labels.get(code, code)
 
 
 def status_label(code: str) -> str:
     labels = {
-        "pledged": tr("Đã cam kết"),
-        "paid": tr("Đã đóng"),
-        "cancelled": tr("Đã huỷ"),
+        "pledged": say("Đã cam kết", "Pledged"),
+        "paid": say("Đã đóng", "Paid"),
+        "cancelled": say("Đã huỷ", "Cancelled"),
     }
     return labels.get(code, code)
 
 
 def sex_label(code: str | None) -> str:
-    return {"male": tr("Nam"), "female": tr("Nữ")}.get(code or "", "")
+    return {"male": say("Nam", "Male"), "female": say("Nữ", "Female")}.get(code or "", "")
 
 
 def date_text(value: str | dt.date | None) -> str:
@@ -76,4 +78,19 @@ def moment_text(value: str | None) -> str:
 
 
 def month_label(month: int) -> str:
-    return tr("Th{n}").format(n=month)
+    return say("Th{n}", "M{n}").format(n=month)
+
+
+def topic_label(text: str) -> str:
+    """A listed visit topic or material in the current language; anything else as written."""
+    labels = {
+        "BHYT hộ gia đình": say("BHYT hộ gia đình", "Household health insurance (BHYT)"),
+        "BHXH tự nguyện": say("BHXH tự nguyện", "Voluntary social insurance (BHXH)"),
+        "Hỗ trợ của Nhà nước": say("Hỗ trợ của Nhà nước", "State support"),
+        "Lương hưu": say("Lương hưu", "Pension"),
+        "Đóng một lần 5 năm": say("Đóng một lần 5 năm", "Lump sum for 5 years"),
+        "Tờ rơi BHYT": say("Tờ rơi BHYT", "BHYT flyer"),
+        "Tờ rơi BHXH tự nguyện": say("Tờ rơi BHXH tự nguyện", "Voluntary BHXH flyer"),
+        "Bảng mức đóng": say("Bảng mức đóng", "Contribution table"),
+    }
+    return labels.get(text, text)

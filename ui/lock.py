@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp import lock
-from fieldapp.errors import FieldappError
 from fieldapp.workspace import Workspace
-from ui import i18n
+from sync.protocol import i18n
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
 from ui.forms import ERROR_STYLE
-from ui.i18n import tr
 from ui.operations import Operations
 
 # Input that counts as the agent being at the laptop.
@@ -60,8 +60,8 @@ def first_pin(ws: Workspace, pin: str) -> bytes:
 def wait_text(seconds: int) -> str:
     minutes, rest = divmod(max(0, seconds), 60)
     if minutes:
-        return tr("{m} phút {s} giây").format(m=minutes, s=rest)
-    return tr("{s} giây").format(s=rest)
+        return say("{m} phút {s} giây", "{m} min {s} s").format(m=minutes, s=rest)
+    return say("{s} giây", "{s} s").format(s=rest)
 
 
 class LockScreen(QWidget):
@@ -159,7 +159,12 @@ class LockScreen(QWidget):
         pin = self.pin_edit.text().strip()
         if self.setting:
             if pin != self.repeat_edit.text().strip():
-                self._say(tr("Hai lần nhập mã PIN không khớp. Hãy nhập lại."))
+                self._say(
+                    say(
+                        "Hai lần nhập mã PIN không khớp. Hãy nhập lại.",
+                        "The two PINs do not match. Enter them again.",
+                    )
+                )
                 self.repeat_edit.clear()
                 self.repeat_edit.setFocus()
                 return
@@ -169,7 +174,7 @@ class LockScreen(QWidget):
             )
             return
         if not pin:
-            self._say(tr("Hãy nhập mã PIN."))
+            self._say(say("Hãy nhập mã PIN.", "Enter the PIN."))
             return
         self.button.setEnabled(False)
         self._ops.run_op(
@@ -192,7 +197,7 @@ class LockScreen(QWidget):
         elif wait:
             self.start_countdown(wait)
         else:
-            self._say(tr("Sai mã PIN. Hãy thử lại."))
+            self._say(say("Sai mã PIN. Hãy thử lại.", "Wrong PIN. Try again."))
             self.pin_edit.setFocus()
 
     def _failed(self, exc: Exception) -> None:
@@ -225,32 +230,35 @@ class LockScreen(QWidget):
         self.countdown.stop()
         self.pin_edit.setEnabled(True)
         self.button.setEnabled(True)
-        self._say(tr("Có thể nhập lại mã PIN."), error=False)
+        self._say(say("Có thể nhập lại mã PIN.", "You can enter the PIN again."), error=False)
         self.pin_edit.setFocus()
 
     def _show_countdown(self) -> None:
         self._say(
-            tr("Sai mã PIN nhiều lần. Hãy chờ {wait} rồi thử lại.").format(
-                wait=wait_text(self.remaining)
-            )
+            say(
+                "Sai mã PIN nhiều lần. Hãy chờ {wait} rồi thử lại.",
+                "Too many wrong PINs. Wait {wait}, then try again.",
+            ).format(wait=wait_text(self.remaining))
         )
 
     def retranslate(self) -> None:
-        self.title.setText(tr("Sổ tay nhân viên thu đang khoá"))
+        self.title.setText(say("Sổ tay nhân viên thu đang khoá", "The agent's notebook is locked"))
         if self.setting:
             self.prompt.setText(
-                tr(
+                say(
                     "Đặt mã PIN (4 đến 8 chữ số) để bảo vệ dữ liệu của người dân trên máy này. "
-                    "Nhập hai lần."
+                    "Nhập hai lần.",
+                    "Set a PIN (4 to 8 digits) to protect people's data on this laptop. Enter it "
+                    "twice.",
                 )
             )
-            self.pin_edit.setPlaceholderText(tr("Mã PIN mới"))
-            self.repeat_edit.setPlaceholderText(tr("Nhập lại mã PIN"))
-            self.button.setText(tr("Đặt mã PIN"))
+            self.pin_edit.setPlaceholderText(say("Mã PIN mới", "New PIN"))
+            self.repeat_edit.setPlaceholderText(say("Nhập lại mã PIN", "Repeat the PIN"))
+            self.button.setText(say("Đặt mã PIN", "Set PIN"))
         else:
-            self.prompt.setText(tr("Nhập mã PIN để mở khoá."))
-            self.pin_edit.setPlaceholderText(tr("Mã PIN"))
-            self.button.setText(tr("Mở khoá"))
+            self.prompt.setText(say("Nhập mã PIN để mở khoá.", "Enter the PIN to unlock."))
+            self.pin_edit.setPlaceholderText(say("Mã PIN", "PIN"))
+            self.button.setText(say("Mở khoá", "Unlock"))
         if self.remaining:
             self._show_countdown()
 

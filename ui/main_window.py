@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.model import Household, Member
-from ui import i18n
+from sync.protocol import i18n
+from sync.protocol.i18n import say
 from ui.households import HouseholdsView
-from ui.i18n import tr
 from ui.operations import Operations
 from ui.today import TodayView
 
@@ -374,8 +374,8 @@ class MainWindow(QMainWindow):
     def _show_status(self, pending: int) -> None:
         parts = []
         if self.agent_name:
-            parts.append(tr("Nhân viên thu: {name}").format(name=self.agent_name))
-        parts.append(tr("Chưa đồng bộ: {n}").format(n=pending))
+            parts.append(say("Nhân viên thu: {name}", "Agent: {name}").format(name=self.agent_name))
+        parts.append(say("Chưa đồng bộ: {n}", "Not synced: {n}").format(n=pending))
         self.status_label.setText("  ·  ".join(parts))
 
     # -- dialogs --------------------------------------------------------------------------
@@ -460,7 +460,13 @@ class MainWindow(QMainWindow):
     def record_visit_here(self) -> None:
         household_id = self._selected_household_id()
         if household_id is None:
-            self.statusBar().showMessage(tr("Chọn một hộ trước khi ghi lần thăm."), 5000)
+            self.statusBar().showMessage(
+                say(
+                    "Chọn một hộ trước khi ghi lần thăm.",
+                    "Choose a household before recording a visit.",
+                ),
+                5000,
+            )
             return
         self.record_visit(household_id)
 
@@ -544,7 +550,9 @@ class MainWindow(QMainWindow):
             self,
             self.ops,
             lambda ws: household_flyers(ws, [household_id], language=language),
-            title=tr("Tờ rơi hộ {head}").format(head=head) if head else tr("Tờ rơi của hộ"),
+            title=say("Tờ rơi hộ {head}", "Flyer for the household of {head}").format(head=head)
+            if head
+            else say("Tờ rơi của hộ", "Household flyer"),
             file_name=f"to-roi-{slug(head or household_id)}-{language}.pdf",
             present=self._show_dialog,
         )
@@ -559,7 +567,13 @@ class MainWindow(QMainWindow):
         else:
             household_id = self._selected_household_id()
             if household_id is None:
-                self.statusBar().showMessage(tr("Chọn một hộ trước khi in tờ rơi."), 5000)
+                self.statusBar().showMessage(
+                    say(
+                        "Chọn một hộ trước khi in tờ rơi.",
+                        "Select a household before printing a flyer.",
+                    ),
+                    5000,
+                )
             else:
                 self.print_household_flyer(household_id)
 
@@ -582,40 +596,49 @@ class MainWindow(QMainWindow):
         self.language_changed.emit(i18n.language())
 
     def retranslate(self) -> None:
-        self.setWindowTitle(tr("Thu BHXH, BHYT – sổ tay nhân viên thu"))
+        self.setWindowTitle(
+            say(
+                "Thu BHXH, BHYT – sổ tay nhân viên thu", "BHXH & BHYT collection – agent's notebook"
+            )
+        )
         for row, text in enumerate(
             (
-                tr("Hôm nay"),
-                tr("Hộ gia đình"),
-                tr("Hộ đang xem"),
-                tr("In ấn"),
-                tr("Đồng bộ"),
-                tr("Cuối ngày"),
+                say("Hôm nay", "Today"),
+                say("Hộ gia đình", "Households"),
+                say("Hộ đang xem", "Open household"),
+                say("In ấn", "Print"),
+                say("Đồng bộ", "Sync"),
+                say("Cuối ngày", "End of day"),
             )
         ):
             self.nav.item(row).setText(text)
-        self.file_menu.setTitle(tr("&Tệp"))
-        self.household_menu.setTitle(tr("&Hộ"))
-        self.view_menu.setTitle(tr("&Xem"))
-        self.language_menu.setTitle(tr("&Ngôn ngữ"))
-        self.find_action.setText(tr("Tìm kiếm"))
-        self.new_household_action.setText(tr("Hộ mới…"))
-        self.visit_action.setText(tr("Ghi lần thăm…"))
-        self.print_action.setText(tr("In…"))
-        self.print_action.setToolTip(tr("Biên lai đang chọn, hoặc tờ rơi của hộ"))
+        self.file_menu.setTitle(say("&Tệp", "&File"))
+        self.household_menu.setTitle(say("&Hộ", "&Household"))
+        self.view_menu.setTitle(say("&Xem", "&View"))
+        self.language_menu.setTitle(say("&Ngôn ngữ", "&Language"))
+        self.find_action.setText(say("Tìm kiếm", "Search"))
+        self.new_household_action.setText(say("Hộ mới…", "New household…"))
+        self.visit_action.setText(say("Ghi lần thăm…", "Record a visit…"))
+        self.print_action.setText(say("In…", "Print…"))
+        self.print_action.setToolTip(
+            say(
+                "Biên lai đang chọn, hoặc tờ rơi của hộ",
+                "The selected receipt, or the household's flyer",
+            )
+        )
         self.household_menu.setToolTipsVisible(True)
-        self.back_action.setText(tr("Quay lại danh sách"))
-        self.today_action.setText(tr("Hôm nay"))
-        self.list_action.setText(tr("Hộ gia đình"))
-        self.print_area_action.setText(tr("In ấn"))
-        self.sync_area_action.setText(tr("Đồng bộ"))
-        self.day_area_action.setText(tr("Cuối ngày"))
-        self.lock_action.setText(tr("Khoá máy"))
-        self.receipt_books_action.setText(tr("Quyển biên lai…"))
-        self.demo_action.setText(tr("Tạo xã mẫu…"))
-        self.import_action.setText(tr("Nhập danh sách cư dân…"))
-        self.settings_action.setText(tr("Cài đặt…"))
-        self.quit_action.setText(tr("Thoát"))
+        self.back_action.setText(say("Quay lại danh sách", "Back to the list"))
+        self.today_action.setText(say("Hôm nay", "Today"))
+        self.list_action.setText(say("Hộ gia đình", "Households"))
+        self.print_area_action.setText(say("In ấn", "Print"))
+        self.sync_area_action.setText(say("Đồng bộ", "Sync"))
+        self.day_area_action.setText(say("Cuối ngày", "End of day"))
+        self.lock_action.setText(say("Khoá máy", "Lock"))
+        self.receipt_books_action.setText(say("Quyển biên lai…", "Receipt books…"))
+        self.demo_action.setText(say("Tạo xã mẫu…", "Create demo commune…"))
+        self.import_action.setText(say("Nhập danh sách cư dân…", "Import a resident list…"))
+        self.settings_action.setText(say("Cài đặt…", "Settings…"))
+        self.quit_action.setText(say("Thoát", "Quit"))
         self.vi_action.setText("Tiếng Việt")
         self.en_action.setText("English")
         for page in self._pages.values():

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 from fieldapp.errors import Problem, ValidationError
 from fieldapp.model import Member
 from fieldapp.validation import DateParseError, parse_date
+from sync.protocol.i18n import say
 from ui.forms import ProblemLines, add_row
-from ui.i18n import tr
 from ui.labels import date_text
 from ui.operations import Operations
 
@@ -190,27 +190,33 @@ class MemberDialog(QDialog):
             self._ops.show_error(self, exc)
 
     def retranslate(self) -> None:
-        self.setWindowTitle(tr("Thêm thành viên") if self._member is None else tr("Sửa thành viên"))
+        self.setWindowTitle(
+            say("Thêm thành viên", "Add member")
+            if self._member is None
+            else say("Sửa thành viên", "Edit member")
+        )
         captions = {
-            "full_name": tr("&Họ và tên"),
-            "date_of_birth": tr("Ngày &sinh (ngày/tháng/năm)"),
-            "sex": tr("&Giới tính"),
-            "relation": tr("&Quan hệ với chủ hộ"),
-            "cccd": tr("Số &CCCD"),
-            "bhxh_code": tr("Mã số &BHXH"),
-            "ethnicity": tr("&Dân tộc"),
-            "bhyt_card": tr("Mã thẻ BHYT"),
-            "bhyt_expiry": tr("Hạn thẻ BHYT"),
-            "covered_by": tr("Đã có thẻ theo nhóm (mã nhóm)"),
+            "full_name": say("&Họ và tên", "&Full name"),
+            "date_of_birth": say("Ngày &sinh (ngày/tháng/năm)", "Date of &birth (day/month/year)"),
+            "sex": say("&Giới tính", "&Sex"),
+            "relation": say("&Quan hệ với chủ hộ", "&Relation to head"),
+            "cccd": say("Số &CCCD", "&ID card (CCCD)"),
+            "bhxh_code": say("Mã số &BHXH", "Social insurance &code"),
+            "ethnicity": say("&Dân tộc", "&Ethnicity"),
+            "bhyt_card": say("Mã thẻ BHYT", "Health card number"),
+            "bhyt_expiry": say("Hạn thẻ BHYT", "Health card expiry"),
+            "covered_by": say(
+                "Đã có thẻ theo nhóm (mã nhóm)", "Covered by another group (group code)"
+            ),
         }
         for key, text in captions.items():
             self.captions[key].setText(text)
-        self.dob_edit.setPlaceholderText(tr("ví dụ 05/03/1975"))
-        self.sex_combo.setItemText(0, tr("(chưa rõ)"))
-        self.sex_combo.setItemText(1, tr("Nam"))
-        self.sex_combo.setItemText(2, tr("Nữ"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))
+        self.dob_edit.setPlaceholderText(say("ví dụ 05/03/1975", "e.g. 05/03/1975"))
+        self.sex_combo.setItemText(0, say("(chưa rõ)", "(unknown)"))
+        self.sex_combo.setItemText(1, say("Nam", "Male"))
+        self.sex_combo.setItemText(2, say("Nữ", "Female"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(say("Lưu", "Save"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))
         # Messages already shown came in the old language; ask again in the new one.
         if any(self.problems.text(k) for k in (*self.editors, "general")):
             self.check_now()

@@ -17,7 +17,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from fieldapp.search import SearchHit
 from fieldapp.workspace import Workspace
-from ui.i18n import tr
+from sync.protocol.i18n import say
 from ui.labels import date_text
 from ui.operations import Operations
 
@@ -69,12 +69,12 @@ class SearchResultsModel(QAbstractTableModel):
 
     def headers(self) -> list[str]:
         return [
-            tr("Họ và tên"),
-            tr("Chủ hộ"),
-            tr("Thôn/bản"),
-            tr("Ngày sinh"),
-            tr("CCCD"),
-            tr("Điện thoại"),
+            say("Họ và tên", "Full name"),
+            say("Chủ hộ", "Household head"),
+            say("Thôn/bản", "Village"),
+            say("Ngày sinh", "Date of birth"),
+            say("CCCD", "ID card (CCCD)"),
+            say("Điện thoại", "Phone"),
         ]
 
     @property

@@ -20,10 +20,10 @@ import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
-from fieldapp.errors import FieldappError
 from fieldapp.workspace import Workspace
-from ui import i18n
-from ui.i18n import tr
+from sync.protocol import i18n
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +136,12 @@ class Operations(QObject):
             stopper = reporter
             dialog = QProgressDialog(
                 progress,
-                tr("Huỷ"),
+                say("Huỷ", "Cancel"),
                 0,
                 0,
                 parent if isinstance(parent, QWidget) else None,
             )
-            dialog.setWindowTitle(tr("Đang xử lý"))
+            dialog.setWindowTitle(say("Đang xử lý", "Working"))
             dialog.setWindowModality(Qt.WindowModality.WindowModal)
             dialog.setMinimumDuration(0)
             dialog.setAutoClose(False)
@@ -150,7 +150,11 @@ class Operations(QObject):
             # weakly, so the reporter could be freed on the worker thread while the dialog is
             # being closed here, and the two threads would wait on each other for ever.
             dialog.canceled.connect(lambda: stopper.cancel())
-            dialog.canceled.connect(lambda: dialog.setLabelText(tr("Đang dừng sau phần đang ghi…")))
+            dialog.canceled.connect(
+                lambda: dialog.setLabelText(
+                    say("Đang dừng sau phần đang ghi…", "Stopping after the part being written…")
+                )
+            )
             if not cancellable:
                 dialog.setCancelButton(None)
             dialog.show()
@@ -235,13 +239,14 @@ class Operations(QObject):
             text = error.message(i18n.language())
         else:
             log.error("unexpected error in an operation", exc_info=error)
-            text = tr(
-                "Đã có lỗi không mong muốn. Dữ liệu đã lưu vẫn an toàn; chi tiết ghi ở nhật ký."
+            text = say(
+                "Đã có lỗi không mong muốn. Dữ liệu đã lưu vẫn an toàn; chi tiết ghi ở nhật ký.",
+                "Something unexpected went wrong. Saved data is safe; the details are in the log.",
             )
         self.last_error = text
         box = QMessageBox(
             QMessageBox.Icon.Warning,
-            tr("Không thực hiện được"),
+            say("Không thực hiện được", "Could not be done"),
             text,
             QMessageBox.StandardButton.Ok,
             parent if isinstance(parent, QWidget) else None,

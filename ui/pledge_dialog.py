@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.calculator import BHXH_GROUPS, ContributionResult
-from fieldapp.errors import FieldappError
 from fieldapp.model import Household, Member, Pledge
-from fieldapp.money import format_vnd
 from fieldapp.pledges import bhxh_groups_of
 from fieldapp.workspace import Workspace
-from ui import i18n
-from ui.i18n import tr
+from sync.protocol import i18n
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
+from sync.protocol.money import format_vnd
 from ui.labels import group_label, moment_text, scheme_label, status_label
 from ui.operations import Operations
 
@@ -365,7 +365,7 @@ class PledgeDialog(QDialog):
             self.version_label.clear()
             return
         marked = _affected(result.unconfirmed)
-        unconfirmed = tr("(chưa xác nhận)")
+        unconfirmed = say("(chưa xác nhận)", "(unconfirmed)")
         for key, label in self.figures.items():
             text = format_vnd(getattr(result, key))
             if key in marked:
@@ -374,10 +374,16 @@ class PledgeDialog(QDialog):
             label.setText(text)
         if result.mode == "lump_sum":
             self.period_note.setText(
-                tr("Đóng một lần cho {months} tháng").format(months=result.months)
+                say("Đóng một lần cho {months} tháng", "One payment for {months} months").format(
+                    months=result.months
+                )
             )
         else:
-            self.period_note.setText(tr("Mỗi kỳ {months} tháng").format(months=result.months))
+            self.period_note.setText(
+                say("Mỗi kỳ {months} tháng", "Per period of {months} months").format(
+                    months=result.months
+                )
+            )
         english = i18n.language() == "en"
         self.lines_label.setText(
             "\n".join(
@@ -389,7 +395,9 @@ class PledgeDialog(QDialog):
         notes = result.notes if english else result.notes_vi
         self.notes_label.setText("\n".join(f"⚠ {n}" for n in notes))
         self.version_label.setText(
-            tr("Theo chính sách {version}").format(version=result.policy_version)
+            say("Theo chính sách {version}", "Policy {version}").format(
+                version=result.policy_version
+            )
         )
 
     def save(self) -> None:
@@ -449,7 +457,7 @@ class PledgeDialog(QDialog):
             self.history_label.clear()
             return
         names = {m.id: m.full_name for m in self._context.members}
-        lines = [tr("Đã lưu cam kết:")]
+        lines = [say("Đã lưu cam kết:", "Pledge saved:")]
         for pledge in self.saved_pledges:
             history = " → ".join(
                 f"{status_label(e.status)} {moment_text(e.at)}" for e in pledge.history
@@ -461,51 +469,58 @@ class PledgeDialog(QDialog):
 
     def retranslate(self) -> None:
         household = self._context.household
-        self.setWindowTitle(tr("Cam kết tham gia"))
+        self.setWindowTitle(say("Cam kết tham gia", "Pledge"))
         self.heading.setText(
-            tr("Cam kết – hộ {head}, {village}").format(
+            say("Cam kết – hộ {head}, {village}", "Pledge – household of {head}, {village}").format(
                 head=household.head_name, village=household.village
             )
         )
         self.bhyt_radio.setText(scheme_label("bhyt_household"))
         self.bhxh_radio.setText(scheme_label("bhxh_voluntary"))
-        self.bhyt_members_label.setText(tr("Thành viên tham gia"))
+        self.bhyt_members_label.setText(say("Thành viên tham gia", "Members joining"))
         for member, i in zip(self._context.members, range(self.bhyt_members.count()), strict=True):
             text = member.full_name
             if member.covered_by:
-                text += " " + tr("(đã có thẻ: {group})").format(group=member.covered_by)
+                text += " " + say("(đã có thẻ: {group})", "(already covered: {group})").format(
+                    group=member.covered_by
+                )
             self.bhyt_members.item(i).setText(text)
-        self.bhyt_months_label.setText(tr("Thời hạn"))
-        self.bhyt_support_label.setText(tr("Nhóm được hỗ trợ"))
-        self.bhyt_support.setItemText(0, tr("(không có)"))
+        self.bhyt_months_label.setText(say("Thời hạn", "Period"))
+        self.bhyt_support_label.setText(say("Nhóm được hỗ trợ", "Support groups"))
+        self.bhyt_support.setItemText(0, say("(không có)", "(none)"))
         for i in range(1, self.bhyt_support.count()):
             self.bhyt_support.setItemText(i, group_label(self.bhyt_support.itemData(i)))
         for i in range(self.bhyt_months.count()):
             self.bhyt_months.setItemText(
-                i, tr("{months} tháng").format(months=self.bhyt_months.itemData(i))
+                i,
+                say("{months} tháng", "{months} months").format(
+                    months=self.bhyt_months.itemData(i)
+                ),
             )
-        self.bhxh_member_label.setText(tr("Người tham gia"))
-        self.income_label.setText(tr("Thu nhập chọn đóng (tháng)"))
-        self.groups_label.setText(tr("Nhóm được hỗ trợ"))
+        self.bhxh_member_label.setText(say("Người tham gia", "Participant"))
+        self.income_label.setText(say("Thu nhập chọn đóng (tháng)", "Chosen monthly income"))
+        self.groups_label.setText(say("Nhóm được hỗ trợ", "Support groups"))
         for group, box in self.group_boxes.items():
             box.setText(group_label(group))
-        self.period_label.setText(tr("Phương thức đóng"))
+        self.period_label.setText(say("Phương thức đóng", "Payment period"))
         for i, (months, years) in enumerate(self.periods):
             text = (
-                tr("Đóng một lần {years} năm").format(years=years)
+                say("Đóng một lần {years} năm", "Lump sum for {years} years").format(years=years)
                 if years
-                else tr("{months} tháng một lần").format(months=months)
+                else say("{months} tháng một lần", "Every {months} months").format(months=months)
             )
             self.period_combo.setItemText(i, text)
         captions = {
-            "gross": tr("Tổng mức đóng"),
-            "central_support": tr("Ngân sách trung ương hỗ trợ"),
-            "local_support": tr("Địa phương hỗ trợ"),
-            "payable": tr("Người dân đóng"),
+            "gross": say("Tổng mức đóng", "Gross contribution"),
+            "central_support": say("Ngân sách trung ương hỗ trợ", "Central support"),
+            "local_support": say("Địa phương hỗ trợ", "Local support"),
+            "payable": say("Người dân đóng", "Payable"),
         }
         for key, text in captions.items():
             self.figure_captions[key].setText(text)
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu cam kết"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(tr("Đóng"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(
+            say("Lưu cam kết", "Save pledge")
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(say("Đóng", "Close"))
         self._render_result()
         self._render_history()

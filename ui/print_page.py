@@ -21,8 +21,8 @@ from fieldapp.documents import Cancelled as FlyersCancelled
 from fieldapp.flyers import AUDIENCES, village_flyers
 from fieldapp.receipts import ReceiptBook
 from fieldapp.workspace import Workspace
+from sync.protocol.i18n import say
 from ui.forms import ERROR_STYLE
-from ui.i18n import tr
 from ui.operations import Cancelled, Operations, Progress
 from ui.printing import can_rasterise, show_document, slug
 from ui.receipts import ReceiptBooksDialog
@@ -33,12 +33,14 @@ FLYER_LANGUAGES = ("vi", "en")
 
 def audience_label(code: str) -> str:
     labels = {
-        "agri_household": tr("Hộ nông, lâm, ngư nghiệp"),
-        "household_business": tr("Hộ kinh doanh"),
-        "cooperative": tr("Thành viên hợp tác xã"),
-        "village_cadre": tr("Cán bộ thôn/bản"),
-        "poor_near_poor": tr("Hộ nghèo, cận nghèo"),
-        "young_migrant": tr("Lao động trẻ đi làm xa"),
+        "agri_household": say(
+            "Hộ nông, lâm, ngư nghiệp", "Farming, forestry and fishing households"
+        ),
+        "household_business": say("Hộ kinh doanh", "Household business"),
+        "cooperative": say("Thành viên hợp tác xã", "Cooperative member"),
+        "village_cadre": say("Cán bộ thôn/bản", "Village cadre"),
+        "poor_near_poor": say("Hộ nghèo, cận nghèo", "Poor and near-poor households"),
+        "young_migrant": say("Lao động trẻ đi làm xa", "Young migrant worker"),
     }
     return labels.get(code, code)
 
@@ -163,7 +165,7 @@ class PrintPage(QWidget):
         group = self.group_combo.currentData()
         language = self.flyer_language()
         self.status_label.setStyleSheet("")
-        self.status_label.setText(tr("Đang dựng tờ rơi…"))
+        self.status_label.setText(say("Đang dựng tờ rơi…", "Laying out flyers…"))
 
         def produce(ws: Workspace, progress: Progress) -> bytes:
             return village_flyers(
@@ -180,19 +182,23 @@ class PrintPage(QWidget):
             self,
             self._ops,
             produce,
-            title=tr("Tờ rơi {village}").format(village=village),
+            title=say("Tờ rơi {village}", "Flyers for {village}").format(village=village),
             file_name=name,
             present=self._present,
             produced=lambda _document: self.status_label.clear(),
             failure=self._failed,
-            progress=tr("Đang dựng tờ rơi cho {village}…").format(village=village),
+            progress=say(
+                "Đang dựng tờ rơi cho {village}…", "Laying out flyers for {village}…"
+            ).format(village=village),
         )
 
     def _failed(self, exc: Exception) -> None:
         # Either our Cancel reached the core between pages, or the core noticed it first.
         if isinstance(exc, Cancelled | FlyersCancelled):
             self.status_label.setStyleSheet(ERROR_STYLE)
-            self.status_label.setText(tr("Đã huỷ. Không có tệp nào được ghi."))
+            self.status_label.setText(
+                say("Đã huỷ. Không có tệp nào được ghi.", "Cancelled. No file was written.")
+            )
             return
         self.status_label.clear()
         self._ops.show_error(self, exc)
@@ -206,38 +212,46 @@ class PrintPage(QWidget):
             dialog.open()
 
     def retranslate(self) -> None:
-        self.heading.setText(tr("In ấn"))
-        self.flyers_box.setTitle(tr("Tờ rơi cho cả thôn/bản"))
-        self.village_caption.setText(tr("&Thôn/bản"))
-        self.group_caption.setText(tr("Nhó&m đối tượng"))
-        self.language_caption.setText(tr("N&gôn ngữ"))
-        self.group_combo.setItemText(0, tr("Mọi nhóm"))
+        self.heading.setText(say("In ấn", "Print"))
+        self.flyers_box.setTitle(say("Tờ rơi cho cả thôn/bản", "Flyers for a whole village"))
+        self.village_caption.setText(say("&Thôn/bản", "&Village"))
+        self.group_caption.setText(say("Nhó&m đối tượng", "Audience &group"))
+        self.language_caption.setText(say("N&gôn ngữ", "Lan&guage"))
+        self.group_combo.setItemText(0, say("Mọi nhóm", "All groups"))
         for i in range(1, self.group_combo.count()):
             self.group_combo.setItemText(i, audience_label(self.group_combo.itemData(i)))
         self.flyers_hint.setText(
-            tr(
-                "Mỗi hộ một trang A5, với số tiền tính riêng cho hộ. Nhóm đối tượng lấy theo "
-                "nhóm đã ghi của hộ."
+            say(
+                "Mỗi hộ một trang A5, với số tiền tính riêng cho hộ. Nhóm đối tượng lấy theo nhóm "
+                "đã ghi của hộ.",
+                "One A5 page per household, with the household's own amounts. The audience group "
+                "follows the groups recorded for the household.",
             )
         )
-        self.flyers_button.setText(tr("Tạo tờ rơi (Ctrl+P)"))
-        self.books_box.setTitle(tr("Biên lai"))
-        self.books_button.setText(tr("Quyển biên lai…"))
+        self.flyers_button.setText(say("Tạo tờ rơi (Ctrl+P)", "Make flyers (Ctrl+P)"))
+        self.books_box.setTitle(say("Biên lai", "Receipts"))
+        self.books_button.setText(say("Quyển biên lai…", "Receipt books…"))
         if self.data is None:
             self.books_label.clear()
         else:
             remaining = sum(b.remaining for b in self.data.books)
             self.books_label.setStyleSheet(ERROR_STYLE if remaining == 0 else "")
             self.books_label.setText(
-                tr("Còn {n} số biên lai trong {books} quyển.").format(
-                    n=remaining, books=len(self.data.books)
-                )
+                say(
+                    "Còn {n} số biên lai trong {books} quyển.",
+                    "{n} receipt numbers left in {books} books.",
+                ).format(n=remaining, books=len(self.data.books))
             )
         self.printing_label.setText(
-            tr("In qua máy in của hệ điều hành; lúc nào cũng lưu được thành PDF.")
+            say(
+                "In qua máy in của hệ điều hành; lúc nào cũng lưu được thành PDF.",
+                "Printing goes through the system's printers; saving as PDF always works.",
+            )
             if can_rasterise()
-            else tr(
+            else say(
                 "Máy này thiếu công cụ poppler (pdftoppm) nên chưa xem trước và in trực tiếp "
-                "được; hãy lưu thành PDF rồi in bằng trình đọc PDF."
+                "được; hãy lưu thành PDF rồi in bằng trình đọc PDF.",
+                "This computer lacks the poppler tools (pdftoppm), so documents cannot be "
+                "previewed or printed from the app; save them as PDF and print from a PDF reader.",
             )
         )

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.text import fold
-from ui.i18n import tr
+from sync.protocol.i18n import say
 from ui.operations import Cancelled, Operations, Progress
 
 PREVIEW_DPI = 96
@@ -350,7 +350,7 @@ class DocumentDialog(QDialog):
         if printer is None:
             return
         pdf, final = self.document.pdf, self._final
-        self.status_label.setText(tr("Đang in…"))
+        self.status_label.setText(say("Đang in…", "Printing…"))
 
         def work(ws: Any, progress: Progress) -> tuple[bytes, int]:
             # The counted rendering is made only now, and it is what goes to the printer.
@@ -362,7 +362,7 @@ class DocumentDialog(QDialog):
             work,
             success=self._printed,
             failure=self._print_failed,
-            progress=tr("Đang gửi các trang tới máy in…"),
+            progress=say("Đang gửi các trang tới máy in…", "Sending the pages to the printer…"),
         )
 
     def _take_final(self, pdf: bytes) -> None:
@@ -374,15 +374,24 @@ class DocumentDialog(QDialog):
         pdf, pages = outcome
         self._take_final(pdf)
         self.status_label.setStyleSheet("color: #1b5e20;")
-        self.status_label.setText(tr("Đã gửi {n} trang tới máy in.").format(n=pages))
+        self.status_label.setText(
+            say("Đã gửi {n} trang tới máy in.", "Sent {n} pages to the printer.").format(n=pages)
+        )
         self.printed.emit(pages)
 
     def _print_failed(self, exc: Exception) -> None:
         self.status_label.setStyleSheet("color: #b00020;")
         if isinstance(exc, Cancelled):
-            self.status_label.setText(tr("Đã huỷ lệnh in; không trang nào được gửi."))
+            self.status_label.setText(
+                say(
+                    "Đã huỷ lệnh in; không trang nào được gửi.",
+                    "Printing cancelled; no page was sent.",
+                )
+            )
         elif isinstance(exc, PreviewUnavailable):
-            self.status_label.setText(tr("Không in được: {error}").format(error=exc))
+            self.status_label.setText(
+                say("Không in được: {error}", "Cannot print: {error}").format(error=exc)
+            )
         else:
             self.status_label.clear()
             self._ops.show_error(self, exc)
@@ -393,9 +402,9 @@ class DocumentDialog(QDialog):
         folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         path, _filter = QFileDialog.getSaveFileName(
             self,
-            tr("Lưu thành PDF"),
+            say("Lưu thành PDF", "Save as PDF"),
             str(Path(folder) / self.document.file_name),
-            tr("Tệp PDF (*.pdf)"),
+            say("Tệp PDF (*.pdf)", "PDF files (*.pdf)"),
         )
         if path:
             self.save_to(Path(path))
@@ -421,7 +430,7 @@ class DocumentDialog(QDialog):
         pdf, path = outcome
         self._take_final(pdf)
         self.status_label.setStyleSheet("color: #1b5e20;")
-        self.status_label.setText(tr("Đã lưu {path}").format(path=path))
+        self.status_label.setText(say("Đã lưu {path}", "Saved {path}").format(path=path))
         self.saved.emit(str(path))
 
     def _save_failed(self, path: Path, exc: Exception) -> None:
@@ -430,7 +439,9 @@ class DocumentDialog(QDialog):
             return
         self.status_label.setStyleSheet("color: #b00020;")
         self.status_label.setText(
-            tr("Không lưu được {path}: {error}").format(path=path, error=exc.strerror or exc)
+            say("Không lưu được {path}: {error}", "Cannot save {path}: {error}").format(
+                path=path, error=exc.strerror or exc
+            )
         )
 
     def retranslate(self) -> None:
@@ -440,22 +451,30 @@ class DocumentDialog(QDialog):
         if document.info is None:
             self.info_label.setStyleSheet("color: #8a5300;")
             self.info_label.setText(
-                tr(
+                say(
                     "Máy này không xem trước và in trực tiếp được (thiếu công cụ poppler "
-                    "pdftoppm). Hãy lưu thành PDF rồi in bằng trình đọc PDF."
+                    "pdftoppm). Hãy lưu thành PDF rồi in bằng trình đọc PDF.",
+                    "This computer cannot preview or print directly (the poppler tool pdftoppm is "
+                    "missing). Save as PDF and print from a PDF reader.",
                 )
             )
         elif document.info.pages > len(document.preview):
             self.info_label.setText(
-                tr("{n} trang; xem trước {shown} trang đầu. Khi in sẽ in đủ {n} trang.").format(
-                    n=document.info.pages, shown=len(document.preview)
-                )
+                say(
+                    "{n} trang; xem trước {shown} trang đầu. Khi in sẽ in đủ {n} trang.",
+                    "{n} pages; the first {shown} are previewed. Printing prints all {n} pages.",
+                ).format(n=document.info.pages, shown=len(document.preview))
             )
         else:
-            self.info_label.setText(tr("{n} trang.").format(n=document.info.pages))
-        self.print_button.setText(tr("In… (Ctrl+P)"))
+            self.info_label.setText(say("{n} trang.", "{n} pages.").format(n=document.info.pages))
+        self.print_button.setText(say("In… (Ctrl+P)", "Print… (Ctrl+P)"))
         self.print_button.setToolTip(
-            "" if document.preview else tr("Cần công cụ poppler (pdftoppm) để in từ ứng dụng.")
+            ""
+            if document.preview
+            else say(
+                "Cần công cụ poppler (pdftoppm) để in từ ứng dụng.",
+                "Printing from the app needs the poppler tool (pdftoppm).",
+            )
         )
-        self.save_button.setText(tr("Lưu thành PDF… (Ctrl+S)"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(tr("Đóng"))
+        self.save_button.setText(say("Lưu thành PDF… (Ctrl+S)", "Save as PDF… (Ctrl+S)"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(say("Đóng", "Close"))

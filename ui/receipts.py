@@ -23,14 +23,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp.errors import FieldappError, ValidationError
+from fieldapp.errors import ValidationError
 from fieldapp.model import Household, Member, Pledge
-from fieldapp.money import amount_in_words, format_vnd
 from fieldapp.receipts import Receipt, ReceiptBook
 from fieldapp.workspace import Workspace
-from ui import i18n
+from sync.protocol import i18n
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
+from sync.protocol.money import amount_in_words, format_vnd
 from ui.forms import ERROR_STYLE, ProblemLines, add_row
-from ui.i18n import tr
 from ui.labels import date_text, moment_text, scheme_label
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
@@ -42,7 +43,11 @@ LAYOUTS = ("a5", "a6", "roll80")
 
 
 def layout_label(layout: str) -> str:
-    return {"a5": tr("A5"), "a6": tr("A6"), "roll80": tr("Cuộn 80 mm")}.get(layout, layout)
+    return {
+        "a5": say("A5", "A5"),
+        "a6": say("A6", "A6"),
+        "roll80": say("Cuộn 80 mm", "80 mm roll"),
+    }.get(layout, layout)
 
 
 def number_text(number: int) -> str:
@@ -51,29 +56,29 @@ def number_text(number: int) -> str:
 
 
 def receipt_title(receipt: Receipt) -> str:
-    return tr("Biên lai {series} số {number}").format(
+    return say("Biên lai {series} số {number}", "Receipt {series} no. {number}").format(
         series=receipt.series, number=number_text(receipt.number)
     )
 
 
 def status_text(receipt: Receipt) -> str:
     if receipt.void_reason is not None:
-        return tr("Đã huỷ: {reason}").format(reason=receipt.void_reason)
-    return tr("Còn hiệu lực")
+        return say("Đã huỷ: {reason}", "Void: {reason}").format(reason=receipt.void_reason)
+    return say("Còn hiệu lực", "Valid")
 
 
 def receipt_columns(names: dict[str, str] | None = None) -> list[Column]:
     """Columns of a table of receipts (the household page's receipts tab)."""
     return [
-        Column(lambda: tr("Ký hiệu"), lambda r: r.series),
-        Column(lambda: tr("Số"), lambda r: number_text(r.number)),
-        Column(lambda: tr("Người nộp"), lambda r: r.payer_name),
-        Column(lambda: tr("Số tiền"), lambda r: format_vnd(r.amount)),
-        Column(lambda: tr("Ngày lập"), lambda r: moment_text(r.issued_at)),
-        Column(lambda: tr("Trạng thái"), status_text),
-        Column(lambda: tr("Số lần in"), lambda r: str(r.prints)),
+        Column(lambda: say("Ký hiệu", "Series"), lambda r: r.series),
+        Column(lambda: say("Số", "Number"), lambda r: number_text(r.number)),
+        Column(lambda: say("Người nộp", "Payer"), lambda r: r.payer_name),
+        Column(lambda: say("Số tiền", "Amount"), lambda r: format_vnd(r.amount)),
+        Column(lambda: say("Ngày lập", "Issued"), lambda r: moment_text(r.issued_at)),
+        Column(lambda: say("Trạng thái", "Status"), status_text),
+        Column(lambda: say("Số lần in", "Prints"), lambda r: str(r.prints)),
         Column(
-            lambda: tr("Thời gian đóng"),
+            lambda: say("Thời gian đóng", "Period covered"),
             lambda r: f"{date_text(r.period_from)} – {date_text(r.period_to)}",
         ),
     ]
@@ -134,10 +139,15 @@ class PaymentDialog(QDialog):
         self.covers_caption = QLabel()
         self.covers_model = RecordsModel(
             [
-                Column(lambda: tr("Người tham gia"), lambda p: names.get(p.member_id, "")),
-                Column(lambda: tr("Loại"), lambda p: scheme_label(p.scheme)),
-                Column(lambda: tr("Số tháng"), lambda p: str(p.params.get("months", ""))),
-                Column(lambda: tr("Phải đóng"), lambda p: format_vnd(p.payable)),
+                Column(
+                    lambda: say("Người tham gia", "Participant"),
+                    lambda p: names.get(p.member_id, ""),
+                ),
+                Column(lambda: say("Loại", "Scheme"), lambda p: scheme_label(p.scheme)),
+                Column(
+                    lambda: say("Số tháng", "Months"), lambda p: str(p.params.get("months", ""))
+                ),
+                Column(lambda: say("Phải đóng", "Payable"), lambda p: format_vnd(p.payable)),
             ],
             parent=self,
         )
@@ -278,22 +288,24 @@ class PaymentDialog(QDialog):
         self.retranslate()
 
     def retranslate(self) -> None:
-        self.setWindowTitle(tr("Thu tiền"))
-        self.heading.setText(tr("Thu tiền và lập biên lai"))
+        self.setWindowTitle(say("Thu tiền", "Take payment"))
+        self.heading.setText(say("Thu tiền và lập biên lai", "Take payment and issue a receipt"))
         household = self.context.household
-        self.household_caption.setText(tr("Hộ"))
+        self.household_caption.setText(say("Hộ", "Household"))
         self.household_label.setText(
             f"{household.head_name} · {household.address or household.village}"
         )
-        self.payer_caption.setText(tr("&Người nộp tiền"))
-        self.covers_caption.setText(tr("Nộp cho"))
+        self.payer_caption.setText(say("&Người nộp tiền", "&Payer"))
+        self.covers_caption.setText(say("Nộp cho", "Paying for"))
         self.covers_model.retranslate()
-        self.amount_caption.setText(tr("Số tiền"))
+        self.amount_caption.setText(say("Số tiền", "Amount"))
         amount = self.receipt.amount if self.receipt else self.amount()
         self.amount_label.setText(format_vnd(amount))
-        self.words_label.setText(tr("Bằng chữ: {words}").format(words=amount_in_words(amount)))
-        self.book_caption.setText(tr("Số biên lai"))
-        self.books_button.setText(tr("Nhập quyển biên lai…"))
+        self.words_label.setText(
+            say("Bằng chữ: {words}", "In words: {words}").format(words=amount_in_words(amount))
+        )
+        self.book_caption.setText(say("Số biên lai", "Receipt number"))
+        self.books_button.setText(say("Nhập quyển biên lai…", "Enter a receipt book…"))
         book = next_book(self.books)
         if self.receipt is not None:
             self.book_label.setStyleSheet(OK_STYLE)
@@ -301,19 +313,29 @@ class PaymentDialog(QDialog):
         elif book is None:
             self.book_label.setStyleSheet(ERROR_STYLE)
             self.book_label.setText(
-                tr("Không còn quyển biên lai nào còn số. Hãy nhập quyển mới trước khi thu tiền.")
+                say(
+                    "Không còn quyển biên lai nào còn số. Hãy nhập quyển mới trước khi thu tiền.",
+                    "No receipt book has numbers left. Enter a new book before taking money.",
+                )
             )
         else:
             self.book_label.setStyleSheet("")
             self.book_label.setText(
-                tr("Quyển {series}, số {number} (quyển còn {remaining} số)").format(
+                say(
+                    "Quyển {series}, số {number} (quyển còn {remaining} số)",
+                    "Book {series}, number {number} ({remaining} numbers left in the book)",
+                ).format(
                     series=book.series,
                     number=number_text(book.next_number),
                     remaining=book.remaining,
                 )
             )
         if self.receipt is not None:
-            text = tr("Đã lập biên lai {series} số {number}: {amount}. In ngay để giao cho hộ?")
+            text = say(
+                "Đã lập biên lai {series} số {number}: {amount}. In ngay để giao cho hộ?",
+                "Receipt {series} no. {number} issued: {amount}. Print it now to hand to the "
+                "household?",
+            )
             self.result_label.setText(
                 text.format(
                     series=self.receipt.series,
@@ -322,9 +344,13 @@ class PaymentDialog(QDialog):
                 )
             )
             self.result_label.show()
-        self.confirm_button.setText(tr("Xác nhận đã thu tiền (Ctrl+Enter)"))
-        self.cancel_button.setText(tr("Để sau") if self.receipt else tr("Huỷ"))
-        self.print_button.setText(tr("In biên lai ngay (Ctrl+Enter)"))
+        self.confirm_button.setText(
+            say("Xác nhận đã thu tiền (Ctrl+Enter)", "Confirm money received (Ctrl+Enter)")
+        )
+        self.cancel_button.setText(say("Để sau", "Later") if self.receipt else say("Huỷ", "Cancel"))
+        self.print_button.setText(
+            say("In biên lai ngay (Ctrl+Enter)", "Print the receipt now (Ctrl+Enter)")
+        )
 
 
 # -- void -------------------------------------------------------------------------------------
@@ -394,17 +420,21 @@ class VoidDialog(QDialog):
             self._ops.show_error(self, exc)
 
     def retranslate(self) -> None:
-        self.setWindowTitle(tr("Huỷ biên lai"))
-        self.heading.setText(tr("Huỷ {receipt}").format(receipt=receipt_title(self.receipt)))
+        self.setWindowTitle(say("Huỷ biên lai", "Void receipt"))
+        self.heading.setText(
+            say("Huỷ {receipt}", "Void {receipt}").format(receipt=receipt_title(self.receipt))
+        )
         self.explanation.setText(
-            tr(
-                "Biên lai đã huỷ vẫn được lưu và gửi về tỉnh; số của nó không bao giờ được "
-                "dùng lại. Ghi rõ lý do (ví dụ: viết sai tên, in hỏng)."
+            say(
+                "Biên lai đã huỷ vẫn được lưu và gửi về tỉnh; số của nó không bao giờ được dùng "
+                "lại. Ghi rõ lý do (ví dụ: viết sai tên, in hỏng).",
+                "A void receipt stays on record and is sent to the province; its number is never "
+                "used again. Give the reason (for example: name written wrongly, misprinted).",
             )
         )
-        self.reason_caption.setText(tr("&Lý do huỷ"))
-        self.void_button.setText(tr("Huỷ biên lai"))
-        self.close_button.setText(tr("Đóng"))
+        self.reason_caption.setText(say("&Lý do huỷ", "&Reason"))
+        self.void_button.setText(say("Huỷ biên lai", "Void receipt"))
+        self.close_button.setText(say("Đóng", "Close"))
 
 
 # -- receipt books ----------------------------------------------------------------------------
@@ -422,15 +452,15 @@ class ReceiptBooksDialog(QDialog):
         self.heading.setProperty("role", "title")
         self.model = RecordsModel(
             [
-                Column(lambda: tr("Ký hiệu"), lambda b: b.series),
-                Column(lambda: tr("Từ số"), lambda b: number_text(b.first_number)),
-                Column(lambda: tr("Đến số"), lambda b: number_text(b.last_number)),
+                Column(lambda: say("Ký hiệu", "Series"), lambda b: b.series),
+                Column(lambda: say("Từ số", "From"), lambda b: number_text(b.first_number)),
+                Column(lambda: say("Đến số", "To"), lambda b: number_text(b.last_number)),
                 Column(
-                    lambda: tr("Số tiếp theo"),
+                    lambda: say("Số tiếp theo", "Next number"),
                     lambda b: number_text(b.next_number) if b.remaining > 0 else "—",
                 ),
-                Column(lambda: tr("Còn lại"), lambda b: str(b.remaining)),
-                Column(lambda: tr("Nguồn"), lambda b: source_label(b.source)),
+                Column(lambda: say("Còn lại", "Left"), lambda b: str(b.remaining)),
+                Column(lambda: say("Nguồn", "Source"), lambda b: source_label(b.source)),
             ],
             parent=self,
         )
@@ -507,7 +537,10 @@ class ReceiptBooksDialog(QDialog):
         remaining = sum(b.remaining for b in books)
         self.summary_label.setStyleSheet(ERROR_STYLE if remaining == 0 else "")
         self.summary_label.setText(
-            tr("Còn {n} số biên lai trong {books} quyển.").format(n=remaining, books=len(books))
+            say(
+                "Còn {n} số biên lai trong {books} quyển.",
+                "{n} receipt numbers left in {books} books.",
+            ).format(n=remaining, books=len(books))
         )
 
     def add_book(self) -> None:
@@ -536,18 +569,21 @@ class ReceiptBooksDialog(QDialog):
             self._ops.show_error(self, exc)
 
     def retranslate(self) -> None:
-        self.setWindowTitle(tr("Quyển biên lai"))
-        self.heading.setText(tr("Quyển biên lai trên máy này"))
+        self.setWindowTitle(say("Quyển biên lai", "Receipt books"))
+        self.heading.setText(say("Quyển biên lai trên máy này", "Receipt books on this computer"))
         self.model.retranslate()
-        self.new_heading.setText(tr("Nhập quyển biên lai giấy"))
-        self.series_caption.setText(tr("&Ký hiệu"))
-        self.range_caption.setText(tr("Dải số"))
-        self.first_caption.setText(tr("&Từ số"))
-        self.last_caption.setText(tr("Đế&n số"))
-        self.add_button.setText(tr("Thêm quyển"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(tr("Đóng"))
+        self.new_heading.setText(say("Nhập quyển biên lai giấy", "Enter a paper receipt book"))
+        self.series_caption.setText(say("&Ký hiệu", "&Series"))
+        self.range_caption.setText(say("Dải số", "Numbers"))
+        self.first_caption.setText(say("&Từ số", "&From"))
+        self.last_caption.setText(say("Đế&n số", "&To"))
+        self.add_button.setText(say("Thêm quyển", "Add book"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(say("Đóng", "Close"))
         self._render_summary()
 
 
 def source_label(source: str) -> str:
-    return {"manual": tr("Nhập tay"), "server": tr("Từ máy chủ tỉnh")}.get(source, source)
+    return {
+        "manual": say("Nhập tay", "Entered by hand"),
+        "server": say("Từ máy chủ tỉnh", "From the provincial server"),
+    }.get(source, source)

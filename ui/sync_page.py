@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp.errors import FieldappError
 from fieldapp.syncstate import RefusedRecord
 from fieldapp.workspace import Workspace
 from sync.client import Enrolment, SyncClient, SyncResult, SyncStatus
-from ui import i18n
+from sync.protocol import i18n
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import say
 from ui.forms import ERROR_STYLE
-from ui.i18n import tr
 from ui.labels import moment_text
 from ui.models import Column, RecordsModel
 from ui.operations import Operations, Progress
@@ -80,8 +80,10 @@ def enrol(ws: Workspace, server_url: str, code: str, options: dict[str, Any]) ->
 
 def result_text(result: SyncResult, pending: int) -> str:
     """The run in plain words: counts first, then what did not go through and why."""
-    counts = tr(
-        "Đã gửi {sent}, máy chủ nhận {accepted}, từ chối {refused}; đã nhận {pulled} thay đổi."
+    counts = say(
+        "Đã gửi {sent}, máy chủ nhận {accepted}, từ chối {refused}; đã nhận {pulled} thay đổi.",
+        "Sent {sent}, the server accepted {accepted}, refused {refused}; received {pulled} "
+        "changes.",
     )
     lines = [
         counts.format(
@@ -93,36 +95,45 @@ def result_text(result: SyncResult, pending: int) -> str:
     ]
     if result.cancelled:
         lines.append(
-            tr("Đã dừng theo yêu cầu. Còn {n} bản ghi chờ gửi; không mất dữ liệu nào.").format(
-                n=pending
-            )
+            say(
+                "Đã dừng theo yêu cầu. Còn {n} bản ghi chờ gửi; không mất dữ liệu nào.",
+                "Stopped on request. {n} record(s) still pending; nothing was lost.",
+            ).format(n=pending)
         )
     elif result.errors:
         lines.append(
-            tr("Chưa đồng bộ xong: {error}. Còn {n} bản ghi chờ gửi lần sau.").format(
-                error=result.message(i18n.language()), n=pending
-            )
+            say(
+                "Chưa đồng bộ xong: {error}. Còn {n} bản ghi chờ gửi lần sau.",
+                "Sync not finished: {error}. {n} record(s) still pending for next time.",
+            ).format(error=result.message(i18n.language()), n=pending)
         )
     elif result.refused:
         lines.append(
-            tr("{n} bản ghi bị máy chủ từ chối: xem lý do bên dưới, sửa rồi đồng bộ lại.").format(
-                n=len(result.refused)
-            )
+            say(
+                "{n} bản ghi bị máy chủ từ chối: xem lý do bên dưới, sửa rồi đồng bộ lại.",
+                "{n} record(s) refused by the server: see why below, correct them and sync again.",
+            ).format(n=len(result.refused))
         )
     else:
-        lines.append(tr("Đồng bộ xong; không còn bản ghi nào chờ gửi.") if not pending else "")
+        lines.append(
+            say(
+                "Đồng bộ xong; không còn bản ghi nào chờ gửi.", "Sync finished; nothing is pending."
+            )
+            if not pending
+            else ""
+        )
     return "\n".join(line for line in lines if line)
 
 
 def _entity_label(entity: str) -> str:
     labels = {
-        "household": tr("Hộ"),
-        "member": tr("Người"),
-        "visit": tr("Lần thăm"),
-        "pledge": tr("Cam kết"),
-        "pledge_event": tr("Trạng thái cam kết"),
-        "receipt": tr("Biên lai"),
-        "cash_handover": tr("Nộp tiền"),
+        "household": say("Hộ", "Household"),
+        "member": say("Người", "Person"),
+        "visit": say("Lần thăm", "Visit"),
+        "pledge": say("Cam kết", "Pledge"),
+        "pledge_event": say("Trạng thái cam kết", "Pledge status"),
+        "receipt": say("Biên lai", "Receipts"),
+        "cash_handover": say("Nộp tiền", "Cash handover"),
     }
     return labels.get(entity, entity)
 
@@ -244,9 +255,9 @@ class SyncPage(QWidget):
         self.refused_caption.setStyleSheet("font-weight: bold;")
         self.refused_model = RecordsModel(
             [
-                Column(lambda: tr("Loại"), lambda r: _entity_label(r.entity)),
-                Column(lambda: tr("Bản ghi"), _record_name),
-                Column(lambda: tr("Lý do máy chủ từ chối"), _reason),
+                Column(lambda: say("Loại", "Scheme"), lambda r: _entity_label(r.entity)),
+                Column(lambda: say("Bản ghi", "Record"), _record_name),
+                Column(lambda: say("Lý do máy chủ từ chối", "Why the server refused it"), _reason),
             ],
             parent=self,
         )
@@ -314,7 +325,7 @@ class SyncPage(QWidget):
         def check(ws: Workspace) -> tuple[bool, int]:
             return probe(ws, url), ws.pending_sync()
 
-        self.reach_label.setText(tr("đang kiểm tra…"))
+        self.reach_label.setText(say("đang kiểm tra…", "checking…"))
         self.reach_label.setStyleSheet("")
         self._probe_op = self._ops.run_op(
             self, check, success=self._probed, failure=self._probe_failed
@@ -338,10 +349,10 @@ class SyncPage(QWidget):
         if self.reachable is None:
             self.reach_label.setText("")
         elif self.reachable:
-            self.reach_label.setText(tr("● kết nối được"))
+            self.reach_label.setText(say("● kết nối được", "● reachable"))
             self.reach_label.setStyleSheet(OK_STYLE)
         else:
-            self.reach_label.setText(tr("● không kết nối được"))
+            self.reach_label.setText(say("● không kết nối được", "● not reachable"))
             self.reach_label.setStyleSheet(ERROR_STYLE)
 
     # -- state ----------------------------------------------------------------------------
@@ -356,48 +367,65 @@ class SyncPage(QWidget):
 
     def _show_status(self, status: SyncStatus) -> None:
         self.status = status
-        self.server_label.setText(self.effective_url or tr("(chưa có địa chỉ máy chủ)"))
+        self.server_label.setText(
+            self.effective_url or say("(chưa có địa chỉ máy chủ)", "(no server address yet)")
+        )
         if status.enrolled:
             agent = status.agent_name or ""
-            text = tr("{agent} · xã {communes}").format(agent=agent, communes=self.communes)
+            text = say("{agent} · xã {communes}", "{agent} · communes {communes}").format(
+                agent=agent, communes=self.communes
+            )
             self.agent_label.setText(text if self.communes else agent)
             self.agent_label.setStyleSheet("")
         else:
-            self.agent_label.setText(tr("Máy này chưa đăng ký với máy chủ tỉnh."))
+            self.agent_label.setText(
+                say(
+                    "Máy này chưa đăng ký với máy chủ tỉnh.",
+                    "This laptop is not enrolled with the provincial server.",
+                )
+            )
             self.agent_label.setStyleSheet(WARN_STYLE)
         self.enrol_box.setVisible(not status.enrolled)
-        self.pending_label.setText(tr("{n} bản ghi chờ gửi").format(n=status.pending))
+        self.pending_label.setText(
+            say("{n} bản ghi chờ gửi", "{n} record(s) pending").format(n=status.pending)
+        )
         self.pending_changed.emit(status.pending)
         self.last_label.setText(self._last_text(status.last_sync))
         self.refused_model.set_records(status.refused)
         self.refused_caption.setText(
-            tr("Bản ghi bị từ chối ({n}) — không bị xoá; sửa rồi đồng bộ lại").format(
-                n=len(status.refused)
-            )
+            say(
+                "Bản ghi bị từ chối ({n}) — không bị xoá; sửa rồi đồng bộ lại",
+                "Refused records ({n}) — kept, not deleted; correct them and sync again",
+            ).format(n=len(status.refused))
         )
         self.refused_table.resizeRowsToContents()
         self._update_buttons()
 
     def _last_text(self, last: dict[str, Any] | None) -> str:
         if not last:
-            return tr("Chưa đồng bộ lần nào.")
+            return say("Chưa đồng bộ lần nào.", "Never synced.")
         kinds = {
-            "sync": tr("đồng bộ"),
-            "enrol": tr("đăng ký máy"),
-            "export": tr("xuất tệp USB"),
-            "ack_file": tr("nhập tệp xác nhận"),
+            "sync": say("đồng bộ", "sync"),
+            "enrol": say("đăng ký máy", "enrolment"),
+            "export": say("xuất tệp USB", "USB file export"),
+            "ack_file": say("nhập tệp xác nhận", "ack file import"),
         }
         kind = kinds.get(str(last.get("kind")), str(last.get("kind")))
         when = moment_text(str(last.get("at") or ""))
         if last.get("ok"):
-            outcome = tr("xong")
+            outcome = say("xong", "done")
         elif last.get("message") == "cancelled":
-            outcome = tr("đã dừng theo yêu cầu")
+            outcome = say("đã dừng theo yêu cầu", "stopped on request")
         elif not last.get("message") and last.get("refused"):
-            outcome = tr("có bản ghi bị từ chối")
+            outcome = say("có bản ghi bị từ chối", "some records refused")
         else:
-            outcome = tr("chưa xong: {message}").format(message=last.get("message") or "?")
-        counts = tr("gửi {sent}, nhận {accepted}, từ chối {refused}, kéo về {pulled}").format(
+            outcome = say("chưa xong: {message}", "not finished: {message}").format(
+                message=last.get("message") or "?"
+            )
+        counts = say(
+            "gửi {sent}, nhận {accepted}, từ chối {refused}, kéo về {pulled}",
+            "sent {sent}, accepted {accepted}, refused {refused}, pulled {pulled}",
+        ).format(
             sent=last.get("sent", 0),
             accepted=last.get("accepted", 0),
             refused=last.get("refused", 0),
@@ -419,11 +447,16 @@ class SyncPage(QWidget):
         url, code = self.enrol_url_edit.text().strip(), self.enrol_code_edit.text().strip()
         if not url or not code:
             self.enrol_message.setStyleSheet(ERROR_STYLE)
-            self.enrol_message.setText(tr("Cần địa chỉ máy chủ và mã đăng ký một lần."))
+            self.enrol_message.setText(
+                say(
+                    "Cần địa chỉ máy chủ và mã đăng ký một lần.",
+                    "The server address and the one-time code are needed.",
+                )
+            )
             return
         self.enrol_button.setEnabled(False)
         self.enrol_message.setStyleSheet("")
-        self.enrol_message.setText(tr("Đang đăng ký…"))
+        self.enrol_message.setText(say("Đang đăng ký…", "Enrolling…"))
         options = dict(self.client_options)
         self._ops.run_op(
             self,
@@ -440,9 +473,10 @@ class SyncPage(QWidget):
         self.enrol_message.clear()
         self.result_label.setStyleSheet(OK_STYLE)
         self.result_label.setText(
-            tr("Đã đăng ký máy cho {agent}; xã được giao: {communes}.").format(
-                agent=enrolment.agent_name, communes=self.communes or "—"
-            )
+            say(
+                "Đã đăng ký máy cho {agent}; xã được giao: {communes}.",
+                "Laptop enrolled for {agent}; assigned communes: {communes}.",
+            ).format(agent=enrolment.agent_name, communes=self.communes or "—")
         )
         self.enrolled.emit(enrolment.server_url, self.communes)
         self.refresh(probe_after=True)
@@ -467,7 +501,11 @@ class SyncPage(QWidget):
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
         self.result_label.setStyleSheet("")
-        self.result_label.setText(tr("Đang đồng bộ nền…") if background else tr("Đang đồng bộ…"))
+        self.result_label.setText(
+            say("Đang đồng bộ nền…", "Syncing in the background…")
+            if background
+            else say("Đang đồng bộ…", "Syncing…")
+        )
         self.status_message.emit(self.result_label.text())
         self._sync_op = self._ops.run_op(
             self,
@@ -483,18 +521,24 @@ class SyncPage(QWidget):
         if self._sync_op is not None:
             self._ops.cancel(self._sync_op)
             self.cancel_button.setEnabled(False)
-            self.result_label.setText(tr("Đang dừng sau lô đang gửi…"))
+            self.result_label.setText(
+                say("Đang dừng sau lô đang gửi…", "Stopping after the batch being sent…")
+            )
 
     def _progressed(self, done: int, total: int) -> None:
         if total:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
-            text = tr("Đang gửi {done}/{total} bản ghi…").format(done=done, total=total)
+            text = say(
+                "Đang gửi {done}/{total} bản ghi…", "Sending {done}/{total} records…"
+            ).format(done=done, total=total)
         else:
             self.progress_bar.setRange(0, 0)
-            text = tr("Đang nhận thay đổi từ máy chủ: {n}…").format(n=done)
+            text = say(
+                "Đang nhận thay đổi từ máy chủ: {n}…", "Receiving changes from the server: {n}…"
+            ).format(n=done)
         if self._background:
-            text = tr("Đồng bộ nền: {text}").format(text=text)
+            text = say("Đồng bộ nền: {text}", "Background sync: {text}").format(text=text)
         self.status_message.emit(text)
 
     def _finish(self) -> None:
@@ -515,7 +559,9 @@ class SyncPage(QWidget):
             # The server is not answering properly: the next probe tells the agent.
             self.reachable = False if result.sent == 0 else self.reachable
             self._show_reachability()
-        prefix = tr("Đồng bộ nền") if self._background else tr("Đồng bộ")
+        prefix = (
+            say("Đồng bộ nền", "Background sync") if self._background else say("Đồng bộ", "Sync")
+        )
         self.status_message.emit(f"{prefix}: {self.result_label.text().splitlines()[0]}")
         self.synced.emit()
 
@@ -523,10 +569,15 @@ class SyncPage(QWidget):
         self._finish()
         self.result_label.setStyleSheet(ERROR_STYLE)
         if isinstance(exc, FieldappError):
-            text = tr("Chưa đồng bộ được: {error}").format(error=exc.message(i18n.language()))
+            text = say("Chưa đồng bộ được: {error}", "Not synced: {error}").format(
+                error=exc.message(i18n.language())
+            )
         else:
             self._ops.show_error(self, exc)
-            text = tr("Chưa đồng bộ được: lỗi không mong muốn (ghi ở nhật ký).")
+            text = say(
+                "Chưa đồng bộ được: lỗi không mong muốn (ghi ở nhật ký).",
+                "Not synced: unexpected error (written to the log).",
+            )
         self.result_label.setText(text)
         self.status_message.emit(text)
         self.refresh()
@@ -537,9 +588,9 @@ class SyncPage(QWidget):
         folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         path, _filter = QFileDialog.getSaveFileName(
             self,
-            tr("Xuất tệp lô để mang bằng USB"),
+            say("Xuất tệp lô để mang bằng USB", "Export a batch file to carry on a USB stick"),
             str(Path(folder) / "fieldapp-lo.batch"),
-            tr("Tệp lô (*.batch)"),
+            say("Tệp lô (*.batch)", "Batch file (*.batch)"),
         )
         if path:
             self.export_to(Path(path))
@@ -559,21 +610,29 @@ class SyncPage(QWidget):
         if result.errors:
             self.result_label.setStyleSheet(ERROR_STYLE)
             self.result_label.setText(
-                tr("Không xuất được tệp: {error}").format(error=result.message(i18n.language()))
+                say("Không xuất được tệp: {error}", "Could not export the file: {error}").format(
+                    error=result.message(i18n.language())
+                )
             )
         else:
             self.result_label.setStyleSheet(OK_STYLE)
             self.result_label.setText(
-                tr(
-                    "Đã ghi {n} bản ghi vào {files}. Các bản ghi vẫn chờ xác nhận: mang tệp "
-                    "lên bưu điện hoặc BHXH tỉnh, rồi nhập tệp xác nhận (.ack) họ trả lại."
+                say(
+                    "Đã ghi {n} bản ghi vào {files}. Các bản ghi vẫn chờ xác nhận: mang tệp lên "
+                    "bưu điện hoặc BHXH tỉnh, rồi nhập tệp xác nhận (.ack) họ trả lại.",
+                    "Wrote {n} record(s) to {files}. They stay pending until confirmed: take the "
+                    "file to the post office or the provincial office, then apply the ack file "
+                    "(.ack) they give back.",
                 ).format(n=result.sent, files=", ".join(p.name for p in result.files) or "—")
             )
         self._show_status(outcome.status)
 
     def choose_ack_file(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(
-            self, tr("Chọn tệp xác nhận của máy chủ"), "", tr("Tệp xác nhận (*.ack)")
+            self,
+            say("Chọn tệp xác nhận của máy chủ", "Choose the server's ack file"),
+            "",
+            say("Tệp xác nhận (*.ack)", "Ack file (*.ack)"),
         )
         if path:
             self.apply_ack(Path(path))
@@ -593,14 +652,16 @@ class SyncPage(QWidget):
         self.result_label.setStyleSheet(OK_STYLE if result.ok else ERROR_STYLE)
         if result.errors:
             self.result_label.setText(
-                tr("Tệp xác nhận không dùng được: {error}").format(
-                    error=result.message(i18n.language())
-                )
+                say(
+                    "Tệp xác nhận không dùng được: {error}", "The ack file cannot be used: {error}"
+                ).format(error=result.message(i18n.language()))
             )
         else:
             self.result_label.setText(
-                tr(
-                    "Máy chủ đã nhận {accepted}, từ chối {refused}; còn {n} bản ghi chờ gửi."
+                say(
+                    "Máy chủ đã nhận {accepted}, từ chối {refused}; còn {n} bản ghi chờ gửi.",
+                    "The server accepted {accepted}, refused {refused}; {n} record(s) still "
+                    "pending.",
                 ).format(
                     accepted=result.accepted,
                     refused=len(result.refused),
@@ -613,21 +674,28 @@ class SyncPage(QWidget):
     # -- language -------------------------------------------------------------------------
 
     def retranslate(self) -> None:
-        self.heading.setText(tr("Đồng bộ với máy chủ tỉnh"))
-        self.server_caption.setText(tr("Máy chủ:"))
-        self.agent_caption.setText(tr("Nhân viên thu:"))
-        self.pending_caption.setText(tr("Chờ gửi:"))
-        self.last_caption.setText(tr("Lần gần nhất:"))
-        self.check_button.setText(tr("Kiểm tra kết nối"))
-        self.sync_button.setText(tr("Đồng bộ ngay"))
-        self.cancel_button.setText(tr("Huỷ"))
-        self.export_button.setText(tr("Xuất tệp USB…"))
-        self.export_button.setToolTip(tr("Khi không có mạng: ghi dữ liệu chờ gửi ra tệp có chữ ký"))
-        self.ack_button.setText(tr("Nhập tệp xác nhận…"))
-        self.enrol_box.setTitle(tr("Đăng ký máy với máy chủ tỉnh"))
-        self.enrol_url_caption.setText(tr("Địa chỉ máy chủ:"))
-        self.enrol_code_caption.setText(tr("Mã đăng ký một lần:"))
-        self.enrol_button.setText(tr("Đăng ký"))
+        self.heading.setText(say("Đồng bộ với máy chủ tỉnh", "Sync with the provincial server"))
+        self.server_caption.setText(say("Máy chủ:", "Server:"))
+        self.agent_caption.setText(say("Nhân viên thu:", "Agent:"))
+        self.pending_caption.setText(say("Chờ gửi:", "Pending:"))
+        self.last_caption.setText(say("Lần gần nhất:", "Last time:"))
+        self.check_button.setText(say("Kiểm tra kết nối", "Check connection"))
+        self.sync_button.setText(say("Đồng bộ ngay", "Sync now"))
+        self.cancel_button.setText(say("Huỷ", "Cancel"))
+        self.export_button.setText(say("Xuất tệp USB…", "Export USB file…"))
+        self.export_button.setToolTip(
+            say(
+                "Khi không có mạng: ghi dữ liệu chờ gửi ra tệp có chữ ký",
+                "Without a network: write pending records to a signed file",
+            )
+        )
+        self.ack_button.setText(say("Nhập tệp xác nhận…", "Apply ack file…"))
+        self.enrol_box.setTitle(
+            say("Đăng ký máy với máy chủ tỉnh", "Enrol this laptop with the provincial server")
+        )
+        self.enrol_url_caption.setText(say("Địa chỉ máy chủ:", "Server address:"))
+        self.enrol_code_caption.setText(say("Mã đăng ký một lần:", "One-time enrolment code:"))
+        self.enrol_button.setText(say("Đăng ký", "Enrol"))
         self.refused_model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 2)
         self._show_reachability()
         if self.status is not None:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from fieldapp.model import Household, Visit
 from fieldapp.visits import FollowUp
 from fieldapp.workspace import Workspace
-from ui.i18n import tr
+from sync.protocol.i18n import say
 from ui.labels import date_text, moment_text, outcome_label
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
@@ -55,8 +55,8 @@ def load_today(ws: Workspace) -> TodayData:
 
 def _reason(item: FollowUp) -> str:
     if item.reason == "due":
-        return tr("Đến hẹn thăm lại")
-    return tr("Tháng thu hoạch")
+        return say("Đến hẹn thăm lại", "Visit due")
+    return say("Tháng thu hoạch", "Harvest month")
 
 
 def _title(label: QLabel) -> QLabel:
@@ -81,12 +81,15 @@ class TodayView(QWidget):
         self.follow_label = QLabel()
         self.follow_model = RecordsModel(
             [
-                Column(lambda: tr("Chủ hộ"), lambda f: f.household.head_name),
-                Column(lambda: tr("Thôn/bản"), lambda f: f.household.village),
-                Column(lambda: tr("Lý do"), _reason),
-                Column(lambda: tr("Hẹn ngày"), lambda f: date_text(f.due_on)),
-                Column(lambda: tr("Lần thăm trước"), lambda f: moment_text(f.last_visit_at)),
-                Column(lambda: tr("Điện thoại"), lambda f: f.household.phone or ""),
+                Column(lambda: say("Chủ hộ", "Household head"), lambda f: f.household.head_name),
+                Column(lambda: say("Thôn/bản", "Village"), lambda f: f.household.village),
+                Column(lambda: say("Lý do", "Reason"), _reason),
+                Column(lambda: say("Hẹn ngày", "Due on"), lambda f: date_text(f.due_on)),
+                Column(
+                    lambda: say("Lần thăm trước", "Last visit"),
+                    lambda f: moment_text(f.last_visit_at),
+                ),
+                Column(lambda: say("Điện thoại", "Phone"), lambda f: f.household.phone or ""),
             ],
             highlight=lambda f: f.reason == "due",
             parent=self,
@@ -100,11 +103,14 @@ class TodayView(QWidget):
         self.recent_label = QLabel()
         self.recent_model = RecordsModel(
             [
-                Column(lambda: tr("Lúc"), lambda r: moment_text(r.visit.at)),
-                Column(lambda: tr("Chủ hộ"), lambda r: r.household.head_name),
-                Column(lambda: tr("Thôn/bản"), lambda r: r.household.village),
-                Column(lambda: tr("Kết quả"), lambda r: outcome_label(r.visit.outcome)),
-                Column(lambda: tr("Hẹn thăm lại"), lambda r: date_text(r.visit.next_visit)),
+                Column(lambda: say("Lúc", "When"), lambda r: moment_text(r.visit.at)),
+                Column(lambda: say("Chủ hộ", "Household head"), lambda r: r.household.head_name),
+                Column(lambda: say("Thôn/bản", "Village"), lambda r: r.household.village),
+                Column(lambda: say("Kết quả", "Outcome"), lambda r: outcome_label(r.visit.outcome)),
+                Column(
+                    lambda: say("Hẹn thăm lại", "Next visit"),
+                    lambda r: date_text(r.visit.next_visit),
+                ),
             ],
             parent=self,
         )
@@ -154,20 +160,23 @@ class TodayView(QWidget):
     def _show_labels(self) -> None:
         data = self._data
         day = date_text(data.today) if data else ""
-        self.heading.setText(tr("Hôm nay {day}").format(day=day))
+        self.heading.setText(say("Hôm nay {day}", "Today {day}").format(day=day))
         if data is None:
-            self.sync_label.setText(tr("Đang tải…"))
-            self.follow_label.setText(tr("Cần thăm"))
+            self.sync_label.setText(say("Đang tải…", "Loading…"))
+            self.follow_label.setText(say("Cần thăm", "To visit"))
         else:
             due = sum(1 for f in data.follow_ups if f.reason == "due")
             self.sync_label.setText(
-                tr("Chưa đồng bộ: {n} thay đổi").format(n=data.pending_sync)
+                say("Chưa đồng bộ: {n} thay đổi", "Not synced yet: {n} changes").format(
+                    n=data.pending_sync
+                )
                 if data.pending_sync
-                else tr("Mọi thay đổi đã được đồng bộ.")
+                else say("Mọi thay đổi đã được đồng bộ.", "All changes are synced.")
             )
             self.follow_label.setText(
-                tr("Cần thăm: {due} đến hẹn, {best} đang mùa thu hoạch").format(
-                    due=due, best=len(data.follow_ups) - due
-                )
+                say(
+                    "Cần thăm: {due} đến hẹn, {best} đang mùa thu hoạch",
+                    "To visit: {due} due, {best} in their harvest month",
+                ).format(due=due, best=len(data.follow_ups) - due)
             )
-        self.recent_label.setText(tr("Lần thăm gần đây"))
+        self.recent_label.setText(say("Lần thăm gần đây", "Recent visits"))

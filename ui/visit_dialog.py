@@ -30,9 +30,9 @@ from fieldapp.model import VISIT_OUTCOMES, Household, Visit
 from fieldapp.model import VISIT_TOPICS as TOPICS
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
+from sync.protocol.i18n import say
 from ui.forms import ProblemLines
-from ui.i18n import tr
-from ui.labels import month_label, outcome_label
+from ui.labels import month_label, outcome_label, topic_label
 from ui.operations import Operations
 
 _OUTCOME_KEYS = {
@@ -61,7 +61,7 @@ def load_visit_context(ws: Workspace, household_id: str) -> VisitContext:
 def _checklist(items: tuple[str, ...]) -> QListWidget:
     widget = QListWidget()
     for text in items:
-        item = QListWidgetItem(tr(text))
+        item = QListWidgetItem(topic_label(text))
         item.setData(Qt.ItemDataRole.UserRole, text)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Unchecked)
@@ -191,7 +191,12 @@ class VisitDialog(QDialog):
         if outcome is None:
             self.problems.show([])
             label = self.problems.label("outcome")
-            label.setText(tr("Chọn kết quả của lần thăm (phím 1–6)."))
+            label.setText(
+                say(
+                    "Chọn kết quả của lần thăm (phím 1–6).",
+                    "Choose the outcome of the visit (keys 1–6).",
+                )
+            )
             label.setStyleSheet("color: #b00020;")
             label.show()
             self.outcome_buttons[0].setFocus()
@@ -229,26 +234,30 @@ class VisitDialog(QDialog):
 
     def retranslate(self) -> None:
         household = self._context.household
-        self.setWindowTitle(tr("Ghi lần thăm"))
+        self.setWindowTitle(say("Ghi lần thăm", "Record a visit"))
         self.heading.setText(
-            tr("Thăm hộ {head} – {village}").format(
+            say("Thăm hộ {head} – {village}", "Visit to {head} – {village}").format(
                 head=household.head_name, village=household.village
             )
         )
-        self.outcome_label.setText(tr("Kết quả (bấm phím số):"))
+        self.outcome_label.setText(say("Kết quả (bấm phím số):", "Outcome (press a number key):"))
         for i, (button, code) in enumerate(zip(self.outcome_buttons, VISIT_OUTCOMES, strict=True)):
             button.setText(f"{i + 1}  {outcome_label(code)}")
-        self.topics_label.setText(tr("Nội dung đã tư vấn"))
-        self.materials_label.setText(tr("Tài liệu đã phát"))
+        self.topics_label.setText(say("Nội dung đã tư vấn", "Topics explained"))
+        self.materials_label.setText(say("Tài liệu đã phát", "Materials handed out"))
         for widget in (self.topics_list, self.materials_list):
             for i in range(widget.count()):
                 item = widget.item(i)
-                item.setText(tr(item.data(Qt.ItemDataRole.UserRole)))
-        self.next_check.setText(tr("&Hẹn thăm lại ngày"))
+                item.setText(topic_label(item.data(Qt.ItemDataRole.UserRole)))
+        self.next_check.setText(say("&Hẹn thăm lại ngày", "&Next visit on"))
         months = ", ".join(month_label(m) for m in household.best_months)
         self.best_label.setText(
-            tr("Tháng có thu nhập: {months}").format(months=months) if months else ""
+            say("Tháng có thu nhập: {months}", "Income months: {months}").format(months=months)
+            if months
+            else ""
         )
-        self.notes_label.setText(tr("&Ghi chú"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(tr("Lưu (Ctrl+Enter)"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("Huỷ"))
+        self.notes_label.setText(say("&Ghi chú", "&Notes"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(
+            say("Lưu (Ctrl+Enter)", "Save (Ctrl+Enter)")
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))

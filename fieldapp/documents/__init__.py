@@ -1,12 +1,12 @@
-"""Printed documents as PDF: receipts, household flyers and the receipt QR code."""
+"""Printed documents as PDF: receipts and household flyers."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-# The submodule that holds each public name. They are imported on first use, so that the
-# receipt QR helpers (used by the store and the server) do not pull in reportlab.
+# The submodule that holds each public name, imported on first use: naming one of them does
+# not pull in reportlab.
 _WHERE = {
     "AUDIENCE_GROUPS": "flyer",
     "BhxhOption": "flyer",
@@ -16,12 +16,6 @@ _WHERE = {
     "TemplateError": "flyer",
     "load_flyer_templates": "flyer",
     "render_flyers": "flyer",
-    "QrPayloadError": "qr",
-    "parse_receipt_qr": "qr",
-    "receipt_qr_payload": "qr",
-    "receipt_signature": "qr",
-    "verification_code": "qr",
-    "verify_receipt_qr": "qr",
     "ReceiptDocument": "receipt",
     "render_receipt": "receipt",
 }

@@ -33,9 +33,9 @@ from fieldapp.documents.fonts import (
     width,
     wrap,
 )
-from fieldapp.errors import FieldappError
-from fieldapp.money import format_vnd
 from fieldapp.text import nfc
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Literal
 # Units only: the PDF machinery is imported where a receipt is drawn (see render_receipt).
 from reportlab.lib.units import mm
 
-from fieldapp.clock import VIETNAM_TZ
 from fieldapp.documents.fonts import BASELINE, BOLD, LEADING, REGULAR, Pen, register_fonts, width
-from fieldapp.money import amount_in_words, format_vnd
 from fieldapp.text import nfc
+from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.money import amount_in_words, format_vnd
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas

@@ -10,10 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldapp.clock import VIETNAM_TZ, Clock, iso_utc
-from fieldapp.documents.qr import receipt_signature
-from fieldapp.ids import uuid7
-from sync import protocol
+from sync.protocol import wire
+from sync.protocol.clock import VIETNAM_TZ, Clock, iso_utc
+from sync.protocol.hlc import hlc_format
+from sync.protocol.ids import is_uuid, uuid7
+from sync.protocol.receipt_qr import receipt_signature
 from sync.server import feed
 from sync.server.devices import agent_name_and_communes, get
 from sync.server.errors import ServerError
@@ -39,7 +40,7 @@ SCHEMES = {"bhyt": "bhyt_household", "bhxh": "bhxh_voluntary"}
 
 def _server_hlc(clock: Clock) -> str:
     # Server-made entries carry an HLC too, so laptops order them like any other change.
-    return protocol.hlc_format(int(clock.now().timestamp() * 1000), 0, "server")
+    return hlc_format(int(clock.now().timestamp() * 1000), 0, "server")
 
 
 def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock) -> str:
@@ -64,7 +65,7 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
     )
     feed.append(
         conn,
-        entity=protocol.ASSIGNMENT,
+        entity=wire.ASSIGNMENT,
         entity_id=agent_id,
         data={"agent_id": agent_id, "agent_name": name, "communes": communes},
         hlc=_server_hlc(clock),
@@ -117,7 +118,7 @@ def add_receipt_book(
     )
     feed.append(
         conn,
-        entity=protocol.RECEIPT_BOOK,
+        entity=wire.RECEIPT_BOOK,
         entity_id=book_id,
         data={"id": book_id, "agent_id": agent_id, "series": series, "first": first, "last": last},
         hlc=_server_hlc(clock),
@@ -166,7 +167,7 @@ def set_target(
         )
     feed.append(
         conn,
-        entity=protocol.TARGET,
+        entity=wire.TARGET,
         entity_id=target_id,
         data={
             "id": target_id,
@@ -196,7 +197,7 @@ def publish_policy(conn: Connection, *, document: object, clock: Clock) -> tuple
         sa.select(policies.c.document).where(policies.c.version == version)
     ).first()
     if existing is not None:
-        if protocol.canonical_json(existing.document) == protocol.canonical_json(document):
+        if wire.canonical_json(existing.document) == wire.canonical_json(document):
             return version, False
         raise ServerError(
             f"Chính sách phiên bản {version} đã được công bố với nội dung khác;"
@@ -209,7 +210,7 @@ def publish_policy(conn: Connection, *, document: object, clock: Clock) -> tuple
     conn.execute(policies.insert().values(version=version, document=document, published_at=now))
     feed.append(
         conn,
-        entity=protocol.POLICY,
+        entity=wire.POLICY,
         entity_id=version,
         data=document,
         hlc=_server_hlc(clock),
@@ -261,7 +262,7 @@ def stats(conn: Connection) -> dict[str, Any]:
                 ).scalar()
                 or 0
             )
-        counts[protocol.HOUSEHOLD] = int(
+        counts[wire.HOUSEHOLD] = int(
             conn.execute(
                 sa.select(sa.func.count())
                 .select_from(households)
@@ -286,7 +287,7 @@ def stats(conn: Connection) -> dict[str, Any]:
 def verify_receipt(conn: Connection, *, receipt_id: str, sig: str) -> dict[str, Any]:
     """What anyone scanning a receipt's QR code may learn: only what is printed on it."""
     unknown: dict[str, Any] = {"status": "unknown"}
-    if not protocol.is_uuid(receipt_id):
+    if not is_uuid(receipt_id):
         return unknown
     row = conn.execute(sa.select(receipts).where(receipts.c.id == receipt_id)).first()
     if row is None:

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from fieldapp.clock import Clock, SystemClock, iso_utc
-from fieldapp.errors import FieldappError
-from sync import protocol
+from sync.protocol import wire
+from sync.protocol.clock import Clock, SystemClock, iso_utc
+from sync.protocol.errors import FieldappError
 from sync.server import admin, batches, devices, feed, models, web
 from sync.server.errors import ServerError
 from sync.server.ratelimit import RateLimiter
@@ -41,7 +41,7 @@ _ERROR_MEANINGS = {
     403: "Refused: an unknown, used or expired enrolment code, or a batch naming another device",
     409: "The batch id was already used by another device",
     413: "Body too large, before or after decompression, or a batch with more than "
-    f"{protocol.MAX_BATCH_RECORDS} records",
+    f"{wire.MAX_BATCH_RECORDS} records",
     415: "Content-Encoding other than gzip or identity",
     426: "Protocol version not supported: the laptop must be updated",
     429: "Too many requests from this device: try again after Retry-After seconds",
@@ -81,7 +81,7 @@ def create_app(
     limiter = rate_limit or RateLimiter.from_env()  # per device, on upload and pull
     app = FastAPI(
         title="fieldapp provincial sync server",
-        version=str(protocol.PROTOCOL_VERSION),
+        version=str(wire.PROTOCOL_VERSION),
         description="Sync API between collection agents' laptops and the provincial server.",
     )
     app.state.engine = engine
@@ -114,7 +114,7 @@ def create_app(
                 code="unauthorized",
                 status=401,
             )
-        pending_text = request.headers.get(protocol.PENDING_HEADER, "")
+        pending_text = request.headers.get(wire.PENDING_HEADER, "")
         pending = int(pending_text) if pending_text.isdigit() else None
         device = await run_in_threadpool(
             in_transaction(
@@ -150,18 +150,16 @@ def create_app(
             exc.status_code, f"http_{exc.status_code}", f"Lỗi HTTP: {exc.detail}", str(exc.detail)
         )
 
-    @app.get(
-        protocol.HEALTH_PATH, response_model=models.Health, summary="Is the server up (no auth)"
-    )
+    @app.get(wire.HEALTH_PATH, response_model=models.Health, summary="Is the server up (no auth)")
     async def health() -> dict[str, Any]:
         return {
             "status": "ok",
-            "protocol": protocol.PROTOCOL_VERSION,
+            "protocol": wire.PROTOCOL_VERSION,
             "server_time": iso_utc(the_clock.now()),
         }
 
     @app.post(
-        protocol.ENROL_PATH,
+        wire.ENROL_PATH,
         summary="Exchange a one-time enrolment code for a device token and key",
         responses={200: {"model": models.EnrolResponseModel}, **_errors(400, 403, 413, 415)},
         openapi_extra=_json_body(models.EnrolRequestModel, schemas),
@@ -190,7 +188,7 @@ def create_app(
         return JSONResponse(dict(result))
 
     @app.post(
-        protocol.BATCHES_PATH,
+        wire.BATCHES_PATH,
         summary="Upload a batch of outbox records (gzip JSON); idempotent by batch_id",
         responses={
             200: {"model": models.AckModel},
@@ -200,17 +198,15 @@ def create_app(
     )
     async def upload(request: Request, credentials: Credentials) -> JSONResponse:
         device = await device_for(request, credentials)
-        body = await _read_json(
-            request, protocol.MAX_BATCH_COMPRESSED, protocol.MAX_BATCH_DECOMPRESSED
-        )
-        batch = protocol.validate_batch(body)
+        body = await _read_json(request, wire.MAX_BATCH_COMPRESSED, wire.MAX_BATCH_DECOMPRESSED)
+        batch = wire.validate_batch(body)
         ack = await run_in_threadpool(
             lambda: batches.receive(engine, device=device, batch=batch, clock=the_clock)
         )
         return JSONResponse(dict(ack))
 
     @app.get(
-        protocol.CHANGES_PATH,
+        wire.CHANGES_PATH,
         summary="Pull the changes in this device's scope after a cursor",
         responses={200: {"model": models.ChangePageModel}, **_errors(400, 401, 429)},
     )
@@ -218,7 +214,7 @@ def create_app(
         request: Request,
         credentials: Credentials,
         since: Annotated[int, Query(ge=0, description="the cursor from the previous page")] = 0,
-        limit: Annotated[int, Query(ge=1, le=protocol.MAX_CHANGES_LIMIT)] = 500,
+        limit: Annotated[int, Query(ge=1, le=wire.MAX_CHANGES_LIMIT)] = 500,
     ) -> JSONResponse:
         device = await device_for(request, credentials)
         since = min(since, 2**63 - 1)  # past any real cursor; larger overflows the database
@@ -232,7 +228,7 @@ def create_app(
         return JSONResponse(dict(page))
 
     @app.get(
-        protocol.RECEIPT_VERIFY_PATH,
+        wire.RECEIPT_VERIFY_PATH,
         summary="Check a receipt from its QR code (no auth; only what the receipt shows)",
         response_model=models.ReceiptStatus,
         responses=_errors(400),
@@ -332,7 +328,7 @@ async def _read_json(request: Request, max_raw: int, max_decompressed: int) -> d
         ) from None
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
-        return protocol.decode_body(
+        return wire.decode_body(
             bytes(raw), max_compressed=max_raw, max_decompressed=max_decompressed
         )
     if encoding not in ("", "identity"):
@@ -342,7 +338,7 @@ async def _read_json(request: Request, max_raw: int, max_decompressed: int) -> d
             code="unsupported_encoding",
             status=415,
         )
-    value = protocol.parse_json(bytes(raw))
+    value = wire.parse_json(bytes(raw))
     if not isinstance(value, dict):
         raise ServerError(
             "Nội dung phải là một đối tượng JSON", "Body must be a JSON object", code="bad_json"

@@ -9,8 +9,9 @@ from typing import Any, Generic, Literal, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from fieldapp.clock import Clock, iso_utc
-from sync import protocol
+from sync.protocol import wire
+from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.hlc import hlc_compare, hlc_parse
 from sync.server import feed
 from sync.server.devices import Device
 from sync.server.errors import ServerError
@@ -40,7 +41,7 @@ class _Refused(Exception):
 
     def __init__(self, code: str, vi: str, en: str) -> None:
         super().__init__(en)
-        self.problem = protocol.RecordProblem(code, vi, en)
+        self.problem = wire.RecordProblem(code, vi, en)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,8 +238,8 @@ class _Context:
 
 
 def receive(
-    engine: Engine, *, device: Device, batch: protocol.Batch, clock: Clock, via: Via = "http"
-) -> protocol.Ack:
+    engine: Engine, *, device: Device, batch: wire.Batch, clock: Clock, via: Via = "http"
+) -> wire.Ack:
     """Apply a validated batch from this device, or return the ack stored for it before.
 
     The HTTP upload and the USB file import both come through here.
@@ -266,7 +267,7 @@ def receive(
                     code="batch_id_taken",
                     status=409,
                 )
-            stored: protocol.Ack = known.ack
+            stored: wire.Ack = known.ack
             return stored
         now = iso_utc(clock.now())
         ack = _apply(conn, device, batch, now)
@@ -278,7 +279,7 @@ def receive(
     return ack
 
 
-def _apply(conn: Connection, device: Device, batch: protocol.Batch, now: str) -> protocol.Ack:
+def _apply(conn: Connection, device: Device, batch: wire.Batch, now: str) -> wire.Ack:
     """Check every record against what the database and the earlier records hold, then write.
 
     Records are checked one by one in batch order against an in-memory view (read in bulk up
@@ -290,12 +291,12 @@ def _apply(conn: Connection, device: Device, batch: protocol.Batch, now: str) ->
     ).scalars()
     ctx = _Context(conn, device, batch["batch_id"], frozenset(communes), now)
     checked = [
-        (record, protocol.check_record(dict(record), device_id=device.id))
+        (record, wire.check_record(dict(record), device_id=device.id))
         for record in batch["records"]
     ]
     _prefetch(ctx, [record for record, problem in checked if problem is None])
     accepted: list[int] = []
-    refused: list[protocol.Refusal] = []
+    refused: list[wire.Refusal] = []
     for record, problem in checked:
         if problem is None:
             try:
@@ -307,8 +308,8 @@ def _apply(conn: Connection, device: Device, batch: protocol.Batch, now: str) ->
         else:
             refused.append(problem.refusal(dict(record)))
     _write(ctx)
-    return protocol.Ack(
-        protocol=protocol.PROTOCOL_VERSION,
+    return wire.Ack(
+        protocol=wire.PROTOCOL_VERSION,
         batch_id=batch["batch_id"],
         accepted=accepted,
         refused=refused,
@@ -317,9 +318,9 @@ def _apply(conn: Connection, device: Device, batch: protocol.Batch, now: str) ->
     )
 
 
-def _prefetch(ctx: _Context, records: list[protocol.Record]) -> None:
+def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
     """Read, a few statements per table, everything the well-formed records will look up."""
-    by_entity: dict[str, list[protocol.Record]] = {entity: [] for entity in protocol.ENTITIES}
+    by_entity: dict[str, list[wire.Record]] = {entity: [] for entity in wire.ENTITIES}
     for record in records:
         by_entity[record["entity"]].append(record)
 
@@ -329,31 +330,31 @@ def _prefetch(ctx: _Context, records: list[protocol.Record]) -> None:
     def refs(entity: str, name: str) -> list[Any]:
         return [record["data"][name] for record in by_entity[entity]]
 
-    ctx.households.prefetch(ids(protocol.HOUSEHOLD))
-    ctx.members.prefetch(ids(protocol.MEMBER))
-    ctx.member_household.prefetch(refs(protocol.PLEDGE, "member_id"))
-    ctx.pledge_household.prefetch(refs(protocol.PLEDGE_EVENT, "pledge_id"))
-    ctx.receipt_household.prefetch(refs(protocol.RECEIPT_VOID, "receipt_id"))
-    for entity in protocol.IMMUTABLE:
+    ctx.households.prefetch(ids(wire.HOUSEHOLD))
+    ctx.members.prefetch(ids(wire.MEMBER))
+    ctx.member_household.prefetch(refs(wire.PLEDGE, "member_id"))
+    ctx.pledge_household.prefetch(refs(wire.PLEDGE_EVENT, "pledge_id"))
+    ctx.receipt_household.prefetch(refs(wire.RECEIPT_VOID, "receipt_id"))
+    for entity in wire.IMMUTABLE:
         ctx.facts[entity].prefetch(ids(entity))
     # Households whose commune decides a record's scope: its own, or its parent's.
     wanted = [
-        *refs(protocol.MEMBER, "household_id"),
+        *refs(wire.MEMBER, "household_id"),
         *(member.key for member in ctx.members.values() if member is not None),
-        *refs(protocol.VISIT, "household_id"),
-        *refs(protocol.PLEDGE, "household_id"),
-        *refs(protocol.RECEIPT, "household_id"),
+        *refs(wire.VISIT, "household_id"),
+        *refs(wire.PLEDGE, "household_id"),
+        *refs(wire.RECEIPT, "household_id"),
         *ctx.pledge_household.values(),
         *ctx.receipt_household.values(),
     ]
     ctx.household_commune.prefetch(
         str(household_id) for household_id in wanted if household_id is not None
     )
-    ctx.books.prefetch(refs(protocol.RECEIPT, "book_id"))
+    ctx.books.prefetch(refs(wire.RECEIPT, "book_id"))
     # Only numbers inside the agent's book are ever looked up (others cannot be stored).
     ctx.receipt_numbers.prefetch(
         (record["data"]["series"], record["data"]["number"])
-        for record in by_entity[protocol.RECEIPT]
+        for record in by_entity[wire.RECEIPT]
         if _in_book(ctx, record["data"])
     )
 
@@ -438,7 +439,7 @@ def _household_commune(ctx: _Context, household_id: str) -> str:
 def _scope_of(ctx: _Context, entity: str, data: dict[str, Any]) -> tuple[str, str]:
     """(household id, commune code) an immutable record belongs to."""
     household_id: Any
-    if entity == protocol.PLEDGE_EVENT:
+    if entity == wire.PLEDGE_EVENT:
         household_id = ctx.pledge_household.get(data["pledge_id"])
         if household_id is None:
             raise _Refused(
@@ -446,7 +447,7 @@ def _scope_of(ctx: _Context, entity: str, data: dict[str, Any]) -> tuple[str, st
                 f"Máy chủ chưa có cam kết {data['pledge_id']}",
                 f"The server has no pledge {data['pledge_id']}",
             )
-    elif entity == protocol.RECEIPT_VOID:
+    elif entity == wire.RECEIPT_VOID:
         household_id = ctx.receipt_household.get(data["receipt_id"])
         if household_id is None:
             raise _Refused(
@@ -465,7 +466,7 @@ def _scope_of(ctx: _Context, entity: str, data: dict[str, Any]) -> tuple[str, st
 
 def _merge(
     ctx: _Context,
-    record: protocol.Record,
+    record: wire.Record,
     commune: str,
     current: dict[str, Any],
     field_hlc: dict[str, str],
@@ -477,13 +478,13 @@ def _merge(
         if name == "id" or current.get(name) == value:
             continue
         stored_hlc = field_hlc.get(name)
-        wins = stored_hlc is None or protocol.hlc_compare(record["hlc"], stored_hlc) > 0
+        wins = stored_hlc is None or hlc_compare(record["hlc"], stored_hlc) > 0
         # The laptop changed a value it had not seen the latest version of, and that version
         # came from someone else: keep both for a supervisor, current value by clock order.
         if (
             stored_hlc is not None
             and base.get(name) != stored_hlc
-            and protocol.hlc_parse(stored_hlc).device_id != ctx.device.id
+            and hlc_parse(stored_hlc).device_id != ctx.device.id
         ):
             ctx.conflict_rows.append(
                 {
@@ -509,9 +510,9 @@ def _merge(
     return changed
 
 
-def _apply_mergeable(ctx: _Context, record: protocol.Record) -> None:
+def _apply_mergeable(ctx: _Context, record: wire.Record) -> None:
     entity, data = record["entity"], record["data"]
-    is_household = entity == protocol.HOUSEHOLD
+    is_household = entity == wire.HOUSEHOLD
     rows = ctx.households if is_household else ctx.members
     stored = rows.get(record["id"])
     if is_household:
@@ -564,11 +565,11 @@ def _apply_mergeable(ctx: _Context, record: protocol.Record) -> None:
 
 
 def _key_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
-    if entity == protocol.PLEDGE_EVENT:
+    if entity == wire.PLEDGE_EVENT:
         return {"pledge_id": data["pledge_id"]}
-    if entity == protocol.RECEIPT_VOID:
+    if entity == wire.RECEIPT_VOID:
         return {"receipt_id": data["receipt_id"]}
-    if entity == protocol.RECEIPT:
+    if entity == wire.RECEIPT:
         return {
             "household_id": data["household_id"],
             "series": data["series"],
@@ -587,7 +588,7 @@ def _already_taken(ctx: _Context, entity: str, data: dict[str, Any]) -> bool:
     existing = ctx.facts[entity].get(data["id"])
     if existing is None:
         return False
-    if protocol.canonical_json(existing.data) == protocol.canonical_json(data):
+    if wire.canonical_json(existing.data) == wire.canonical_json(data):
         return True
     raise _Refused(
         "conflicting_duplicate",
@@ -596,7 +597,7 @@ def _already_taken(ctx: _Context, entity: str, data: dict[str, Any]) -> bool:
     )
 
 
-def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
+def _apply_immutable(ctx: _Context, record: wire.Record) -> None:
     entity = record["entity"]
     data = {"id": record["id"], **record["data"]}
     household_id, commune = _scope_of(ctx, entity, data)
@@ -605,9 +606,9 @@ def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
         return
     _CHECKS.get(entity, _no_check)(ctx, data, household_id)
     ctx.facts[entity].set(record["id"], _Fact(data))
-    if entity == protocol.PLEDGE:
+    if entity == wire.PLEDGE:
         ctx.pledge_household.set(record["id"], data["household_id"])
-    elif entity == protocol.RECEIPT:
+    elif entity == wire.RECEIPT:
         ctx.receipt_household.set(record["id"], data["household_id"])
         ctx.receipt_numbers.set((data["series"], data["number"]), record["id"])
     ctx.fact_rows[entity].append(
@@ -636,7 +637,7 @@ def _apply_immutable(ctx: _Context, record: protocol.Record) -> None:
 _HANDOVER_COLUMNS = ("day", "scheme", "expected", "handed_over", "difference", "reason", "at")
 
 
-def _apply_handover(ctx: _Context, record: protocol.Record) -> None:
+def _apply_handover(ctx: _Context, record: wire.Record) -> None:
     """A cash handover: insert if absent, credited to the agent of the sending device.
 
     It concerns no household, so no commune scope applies: a device may only ever report its
@@ -644,10 +645,10 @@ def _apply_handover(ctx: _Context, record: protocol.Record) -> None:
     handovers, and the sending laptop has its own.
     """
     data = {"id": record["id"], **record["data"]}
-    if _already_taken(ctx, protocol.CASH_HANDOVER, data):
+    if _already_taken(ctx, wire.CASH_HANDOVER, data):
         return
-    ctx.facts[protocol.CASH_HANDOVER].set(record["id"], _Fact(data))
-    ctx.fact_rows[protocol.CASH_HANDOVER].append(
+    ctx.facts[wire.CASH_HANDOVER].set(record["id"], _Fact(data))
+    ctx.fact_rows[wire.CASH_HANDOVER].append(
         {
             "id": record["id"],
             "data": data,
@@ -708,13 +709,13 @@ def _check_receipt(ctx: _Context, data: dict[str, Any], household_id: str) -> No
 
 
 _CHECKS: dict[str, Callable[[_Context, dict[str, Any], str], None]] = {
-    protocol.VISIT: _check_visit,
-    protocol.PLEDGE: _check_pledge,
-    protocol.RECEIPT: _check_receipt,
+    wire.VISIT: _check_visit,
+    wire.PLEDGE: _check_pledge,
+    wire.RECEIPT: _check_receipt,
 }
 
-_APPLY: dict[str, Callable[[_Context, protocol.Record], None]] = {
-    **{entity: _apply_mergeable for entity in protocol.MERGEABLE},
-    **{entity: _apply_immutable for entity in protocol.IMMUTABLE},
-    protocol.CASH_HANDOVER: _apply_handover,
+_APPLY: dict[str, Callable[[_Context, wire.Record], None]] = {
+    **{entity: _apply_mergeable for entity in wire.MERGEABLE},
+    **{entity: _apply_immutable for entity in wire.IMMUTABLE},
+    wire.CASH_HANDOVER: _apply_handover,
 }

@@ -15,18 +15,15 @@ import platformdirs
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from fieldapp.clock import Clock, SystemClock
-from fieldapp.errors import FieldappError, current_language
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.clock import Clock, SystemClock
+from sync.protocol.errors import FieldappError
+from sync.protocol.i18n import language, say
 from sync.server import admin, batches, devices
 from sync.server.errors import ServerError
 from sync.server.schema import database_url_for, migrate, open_engine
 from sync.server.web import auth
 from sync.server.web import conflicts as field_conflicts
-
-
-def _t(vi: str, en: str) -> str:
-    return en if current_language() == "en" else vi
 
 
 def _out(text: str) -> None:
@@ -117,7 +114,7 @@ def _target_set(cmd: _Command) -> int:
             clock=cmd.clock,
         )
     _out(
-        _t(
+        say(
             f"Đã đặt chỉ tiêu {a.scheme} tháng {a.month}: {a.count}",
             f"Target set: {a.scheme} {a.month}: {a.count}",
         )
@@ -137,14 +134,14 @@ def _read_file(path: str) -> bytes:
 
 
 def _policy_publish(cmd: _Command) -> int:
-    document = protocol.parse_json(_read_file(cmd.args.file), max_depth=64)
+    document = wire.parse_json(_read_file(cmd.args.file), max_depth=64)
     with cmd.engine.begin() as conn:
         version, new = admin.publish_policy(conn, document=document, clock=cmd.clock)
     if new:
-        _out(_t(f"Đã công bố chính sách phiên bản {version}", f"Published policy {version}"))
+        _out(say(f"Đã công bố chính sách phiên bản {version}", f"Published policy {version}"))
     else:
         _out(
-            _t(
+            say(
                 f"Chính sách phiên bản {version} đã được công bố trước đó",
                 f"Policy {version} was already published",
             )
@@ -155,7 +152,7 @@ def _policy_publish(cmd: _Command) -> int:
 def _revoke(cmd: _Command) -> int:
     with cmd.engine.begin() as conn:
         devices.revoke(conn, device_id=cmd.args.device_id, clock=cmd.clock)
-    _out(_t(f"Đã thu hồi thiết bị {cmd.args.device_id}", f"Revoked device {cmd.args.device_id}"))
+    _out(say(f"Đã thu hồi thiết bị {cmd.args.device_id}", f"Revoked device {cmd.args.device_id}"))
     return 0
 
 
@@ -166,14 +163,14 @@ def _conflicts_list(cmd: _Command) -> int:
         _out(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        _out(_t("Không có xung đột nào cần xử lý", "No conflicts to settle"))
+        _out(say("Không có xung đột nào cần xử lý", "No conflicts to settle"))
     for row in rows:
         _out(
             f"#{row['id']} {row['entity']} {row['entity_id']} {row['field']}: "
-            f"{_t('máy chủ', 'server')}={json.dumps(row['server_value'], ensure_ascii=False)} "
+            f"{say('máy chủ', 'server')}={json.dumps(row['server_value'], ensure_ascii=False)} "
             f"({row['server_hlc']}) / "
-            f"{_t('gửi lên', 'incoming')}={json.dumps(row['incoming_value'], ensure_ascii=False)} "
-            f"({row['incoming_hlc']}) → {_t('đang dùng', 'current')}: {row['winner']}"
+            f"{say('gửi lên', 'incoming')}={json.dumps(row['incoming_value'], ensure_ascii=False)} "
+            f"({row['incoming_hlc']}) → {say('đang dùng', 'current')}: {row['winner']}"
         )
     return 0
 
@@ -210,7 +207,7 @@ def _conflicts_resolve(cmd: _Command) -> int:
     value = json.dumps(settled.value, ensure_ascii=False)
     ids = ", ".join(f"#{i}" for i in settled.closed)
     _out(
-        _t(
+        say(
             f"Đã chốt {settled.entity} {settled.entity_id} {settled.field} = {value}; "
             f"đã đóng {len(settled.closed)} xung đột ({ids})",
             f"Settled {settled.entity} {settled.entity_id} {settled.field} = {value}; "
@@ -240,7 +237,7 @@ def _import(cmd: _Command) -> int:
                 known[device_id] = device
             return None if device is None else device.device_key
 
-        batch = protocol.read_batch_file(raw, key_lookup)
+        batch = signing.read_batch_file(raw, key_lookup)
         conn.rollback()
     device = known[batch["device_id"]]
     if device.revoked_at is not None:
@@ -251,9 +248,9 @@ def _import(cmd: _Command) -> int:
         )
     ack = batches.receive(cmd.engine, device=device, batch=batch, clock=cmd.clock, via="file")
     ack_path = Path(cmd.args.ack_out) if cmd.args.ack_out else path.with_name(path.name + ".ack")
-    ack_path.write_bytes(protocol.write_ack_file(ack, device.id, device.device_key))
+    ack_path.write_bytes(signing.write_ack_file(ack, device.id, device.device_key))
     _out(
-        _t(
+        say(
             f"Lô {ack['batch_id']} của thiết bị {device.name}: nhận {len(ack['accepted'])}, "
             f"từ chối {len(ack['refused'])}, xung đột {ack['conflicts']}",
             f"Batch {ack['batch_id']} from {device.name}: accepted {len(ack['accepted'])}, "
@@ -261,9 +258,9 @@ def _import(cmd: _Command) -> int:
         )
     )
     for refusal in ack["refused"]:
-        reason = refusal["en"] if current_language() == "en" else refusal["vi"]
+        reason = refusal["en"] if language() == "en" else refusal["vi"]
         _out(f"  seq {refusal['seq']} {refusal['entity']} {refusal['id']}: {reason}")
-    _out(_t(f"Tệp xác nhận: {ack_path}", f"Ack file: {ack_path}"))
+    _out(say(f"Tệp xác nhận: {ack_path}", f"Ack file: {ack_path}"))
     return 0
 
 
@@ -278,7 +275,7 @@ def _stats(cmd: _Command) -> int:
     for agent in data["agents"]:
         counts = ", ".join(f"{k} {v}" for k, v in agent["counts"].items())
         _out(
-            f"{agent['name']} ({agent['id']}): {_t('thiết bị', 'devices')} "
+            f"{agent['name']} ({agent['id']}): {say('thiết bị', 'devices')} "
             f"{agent['active_devices']}/{agent['devices']}; {counts}"
         )
     return 0
@@ -291,8 +288,8 @@ def _supervisor_password() -> str:
     password = os.environ.get(PASSWORD_ENV)
     if password:
         return password
-    first = getpass.getpass(_t("Mật khẩu: ", "Password: "))
-    if getpass.getpass(_t("Nhập lại mật khẩu: ", "Repeat the password: ")) != first:
+    first = getpass.getpass(say("Mật khẩu: ", "Password: "))
+    if getpass.getpass(say("Nhập lại mật khẩu: ", "Repeat the password: ")) != first:
         raise ServerError(
             "Hai lần nhập mật khẩu không khớp", "The passwords differ", code="bad_value"
         )
@@ -319,25 +316,25 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(_t("phải là số nguyên", "must be an integer")) from None
+        raise argparse.ArgumentTypeError(say("phải là số nguyên", "must be an integer")) from None
     if value < 0:
-        raise argparse.ArgumentTypeError(_t("không được âm", "must not be negative"))
+        raise argparse.ArgumentTypeError(say("không được âm", "must not be negative"))
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldapp-server",
-        description=_t("Máy chủ đồng bộ cấp tỉnh của fieldapp", "fieldapp provincial sync server"),
+        description=say("Máy chủ đồng bộ cấp tỉnh của fieldapp", "fieldapp provincial sync server"),
     )
     parser.add_argument(
         "--data-dir",
         default=platformdirs.user_data_dir("fieldapp-server"),
-        help=_t("thư mục dữ liệu (chứa server.sqlite3)", "data directory (holds server.sqlite3)"),
+        help=say("thư mục dữ liệu (chứa server.sqlite3)", "data directory (holds server.sqlite3)"),
     )
     parser.add_argument(
         "--database-url",
-        help=_t(
+        help=say(
             "URL cơ sở dữ liệu, ví dụ postgresql+psycopg://…; thay cho --data-dir",
             "database URL, e.g. postgresql+psycopg://…; instead of --data-dir",
         ),
@@ -348,31 +345,31 @@ def build_parser() -> argparse.ArgumentParser:
         group: Any, name: str, handler: Handler, vi: str, en: str
     ) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = group.add_parser(
-            name, help=_t(vi, en), description=_t(vi, en)
+            name, help=say(vi, en), description=say(vi, en)
         )
         sub.set_defaults(handler=handler)
         return sub
 
     def group(name: str, vi: str, en: str) -> Any:
-        sub = commands.add_parser(name, help=_t(vi, en), description=_t(vi, en))
+        sub = commands.add_parser(name, help=say(vi, en), description=say(vi, en))
         return sub.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run = command(commands, "run", _run, "chạy máy chủ HTTP", "run the HTTP server")
-    run.add_argument("--host", default="127.0.0.1", help=_t("địa chỉ lắng nghe", "listen address"))
-    run.add_argument("--port", type=int, default=8080, help=_t("cổng", "port"))
+    run.add_argument("--host", default="127.0.0.1", help=say("địa chỉ lắng nghe", "listen address"))
+    run.add_argument("--port", type=int, default=8080, help=say("cổng", "port"))
 
     agent = group("agent", "quản lý nhân viên thu", "manage collection agents")
     add = command(agent, "add", _agent_add, "thêm nhân viên thu", "add an agent")
-    add.add_argument("name", metavar="NAME", help=_t("họ tên", "full name"))
+    add.add_argument("name", metavar="NAME", help=say("họ tên", "full name"))
     add.add_argument(
         "--commune",
         action="append",
         required=True,
         metavar="CODE",
-        help=_t("mã xã 5 chữ số (lặp lại được)", "5-digit commune code (repeatable)"),
+        help=say("mã xã 5 chữ số (lặp lại được)", "5-digit commune code (repeatable)"),
     )
     listing = command(agent, "list", _agent_list, "liệt kê nhân viên thu", "list agents")
-    listing.add_argument("--json", action="store_true", help=_t("xuất JSON", "print JSON"))
+    listing.add_argument("--json", action="store_true", help=say("xuất JSON", "print JSON"))
 
     code = command(
         commands,
@@ -381,12 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
         "tạo mã đăng ký thiết bị dùng một lần",
         "make a one-time device enrolment code",
     )
-    code.add_argument("agent_id", metavar="AGENT_ID", help=_t("mã nhân viên", "agent id"))
+    code.add_argument("agent_id", metavar="AGENT_ID", help=say("mã nhân viên", "agent id"))
     code.add_argument(
         "--valid-hours",
         type=float,
         default=72.0,
-        help=_t("hiệu lực (giờ, mặc định 72)", "hours the code is valid (default 72)"),
+        help=say("hiệu lực (giờ, mặc định 72)", "hours the code is valid (default 72)"),
     )
 
     book = group("receipt-book", "quản lý quyển biên lai", "manage receipt books")
@@ -397,15 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
         "cấp quyển biên lai cho nhân viên",
         "allocate a receipt book to an agent",
     )
-    book_add.add_argument("agent_id", metavar="AGENT_ID", help=_t("mã nhân viên", "agent id"))
-    book_add.add_argument("--series", required=True, help=_t("ký hiệu", "series"))
+    book_add.add_argument("agent_id", metavar="AGENT_ID", help=say("mã nhân viên", "agent id"))
+    book_add.add_argument("--series", required=True, help=say("ký hiệu", "series"))
     book_add.add_argument(
         "--from",
         dest="first",
         type=_positive_int,
         required=True,
         metavar="N",
-        help=_t("số đầu", "first number"),
+        help=say("số đầu", "first number"),
     )
     book_add.add_argument(
         "--to",
@@ -413,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         required=True,
         metavar="M",
-        help=_t("số cuối", "last number"),
+        help=say("số cuối", "last number"),
     )
 
     target = group("target", "quản lý chỉ tiêu", "manage targets")
@@ -424,20 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
         "đặt chỉ tiêu tháng cho nhân viên",
         "set an agent's monthly target",
     )
-    target_set.add_argument("agent_id", metavar="AGENT_ID", help=_t("mã nhân viên", "agent id"))
+    target_set.add_argument("agent_id", metavar="AGENT_ID", help=say("mã nhân viên", "agent id"))
     target_set.add_argument(
         "--scheme",
         choices=sorted(admin.SCHEMES),
         required=True,
-        help=_t("chế độ: bhyt hoặc bhxh", "scheme: bhyt or bhxh"),
+        help=say("chế độ: bhyt hoặc bhxh", "scheme: bhyt or bhxh"),
     )
-    target_set.add_argument("--month", required=True, metavar="YYYY-MM", help=_t("tháng", "month"))
+    target_set.add_argument("--month", required=True, metavar="YYYY-MM", help=say("tháng", "month"))
     target_set.add_argument(
         "--count",
         type=_positive_int,
         required=True,
         metavar="N",
-        help=_t("số người tham gia mới", "number of new participants"),
+        help=say("số người tham gia mới", "number of new participants"),
     )
 
     policy = group("policy", "quản lý chính sách (mức đóng)", "manage policy tables")
@@ -448,20 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
         "công bố một tệp chính sách JSON",
         "publish a policy JSON file",
     )
-    publish.add_argument("file", metavar="FILE", help=_t("tệp JSON có khoá version", "JSON file"))
+    publish.add_argument("file", metavar="FILE", help=say("tệp JSON có khoá version", "JSON file"))
 
     revoke = command(
         commands, "revoke", _revoke, "thu hồi một thiết bị", "revoke a device's access"
     )
-    revoke.add_argument("device_id", metavar="DEVICE_ID", help=_t("mã thiết bị", "device id"))
+    revoke.add_argument("device_id", metavar="DEVICE_ID", help=say("mã thiết bị", "device id"))
 
     conflicts = group("conflicts", "xung đột chỉnh sửa", "edit conflicts")
     conflicts_list = command(
         conflicts, "list", _conflicts_list, "liệt kê xung đột chưa xử lý", "list open conflicts"
     )
-    conflicts_list.add_argument("--json", action="store_true", help=_t("xuất JSON", "print JSON"))
+    conflicts_list.add_argument("--json", action="store_true", help=say("xuất JSON", "print JSON"))
     conflicts_list.add_argument(
-        "--all", action="store_true", help=_t("gồm cả đã xử lý", "include settled ones")
+        "--all", action="store_true", help=say("gồm cả đã xử lý", "include settled ones")
     )
     conflicts_resolve = command(
         conflicts,
@@ -471,13 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
         "settle a conflict's value; closes every open conflict over the same field",
     )
     conflicts_resolve.add_argument(
-        "conflict_id", type=int, metavar="ID", help=_t("số xung đột", "conflict number")
+        "conflict_id", type=int, metavar="ID", help=say("số xung đột", "conflict number")
     )
     conflicts_resolve.add_argument(
         "--pick",
         choices=("server", "incoming"),
         required=True,
-        help=_t(
+        help=say(
             "giá trị chọn: server (trên máy chủ) hoặc incoming (gửi lên), như trang giám sát",
             "value to keep: server or incoming, as on the supervisor page",
         ),
@@ -485,10 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts_resolve.add_argument(
         "--by",
         metavar="NAME",
-        help=_t("người xử lý (mặc định: người dùng hệ thống)", "who settles it (default: OS user)"),
+        help=say(
+            "người xử lý (mặc định: người dùng hệ thống)", "who settles it (default: OS user)"
+        ),
     )
     conflicts_resolve.add_argument(
-        "--json", action="store_true", help=_t("xuất JSON", "print JSON")
+        "--json", action="store_true", help=say("xuất JSON", "print JSON")
     )
 
     imp = command(
@@ -498,15 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
         "nhập một tệp lô dữ liệu từ USB",
         "import a batch file carried on a USB stick",
     )
-    imp.add_argument("file", metavar="FILE", help=_t("tệp lô dữ liệu", "batch file"))
+    imp.add_argument("file", metavar="FILE", help=say("tệp lô dữ liệu", "batch file"))
     imp.add_argument(
         "--ack-out",
         metavar="PATH",
-        help=_t("nơi ghi tệp xác nhận (mặc định FILE.ack)", "where to write the ack (FILE.ack)"),
+        help=say("nơi ghi tệp xác nhận (mặc định FILE.ack)", "where to write the ack (FILE.ack)"),
     )
 
     stats = command(commands, "stats", _stats, "thống kê số liệu", "counts per entity and agent")
-    stats.add_argument("--json", action="store_true", help=_t("xuất JSON", "print JSON"))
+    stats.add_argument("--json", action="store_true", help=say("xuất JSON", "print JSON"))
 
     supervisor = group("supervisor", "tài khoản trang giám sát", "supervisor web accounts")
     supervisor_add = command(
@@ -517,20 +516,22 @@ def build_parser() -> argparse.ArgumentParser:
         f"add a supervisor account (password prompted, or from {PASSWORD_ENV})",
     )
     supervisor_add.add_argument(
-        "username", metavar="USERNAME", help=_t("tên đăng nhập", "user name")
+        "username", metavar="USERNAME", help=say("tên đăng nhập", "user name")
     )
     supervisor_add.add_argument(
         "--role",
         choices=auth.ROLES,
         required=True,
-        help=_t("admin: toàn tỉnh; commune: theo xã", "admin: whole province; commune: by commune"),
+        help=say(
+            "admin: toàn tỉnh; commune: theo xã", "admin: whole province; commune: by commune"
+        ),
     )
     supervisor_add.add_argument(
         "--commune",
         action="extend",
         nargs="+",
         metavar="CODE",
-        help=_t("mã xã 5 chữ số (cho vai trò commune)", "5-digit commune codes (role commune)"),
+        help=say("mã xã 5 chữ số (cho vai trò commune)", "5-digit commune codes (role commune)"),
     )
     return parser
 
@@ -543,14 +544,14 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         handler: Handler = args.handler
         return handler(cmd)
     except FieldappError as exc:
-        print(_t("Lỗi: ", "Error: ") + exc.message(), file=sys.stderr)
+        print(say("Lỗi: ", "Error: ") + exc.message(), file=sys.stderr)
         return 1
     except OSError as exc:
-        print(_t("Lỗi tệp: ", "File error: ") + str(exc), file=sys.stderr)
+        print(say("Lỗi tệp: ", "File error: ") + str(exc), file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
         print(
-            _t("Lỗi cơ sở dữ liệu: ", "Database error: ") + str(exc).splitlines()[0],
+            say("Lỗi cơ sở dữ liệu: ", "Database error: ") + str(exc).splitlines()[0],
             file=sys.stderr,
         )
         return 1

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldapp.clock import Clock, iso_utc
-from fieldapp.ids import uuid7
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.ids import is_uuid, uuid7
 from sync.server.errors import ServerError
 from sync.server.schema import agent_communes, agents, devices, enrol_codes
 
@@ -85,7 +85,7 @@ def enrol(
     device_name: str,
     clock: Clock,
     device_id: str | None = None,
-) -> protocol.EnrolResponse:
+) -> wire.EnrolResponse:
     """Exchange a one-time code for a device id, a bearer token and a device key."""
     now = iso_utc(clock.now())
     row = conn.execute(
@@ -119,13 +119,13 @@ def enrol(
     # stamps carry it. A re-enrolled laptop gets a new id, which its client maps.
     if (
         device_id is None
-        or not protocol.is_uuid(device_id)
+        or not is_uuid(device_id)
         or conn.execute(sa.select(devices.c.id).where(devices.c.id == device_id)).first()
         is not None
     ):
         device_id = uuid7(clock)
     token = secrets.token_urlsafe(32)
-    key = protocol.new_device_key()
+    key = signing.new_device_key()
     # The device key is kept in clear: it must verify signatures later. Encrypting it at
     # rest (a key from the environment or a KMS) is left to the deployment.
     conn.execute(
@@ -151,13 +151,13 @@ def enrol(
             code="enrol_code_used",
             status=403,
         )
-    return protocol.EnrolResponse(
+    return wire.EnrolResponse(
         device_id=device_id,
         token=token,
         agent_id=row.agent_id,
         agent_name=name,
         communes=communes,
-        device_key=protocol.encode_device_key(key),
+        device_key=signing.encode_device_key(key),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldapp.errors import FieldappError
+from sync.protocol.errors import FieldappError
 
 
 class ServerError(FieldappError):

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sync import protocol
+from sync.protocol import wire
 from sync.server.schema import agent_communes, changes
 
 # Any fixed number: the PostgreSQL advisory lock that orders appends to the feed.
@@ -96,7 +96,7 @@ def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
 
 def page(
     conn: Connection, *, agent_id: str, device_id: str, since: int, limit: int
-) -> protocol.ChangePage:
+) -> wire.ChangePage:
     """The changes after `since` that this device's agent may see and does not already have."""
     # Read the head first: every change up to it has committed (appends are serialised), so
     # a cursor handed out here never skips a change that commits later.
@@ -116,9 +116,9 @@ def page(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    out: list[protocol.Change] = []
+    out: list[wire.Change] = []
     for row in rows:
-        change = protocol.Change(
+        change = wire.Change(
             cursor=int(row.cursor),
             entity=row.entity,
             id=row.entity_id,
@@ -129,6 +129,4 @@ def page(
             change["field_hlc"] = row.field_hlc
         out.append(change)
     cursor = out[-1]["cursor"] if more else max(head, since)
-    return protocol.ChangePage(
-        protocol=protocol.PROTOCOL_VERSION, changes=out, cursor=cursor, more=more
-    )
+    return wire.ChangePage(protocol=wire.PROTOCOL_VERSION, changes=out, cursor=cursor, more=more)

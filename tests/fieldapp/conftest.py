@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from fieldapp.clock import FixedClock
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE, create_demo
 from fieldapp.model import Household
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
 DEMO_HOUSEHOLDS = 120

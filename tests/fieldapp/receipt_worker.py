@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fieldapp.clock import FixedClock  # noqa: E402
 from fieldapp.workspace import Workspace  # noqa: E402
+from sync.protocol.clock import FixedClock  # noqa: E402
 
 # The same instant as the test fixtures, so every process computes amounts under one policy.
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)

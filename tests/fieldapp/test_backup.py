@@ -20,11 +20,11 @@ from fieldapp.backup import (
     restore,
 )
 from fieldapp.cli import main
-from fieldapp.clock import FixedClock
 from fieldapp.lock import derive_key, set_pin
 from fieldapp.model import Household
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 
 from .conftest import NOW
 

@@ -26,19 +26,22 @@ from fieldapp.documents import (
     ReceiptDocument,
     TemplateError,
     load_flyer_templates,
-    parse_receipt_qr,
-    receipt_qr_payload,
-    receipt_signature,
     render_flyers,
     render_receipt,
-    verification_code,
-    verify_receipt_qr,
 )
 from fieldapp.documents.flyer import UNREVIEWED_NOTICE
 from fieldapp.documents.fonts import missing_glyphs
-from fieldapp.documents.qr import CODE_ALPHABET, normalize_verification_code
 from fieldapp.documents.receipt import vietnamese_date
-from fieldapp.money import format_vnd
+from sync.protocol.money import format_vnd
+from sync.protocol.receipt_qr import (
+    CODE_ALPHABET,
+    normalize_verification_code,
+    parse_receipt_qr,
+    receipt_qr_payload,
+    receipt_signature,
+    verification_code,
+    verify_receipt_qr,
+)
 from tests.fieldapp.pdfcheck import (
     decode_qr,
     flat,

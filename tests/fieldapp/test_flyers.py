@@ -13,14 +13,14 @@ import pytest
 
 from fieldapp.calculator import bhyt_household
 from fieldapp.cli import main
-from fieldapp.clock import FixedClock
 from fieldapp.demo import create_demo
-from fieldapp.errors import FieldappError
 from fieldapp.flyers import AUDIENCES, audience_of, flyer_for, household_flyers, village_flyers
 from fieldapp.model import Household
-from fieldapp.money import format_vnd
 from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 from tests.fieldapp.conftest import NOW
 from tests.fieldapp.pdfcheck import flat, page_sizes_mm, page_texts
 

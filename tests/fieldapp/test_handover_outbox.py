@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from fieldapp import migrations
-from fieldapp.clock import FixedClock
 from fieldapp.errors import ValidationError
 from fieldapp.reports import reconcile
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 

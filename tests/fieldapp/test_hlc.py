@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from fieldapp.clock import FixedClock
-from fieldapp.hlc import MAX_COUNTER, HybridClock, parse
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
+from sync.protocol.hlc import MAX_COUNTER, HybridClock, hlc_parse
 
 
 def test_stamps_on_a_standing_clock_keep_moving_and_stay_parseable() -> None:
@@ -15,7 +15,7 @@ def test_stamps_on_a_standing_clock_keep_moving_and_stay_parseable() -> None:
     clock = HybridClock("dev")
     stamps = [clock.tick(1_000) for _ in range(MAX_COUNTER + 3)]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
-    parsed = [parse(s) for s in stamps[-4:]]
+    parsed = [hlc_parse(s) for s in stamps[-4:]]
     assert [(p.wall_ms, p.counter) for p in parsed] == [
         (1_000, MAX_COUNTER - 1),
         (1_000, MAX_COUNTER),
@@ -23,7 +23,7 @@ def test_stamps_on_a_standing_clock_keep_moving_and_stay_parseable() -> None:
         (1_001, 1),
     ]
     # The wall clock catching up continues from the stamp, never going back.
-    assert parse(clock.tick(1_001)) == parse(f"{1_001:015d}-00002-dev")
+    assert hlc_parse(clock.tick(1_001)) == hlc_parse(f"{1_001:015d}-00002-dev")
     assert clock.tick(5_000) > stamps[-1]
 
 

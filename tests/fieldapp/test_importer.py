@@ -11,11 +11,11 @@ from typing import Any
 import openpyxl
 import pytest
 
-from fieldapp.errors import FieldappError
 from fieldapp.importer import import_residents
 from fieldapp.members import Members
 from fieldapp.store import Store
 from fieldapp.workspace import Workspace
+from sync.protocol.errors import FieldappError
 
 CODES = {"province_code": "15", "commune_code": "99001"}
 

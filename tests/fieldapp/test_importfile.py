@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from fieldapp.errors import FieldappError
 from fieldapp.importfile import ParsedFile, ParsedHousehold, parse_resident_file
+from sync.protocol.errors import FieldappError
 
 TODAY = date(2026, 11, 15)
 

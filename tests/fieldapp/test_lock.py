@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from fieldapp.cli import main
-from fieldapp.clock import FixedClock
 from fieldapp.lock import (
     LockedOut,
     PinFormatError,
@@ -23,6 +22,7 @@ from fieldapp.lock import (
 )
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 
 from .conftest import NOW
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldapp.money import MAX_IN_WORDS, amount_in_words, format_vnd, round_half_up
+from sync.protocol.money import MAX_IN_WORDS, amount_in_words, format_vnd, round_half_up
 
 VECTORS = [
     (0, "Không đồng"),

@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
-from fieldapp.errors import FieldappError, NotFoundError, ValidationError
+from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.model import Household, Member
 from fieldapp.store import Store
 from fieldapp.workspace import Workspace
+from sync.protocol.errors import FieldappError
 
 JULY = dt.date(2026, 7, 1)
 TODAY = dt.date(2026, 11, 23)

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 import resources
-from fieldapp.errors import FieldappError, NotFoundError, ValidationError
+from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.policy import Policy, PolicyFormatError, PolicySet, load_policy
+from sync.protocol.errors import FieldappError
 
 SHIPPED = resources.path("policy", "vn-2026.11.json")
 

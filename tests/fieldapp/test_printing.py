@@ -18,11 +18,11 @@ import pypdf
 import pytest
 
 from fieldapp.cli import main
-from fieldapp.errors import FieldappError
-from fieldapp.money import format_vnd
 from fieldapp.printing import PrintingError, print_pdf, printers, require_printer
 from fieldapp.receipts import Receipt
 from fieldapp.workspace import Workspace
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 from tests.fieldapp.pdfcheck import flat, need, page_texts
 
 QUEUE = "fieldapp-test"

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.clock import FixedClock
-from fieldapp.documents.qr import parse_receipt_qr, verify_receipt_qr
-from fieldapp.errors import FieldappError, NotFoundError, ValidationError
+from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.model import Pledge
-from fieldapp.money import amount_in_words, format_vnd
 from fieldapp.receipts import ReceiptBook
 from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import amount_in_words, format_vnd
+from sync.protocol.receipt_qr import parse_receipt_qr, verify_receipt_qr
 from tests.fieldapp.conftest import NOW
 from tests.fieldapp.pdfcheck import decode_qr, flat, page_texts, render_png
 

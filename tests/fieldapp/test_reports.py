@@ -16,11 +16,9 @@ import openpyxl
 import pytest
 
 from fieldapp.cli import main
-from fieldapp.clock import VIETNAM_TZ, FixedClock
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE
 from fieldapp.errors import ValidationError
 from fieldapp.export import export_records
-from fieldapp.money import amount_in_words, format_vnd
 from fieldapp.reports import (
     MAX_HANDOVER,
     Tally,
@@ -31,6 +29,8 @@ from fieldapp.reports import (
 )
 from fieldapp.reports_pdf import render_day_report
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import VIETNAM_TZ, FixedClock
+from sync.protocol.money import amount_in_words, format_vnd
 from tests.fieldapp.pdfcheck import flat, page_sizes_mm, page_texts, render_png
 
 DAY1 = dt.date(2026, 11, 22)

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldapp.clock import FixedClock
 from fieldapp.model import Household
 from fieldapp.search import match_expression
 from fieldapp.text import fold
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 
 from .conftest import NOW
 

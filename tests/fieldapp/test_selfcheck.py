@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.clock import FixedClock
-from fieldapp.errors import FieldappError
 from fieldapp.selfcheck import SERIES, run_self_check
 from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
+from sync.protocol.errors import FieldappError
 from tests.fieldapp.conftest import NOW
 from tests.fieldapp.pdfcheck import flat, page_texts
 

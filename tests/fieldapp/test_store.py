@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from fieldapp import migrations
-from fieldapp.clock import FixedClock
-from fieldapp.errors import FieldappError, StoreVersionError
-from fieldapp.hlc import parse
+from fieldapp.errors import StoreVersionError
 from fieldapp.store import STORE_FILENAME, Store, default_data_dir
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
+from sync.protocol.errors import FieldappError
+from sync.protocol.hlc import hlc_parse
 
 from .conftest import NOW
 
@@ -212,7 +213,7 @@ def test_hybrid_clock_is_persisted_and_monotonic_across_reopen(tmp_path: Path) -
 
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == len(stamps)
-    parsed = [parse(s) for s in stamps]
+    parsed = [hlc_parse(s) for s in stamps]
     assert parsed == sorted(parsed)
     assert {p.device_id for p in parsed} == {stamps[0].split("-", 2)[2]}
 
@@ -249,8 +250,11 @@ def test_observed_remote_clock_is_kept_across_reopen(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
     try:
         _add(ws)
-        stamp = parse(_last_outbox_hlc(ws))
-        assert (stamp.wall_ms, stamp.counter) > (parse(remote).wall_ms, parse(remote).counter)
+        stamp = hlc_parse(_last_outbox_hlc(ws))
+        assert (stamp.wall_ms, stamp.counter) > (
+            hlc_parse(remote).wall_ms,
+            hlc_parse(remote).counter,
+        )
         assert stamp.device_id == ws.store.device_id
     finally:
         ws.close()

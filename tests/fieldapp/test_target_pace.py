@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.clock import FixedClock
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE
 from fieldapp.reports import TargetProgress, month_progress
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 from tests.fieldapp.test_reports import DAY1, DAY2, Known, build_known_store, move_to, vn
 
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
-from fieldapp.clock import VIETNAM_TZ, FixedClock
 from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.model import VISIT_OUTCOMES, Household
 from fieldapp.store import Store
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import VIETNAM_TZ, FixedClock
 
 from .conftest import NOW
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fieldapp.clock import FixedClock
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 
 
 def test_set_agent_is_kept_across_reopening(

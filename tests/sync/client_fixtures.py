@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from fieldapp.clock import FixedClock
 from fieldapp.workspace import Workspace
 from sync.client import SyncClient
+from sync.protocol.clock import FixedClock
 from sync.server import admin
 from tests.sync.conftest import START, Server
 

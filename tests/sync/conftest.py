@@ -18,8 +18,9 @@ import sqlalchemy as sa
 import uvicorn
 from sqlalchemy.engine import Engine
 
-from fieldapp.clock import FixedClock
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.clock import FixedClock
+from sync.protocol.hlc import HybridClock
 from sync.server import admin, devices
 from sync.server.app import create_app
 from sync.server.schema import open_engine
@@ -88,7 +89,7 @@ class Server:
         """Enrol a new device of the agent over HTTP."""
         with self.http() as client:
             response = client.post(
-                protocol.ENROL_PATH, json={"code": self.enrol_code(agent_id), "device_name": name}
+                wire.ENROL_PATH, json={"code": self.enrol_code(agent_id), "device_name": name}
             )
         assert response.status_code == 200, response.text
         laptop = Laptop(self, response.json())
@@ -108,8 +109,8 @@ class Laptop:
         self.device_id: str = enrolment["device_id"]
         self.agent_id: str = enrolment["agent_id"]
         self.token: str = enrolment["token"]
-        self.key = protocol.decode_device_key(enrolment["device_key"])
-        self.clock = protocol.HybridClock(self.device_id)
+        self.key = signing.decode_device_key(enrolment["device_key"])
+        self.clock = HybridClock(self.device_id)
         self.now_ms = int(START.timestamp() * 1000)
         self.seq = 0
         self.http = server.http(headers={"Authorization": f"Bearer {self.token}"})
@@ -119,13 +120,13 @@ class Laptop:
         entity: str,
         data: dict[str, Any],
         *,
-        op: protocol.Op = "insert",
+        op: wire.Op = "insert",
         base: dict[str, str | None] | None = None,
         record_id: str | None = None,
-    ) -> protocol.Record:
+    ) -> wire.Record:
         self.seq += 1
         self.now_ms += 1000
-        return protocol.Record(
+        return wire.Record(
             seq=self.seq,
             entity=entity,
             id=record_id or data["id"],
@@ -135,9 +136,9 @@ class Laptop:
             base=base,
         )
 
-    def batch(self, records: list[protocol.Record]) -> protocol.Batch:
-        return protocol.Batch(
-            protocol=protocol.PROTOCOL_VERSION,
+    def batch(self, records: list[wire.Record]) -> wire.Batch:
+        return wire.Batch(
+            protocol=wire.PROTOCOL_VERSION,
             device_id=self.device_id,
             batch_id=str(uuid.uuid4()),
             seq_from=records[0]["seq"] if records else self.seq,
@@ -147,26 +148,26 @@ class Laptop:
 
     def post(self, body: bytes, **headers: str) -> httpx.Response:
         return self.http.post(
-            protocol.BATCHES_PATH,
+            wire.BATCHES_PATH,
             content=body,
             headers={"Content-Encoding": "gzip", "Content-Type": "application/json", **headers},
         )
 
-    def upload(self, batch: protocol.Batch) -> httpx.Response:
-        return self.post(protocol.encode_body(batch))
+    def upload(self, batch: wire.Batch) -> httpx.Response:
+        return self.post(wire.encode_body(batch))
 
-    def send(self, *records: protocol.Record) -> protocol.Ack:
+    def send(self, *records: wire.Record) -> wire.Ack:
         response = self.upload(self.batch(list(records)))
         assert response.status_code == 200, response.text
-        return protocol.validate_ack(response.json())
+        return wire.validate_ack(response.json())
 
-    def pull(self, since: int = 0, limit: int = 500) -> tuple[list[protocol.Change], int]:
+    def pull(self, since: int = 0, limit: int = 500) -> tuple[list[wire.Change], int]:
         """Every change after `since`, following `more`; returns them and the final cursor."""
-        out: list[protocol.Change] = []
+        out: list[wire.Change] = []
         while True:
-            response = self.http.get(protocol.CHANGES_PATH, params={"since": since, "limit": limit})
+            response = self.http.get(wire.CHANGES_PATH, params={"since": since, "limit": limit})
             assert response.status_code == 200, response.text
-            page = protocol.validate_change_page(response.json())
+            page = wire.validate_change_page(response.json())
             out.extend(page["changes"])
             since = page["cursor"]
             if not page["more"]:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from sync import protocol
+from sync.protocol import wire
 from sync.server import admin
 from sync.server.schema import changes, field_conflicts, households
 from tests.sync.conftest import (
@@ -49,11 +49,11 @@ def _void(receipt_id: str) -> dict[str, Any]:
 
 def _update(
     laptop: Laptop, record_id: str, base: dict[str, str | None] | None, **fields: Any
-) -> protocol.Record:
+) -> wire.Record:
     return laptop.record("household", fields, op="update", base=base, record_id=record_id)
 
 
-def _refusal(record: protocol.Record, code: str, en: str) -> tuple[int, str, str, str, str]:
+def _refusal(record: wire.Record, code: str, en: str) -> tuple[int, str, str, str, str]:
     return (record["seq"], record["id"], record["entity"], code, en)
 
 
@@ -161,7 +161,7 @@ def test_mixed_batch_gives_the_ack_record_by_record(server: Server) -> None:
     batch = laptop.batch(records)
     response = laptop.upload(batch)
     assert response.status_code == 200, response.text
-    ack = protocol.validate_ack(response.json())
+    ack = wire.validate_ack(response.json())
 
     refused = [
         _refusal(
@@ -284,8 +284,8 @@ def test_insert_then_edits_in_one_batch_feed_each_step(server: Server) -> None:
     assert server.count("households") == 1
 
 
-def _households_with_children(laptop: Laptop, count: int) -> list[protocol.Record]:
-    records: list[protocol.Record] = []
+def _households_with_children(laptop: Laptop, count: int) -> list[wire.Record]:
+    records: list[wire.Record] = []
     for _ in range(count):
         home = household(COMMUNE)
         person = member(home["id"])

@@ -13,9 +13,10 @@ import pytest
 
 from fieldapp import syncstate
 from fieldapp.store import Store
-from sync import protocol
 from sync.cli import main as fieldapp_main
 from sync.client import SyncClient
+from sync.protocol import signing, wire
+from sync.protocol.ids import is_uuid
 from sync.server import admin
 from sync.server.cli import main as server_main
 from tests.sync.client_fixtures import (
@@ -104,7 +105,7 @@ def test_crash_between_send_and_ack_resends_the_same_batch(
         request: httpx.Request, forward: Callable[[], httpx.Response]
     ) -> httpx.Response:
         response = forward()
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             raise Crash()
         return response
 
@@ -121,7 +122,7 @@ def test_crash_between_send_and_ack_resends_the_same_batch(
     watching = ForwardingTransport(lambda request, forward: forward())
     result = a.sync(transport=watching)
     assert result.ok, result.as_dict()
-    posted = [_batch_id(r) for r in watching.requests if r.url.path == protocol.BATCHES_PATH]
+    posted = [_batch_id(r) for r in watching.requests if r.url.path == wire.BATCHES_PATH]
     assert posted == [first]
     assert a.pending() == 0
     assert server_batches(server) == [first]
@@ -136,21 +137,21 @@ def test_the_same_batch_uploaded_twice_is_applied_once(server: Server, laptops: 
     with a.client() as client:
         pending = syncstate.next_batch(a.ws.store, limit=500)
         assert pending is not None
-        wire = client.wire_batch(pending)
+        sent = client.wire_batch(pending)
         assert client.run().ok
     counts = server_counts(server)
     token = a.ws.store.meta("device_token")
     with server.http(headers={"Authorization": f"Bearer {token}"}) as http:
         response = http.post(
-            protocol.BATCHES_PATH,
-            content=protocol.encode_body(wire),
+            wire.BATCHES_PATH,
+            content=wire.encode_body(sent),
             headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
         )
     assert response.status_code == 200
-    ack = protocol.validate_ack(response.json())
-    assert ack["batch_id"] == wire["batch_id"] and len(ack["accepted"]) == len(wire["records"])
+    ack = wire.validate_ack(response.json())
+    assert ack["batch_id"] == sent["batch_id"] and len(ack["accepted"]) == len(sent["records"])
     assert server_counts(server) == counts
-    assert server_batches(server) == [wire["batch_id"]]
+    assert server_batches(server) == [sent["batch_id"]]
 
 
 def test_refused_record_is_listed_with_its_reason_and_stays_refused(
@@ -311,10 +312,10 @@ def test_enrol_stores_the_device_identity(server: Server, laptops: MakeLaptop) -
     assert store.meta("agent_id") == agent and a.ws.agent_id == agent
     assert store.meta("agent_name") == "Trần Thị Bình"
     assert store.meta("server_url") == server.base_url
-    assert protocol.is_uuid(store.meta("server_device_id"))
+    assert is_uuid(store.meta("server_device_id"))
     # The server adopts the laptop's own id, so its clock stamps need no translation.
     assert store.meta("server_device_id") == store.device_id
-    assert len(protocol.decode_device_key(store.meta("device_key") or "")) == 32
+    assert len(signing.decode_device_key(store.meta("device_key") or "")) == 32
     assert store.meta("device_token")
     with a.client() as client, pytest.raises(Exception) as refused:
         client.enrol(server.base_url, "WRONGCODE1")
@@ -329,7 +330,7 @@ def test_5xx_is_retried_with_backoff_and_4xx_is_not(server: Server, laptops: Mak
     failures = iter([503, 503])
 
     def flaky(request: httpx.Request, forward: Callable[[], httpx.Response]) -> httpx.Response:
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             status = next(failures, None)
             if status is not None:
                 return httpx.Response(status, json={"code": "busy", "vi": "bận", "en": "busy"})
@@ -347,7 +348,7 @@ def test_5xx_is_retried_with_backoff_and_4xx_is_not(server: Server, laptops: Mak
     def bad_request(
         request: httpx.Request, forward: Callable[[], httpx.Response]
     ) -> httpx.Response:
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             return httpx.Response(400, json={"code": "bad", "vi": "sai", "en": "wrong"})
         return forward()
 
@@ -366,7 +367,7 @@ def test_timeouts_never_count_as_success(server: Server, laptops: MakeLaptop) ->
 
     def slow(request: httpx.Request, forward: Callable[[], httpx.Response]) -> httpx.Response:
         response = forward()
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             raise httpx.ReadTimeout("timed out", request=request)
         return response
 
@@ -409,8 +410,8 @@ def test_batches_are_bounded_and_sent_in_order(server: Server, laptops: MakeLapt
 
 def test_restarted_store_keeps_batch_ids_until_acknowledged(tmp_path: Path) -> None:
     """Batch ids are committed before sending, so a reopened store finds the same batch."""
-    from fieldapp.clock import FixedClock
     from fieldapp.workspace import Workspace
+    from sync.protocol.clock import FixedClock
 
     ws = Workspace.open(tmp_path, clock=FixedClock(dt.datetime(2026, 11, 23, tzinfo=dt.UTC)))
     for head in ("Lò Văn An", "Lò Văn Bình", "Lò Văn Cường"):
@@ -480,7 +481,7 @@ def test_ca_file_from_the_environment_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """FIELDAPP_CA_FILE pins the trusted CA; a missing file is reported, not ignored."""
-    from fieldapp.clock import FixedClock
+    from sync.protocol.clock import FixedClock
 
     monkeypatch.setenv("FIELDAPP_CA_FILE", str(tmp_path / "missing-ca.pem"))
     store = Store(tmp_path / "fieldapp.sqlite3", clock=FixedClock(dt.datetime.now(dt.UTC)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fieldapp.clock import FixedClock
 from fieldapp.workspace import Workspace
 from sync.client import SyncClient
+from sync.protocol.clock import FixedClock
 from tests.sync.client_fixtures import COMMUNE
 from tests.sync.conftest import START, Server
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from fieldapp import syncstate
-from sync import protocol
+from sync.protocol import wire
 from sync.server import feed
 from sync.server.schema import IMMUTABLE_TABLES, MERGEABLE_TABLES, batches, changes
 from tests.sync import conftest as fx
@@ -125,7 +125,7 @@ def test_upload_through_faults_lands_every_record_exactly_once(
         server.base_url,
         seed=20261123,
         weights=FAULT_MIX,
-        fault_paths=(protocol.BATCHES_PATH, protocol.CHANGES_PATH),
+        fault_paths=(wire.BATCHES_PATH, wire.CHANGES_PATH),
         opening=OPENING,
         slow_seconds=SLOW_SECONDS,
     ) as proxy:
@@ -166,13 +166,13 @@ def test_upload_through_faults_lands_every_record_exactly_once(
     }
     assert {ack["batch_id"] for ack in acks} == sent
     assert len(acks) == len(sent)
-    posted = {_batch_id(s.body) for s in proxy.seen if s.path == protocol.BATCHES_PATH}
+    posted = {_batch_id(s.body) for s in proxy.seen if s.path == wire.BATCHES_PATH}
     assert sent <= posted
     # Both copies of a duplicated upload got the same acknowledgement.
     twins = [
         s
         for s in proxy.seen
-        if s.fault == DUPLICATE and s.path == protocol.BATCHES_PATH and s.statuses == [200, 200]
+        if s.fault == DUPLICATE and s.path == wire.BATCHES_PATH and s.statuses == [200, 200]
     ]
     assert twins, "no duplicated upload reached the server twice"
     for seen in twins:
@@ -205,9 +205,9 @@ def _writer(server: Server, agent_id: str, batches_to_send: int, done: threading
             records = []
             for _ in range(10):
                 home = fx.household(COMMUNE, head_name="Hoàng Văn Em")
-                records.append(device.record(protocol.HOUSEHOLD, home))
-                records.append(device.record(protocol.MEMBER, fx.member(home["id"])))
-                records.append(device.record(protocol.VISIT, fx.visit(home["id"], agent_id)))
+                records.append(device.record(wire.HOUSEHOLD, home))
+                records.append(device.record(wire.MEMBER, fx.member(home["id"])))
+                records.append(device.record(wire.VISIT, fx.visit(home["id"], agent_id)))
             ack = device.send(*records)
             assert ack["refused"] == []
             time.sleep(0.02)
@@ -230,7 +230,7 @@ def test_pull_through_faults_brings_each_change_once(server: Server, laptops: Ma
         server.base_url,
         seed=4242,
         weights=FAULT_MIX,
-        fault_paths=(protocol.CHANGES_PATH,),
+        fault_paths=(wire.CHANGES_PATH,),
         opening=OPENING,
         slow_seconds=PULL_SLOW_SECONDS,
     ) as proxy:
@@ -266,11 +266,11 @@ def test_pull_through_faults_brings_each_change_once(server: Server, laptops: Ma
     assert syncstate.cursor(a.ws.store) == head
 
     # The cursor only moves forward, and only to a cursor the server handed out.
-    asked = [_since(s.path) for s in proxy.seen if s.path.startswith(protocol.CHANGES_PATH)]
+    asked = [_since(s.path) for s in proxy.seen if s.path.startswith(wire.CHANGES_PATH)]
     assert asked == sorted(asked)
     handed_out = {0}
     for seen in proxy.seen:
         for status, answer in zip(seen.statuses, seen.answers, strict=True):
-            if status == 200 and seen.path.startswith(protocol.CHANGES_PATH):
+            if status == 200 and seen.path.startswith(wire.CHANGES_PATH):
                 handed_out.add(int(json.loads(answer)["cursor"]))
     assert set(asked) <= handed_out

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from fieldapp import migrations
-from fieldapp.clock import FixedClock
 from fieldapp.reports import reconcile
 from fieldapp.workspace import Workspace
-from sync import protocol
+from sync.protocol import wire
+from sync.protocol.clock import FixedClock
+from sync.protocol.hlc import hlc_format
 from sync.server import admin
 from sync.server.cli import main as server_main
 from sync.server.schema import cash_handovers
@@ -420,14 +421,14 @@ def test_protocol_checks_a_handover_without_a_server() -> None:
     def check(**fields: Any) -> str | None:
         record = {
             "seq": 1,
-            "entity": protocol.CASH_HANDOVER,
+            "entity": wire.CASH_HANDOVER,
             "id": (data := handover(**fields))["id"],
             "op": "insert",
-            "hlc": protocol.hlc_format(1, 0, device),
+            "hlc": hlc_format(1, 0, device),
             "data": data,
             "base": None,
         }
-        problem = protocol.check_record(record, device_id=device)
+        problem = wire.check_record(record, device_id=device)
         return None if problem is None else problem.code
 
     assert check() is None
@@ -436,17 +437,17 @@ def test_protocol_checks_a_handover_without_a_server() -> None:
     assert check(reason=None) == "invalid_field"
     assert check(at="0001-01-01T00:00:00+14:00") == "day_in_future"
     assert check(day="9999-12-31", at="9999-12-31T23:00:00+00:00") is None
-    assert protocol.CASH_HANDOVER in protocol.IMMUTABLE
+    assert wire.CASH_HANDOVER in wire.IMMUTABLE
     record = {
         "seq": 1,
-        "entity": protocol.CASH_HANDOVER,
+        "entity": wire.CASH_HANDOVER,
         "id": new_id(),
         "op": "update",
-        "hlc": protocol.hlc_format(1, 0, device),
+        "hlc": hlc_format(1, 0, device),
         "data": {},
         "base": None,
     }
-    problem = protocol.check_record(record)
+    problem = wire.check_record(record)
     assert problem is not None and problem.code == "immutable"
 
 

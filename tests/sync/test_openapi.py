@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sync import protocol
+from sync.protocol import wire
 from sync.server.app import OPENAPI_PATH, openapi_text
 
 
@@ -51,7 +51,7 @@ def test_every_reference_resolves_and_request_bodies_are_components() -> None:
     assert "$defs" not in json.dumps(document)
     schemas = document["components"]["schemas"]
     assert {"BatchModel", "RecordModel", "EnrolRequestModel"} <= set(schemas)
-    body = document["paths"][protocol.BATCHES_PATH]["post"]["requestBody"]
+    body = document["paths"][wire.BATCHES_PATH]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/BatchModel"
     }
@@ -65,17 +65,17 @@ def test_each_endpoint_documents_the_errors_it_answers() -> None:
     """429 where the per-device rate limit applies, 413 where a body is size-limited, 400
     everywhere a request can be malformed; never FastAPI's 422 (bad parameters answer 400)."""
     document = _document()
-    upload = _statuses(document, protocol.BATCHES_PATH, "post")
+    upload = _statuses(document, wire.BATCHES_PATH, "post")
     assert {"400", "401", "403", "409", "413", "415", "426", "429"} <= upload
-    assert {"400", "401", "429"} <= _statuses(document, protocol.CHANGES_PATH, "get")
-    enrol = _statuses(document, protocol.ENROL_PATH, "post")
+    assert {"400", "401", "429"} <= _statuses(document, wire.CHANGES_PATH, "get")
+    enrol = _statuses(document, wire.ENROL_PATH, "post")
     assert {"400", "413", "415"} <= enrol and "429" not in enrol and "401" not in enrol
-    assert "400" in _statuses(document, protocol.RECEIPT_VERIFY_PATH, "get")
-    assert _statuses(document, protocol.HEALTH_PATH, "get") == {"200"}
+    assert "400" in _statuses(document, wire.RECEIPT_VERIFY_PATH, "get")
+    assert _statuses(document, wire.HEALTH_PATH, "get") == {"200"}
     for operations in document["paths"].values():
         for operation in operations.values():
             assert "422" not in operation["responses"]
-    limited = document["paths"][protocol.BATCHES_PATH]["post"]["responses"]["429"]
+    limited = document["paths"][wire.BATCHES_PATH]["post"]["responses"]["429"]
     assert "Retry-After" in limited["headers"]
     assert limited["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"
@@ -85,5 +85,5 @@ def test_each_endpoint_documents_the_errors_it_answers() -> None:
 def test_the_described_record_kinds_are_the_wire_formats() -> None:
     """A new record kind in the wire format shows in the API description too."""
     record = _document()["components"]["schemas"]["RecordModel"]
-    assert record["properties"]["entity"]["enum"] == list(protocol.ENTITIES)
+    assert record["properties"]["entity"]["enum"] == list(wire.ENTITIES)
     assert record["properties"]["op"]["enum"] == ["insert", "update"]

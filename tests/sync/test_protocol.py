@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from sync import protocol
-from sync.protocol import ProtocolError
+from sync.protocol import signing, wire
+from sync.protocol.errors import ProtocolError
+from sync.protocol.hlc import Hlc, HybridClock, hlc_compare, hlc_format, hlc_parse
 from tests.sync.conftest import household, pledge
 
 DEVICE = "01937b2a-0000-7000-8000-000000000001"
@@ -23,7 +24,7 @@ def _record(entity: str, data: dict[str, Any], **over: Any) -> dict[str, Any]:
         "entity": entity,
         "id": data.get("id", str(uuid.uuid4())),
         "op": "insert",
-        "hlc": protocol.hlc_format(1, 0, DEVICE),
+        "hlc": hlc_format(1, 0, DEVICE),
         "data": data,
         "base": None,
         **over,
@@ -44,43 +45,43 @@ def _batch(records: list[dict[str, Any]]) -> dict[str, Any]:
 def test_hlc_text_sorts_like_the_clock() -> None:
     """Text order equals (wall, counter, device) order, and parse inverts format."""
     values = [
-        protocol.hlc_format(5, 0, DEVICE),
-        protocol.hlc_format(5, 1, DEVICE),
-        protocol.hlc_format(40, 0, DEVICE),
-        protocol.hlc_format(1_000_000_000_000, 0, DEVICE),
+        hlc_format(5, 0, DEVICE),
+        hlc_format(5, 1, DEVICE),
+        hlc_format(40, 0, DEVICE),
+        hlc_format(1_000_000_000_000, 0, DEVICE),
     ]
     assert sorted(values) == values
-    assert protocol.hlc_parse(values[1]) == protocol.Hlc(5, 1, DEVICE)
-    assert str(protocol.hlc_parse(values[2])) == values[2]
-    assert protocol.hlc_compare(values[0], values[1]) == -1
-    assert protocol.hlc_compare(values[3], values[3]) == 0
+    assert hlc_parse(values[1]) == Hlc(5, 1, DEVICE)
+    assert str(hlc_parse(values[2])) == values[2]
+    assert hlc_compare(values[0], values[1]) == -1
+    assert hlc_compare(values[3], values[3]) == 0
     with pytest.raises(ProtocolError):
-        protocol.hlc_parse("12-3-x")
+        hlc_parse("12-3-x")
 
 
 def test_hybrid_clock_never_goes_back_and_follows_observed() -> None:
     """A wall clock going backwards still gives increasing values; observe jumps past others."""
-    clock = protocol.HybridClock(DEVICE)
+    clock = HybridClock(DEVICE)
     first = clock.tick(1000)
     second = clock.tick(900)
     third = clock.tick(1000)
     assert first < second < third
-    remote = protocol.hlc_format(5000, 7, "other-device")
+    remote = hlc_format(5000, 7, "other-device")
     clock.observe(remote)
     after = clock.tick(1200)
-    parsed = protocol.hlc_parse(after)
+    parsed = hlc_parse(after)
     assert (parsed.wall_ms, parsed.counter) == (5000, 8)
-    resumed = protocol.HybridClock(DEVICE, last=after)
+    resumed = HybridClock(DEVICE, last=after)
     assert resumed.tick(0) > after
 
 
 def test_body_round_trip_keeps_vietnamese() -> None:
     """encode_body is gzip of compact UTF-8 JSON; decode_body gives it back."""
     body = {"head_name": "Nguyễn Thị Hương", "n": [1, 2]}
-    raw = protocol.encode_body(body)
+    raw = wire.encode_body(body)
     assert gzip.decompress(raw) == '{"head_name":"Nguyễn Thị Hương","n":[1,2]}'.encode()
-    assert protocol.encode_body(body) == raw
-    assert protocol.decode_body(raw, max_compressed=1000, max_decompressed=1000) == body
+    assert wire.encode_body(body) == raw
+    assert wire.decode_body(raw, max_compressed=1000, max_decompressed=1000) == body
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_body_round_trip_keeps_vietnamese() -> None:
 def test_decode_body_refuses(raw: bytes, code: str) -> None:
     """Broken, oversized, bomb-like or too deep bodies raise ProtocolError with a code."""
     with pytest.raises(ProtocolError) as info:
-        protocol.decode_body(raw, max_compressed=4000, max_decompressed=5000)
+        wire.decode_body(raw, max_compressed=4000, max_decompressed=5000)
     assert info.value.code == code
     assert info.value.vi and info.value.en
 
@@ -111,16 +112,16 @@ def test_bomb_is_stopped_without_inflating_it() -> None:
     """A 1 GB bomb is refused after inflating no more than the limit."""
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
     with pytest.raises(ProtocolError) as info:
-        protocol.gunzip_limited(bomb, max_compressed=10**6, max_decompressed=1024)
+        wire.gunzip_limited(bomb, max_compressed=10**6, max_decompressed=1024)
     assert info.value.status == 413
 
 
 def test_validate_batch() -> None:
     """Envelope checks: version (426), ids, sequence order and range."""
     good = _batch([_record("household", household())])
-    assert protocol.validate_batch(good) is good
+    assert wire.validate_batch(good) is good
     with pytest.raises(ProtocolError) as info:
-        protocol.validate_batch({**good, "protocol": 0})
+        wire.validate_batch({**good, "protocol": 0})
     assert info.value.status == 426
     bad_cases = [
         {**good, "batch_id": "nope"},
@@ -132,19 +133,19 @@ def test_validate_batch() -> None:
     ]
     for case in bad_cases:
         with pytest.raises(ProtocolError):
-            protocol.validate_batch(case)
+            wire.validate_batch(case)
 
 
 def test_check_record_accepts_well_formed_records() -> None:
     """A full insert and a partial update carrying commune_code pass."""
-    assert protocol.check_record(_record("household", household()), device_id=DEVICE) is None
+    assert wire.check_record(_record("household", household()), device_id=DEVICE) is None
     update = _record(
         "household",
         {"commune_code": "04001", "phone": None},
         op="update",
-        base={"phone": protocol.hlc_format(1, 0, "x")},
+        base={"phone": hlc_format(1, 0, "x")},
     )
-    assert protocol.check_record(update) is None
+    assert wire.check_record(update) is None
 
 
 @pytest.mark.parametrize(
@@ -183,15 +184,15 @@ def test_check_record_accepts_well_formed_records() -> None:
 )
 def test_check_record_refuses(record: dict[str, Any], code: str) -> None:
     """Each kind of bad record gets its own code and a bilingual reason."""
-    problem = protocol.check_record(record)
+    problem = wire.check_record(record)
     assert problem is not None and problem.code == code
     assert problem.vi and problem.en
 
 
 def test_check_record_binds_hlc_to_device() -> None:
     """With device_id given, an HLC from another device is refused."""
-    record = _record("household", household(), hlc=protocol.hlc_format(1, 0, "someone-else"))
-    problem = protocol.check_record(record, device_id=DEVICE)
+    record = _record("household", household(), hlc=hlc_format(1, 0, "someone-else"))
+    problem = wire.check_record(record, device_id=DEVICE)
     assert problem is not None and problem.code == "bad_hlc"
 
 
@@ -205,48 +206,48 @@ def test_validate_ack_and_change_page() -> None:
         "conflicts": 0,
         "server_time": "2026-11-23T01:00:00.000Z",
     }
-    assert protocol.validate_ack(ack) is ack
+    assert wire.validate_ack(ack) is ack
     with pytest.raises(ProtocolError):
-        protocol.validate_ack({**ack, "accepted": ["1"]})
+        wire.validate_ack({**ack, "accepted": ["1"]})
     with pytest.raises(ProtocolError):
-        protocol.validate_ack({**ack, "refused": [{"seq": 2}]})
+        wire.validate_ack({**ack, "refused": [{"seq": 2}]})
     change = {"cursor": 3, "entity": "policy", "id": "v1", "data": {}, "hlc": "h"}
     page = {"protocol": 1, "changes": [change], "cursor": 3, "more": False}
-    assert protocol.validate_change_page(page) is page
+    assert wire.validate_change_page(page) is page
     with pytest.raises(ProtocolError):
-        protocol.validate_change_page({**page, "cursor": 2})
+        wire.validate_change_page({**page, "cursor": 2})
     with pytest.raises(ProtocolError):
-        protocol.validate_change_page({**page, "protocol": 2})
+        wire.validate_change_page({**page, "protocol": 2})
 
 
 def test_batch_file_round_trip_and_refusals() -> None:
     """A signed batch file opens with the right key; tampered, foreign and junk files do not."""
-    batch = protocol.validate_batch(_batch([_record("household", household())]))
-    raw = protocol.write_batch_file(batch, KEY)
+    batch = wire.validate_batch(_batch([_record("household", household())]))
+    raw = signing.write_batch_file(batch, KEY)
     envelope = json.loads(raw)
     assert envelope["format"] == "fieldapp-batch" and envelope["version"] == 1
     assert envelope["device_id"] == DEVICE
-    assert protocol.read_batch_file(raw, {DEVICE: KEY}.get) == batch
+    assert signing.read_batch_file(raw, {DEVICE: KEY}.get) == batch
 
     envelope["batch"]["records"][0]["data"]["head_name"] = "Kẻ Giả Mạo"
     with pytest.raises(ProtocolError) as info:
-        protocol.read_batch_file(json.dumps(envelope).encode(), {DEVICE: KEY}.get)
+        signing.read_batch_file(json.dumps(envelope).encode(), {DEVICE: KEY}.get)
     assert info.value.code == "bad_signature"
     with pytest.raises(ProtocolError) as info:
-        protocol.read_batch_file(raw, {DEVICE: b"other key"}.get)
+        signing.read_batch_file(raw, {DEVICE: b"other key"}.get)
     assert info.value.code == "bad_signature"
     with pytest.raises(ProtocolError) as info:
-        protocol.read_batch_file(raw, {}.get)
+        signing.read_batch_file(raw, {}.get)
     assert info.value.code == "unknown_device"
     for junk in (b"", b"\xff", b"[]", b'{"format": "fieldapp-batch"}'):
         with pytest.raises(ProtocolError) as info:
-            protocol.read_batch_file(junk, {DEVICE: KEY}.get)
+            signing.read_batch_file(junk, {DEVICE: KEY}.get)
         assert info.value.code == "bad_file"
 
 
 def test_ack_file_round_trip() -> None:
     """The server's ack file opens only on the device it is for, and only untampered."""
-    ack = protocol.Ack(
+    ack = wire.Ack(
         protocol=1,
         batch_id=str(uuid.uuid4()),
         accepted=[1, 2],
@@ -254,23 +255,23 @@ def test_ack_file_round_trip() -> None:
         conflicts=0,
         server_time="2026-11-23T01:00:00.000Z",
     )
-    raw = protocol.write_ack_file(ack, DEVICE, KEY)
-    assert protocol.read_ack_file(raw, DEVICE, KEY) == ack
+    raw = signing.write_ack_file(ack, DEVICE, KEY)
+    assert signing.read_ack_file(raw, DEVICE, KEY) == ack
     with pytest.raises(ProtocolError):
-        protocol.read_ack_file(raw, str(uuid.uuid4()), KEY)
+        signing.read_ack_file(raw, str(uuid.uuid4()), KEY)
     tampered = json.loads(raw)
     tampered["ack"]["accepted"] = [1, 2, 3]
     with pytest.raises(ProtocolError):
-        protocol.read_ack_file(json.dumps(tampered).encode(), DEVICE, KEY)
+        signing.read_ack_file(json.dumps(tampered).encode(), DEVICE, KEY)
 
 
 def test_device_key_encoding() -> None:
-    key = protocol.new_device_key()
-    assert protocol.decode_device_key(protocol.encode_device_key(key)) == key
+    key = signing.new_device_key()
+    assert signing.decode_device_key(signing.encode_device_key(key)) == key
 
 
 def test_protocol_imports_no_web_framework() -> None:
-    """The laptop imports protocol.py: it must not pull in FastAPI, pydantic or Qt."""
+    """The laptop imports wire.py: it must not pull in FastAPI, pydantic or Qt."""
     import subprocess
     import sys
 
@@ -287,7 +288,7 @@ def test_server_never_imports_ui() -> None:
     """Nothing under sync/ imports ui or PySide6."""
     from pathlib import Path
 
-    root = Path(protocol.__file__).parent
+    root = Path(wire.__file__).parents[1]
     for path in root.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "PySide6" not in text and "from ui" not in text and "import ui" not in text, path

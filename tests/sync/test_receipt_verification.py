@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fieldapp.documents.qr import parse_receipt_qr
+from sync.protocol.receipt_qr import parse_receipt_qr
 from sync.server import admin
 from tests.sync.client_fixtures import COMMUNE, Laptop, laptop_factory
 from tests.sync.conftest import Server

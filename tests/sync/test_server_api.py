@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from fieldapp.documents.qr import receipt_signature
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.receipt_qr import receipt_signature
 from sync.server.app import OPENAPI_PATH, openapi_text
 from sync.server.schema import metadata
 from tests.sync.conftest import Server, household, new_id, receipt
@@ -28,7 +28,7 @@ def _error(response: object) -> dict[str, str]:
 def test_health_needs_no_token(server: Server) -> None:
     """Health answers without auth, with the protocol version and the server time."""
     with server.http() as client:
-        body = client.get(protocol.HEALTH_PATH).json()
+        body = client.get(wire.HEALTH_PATH).json()
     assert body == {"status": "ok", "protocol": 1, "server_time": "2026-11-23T01:00:00.000Z"}
 
 
@@ -38,12 +38,12 @@ def test_enrol_gives_token_key_and_assignment(server: Server) -> None:
     code = server.enrol_code(agent)
     with server.http() as client:
         body = client.post(
-            protocol.ENROL_PATH, json={"code": code.lower(), "device_name": "Laptop Bình"}
+            wire.ENROL_PATH, json={"code": code.lower(), "device_name": "Laptop Bình"}
         ).json()
     assert body["agent_id"] == agent
     assert body["agent_name"] == "Trần Thị Bình"
     assert body["communes"] == [COMMUNE, "04002"]
-    assert len(protocol.decode_device_key(body["device_key"])) == 32
+    assert len(signing.decode_device_key(body["device_key"])) == 32
     with server.engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT token_hash FROM devices")).scalar()
     assert stored != body["token"] and len(str(stored)) == 64
@@ -53,8 +53,8 @@ def test_enrol_code_works_once(server: Server) -> None:
     """The second use of a code is refused."""
     code = server.enrol_code(server.add_agent("A", [COMMUNE]))
     with server.http() as client:
-        first = client.post(protocol.ENROL_PATH, json={"code": code, "device_name": "x"})
-        second = client.post(protocol.ENROL_PATH, json={"code": code, "device_name": "y"})
+        first = client.post(wire.ENROL_PATH, json={"code": code, "device_name": "x"})
+        second = client.post(wire.ENROL_PATH, json={"code": code, "device_name": "y"})
     assert first.status_code == 200
     assert second.status_code == 403
     assert _error(second)["code"] == "enrol_code_used"
@@ -66,7 +66,7 @@ def test_expired_enrol_code_refused(server: Server) -> None:
     code = server.enrol_code(server.add_agent("A", [COMMUNE]), valid_hours=1)
     server.clock.advance(hours=2)
     with server.http() as client:
-        response = client.post(protocol.ENROL_PATH, json={"code": code, "device_name": "x"})
+        response = client.post(wire.ENROL_PATH, json={"code": code, "device_name": "x"})
     assert response.status_code == 403
     assert _error(response)["code"] == "enrol_code_expired"
 
@@ -74,9 +74,9 @@ def test_expired_enrol_code_refused(server: Server) -> None:
 def test_enrol_with_bad_body_is_400(server: Server) -> None:
     """Missing fields and non-JSON bodies get a JSON error, not a 500."""
     with server.http() as client:
-        missing = client.post(protocol.ENROL_PATH, json={"code": "X"})
-        garbage = client.post(protocol.ENROL_PATH, content=b"{not json")
-        unknown = client.post(protocol.ENROL_PATH, json={"code": "ZZZZ", "device_name": "x"})
+        missing = client.post(wire.ENROL_PATH, json={"code": "X"})
+        garbage = client.post(wire.ENROL_PATH, content=b"{not json")
+        unknown = client.post(wire.ENROL_PATH, json={"code": "ZZZZ", "device_name": "x"})
     assert missing.status_code == 400 and _error(missing)["code"] == "bad_request"
     assert garbage.status_code == 400 and _error(garbage)["code"] == "bad_json"
     assert unknown.status_code == 403 and _error(unknown)["code"] == "enrol_code_unknown"
@@ -125,10 +125,10 @@ def test_missing_and_revoked_token_are_401(server: Server) -> None:
     """No token, an unknown token and a revoked device's token are all refused at once."""
     laptop = server.laptop(server.add_agent("A", [COMMUNE]))
     with server.http() as client:
-        assert client.get(protocol.CHANGES_PATH).status_code == 401
-        bad = client.get(protocol.CHANGES_PATH, headers={"Authorization": "Bearer nope"})
+        assert client.get(wire.CHANGES_PATH).status_code == 401
+        bad = client.get(wire.CHANGES_PATH, headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
-    assert laptop.http.get(protocol.CHANGES_PATH).status_code == 200
+    assert laptop.http.get(wire.CHANGES_PATH).status_code == 200
     with server.engine.begin() as conn:
         from sync.server import devices
 
@@ -142,7 +142,7 @@ def test_missing_and_revoked_token_are_401(server: Server) -> None:
 def test_last_seen_and_pending_are_recorded(server: Server) -> None:
     """Each authenticated request stamps last_seen_at and the pending count the laptop reports."""
     laptop = server.laptop(server.add_agent("A", [COMMUNE]))
-    laptop.http.get(protocol.CHANGES_PATH, headers={protocol.PENDING_HEADER: "17"})
+    laptop.http.get(wire.CHANGES_PATH, headers={wire.PENDING_HEADER: "17"})
     with server.engine.connect() as conn:
         row = conn.execute(sa.text("SELECT last_seen_at, last_pending_reported FROM devices")).one()
     assert row[0] == "2026-11-23T01:00:00.000Z" and row[1] == 17
@@ -151,7 +151,7 @@ def test_last_seen_and_pending_are_recorded(server: Server) -> None:
 def test_oversized_body_is_413(server: Server) -> None:
     """A body over the compressed limit is refused before it is decompressed."""
     laptop = server.laptop(server.add_agent("A", [COMMUNE]))
-    response = laptop.post(b"\x1f\x8b" + b"\0" * (protocol.MAX_BATCH_COMPRESSED + 10))
+    response = laptop.post(b"\x1f\x8b" + b"\0" * (wire.MAX_BATCH_COMPRESSED + 10))
     assert response.status_code == 413
     assert _error(response)["code"] == "too_large"
 
@@ -159,8 +159,8 @@ def test_oversized_body_is_413(server: Server) -> None:
 def test_gzip_bomb_is_refused(server: Server) -> None:
     """A small body that inflates past the limit is stopped while inflating."""
     laptop = server.laptop(server.add_agent("A", [COMMUNE]))
-    bomb = gzip.compress(b" " * (protocol.MAX_BATCH_DECOMPRESSED + 1024 * 1024))
-    assert len(bomb) < protocol.MAX_BATCH_COMPRESSED
+    bomb = gzip.compress(b" " * (wire.MAX_BATCH_DECOMPRESSED + 1024 * 1024))
+    assert len(bomb) < wire.MAX_BATCH_COMPRESSED
     response = laptop.post(bomb)
     assert response.status_code == 413
     assert _error(response)["code"] == "too_large"
@@ -213,9 +213,9 @@ def test_malformed_batch_envelope_is_400(server: Server) -> None:
 def test_bad_query_parameters_are_400(server: Server) -> None:
     """Query validation errors use the same error shape."""
     laptop = server.laptop(server.add_agent("A", [COMMUNE]))
-    response = laptop.http.get(protocol.CHANGES_PATH, params={"since": "abc"})
+    response = laptop.http.get(wire.CHANGES_PATH, params={"since": "abc"})
     assert response.status_code == 400 and _error(response)["code"] == "bad_request"
-    response = laptop.http.get(protocol.CHANGES_PATH, params={"limit": 100000})
+    response = laptop.http.get(wire.CHANGES_PATH, params={"limit": 100000})
     assert response.status_code == 400
     with server.http() as client:
         assert client.get("/api/v1/nowhere").status_code == 404
@@ -247,7 +247,7 @@ def test_receipt_verification(server: Server) -> None:
 
         def check(receipt_id: str, signature: str) -> dict[str, object]:
             response = client.get(
-                protocol.RECEIPT_VERIFY_PATH, params={"id": receipt_id, "sig": signature}
+                wire.RECEIPT_VERIFY_PATH, params={"id": receipt_id, "sig": signature}
             )
             assert response.status_code == 200
             return response.json()  # type: ignore[no-any-return]
@@ -279,11 +279,11 @@ def test_openapi_json_is_up_to_date() -> None:
     assert OPENAPI_PATH.read_text(encoding="utf-8") == openapi_text()
     paths = json.loads(openapi_text())["paths"]
     assert set(paths) == {
-        protocol.HEALTH_PATH,
-        protocol.ENROL_PATH,
-        protocol.BATCHES_PATH,
-        protocol.CHANGES_PATH,
-        protocol.RECEIPT_VERIFY_PATH,
+        wire.HEALTH_PATH,
+        wire.ENROL_PATH,
+        wire.BATCHES_PATH,
+        wire.CHANGES_PATH,
+        wire.RECEIPT_VERIFY_PATH,
         "/r/{receipt_id}",
     }
 

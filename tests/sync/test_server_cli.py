@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fieldapp.clock import FixedClock
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.clock import FixedClock
+from sync.protocol.hlc import HybridClock
+from sync.protocol.ids import is_uuid
 from sync.server import cli, devices
 from sync.server.devices import CODE_ALPHABET
 from sync.server.schema import open_engine
@@ -52,7 +54,7 @@ def run(database_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(database_url, capsys)
 
 
-def _enrol(run: Cli, agent_id: str) -> protocol.EnrolResponse:
+def _enrol(run: Cli, agent_id: str) -> wire.EnrolResponse:
     code = run.ok("enrol-code", agent_id)
     engine = open_engine(run.url)
     try:
@@ -62,12 +64,12 @@ def _enrol(run: Cli, agent_id: str) -> protocol.EnrolResponse:
         engine.dispose()
 
 
-def _batch_file(enrolment: protocol.EnrolResponse, tmp_path: Path) -> tuple[Path, list[str]]:
-    clock = protocol.HybridClock(enrolment["device_id"])
+def _batch_file(enrolment: wire.EnrolResponse, tmp_path: Path) -> tuple[Path, list[str]]:
+    clock = HybridClock(enrolment["device_id"])
     home = household(COMMUNE)
     call = visit(home["id"], enrolment["agent_id"])
     records = [
-        protocol.Record(
+        wire.Record(
             seq=seq,
             entity=entity,
             id=data["id"],
@@ -78,7 +80,7 @@ def _batch_file(enrolment: protocol.EnrolResponse, tmp_path: Path) -> tuple[Path
         )
         for seq, (entity, data) in enumerate([("household", home), ("visit", call)], start=1)
     ]
-    batch = protocol.Batch(
+    batch = wire.Batch(
         protocol=1,
         device_id=enrolment["device_id"],
         batch_id="01937b2a-0000-7000-8000-000000000001",
@@ -88,7 +90,7 @@ def _batch_file(enrolment: protocol.EnrolResponse, tmp_path: Path) -> tuple[Path
     )
     path = tmp_path / "batch.fieldapp"
     path.write_bytes(
-        protocol.write_batch_file(batch, protocol.decode_device_key(enrolment["device_key"]))
+        signing.write_batch_file(batch, signing.decode_device_key(enrolment["device_key"]))
     )
     return path, [home["id"], call["id"]]
 
@@ -96,7 +98,7 @@ def _batch_file(enrolment: protocol.EnrolResponse, tmp_path: Path) -> tuple[Path
 def test_agent_add_prints_id_and_list_shows_it(run: Cli) -> None:
     """agent add prints the new id; agent list shows the communes."""
     agent_id = run.ok("agent", "add", "Trần Thị Bình", "--commune", COMMUNE, "--commune", "04002")
-    assert protocol.is_uuid(agent_id)
+    assert is_uuid(agent_id)
     listed = json.loads(run.ok("agent", "list", "--json"))
     assert listed == [{"id": agent_id, "name": "Trần Thị Bình", "communes": [COMMUNE, "04002"]}]
 
@@ -129,7 +131,7 @@ def test_enrol_code_is_ten_unambiguous_characters(run: Cli) -> None:
 def test_receipt_book_add_refuses_overlaps(run: Cli) -> None:
     """Receipt ranges in one series never overlap; other series are independent."""
     agent_id = run.ok("agent", "add", "A", "--commune", COMMUNE)
-    assert protocol.is_uuid(
+    assert is_uuid(
         run.ok("receipt-book", "add", agent_id, "--series", "AA/26", "--from", "1", "--to", "50")
     )
     status, _, err = run(
@@ -193,14 +195,14 @@ def test_import_round_trip_and_idempotent(run: Cli, tmp_path: Path) -> None:
     path, _ = _batch_file(enrolment, tmp_path)
     out = run.ok("import", str(path))
     assert "nhận 2, từ chối 0, xung đột 0" in out
-    key = protocol.decode_device_key(enrolment["device_key"])
-    ack = protocol.read_ack_file(
+    key = signing.decode_device_key(enrolment["device_key"])
+    ack = signing.read_ack_file(
         (tmp_path / "batch.fieldapp.ack").read_bytes(), enrolment["device_id"], key
     )
     assert ack["accepted"] == [1, 2]
     other = tmp_path / "again.ack"
     run.ok("import", str(path), "--ack-out", str(other))
-    assert protocol.read_ack_file(other.read_bytes(), enrolment["device_id"], key) == ack
+    assert signing.read_ack_file(other.read_bytes(), enrolment["device_id"], key) == ack
     assert run.count("households") == 1 and run.count("visits") == 1
     assert run.count("batches WHERE via = 'file'") == 1
 
@@ -221,7 +223,7 @@ def test_import_tampered_file_refused_whole(run: Cli, tmp_path: Path) -> None:
 def test_import_foreign_or_revoked_device_refused(run: Cli, tmp_path: Path) -> None:
     """A file from a device this server never enrolled, or a revoked one, is refused."""
     enrolment = _enrol(run, run.ok("agent", "add", "A", "--commune", COMMUNE))
-    foreign = protocol.EnrolResponse(
+    foreign = wire.EnrolResponse(
         **{**enrolment, "device_id": "01937b2a-0000-7000-8000-0000000000ff"}
     )
     path, _ = _batch_file(foreign, tmp_path)

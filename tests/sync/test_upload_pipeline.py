@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from fieldapp import syncstate
-from fieldapp.clock import FixedClock
 from fieldapp.store import dumps
 from fieldapp.syncstate import StoredBatch, StoredRow
 from fieldapp.workspace import Workspace
-from sync import protocol
 from sync.client import SyncClient
+from sync.protocol import wire
+from sync.protocol.clock import FixedClock
+from sync.protocol.hlc import hlc_format, hlc_parse
 from tests.sync.client_fixtures import (
     COMMUNE,
     ForwardingTransport,
@@ -70,7 +71,7 @@ def _varied_outbox(ws: Workspace) -> None:
 def test_batch_body_is_the_protocol_encoding_of_the_batch(
     tmp_path: Path, server_device: str
 ) -> None:
-    """Built from the stored JSON text, the body is byte for byte protocol.encode_body's."""
+    """Built from the stored JSON text, the body is byte for byte wire.encode_body's."""
     ws = Workspace.open(tmp_path, clock=FixedClock(dt.datetime(2026, 11, 23, 1, tzinfo=dt.UTC)))
     try:
         device = ws.store.device_id if server_device == "own" else OTHER_DEVICE
@@ -80,7 +81,7 @@ def test_batch_body_is_the_protocol_encoding_of_the_batch(
         assert batch is not None and len(batch.rows) >= 7
         # A base clock from another device is sent as it is; the laptop's own are renamed.
         # (Outbox JSON is always written by store.dumps: compact, keys sorted.)
-        foreign = protocol.hlc_format(1, 0, "0190f1c2-0000-7000-8000-0000000000aa")
+        foreign = hlc_format(1, 0, "0190f1c2-0000-7000-8000-0000000000aa")
         own = f"{batch.rows[-1].hlc}"
         extra = StoredRow(
             seq=batch.rows[-1].seq + 1,
@@ -93,16 +94,16 @@ def test_batch_body_is_the_protocol_encoding_of_the_batch(
         )
         batch = StoredBatch(batch.batch_id, (*batch.rows, extra))
         client = SyncClient(ws.store)
-        wire = client.wire_batch(batch.decoded())
+        outgoing = client.wire_batch(batch.decoded())
         body = client.batch_body(batch)
-        expected = protocol.encode_body(wire)
+        expected = wire.encode_body(outgoing)
         assert gzip.decompress(body).decode() == gzip.decompress(expected).decode()
         assert body == expected
         sent = json.loads(gzip.decompress(body))
         assert all("sort_key" not in r["data"] for r in sent["records"])
-        assert {protocol.hlc_parse(r["hlc"]).device_id for r in sent["records"]} == {device}
+        assert {hlc_parse(r["hlc"]).device_id for r in sent["records"]} == {device}
         assert sent["records"][-1]["base"]["sex"] == foreign
-        assert protocol.hlc_parse(sent["records"][-1]["base"]["full_name"]).device_id == device
+        assert hlc_parse(sent["records"][-1]["base"]["full_name"]).device_id == device
         assert sent["records"][0]["data"]["head_name"] == "Nguyễn Văn An"
     finally:
         ws.close()
@@ -131,7 +132,7 @@ def test_each_batch_id_is_committed_before_it_is_posted_one_batch_at_a_time(
 
     def watch(request: httpx.Request, forward: Callable[[], httpx.Response]) -> httpx.Response:
         nonlocal flying, most
-        if request.url.path != protocol.BATCHES_PATH:
+        if request.url.path != wire.BATCHES_PATH:
             return forward()
         body = _posted(request)
         # What another reader of the store file sees: only committed rows.
@@ -188,7 +189,7 @@ def test_a_failure_mid_upload_resends_the_same_batches_once(
     def second_fails(
         request: httpx.Request, forward: Callable[[], httpx.Response]
     ) -> httpx.Response:
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             posts.append(str(_posted(request)["batch_id"]))
             if len(posts) == 2:
                 return httpx.Response(400, json={"code": "bad", "vi": "sai", "en": "wrong"})
@@ -204,7 +205,7 @@ def test_a_failure_mid_upload_resends_the_same_batches_once(
     again: list[str] = []
 
     def record(request: httpx.Request, forward: Callable[[], httpx.Response]) -> httpx.Response:
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             again.append(str(_posted(request)["batch_id"]))
         return forward()
 
@@ -224,7 +225,7 @@ def test_cancel_mid_upload_keeps_what_was_acknowledged(server: Server, laptops: 
 
     def note(request: httpx.Request, forward: Callable[[], httpx.Response]) -> httpx.Response:
         response = forward()
-        if request.url.path == protocol.BATCHES_PATH:
+        if request.url.path == wire.BATCHES_PATH:
             answered.set()
         return response
 

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from fieldapp.documents.qr import receipt_signature
+from sync.protocol.receipt_qr import receipt_signature
 from sync.server import admin
 from sync.server.schema import changes, field_conflicts, households
 from sync.server.web import auth

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fieldapp.errors import FieldappError  # noqa: E402
 from fieldapp.workspace import Workspace  # noqa: E402
 from sync.client import SyncClient  # noqa: E402
+from sync.protocol.errors import FieldappError  # noqa: E402
 
 GIVEN = ("Páo", "Mỷ", "Thắng", "Nhất", "Đức Anh", "Hương", "Lù", "Sính", "Dình", "Ngọc Ánh")
 FAMILY = ("Giàng", "Sùng", "Lò", "Triệu", "Hoàng", "Vàng", "Nguyễn", "Đặng")

@@ -22,13 +22,15 @@ from hypothesis import strategies as st
 
 from fieldapp import calculator
 from fieldapp.cli import main as fieldapp_main
-from fieldapp.clock import FixedClock
-from fieldapp.errors import FieldappError, ValidationError
+from fieldapp.errors import ValidationError
 from fieldapp.importer import import_residents
 from fieldapp.policy import load_policy
 from fieldapp.text import clean
 from fieldapp.workspace import Workspace
-from sync import protocol
+from sync.protocol import signing, wire
+from sync.protocol.clock import FixedClock
+from sync.protocol.errors import FieldappError, ProtocolError
+from sync.protocol.hlc import hlc_format
 from sync.server.admin import add_receipt_book
 from tests.sync.client_fixtures import Laptop as ClientLaptop
 from tests.sync.conftest import Laptop, Server, household, member, new_id, pledge, receipt, visit
@@ -60,7 +62,7 @@ FUZZ = settings(
 
 
 def _only_protocol_errors(work: Callable[[], object]) -> None:
-    with contextlib.suppress(protocol.ProtocolError):
+    with contextlib.suppress(ProtocolError):
         work()
 
 
@@ -71,37 +73,37 @@ def _only_protocol_errors(work: Callable[[], object]) -> None:
 @given(st.binary(max_size=2048))
 def test_random_bytes_are_refused_with_a_protocol_error(raw: bytes) -> None:
     """Random bytes as a body, a gzip body or a batch file raise ProtocolError, nothing else."""
-    _only_protocol_errors(lambda: protocol.decode_body(raw, **LIMITS))
-    _only_protocol_errors(lambda: protocol.decode_body(gzip.compress(raw), **LIMITS))
-    _only_protocol_errors(lambda: protocol.read_batch_file(raw, lambda _: KEY))
-    _only_protocol_errors(lambda: protocol.parse_json(raw))
+    _only_protocol_errors(lambda: wire.decode_body(raw, **LIMITS))
+    _only_protocol_errors(lambda: wire.decode_body(gzip.compress(raw), **LIMITS))
+    _only_protocol_errors(lambda: signing.read_batch_file(raw, lambda _: KEY))
+    _only_protocol_errors(lambda: wire.parse_json(raw))
 
 
 @FUZZ
 @given(json_values)
 def test_any_json_as_a_batch_is_a_batch_or_a_protocol_error(value: Any) -> None:
     """Any JSON value, as a body, a signed batch file or a batch's records, is judged cleanly."""
-    body = protocol.encode_body(value)
-    _only_protocol_errors(lambda: protocol.validate_batch(protocol.decode_body(body, **LIMITS)))
+    body = wire.encode_body(value)
+    _only_protocol_errors(lambda: wire.validate_batch(wire.decode_body(body, **LIMITS)))
     envelope = {"format": "fieldapp-batch", "version": 1, "device_id": DEVICE, "batch": value}
-    envelope["signature"] = protocol.sign(value, KEY)
+    envelope["signature"] = signing.sign(value, KEY)
     raw = json.dumps(envelope).encode()
-    _only_protocol_errors(lambda: protocol.read_batch_file(raw, lambda _: KEY))
-    for entity in protocol.ENTITIES:
+    _only_protocol_errors(lambda: signing.read_batch_file(raw, lambda _: KEY))
+    for entity in wire.ENTITIES:
         record = {"seq": 1, "entity": entity, "id": new_id(), "op": "insert", "hlc": "x"}
         for data in (
             value,
             {"id": new_id(), "x": value},
-            dict.fromkeys(protocol.FIELDS[entity], value),
+            dict.fromkeys(wire.FIELDS[entity], value),
         ):
-            for hlc in ("x", protocol.hlc_format(1, 0, DEVICE)):
-                problem = protocol.check_record({**record, "hlc": hlc, "data": data, "base": value})
+            for hlc in ("x", hlc_format(1, 0, DEVICE)):
+                problem = wire.check_record({**record, "hlc": hlc, "data": data, "base": value})
                 assert problem is None or problem.code
 
 
 def test_truncated_gzip_bombs_deep_json_and_huge_numbers() -> None:
     """Each hostile body gets its own ProtocolError code, within the memory limits."""
-    good = protocol.encode_body({"protocol": 1})
+    good = wire.encode_body({"protocol": 1})
     cases: dict[str, bytes] = {
         **{f"truncated at {n}": good[:n] for n in range(len(good))},
         "bomb": gzip.compress(b"0" * (64 * 1024 * 1024), compresslevel=9),
@@ -121,10 +123,8 @@ def test_truncated_gzip_bombs_deep_json_and_huge_numbers() -> None:
     }
     codes = {}
     for name, raw in cases.items():
-        with pytest.raises(protocol.ProtocolError) as caught:
-            protocol.decode_body(
-                raw, max_compressed=4 * 1024 * 1024, max_decompressed=4 * 1024 * 1024
-            )
+        with pytest.raises(ProtocolError) as caught:
+            wire.decode_body(raw, max_compressed=4 * 1024 * 1024, max_decompressed=4 * 1024 * 1024)
         codes[name] = caught.value.code
     assert codes["bomb"] == codes["bomb in JSON"] == "too_large"
     assert codes["deep list"] == codes["deep object"] == "too_deep"
@@ -145,8 +145,8 @@ def test_batch_file_with_wrong_types_everywhere_is_refused_whole() -> None:
     for key in batch:
         for wrong in (None, True, -1, 2**64, 1.5, "", "x" * 1000, [], {}, [None]):
             broken = {**batch, key: wrong}
-            raw = protocol.write_batch_file(broken, KEY)  # type: ignore[arg-type]
-            _only_protocol_errors(lambda raw=raw: protocol.read_batch_file(raw, lambda _: KEY))
+            raw = signing.write_batch_file(broken, KEY)  # type: ignore[arg-type]
+            _only_protocol_errors(lambda raw=raw: signing.read_batch_file(raw, lambda _: KEY))
             tried += 1
     assert tried == 60
 
@@ -205,7 +205,7 @@ def test_every_endpoint_answers_malformed_requests_with_4xx(server: Server) -> N
     with server.http() as anonymous:
         for raw, headers in bodies:
             for client in (anonymous, laptop.http):
-                for path in (protocol.ENROL_PATH, protocol.BATCHES_PATH):
+                for path in (wire.ENROL_PATH, wire.BATCHES_PATH):
                     response = _no_5xx(client.post(path, content=raw, headers=headers))
                     statuses.append(response.status_code)
         queries: list[dict[str, Any]] = [
@@ -217,9 +217,7 @@ def test_every_endpoint_answers_malformed_requests_with_4xx(server: Server) -> N
             {"since": "1.5", "limit": "[]"},
         ]
         for params in queries:
-            statuses.append(
-                _no_5xx(laptop.http.get(protocol.CHANGES_PATH, params=params)).status_code
-            )
+            statuses.append(_no_5xx(laptop.http.get(wire.CHANGES_PATH, params=params)).status_code)
         for params in (
             {},
             {"id": "x"},
@@ -227,13 +225,13 @@ def test_every_endpoint_answers_malformed_requests_with_4xx(server: Server) -> N
             {"id": "'--", "sig": "\x00"},
         ):
             statuses.append(
-                _no_5xx(anonymous.get(protocol.RECEIPT_VERIFY_PATH, params=params)).status_code
+                _no_5xx(anonymous.get(wire.RECEIPT_VERIFY_PATH, params=params)).status_code
             )
         for path in ("/r/" + "x" * 100, "/r/%00?s=1", "/r/..%2F..%2Fetc?s=1", "/api/v1/nothing"):
             statuses.append(_no_5xx(anonymous.get(path)).status_code)
         for token in ("x" * 10_000, "Bearer", "\u00e9", "a b c"):
             response = anonymous.get(
-                protocol.CHANGES_PATH, headers={"Authorization": f"Bearer {token}".encode()}
+                wire.CHANGES_PATH, headers={"Authorization": f"Bearer {token}".encode()}
             )
             statuses.append(_no_5xx(response).status_code)
     assert all(400 <= s < 500 for s in statuses if s != 200)

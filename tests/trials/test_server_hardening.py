@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fieldapp.clock import FixedClock
-from sync import protocol
+from sync.protocol import wire
+from sync.protocol.clock import FixedClock
 from sync.server.app import create_app
 from sync.server.ratelimit import RateLimited, RateLimiter
 from sync.server.schema import open_engine
@@ -91,7 +91,7 @@ def test_upload_and_pull_get_429_with_retry_after_per_device(
     """The fourth request of a device in a second is 429 + Retry-After; others go on."""
     agent = limited.add_agent("A", [COMMUNE])
     busy, quiet = limited.laptop(agent, "busy"), limited.laptop(agent, "quiet")
-    statuses = [busy.http.get(protocol.CHANGES_PATH).status_code for _ in range(3)]
+    statuses = [busy.http.get(wire.CHANGES_PATH).status_code for _ in range(3)]
     home = household(COMMUNE)
     refused = busy.upload(busy.batch([busy.record("household", home)]))
     assert statuses == [200, 200, 200]
@@ -99,9 +99,9 @@ def test_upload_and_pull_get_429_with_retry_after_per_device(
     assert refused.headers["Retry-After"] == "1"
     assert refused.json()["code"] == "rate_limited"
     assert limited.count("households") == 0  # nothing applied
-    assert quiet.http.get(protocol.CHANGES_PATH).status_code == 200
+    assert quiet.http.get(wire.CHANGES_PATH).status_code == 200
     with limited.http() as anonymous:  # health and enrolment are not counted per device
-        assert all(anonymous.get(protocol.HEALTH_PATH).status_code == 200 for _ in range(10))
+        assert all(anonymous.get(wire.HEALTH_PATH).status_code == 200 for _ in range(10))
     fake_time.now += 1
     assert busy.upload(busy.batch([busy.record("household", home)])).status_code == 200
 
@@ -136,8 +136,8 @@ def test_enrol_codes_are_stored_only_as_hashes_and_expire(limited: Server) -> No
     assert hashlib.sha256(code.encode()).hexdigest() in stored
     limited.clock.advance(minutes=59, seconds=59)
     with limited.http() as client:
-        ok = client.post(protocol.ENROL_PATH, json={"code": code, "device_name": "a"})
+        ok = client.post(wire.ENROL_PATH, json={"code": code, "device_name": "a"})
         limited.clock.advance(seconds=1)
-        expired = client.post(protocol.ENROL_PATH, json={"code": late, "device_name": "b"})
+        expired = client.post(wire.ENROL_PATH, json={"code": late, "device_name": "b"})
     assert ok.status_code == 200
     assert expired.status_code == 403 and expired.json()["code"] == "enrol_code_expired"

@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE, create_demo
 from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
-from ui import i18n
+from sync.protocol import i18n
 from ui.app import App, build, setup_application
 
 

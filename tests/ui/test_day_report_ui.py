@@ -13,10 +13,10 @@ import pytest
 from fieldapp import syncstate
 from fieldapp.errors import ValidationError
 from fieldapp.model import SCHEMES, VISIT_OUTCOMES
-from fieldapp.money import format_vnd
 from fieldapp.reports import day_report, latest_handovers, reconcile
 from fieldapp.workspace import Workspace
-from sync import protocol
+from sync.protocol.hlc import hlc_format
+from sync.protocol.money import format_vnd
 from tests.ui.test_receipts_ui import issued_receipt
 from ui.app import App
 from ui.day_report import DayReportPage, amount_value
@@ -103,7 +103,7 @@ def test_targets_report_pdf_and_export(
         "seq": 1,
         "entity": "target",
         "id": str(uuid.uuid4()),
-        "hlc": protocol.hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
+        "hlc": hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
         "data": {"scheme": "bhyt_household", "month": month, "count": 400},
     }
     syncstate.apply_page(workspace.store, [change], new_cursor=1)

@@ -6,10 +6,10 @@ import datetime as dt
 
 from PySide6.QtCore import Qt
 
-from fieldapp.money import format_vnd
 from fieldapp.pledges import bhxh_groups_of
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
+from sync.protocol.money import format_vnd
 from ui.app import App, run
 from ui.household_dialog import HouseholdDialog
 from ui.main_window import HOUSEHOLD

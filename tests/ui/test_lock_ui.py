@@ -12,9 +12,9 @@ from PySide6.QtCore import QSettings, Qt
 
 from fieldapp import lock
 from fieldapp.backup import BACKUP_DIRNAME, backups_in
-from fieldapp.clock import FixedClock
 from fieldapp.logs import LOG_DIRNAME
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 from tests.ui.conftest import wait_idle
 from ui.app import App, backup_first_time, build, start_day
 

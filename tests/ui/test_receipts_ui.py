@@ -9,8 +9,8 @@ import pypdf
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtPrintSupport import QPrinter
 
-from fieldapp.money import format_vnd
 from fieldapp.workspace import Workspace
+from sync.protocol.money import format_vnd
 from ui.app import App
 from ui.household_page import HouseholdPage
 from ui.main_window import HOUSEHOLD

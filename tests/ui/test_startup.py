@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QWidget
 
-from fieldapp.clock import FixedClock
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 from tests.ui.conftest import wait_idle
 from ui.app import App, build
 from ui.main_window import END_OF_DAY, HOUSEHOLDS, PRINT, SYNC, TODAY
@@ -28,7 +28,9 @@ NOT_AT_START = (
     "cryptography",
     "openpyxl",
     "sync.client",
-    "sync.protocol",
+    "sync.protocol.wire",
+    "sync.protocol.signing",
+    "sync.protocol.receipt_qr",
     "PySide6.QtNetwork",
     "PySide6.QtPrintSupport",
     "ui.sync_page",

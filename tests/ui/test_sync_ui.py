@@ -11,8 +11,8 @@ import httpx
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from fieldapp.clock import FixedClock
 from fieldapp.workspace import Workspace
+from sync.protocol.clock import FixedClock
 from tests.sync.client_fixtures import COMMUNE, OTHER, ForwardingTransport, server_counts
 from tests.sync.conftest import START, Server, server
 from tests.ui.conftest import wait_idle

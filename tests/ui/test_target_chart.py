@@ -11,10 +11,10 @@ from PySide6.QtGui import QColor, QImage
 from fieldapp import syncstate
 from fieldapp.reports import TargetProgress, month_progress
 from fieldapp.workspace import Workspace
-from sync import protocol
+from sync.protocol import i18n
+from sync.protocol.hlc import hlc_format
 from tests.ui.test_day_report_ui import open_day
 from tests.ui.test_receipts_ui import issued_receipt
-from ui import i18n
 from ui.app import App
 from ui.charts import PACE_COLOUR, SCHEME_COLOURS, TARGET_COLOUR, TargetChart
 
@@ -121,7 +121,7 @@ def test_end_of_day_shows_the_core_figures_in_the_chart(
         "seq": 1,
         "entity": "target",
         "id": str(uuid.uuid4()),
-        "hlc": protocol.hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
+        "hlc": hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
         "data": {"scheme": "bhyt_household", "month": month, "count": 400},
     }
     syncstate.apply_page(workspace.store, [change], new_cursor=1)

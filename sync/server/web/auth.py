@@ -14,8 +14,8 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldapp.clock import Clock, iso_utc
-from fieldapp.ids import uuid7
+from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.ids import uuid7
 from sync.server.errors import ServerError
 from sync.server.schema import login_failures, supervisor_communes, supervisors, web_sessions
 

@@ -10,8 +10,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldapp.clock import Clock, iso_utc
-from sync import protocol
+from sync.protocol import wire
+from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.hlc import HybridClock, hlc_parse, is_hlc
 from sync.server import feed
 from sync.server.errors import ServerError
 from sync.server.schema import agents, devices, field_conflicts, households, members
@@ -77,7 +78,7 @@ class Settled:
 
 
 def _who(conn: Connection, hlc: str, fallback_device: str | None = None) -> str:
-    device_id = protocol.hlc_parse(hlc).device_id if protocol.is_hlc(hlc) else fallback_device
+    device_id = hlc_parse(hlc).device_id if is_hlc(hlc) else fallback_device
     if device_id == SERVER_DEVICE:
         return "Máy chủ (giám sát viên)"
     row = conn.execute(
@@ -89,17 +90,17 @@ def _who(conn: Connection, hlc: str, fallback_device: str | None = None) -> str:
 
 
 def _when(hlc: str) -> dt.datetime:
-    return dt.datetime.fromtimestamp(protocol.hlc_parse(hlc).wall_ms / 1000, dt.UTC)
+    return dt.datetime.fromtimestamp(hlc_parse(hlc).wall_ms / 1000, dt.UTC)
 
 
 def _record(conn: Connection, entity: str, entity_id: str) -> dict[str, Any]:
-    table = households if entity == protocol.HOUSEHOLD else members
+    table = households if entity == wire.HOUSEHOLD else members
     data = conn.execute(sa.select(table.c.data).where(table.c.id == entity_id)).scalar()
     return dict(data or {})
 
 
 def _label(entity: str, data: dict[str, Any]) -> str:
-    if entity == protocol.HOUSEHOLD:
+    if entity == wire.HOUSEHOLD:
         return f"Hộ {data.get('head_name') or '?'} — {data.get('village') or ''}".strip(" —")
     return str(data.get("full_name") or "?")
 
@@ -232,14 +233,14 @@ def resolve(
             "Xung đột này đã được xử lý", "This conflict was already settled", code="resolved"
         )
     value = row.server_value if choice == "server" else row.incoming_value
-    table = households if row.entity == protocol.HOUSEHOLD else members
+    table = households if row.entity == wire.HOUSEHOLD else members
     stored = conn.execute(sa.select(table).where(table.c.id == row.entity_id)).first()
     if stored is None:
         raise OutOfScope()
     current, field_hlc = dict(stored.data), dict(stored.field_hlc)
     keys: dict[str, Any] = {}
     commune = row.commune_code
-    if row.entity == protocol.HOUSEHOLD:
+    if row.entity == wire.HOUSEHOLD:
         if row.field == "commune_code" and communes is not None and value not in communes:
             # Moving a household needs rights over where it goes as well.
             raise OutOfScope()
@@ -254,7 +255,7 @@ def resolve(
         keys["household_id"] = value
         commune = str(target)
     together = conn.execute(_open_for_field(row, communes).with_for_update()).all()
-    hlc = protocol.HybridClock(SERVER_DEVICE)
+    hlc = HybridClock(SERVER_DEVICE)
     for seen in field_hlc.values():
         hlc.observe(seen)
     for other in together:

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldapp.clock import VIETNAM_TZ, Clock
-from fieldapp.documents.qr import receipt_signature
+from sync.protocol.clock import VIETNAM_TZ, Clock
+from sync.protocol.receipt_qr import receipt_signature
 from sync.server.schema import (
     agent_communes,
     agents,

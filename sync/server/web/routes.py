@@ -18,9 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection, Engine
 
-from fieldapp.clock import Clock, iso_utc
-from fieldapp.errors import FieldappError
-from fieldapp.money import format_vnd
+from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 from sync.server import devices as device_ops
 from sync.server.web import auth, conflicts, exports, overview
 from sync.server.web.scope import (

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from fieldapp.clock import VIETNAM_TZ
+from sync.protocol.clock import VIETNAM_TZ
 from sync.server.errors import ServerError
 from sync.server.schema import agent_communes, agents
 

@@ -1,23 +1,20 @@
-"""The sync wire format shared by the laptop client and the provincial server."""
+"""The sync wire format: endpoints, limits, message types, body encoding, and the checks every
+message and record must pass before either end stores it."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import gzip
-import hashlib
-import hmac
 import json
-import re
-import secrets
-import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
 
-from fieldapp.clock import VIETNAM_TZ
-from fieldapp.errors import FieldappError
+from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.errors import ProtocolError
+from sync.protocol.hlc import hlc_parse, is_hlc
+from sync.protocol.ids import is_uuid
 
 PROTOCOL_VERSION = 1
 
@@ -63,18 +60,6 @@ FEED_ONLY_ENTITIES = (ASSIGNMENT, POLICY, TARGET, RECEIPT_BOOK, CONFLICT_RESOLUT
 
 Op = Literal["insert", "update"]
 OPS = ("insert", "update")
-
-BATCH_FILE_FORMAT = "fieldapp-batch"
-ACK_FILE_FORMAT = "fieldapp-ack"
-FILE_VERSION = 1
-
-
-class ProtocolError(FieldappError):
-    """A message that does not follow the protocol; `status` is the HTTP status to answer with."""
-
-    def __init__(self, vi: str, en: str, *, code: str, status: int = 400) -> None:
-        self.status = status
-        super().__init__(vi, en, code=code)
 
 
 class Record(TypedDict):
@@ -161,84 +146,6 @@ class EnrolResponse(TypedDict):
     agent_name: str
     communes: list[str]
     device_key: str
-
-
-# ---------------------------------------------------------------------------------------------
-# Hybrid logical clock
-
-
-_HLC_RE = re.compile(r"^(\d{15})-(\d{5})-([0-9A-Za-z][0-9A-Za-z-]*)$")
-_MAX_COUNTER = 99999
-
-
-@dataclass(frozen=True, order=True)
-class Hlc:
-    """A parsed hybrid logical clock value; orders the same way as its text form."""
-
-    wall_ms: int
-    counter: int
-    device_id: str
-
-    def __str__(self) -> str:
-        return hlc_format(self.wall_ms, self.counter, self.device_id)
-
-
-def hlc_format(wall_ms: int, counter: int, device_id: str) -> str:
-    """The text form, fixed width so that plain string order is clock order."""
-    return f"{wall_ms:015d}-{counter:05d}-{device_id}"
-
-
-def hlc_parse(text: str) -> Hlc:
-    """Parse an HLC string; raises ProtocolError when malformed."""
-    match = _HLC_RE.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise ProtocolError(
-            f"Dấu thời gian HLC không hợp lệ: {text!r}", f"Malformed HLC: {text!r}", code="bad_hlc"
-        )
-    return Hlc(int(match.group(1)), int(match.group(2)), match.group(3))
-
-
-def hlc_compare(a: str, b: str) -> int:
-    """-1, 0 or 1 as a is before, equal to or after b."""
-    pa, pb = hlc_parse(a), hlc_parse(b)
-    return (pa > pb) - (pa < pb)
-
-
-def is_hlc(text: object) -> bool:
-    return isinstance(text, str) and _HLC_RE.match(text) is not None
-
-
-class HybridClock:
-    """Issues HLC values for one device: never backwards, and after anything it has observed."""
-
-    def __init__(self, device_id: str, *, last: str | None = None) -> None:
-        self.device_id = device_id
-        self._wall = 0
-        self._counter = 0
-        if last is not None:
-            parsed = hlc_parse(last)
-            self._wall, self._counter = parsed.wall_ms, parsed.counter
-
-    def tick(self, now_ms: int) -> str:
-        """A new value for a local change made at now_ms (wall clock, Unix milliseconds)."""
-        if now_ms > self._wall:
-            self._wall, self._counter = now_ms, 0
-        else:
-            self._counter += 1
-            if self._counter > _MAX_COUNTER:
-                # Counter overflow: borrow a millisecond rather than widen the text format.
-                self._wall, self._counter = self._wall + 1, 0
-        return hlc_format(self._wall, self._counter, self.device_id)
-
-    def observe(self, remote_hlc: str) -> None:
-        """Take a value seen from another device into account, so the next tick is after it."""
-        remote = hlc_parse(remote_hlc)
-        if (remote.wall_ms, remote.counter) > (self._wall, self._counter):
-            self._wall, self._counter = remote.wall_ms, remote.counter
-
-    @property
-    def last(self) -> str:
-        return hlc_format(self._wall, self._counter, self.device_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,16 +289,6 @@ def _invalid(vi: str, en: str, code: str = "invalid_message") -> ProtocolError:
 def _is_int(value: object) -> bool:
     # Within 64 bits: larger numbers overflow the databases' integer columns.
     return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-
-
-def is_uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _require_keys(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
@@ -875,118 +772,3 @@ def _check_handover(data: dict[str, Any]) -> RecordProblem | None:
             "The handover is for a day that had not come when it was recorded",
         )
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Signatures: USB batch files, ack files, receipt QR codes
-
-
-def new_device_key() -> bytes:
-    """32 random bytes; sent to the laptop base64-encoded at enrolment."""
-    return secrets.token_bytes(32)
-
-
-def encode_device_key(key: bytes) -> str:
-    return base64.b64encode(key).decode("ascii")
-
-
-def decode_device_key(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
-def sign(obj: object, device_key: bytes) -> str:
-    """Hex HMAC-SHA256 over the canonical JSON of obj."""
-    return hmac.new(device_key, canonical_json(obj), hashlib.sha256).hexdigest()
-
-
-def _write_envelope(
-    fmt: str, device_id: str, key: str, payload: object, device_key: bytes
-) -> bytes:
-    envelope = {
-        "format": fmt,
-        "version": FILE_VERSION,
-        "device_id": device_id,
-        key: payload,
-        "signature": sign(payload, device_key),
-    }
-    return json.dumps(envelope, ensure_ascii=False, indent=1).encode()
-
-
-def _read_envelope(raw: bytes, fmt: str, key: str) -> dict[str, Any]:
-    try:
-        envelope = parse_json(raw)
-    except ProtocolError as exc:
-        raise ProtocolError(
-            f"Tệp không đọc được: {exc.vi}", f"Unreadable file: {exc.en}", code="bad_file"
-        ) from None
-    if (
-        not isinstance(envelope, dict)
-        or envelope.get("format") != fmt
-        or not isinstance(envelope.get(key), dict)
-        or not isinstance(envelope.get("signature"), str)
-        or not is_uuid(envelope.get("device_id"))
-    ):
-        raise ProtocolError(
-            f"Không phải tệp {fmt} hợp lệ", f"Not a valid {fmt} file", code="bad_file"
-        )
-    if envelope.get("version") != FILE_VERSION:
-        raise ProtocolError(
-            f"Phiên bản tệp {envelope.get('version')!r} không được hỗ trợ",
-            f"File version {envelope.get('version')!r} not supported",
-            code="unsupported_protocol",
-        )
-    return cast(dict[str, Any], envelope)
-
-
-def _bad_signature() -> ProtocolError:
-    return ProtocolError(
-        "Chữ ký của tệp không khớp: tệp đã bị sửa hoặc không phải của thiết bị này",
-        "File signature does not match: the file was altered or is not from this device",
-        code="bad_signature",
-        status=403,
-    )
-
-
-def write_batch_file(batch: Batch, device_key: bytes) -> bytes:
-    """A batch as a signed file for carrying on a USB stick."""
-    return _write_envelope(BATCH_FILE_FORMAT, batch["device_id"], "batch", batch, device_key)
-
-
-def read_batch_file(raw: bytes, key_lookup: Callable[[str], bytes | None]) -> Batch:
-    """Verify and open a batch file; a tampered, foreign or malformed file is refused whole."""
-    envelope = _read_envelope(raw, BATCH_FILE_FORMAT, "batch")
-    device_id = envelope["device_id"]
-    key = key_lookup(device_id)
-    if key is None:
-        raise ProtocolError(
-            f"Thiết bị {device_id} không được đăng ký với máy chủ này",
-            f"Device {device_id} is not enrolled with this server",
-            code="unknown_device",
-            status=403,
-        )
-    if not hmac.compare_digest(sign(envelope["batch"], key), envelope["signature"]):
-        raise _bad_signature()
-    batch = validate_batch(envelope["batch"])
-    if batch["device_id"] != device_id:
-        raise _bad_signature()
-    return batch
-
-
-def write_ack_file(ack: Ack, device_id: str, device_key: bytes) -> bytes:
-    """The server's acknowledgement of an imported batch file, signed with the device's key."""
-    return _write_envelope(ACK_FILE_FORMAT, device_id, "ack", ack, device_key)
-
-
-def read_ack_file(raw: bytes, device_id: str, device_key: bytes) -> Ack:
-    """Verify and open an ack file on the laptop that wrote the batch."""
-    envelope = _read_envelope(raw, ACK_FILE_FORMAT, "ack")
-    if envelope["device_id"] != device_id:
-        raise ProtocolError(
-            "Tệp xác nhận dành cho thiết bị khác",
-            "This ack file is for another device",
-            code="unknown_device",
-            status=403,
-        )
-    if not hmac.compare_digest(sign(envelope["ack"], device_key), envelope["signature"]):
-        raise _bad_signature()
-    return validate_ack(envelope["ack"])

@@ -7,7 +7,7 @@ import threading
 import uuid
 from typing import NewType
 
-from fieldapp.clock import Clock
+from sync.protocol.clock import Clock
 
 HouseholdId = NewType("HouseholdId", str)
 MemberId = NewType("MemberId", str)
@@ -49,10 +49,12 @@ def uuid7(clock: Clock) -> str:
     return str(uuid.UUID(int=value))
 
 
-def is_uuid(text: str) -> bool:
-    """True when text is a well-formed UUID string."""
+def is_uuid(value: object) -> bool:
+    """True when value is a well-formed UUID string."""
+    if not isinstance(value, str):
+        return False
     try:
-        uuid.UUID(text)
-    except (ValueError, AttributeError, TypeError):
+        uuid.UUID(value)
+    except ValueError:
         return False
     return True

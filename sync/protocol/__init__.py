@@ -1,0 +1,14 @@
+"""What the laptop and the provincial server share, and nothing else: the server and this
+package import nothing from the laptop core (``fieldapp``) or the desktop app (``ui``).
+
+- ``wire``: endpoints, limits, message types, body encoding and the checks of every record;
+- ``fields``: each synced entity's fields, their types and maximum lengths;
+- ``hlc``: the one hybrid logical clock;
+- ``signing``: device keys, signed USB batch and ack files;
+- ``receipt_qr``: the receipt signature, its QR payload and verification code;
+- leaves both ends use: ``clock`` (injected time), ``ids`` (UUIDv7), ``errors`` (the error
+  base), ``i18n`` (messages in Vietnamese and English), ``money`` (integer đồng in figures and
+  words).
+
+Kept free of imports so that taking a leaf (the clock, say) does not load the wire format.
+"""
