@@ -222,10 +222,10 @@ def end_to_end_figures(records: int) -> list[Figure]:
         laptop = tmp / "laptop"
         with running_server(url, tmp / "server.log") as base_url:
             ws = Workspace.open(laptop, clock=FixedClock(START))
-            with SyncClient(ws.store) as client:
+            with SyncClient(ws) as client:
                 client.enrol(base_url, code)
             _fill(ws, records // 5)
-            with SyncClient(ws.store, batch_size=500) as client:
+            with SyncClient(ws, batch_size=500) as client:
                 gc.collect()  # the collector stays on: the laptop runs with it
                 start = time.perf_counter()
                 result = client.upload()
@@ -294,7 +294,7 @@ def wire_bytes_figures(count: int = 500) -> list[Figure]:
                 "WHERE entity = 'visit' ORDER BY seq"
             )
         )
-        client = SyncClient(ws.store)
+        client = SyncClient(ws)
         batch = StoredBatch(ws.store.new_id(), rows)
         body = client.batch_body(batch)
         wire = client.wire_batch(batch.decoded())

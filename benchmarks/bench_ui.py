@@ -51,7 +51,7 @@ def startup_figures(households: int, rounds: int) -> list[Figure]:
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     ours_code = (
-        "import sys\nfrom ui.main import console\n"
+        "import sys\nfrom fieldapp.cli import console\n"
         f"sys.argv[1:] = ['--data-dir', {str(store.parent)!r}, 'gui', '--self-test']\n"
         "console()\n"
     )

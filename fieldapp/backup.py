@@ -83,86 +83,93 @@ def backup_dir(data_dir: Path) -> Path:
     return Path(data_dir) / BACKUP_DIRNAME
 
 
-def backup(
-    store: Store,
-    *,
-    to_dir: Path | None = None,
-    reason: str = "manual",
-    key: bytes | None = None,
-    keep: int = DEFAULT_KEEP,
-) -> Path:
-    """Back up the store into <data dir>/backups/ (and `to_dir`); returns the local file.
+class Backups:
+    """Copies of one open store: on demand, the day's first at app start, before an upgrade."""
 
-    :param to_dir: a second folder (a USB stick) that gets the same file.
-    :param reason: a short word in the file name (manual, auto, before-migration-v3…).
-    :param key: 32-byte key (lock.derive_key or a device key); the file is encrypted when given.
-    :param keep: how many backups each folder keeps; older fieldapp backups there are deleted.
-    """
-    if key is not None and len(key) != KEY_BYTES:
-        raise ValueError("a backup key is 32 bytes (AES-256)")
-    _require_keep(keep)
-    local_dir = backup_dir(store.path.parent)
-    local_dir.mkdir(parents=True, exist_ok=True)
-    payload = snapshot(store.path)
-    if key is not None:
-        salt_hex = store.meta(KEY_SALT)
-        salt = bytes.fromhex(salt_hex) if salt_hex else secrets.token_bytes(SALT_BYTES)
-        payload = encrypt(payload, key=key, salt=salt)
-    name = _file_name(local_dir, store.clock, reason, also=to_dir)
-    local = local_dir / name
-    _write_atomically(local, payload)
-    rotate(local_dir, keep=keep)
-    log.info("backup written: %s (%d bytes, encrypted=%s)", local.name, len(payload), bool(key))
-    if to_dir is not None:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def make(
+        self,
+        *,
+        to_dir: Path | None = None,
+        reason: str = "manual",
+        key: bytes | None = None,
+        keep: int = DEFAULT_KEEP,
+    ) -> Path:
+        """Back up the store into <data dir>/backups/ (and `to_dir`); returns the local file.
+
+        :param to_dir: a second folder (a USB stick) that gets the same file.
+        :param reason: a short word in the file name (manual, auto, before-migration-v3…).
+        :param key: 32-byte key (PinLock.derive_key or a device key); the file is encrypted
+            when given.
+        :param keep: how many backups each folder keeps; older fieldapp backups there are
+            deleted.
+        """
+        store = self.store
+        if key is not None and len(key) != KEY_BYTES:
+            raise ValueError("a backup key is 32 bytes (AES-256)")
+        _require_keep(keep)
+        local_dir = backup_dir(store.path.parent)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        payload = snapshot(store.path)
+        if key is not None:
+            salt_hex = store.meta(KEY_SALT)
+            salt = bytes.fromhex(salt_hex) if salt_hex else secrets.token_bytes(SALT_BYTES)
+            payload = encrypt(payload, key=key, salt=salt)
+        name = _file_name(local_dir, store.clock, reason, also=to_dir)
+        local = local_dir / name
+        _write_atomically(local, payload)
+        rotate(local_dir, keep=keep)
+        log.info("backup written: %s (%d bytes, encrypted=%s)", local.name, len(payload), bool(key))
+        if to_dir is not None:
+            try:
+                Path(to_dir).mkdir(parents=True, exist_ok=True)
+                _write_atomically(Path(to_dir) / name, payload)
+                rotate(Path(to_dir), keep=keep)
+            except OSError as exc:
+                log.warning("backup copy to the second folder failed: %s", exc.strerror)
+                raise BackupError(
+                    f"Đã sao lưu trong máy ({local}) nhưng không ghi được vào {to_dir}: "
+                    f"{exc.strerror}.",
+                    f"Backed up on this laptop ({local}) but could not write to {to_dir}: "
+                    f"{exc.strerror}.",
+                    code="backup_to_dir",
+                ) from exc
+        return local
+
+    def start_of_day(
+        self,
+        *,
+        to_dir: Path | None = None,
+        key: bytes | None = None,
+        keep: int = DEFAULT_KEEP,
+    ) -> Path | None:
+        """The day's automatic backup, taken at app start; None when today's is already done."""
+        today = self.store.clock.today().isoformat()
+        if self.store.meta(LAST_AUTO_DAY) == today:
+            return None
+        path = self.make(to_dir=to_dir, reason="auto", key=key, keep=keep)
+        self.store.set_meta(LAST_AUTO_DAY, today)
+        return path
+
+    def before_migration(self, version: int) -> Path:
+        """A plain copy taken before migration `version` runs on an existing store.
+
+        Unencrypted because the PIN is not known while the store opens; it sits next to the
+        (equally unencrypted) store in the data folder, so it exposes nothing new.
+        """
         try:
-            Path(to_dir).mkdir(parents=True, exist_ok=True)
-            _write_atomically(Path(to_dir) / name, payload)
-            rotate(Path(to_dir), keep=keep)
-        except OSError as exc:
-            log.warning("backup copy to the second folder failed: %s", exc.strerror)
+            return self.make(reason=f"before-migration-v{version}")
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise BackupError(
-                f"Đã sao lưu trong máy ({local}) nhưng không ghi được vào {to_dir}: "
-                f"{exc.strerror}.",
-                f"Backed up on this laptop ({local}) but could not write to {to_dir}: "
-                f"{exc.strerror}.",
-                code="backup_to_dir",
+                f"Không sao lưu được dữ liệu trước khi nâng cấp ({why}); dữ liệu chưa bị "
+                "thay đổi. Hãy giải phóng dung lượng ổ đĩa rồi mở lại ứng dụng.",
+                f"Could not back up the data before upgrading it ({why}); nothing was "
+                "changed. Free some disk space and start the app again.",
+                code="backup_before_migration",
             ) from exc
-    return local
-
-
-def backup_start_of_day(
-    store: Store,
-    *,
-    to_dir: Path | None = None,
-    key: bytes | None = None,
-    keep: int = DEFAULT_KEEP,
-) -> Path | None:
-    """The day's automatic backup, taken at app start; None when today's is already done."""
-    today = store.clock.today().isoformat()
-    if store.meta(LAST_AUTO_DAY) == today:
-        return None
-    path = backup(store, to_dir=to_dir, reason="auto", key=key, keep=keep)
-    store.set_meta(LAST_AUTO_DAY, today)
-    return path
-
-
-def backup_before_migration(store: Store, version: int) -> Path:
-    """A plain copy taken before migration `version` runs on an existing store.
-
-    Unencrypted because the PIN is not known while the store opens; it sits next to the
-    (equally unencrypted) store in the data folder, so it exposes nothing new.
-    """
-    try:
-        return backup(store, reason=f"before-migration-v{version}")
-    except (OSError, sqlite3.Error) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise BackupError(
-            f"Không sao lưu được dữ liệu trước khi nâng cấp ({why}); dữ liệu chưa bị "
-            "thay đổi. Hãy giải phóng dung lượng ổ đĩa rồi mở lại ứng dụng.",
-            f"Could not back up the data before upgrading it ({why}); nothing was "
-            "changed. Free some disk space and start the app again.",
-            code="backup_before_migration",
-        ) from exc
 
 
 def snapshot(path: Path) -> bytes:

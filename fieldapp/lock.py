@@ -8,6 +8,7 @@ import hmac
 import math
 import re
 import secrets
+from dataclasses import dataclass
 
 from fieldapp.store import Store
 from sync.protocol.errors import FieldappError
@@ -102,25 +103,6 @@ def _require_format(pin: str) -> None:
         raise PinFormatError()
 
 
-def has_pin(store: Store) -> bool:
-    return store.meta(PIN_HASH) is not None
-
-
-def set_pin(store: Store, pin: str, *, current: str | None = None) -> None:
-    """Set the PIN (4–8 digits); changing an existing PIN needs the `current` one."""
-    _require_format(pin)
-    if has_pin(store) and (current is None or not check_pin(store, current)):
-        raise WrongPinError()
-    salt = secrets.token_bytes(SALT_BYTES)
-    encoded = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${_scrypt(pin, salt).hex()}"
-    with store.transaction():
-        store.set_meta(PIN_HASH, encoded)
-        store.set_meta(FAILURES, "0")
-        # The key salt outlives PIN changes: each backup file carries the salt it was made with.
-        if store.meta(KEY_SALT) is None:
-            store.set_meta(KEY_SALT, secrets.token_bytes(SALT_BYTES).hex())
-
-
 def _matches(encoded: str, pin: str) -> bool:
     scheme, n, r, p, salt, digest = encoded.split("$")
     if scheme != "scrypt":
@@ -145,68 +127,125 @@ def wait_after(failures: int) -> int:
     return min(FIRST_WAIT_SECONDS * (1 << doublings), MAX_WAIT_SECONDS)
 
 
-def seconds_to_wait(store: Store) -> int:
-    """How long the lock screen must wait before accepting another try (0 when it need not)."""
-    failures = int(store.meta(FAILURES) or 0)
-    wait = wait_after(failures)
-    last = store.meta(LAST_FAILURE)
-    if not wait or last is None:
-        return 0
-    # A clock moved backwards counts as no time elapsed, never as a lock that lasts for ever.
-    elapsed = max(0.0, (store.clock.now() - dt.datetime.fromisoformat(last)).total_seconds())
-    return max(0, math.ceil(wait - elapsed))
+@dataclass(frozen=True)
+class Attempt:
+    """What one try at the lock screen gave."""
+
+    # The backup key when the PIN was right, else None.
+    key: bytes | None
+    # After a wrong PIN: seconds before the next try is checked (0 while tries are free).
+    wait: int
+
+    @property
+    def ok(self) -> bool:
+        return self.key is not None
 
 
-def check_pin(store: Store, pin: str) -> bool:
-    """True for the right PIN. Raises LockedOut while a back-off wait is running."""
-    encoded = store.meta(PIN_HASH)
-    if encoded is None:
-        raise PinNotSetError()
-    with store.transaction():
-        remaining = seconds_to_wait(store)
-        if remaining:
-            raise LockedOut(remaining)
-        # The try is counted before the PIN is checked, so cutting the power (or killing the
-        # app) in the middle of a check cannot be used to get unlimited free tries.
-        failures = int(store.meta(FAILURES) or 0)
-        store.set_meta(FAILURES, str(failures + 1))
-        store.set_meta(LAST_FAILURE, store.clock.now().isoformat())
-    if not _PIN.fullmatch(pin) or not _matches(encoded, pin):
-        return False
-    store.set_meta(FAILURES, "0")
-    return True
+class PinLock:
+    """The agent's PIN on one store: set it, check it with back-off, derive the backup key."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-def derive_key(store: Store, pin: str) -> bytes:
-    """The key for encrypting backups and exported files; the PIN is checked (with back-off)."""
-    if not check_pin(store, pin):
-        raise WrongPinError()
-    return key_from_pin(pin, key_salt(store))
+    def has_pin(self) -> bool:
+        return self.store.meta(PIN_HASH) is not None
 
+    def set_pin(self, pin: str, *, current: str | None = None) -> bytes:
+        """Set the PIN (4–8 digits); changing an existing PIN needs the `current` one.
 
-def key_salt(store: Store) -> bytes:
-    salt = store.meta(KEY_SALT)
-    if salt is None:
-        raise PinNotSetError()
-    return bytes.fromhex(salt)
+        Returns the backup key that goes with the new PIN.
+        """
+        _require_format(pin)
+        if self.has_pin() and (current is None or not self.check(current)):
+            raise WrongPinError()
+        salt = secrets.token_bytes(SALT_BYTES)
+        digest = _scrypt(pin, salt).hex()
+        encoded = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest}"
+        store = self.store
+        with store.transaction():
+            store.set_meta(PIN_HASH, encoded)
+            store.set_meta(FAILURES, "0")
+            # The key salt outlives PIN changes: each backup file carries the salt it was
+            # made with.
+            if store.meta(KEY_SALT) is None:
+                store.set_meta(KEY_SALT, secrets.token_bytes(SALT_BYTES).hex())
+        return key_from_pin(pin, self.key_salt())
 
+    def seconds_to_wait(self) -> int:
+        """How long the lock screen must wait before accepting another try (0 when it need
+        not)."""
+        failures = int(self.store.meta(FAILURES) or 0)
+        wait = wait_after(failures)
+        last = self.store.meta(LAST_FAILURE)
+        if not wait or last is None:
+            return 0
+        # A clock moved backwards counts as no time elapsed, never as a lock that lasts for
+        # ever.
+        now = self.store.clock.now()
+        elapsed = max(0.0, (now - dt.datetime.fromisoformat(last)).total_seconds())
+        return max(0, math.ceil(wait - elapsed))
 
-def idle_timeout(store: Store) -> int:
-    """Seconds without input before the app locks itself (meta setting, 300 by default)."""
-    value = store.meta(IDLE_TIMEOUT)
-    try:
-        seconds = int(value) if value is not None else DEFAULT_IDLE_TIMEOUT
-    except ValueError:
-        return DEFAULT_IDLE_TIMEOUT
-    return seconds if seconds > 0 else DEFAULT_IDLE_TIMEOUT
+    def check(self, pin: str) -> bool:
+        """True for the right PIN. Raises LockedOut while a back-off wait is running."""
+        store = self.store
+        encoded = store.meta(PIN_HASH)
+        if encoded is None:
+            raise PinNotSetError()
+        with store.transaction():
+            remaining = self.seconds_to_wait()
+            if remaining:
+                raise LockedOut(remaining)
+            # The try is counted before the PIN is checked, so cutting the power (or killing
+            # the app) in the middle of a check cannot be used to get unlimited free tries.
+            failures = int(store.meta(FAILURES) or 0)
+            store.set_meta(FAILURES, str(failures + 1))
+            store.set_meta(LAST_FAILURE, store.clock.now().isoformat())
+        if not _PIN.fullmatch(pin) or not _matches(encoded, pin):
+            return False
+        store.set_meta(FAILURES, "0")
+        return True
 
+    def unlock(self, pin: str) -> bytes | None:
+        """The backup key when the PIN is right, None when it is wrong (the try is counted);
+        raises LockedOut while a back-off wait is running."""
+        if not self.check(pin):
+            return None
+        return key_from_pin(pin, self.key_salt())
 
-def set_idle_timeout(store: Store, seconds: int) -> None:
-    """Change the idle timeout; between 30 seconds and one hour."""
-    if not 30 <= seconds <= 3600:
-        raise FieldappError(
-            "Thời gian tự khoá phải từ 30 giây đến 60 phút.",
-            "The idle timeout must be between 30 seconds and 60 minutes.",
-            code="idle_timeout_range",
-        )
-    store.set_meta(IDLE_TIMEOUT, str(seconds))
+    def attempt(self, pin: str) -> Attempt:
+        """A try at the lock screen: the key when right, else how long to wait before the next;
+        raises LockedOut while a back-off wait is running."""
+        key = self.unlock(pin)
+        return Attempt(key, 0 if key is not None else self.seconds_to_wait())
+
+    def derive_key(self, pin: str) -> bytes:
+        """The key for encrypting backups and exported files; raises WrongPinError."""
+        key = self.unlock(pin)
+        if key is None:
+            raise WrongPinError()
+        return key
+
+    def key_salt(self) -> bytes:
+        salt = self.store.meta(KEY_SALT)
+        if salt is None:
+            raise PinNotSetError()
+        return bytes.fromhex(salt)
+
+    def idle_timeout(self) -> int:
+        """Seconds without input before the app locks itself (300 by default)."""
+        value = self.store.meta(IDLE_TIMEOUT)
+        try:
+            seconds = int(value) if value is not None else DEFAULT_IDLE_TIMEOUT
+        except ValueError:
+            return DEFAULT_IDLE_TIMEOUT
+        return seconds if seconds > 0 else DEFAULT_IDLE_TIMEOUT
+
+    def set_idle_timeout(self, seconds: int) -> None:
+        """Change the idle timeout; between 30 seconds and one hour."""
+        if not 30 <= seconds <= 3600:
+            raise FieldappError(
+                "Thời gian tự khoá phải từ 30 giây đến 60 phút.",
+                "The idle timeout must be between 30 seconds and 60 minutes.",
+                code="idle_timeout_range",
+            )
+        self.store.set_meta(IDLE_TIMEOUT, str(seconds))

@@ -88,6 +88,24 @@ class Receipt:
         }
 
 
+# Books are used up in the order they were received; the first with a number left is next.
+_BOOK_ORDER = "created_at, series, first_number"
+_NEXT_BOOK = (
+    f"SELECT * FROM receipt_book WHERE next_number <= last_number ORDER BY {_BOOK_ORDER} LIMIT 1"
+)
+
+
+def _book(row: sqlite3.Row) -> ReceiptBook:
+    return ReceiptBook(
+        row["id"],
+        row["series"],
+        row["first_number"],
+        row["last_number"],
+        row["next_number"],
+        row["source"],
+    )
+
+
 def _problem(field: str, code: str, vi: str, en: str) -> ValidationError:
     return ValidationError([Problem(field, code, vi, en)])
 
@@ -157,18 +175,17 @@ class Receipts:
         row = self.store.one("SELECT * FROM receipt_book WHERE id = ?", (book_id,))
         if row is None:
             raise NotFoundError("quyển biên lai", "receipt book", book_id)
-        return ReceiptBook(
-            row["id"],
-            row["series"],
-            row["first_number"],
-            row["last_number"],
-            row["next_number"],
-            row["source"],
-        )
+        return _book(row)
 
     def books(self) -> list[ReceiptBook]:
-        rows = self.store.query("SELECT id FROM receipt_book ORDER BY created_at, series")
-        return [self.book(r["id"]) for r in rows]
+        """Every book on this device, in the order their numbers are used."""
+        rows = self.store.query(f"SELECT * FROM receipt_book ORDER BY {_BOOK_ORDER}")
+        return [_book(r) for r in rows]
+
+    def next_book(self) -> ReceiptBook | None:
+        """The book the next receipt's number comes from: the choice `issue` makes."""
+        row = self.store.one(_NEXT_BOOK)
+        return None if row is None else _book(row)
 
     # -- issuing --------------------------------------------------------------------------
 
@@ -198,10 +215,7 @@ class Receipts:
                     "Một biên lai chỉ thu cho một hộ và một loại bảo hiểm.",
                     "One receipt covers one household and one scheme.",
                 )
-            book = conn.execute(
-                "SELECT * FROM receipt_book WHERE next_number <= last_number "
-                "ORDER BY created_at, series, first_number LIMIT 1"
-            ).fetchone()
+            book = conn.execute(_NEXT_BOOK).fetchone()
             if book is None:
                 raise FieldappError(
                     "Hết số biên lai: chưa có quyển biên lai còn số. Hãy nhận quyển mới trước "

@@ -292,88 +292,6 @@ def _by_scheme(rows: list[Any]) -> dict[str, Tally]:
     return {scheme: found.get(scheme, Tally()) for scheme in SCHEMES}
 
 
-def _voided_rows(ws: Workspace, where: str, params: dict[str, str]) -> tuple[VoidedReceipt, ...]:
-    rows = ws.store.query(
-        f"SELECT r.series, r.number, r.amount, r.issued_at, v.reason, v.at AS voided_at, "
-        f"{_RECEIPT_SCHEME} AS scheme FROM receipt r JOIN receipt_void v ON v.receipt_id = r.id "
-        f"WHERE {recorded_here('receipt', 'r.id')} AND {where} ORDER BY r.series, r.number",
-        params,
-    )
-    return tuple(
-        VoidedReceipt(
-            series=row["series"],
-            number=int(row["number"]),
-            scheme=row["scheme"],
-            amount=int(row["amount"]),
-            reason=row["reason"],
-            issued_on=local_iso(row["issued_at"])[:10],
-            voided_at=local_iso(row["voided_at"]),
-        )
-        for row in rows
-    )
-
-
-def day_report(ws: Workspace, day: dt.date) -> DayReport:
-    """The agent's figures for one local day (Vietnam time), read in one consistent snapshot."""
-    start, end = day_bounds(day)
-    span = {"start": start, "end": end}
-    store = ws.store
-    with store.transaction():
-        outcomes = {
-            row["outcome"]: int(row["n"])
-            for row in store.query(
-                "SELECT outcome, count(*) AS n FROM visit v "
-                f"WHERE v.at >= :start AND v.at < :end AND {recorded_here('visit', 'v.id')} "
-                "GROUP BY outcome",
-                span,
-            )
-        }
-        pledges = _by_scheme(
-            store.query(
-                "SELECT scheme, count(*) AS n, sum(payable) AS amount FROM pledge p "
-                f"WHERE p.created_at >= :start AND p.created_at < :end "
-                f"AND {recorded_here('pledge', 'p.id')} GROUP BY scheme",
-                span,
-            )
-        )
-        receipts = (
-            f"SELECT {_RECEIPT_SCHEME} AS scheme, count(*) AS n, sum(r.amount) AS amount "
-            "FROM receipt r WHERE r.issued_at >= :start AND r.issued_at < :end "
-            f"AND {recorded_here('receipt', 'r.id')}"
-        )
-        voided_ids = "SELECT receipt_id FROM receipt_void"
-        issued = _by_scheme(store.query(receipts + " GROUP BY scheme", span))
-        voided_tally = _by_scheme(
-            store.query(receipts + f" AND r.id IN ({voided_ids}) GROUP BY scheme", span)
-        )
-        # Counted on its own rather than as issued minus voided: the two must agree, and a
-        # test holds them to it.
-        kept = _by_scheme(
-            store.query(receipts + f" AND r.id NOT IN ({voided_ids}) GROUP BY scheme", span)
-        )
-        voided = _voided_rows(ws, "r.issued_at >= :start AND r.issued_at < :end", span)
-        earlier = _voided_rows(ws, "r.issued_at < :start AND v.at >= :start AND v.at < :end", span)
-        handovers = latest_handovers(ws, day)
-        pending = ws.pending_sync()
-        organisation = ws.receipts.header()["collector_org"]
-    return DayReport(
-        day=day,
-        agent_id=ws.agent_id,
-        agent_name=ws.agent_name,
-        organisation=organisation,
-        generated_at=store.now_iso(),
-        visits={outcome: outcomes.get(outcome, 0) for outcome in VISIT_OUTCOMES},
-        pledges=pledges,
-        receipts_issued=issued,
-        receipts_voided=voided_tally,
-        voided=voided,
-        earlier_voided=earlier,
-        cash={scheme: kept[scheme].amount for scheme in SCHEMES},
-        pending_sync=pending,
-        handovers=handovers,
-    )
-
-
 # -- reconciliation ---------------------------------------------------------------------------
 
 
@@ -390,179 +308,269 @@ def _handover(row: Any) -> Handover:
     )
 
 
-def latest_handovers(ws: Workspace, day: dt.date) -> dict[str, Handover]:
-    """The handover that counts for each scheme (or "all") of a day: the latest row."""
-    rows = ws.store.query(
-        "SELECT * FROM cash_handover h WHERE day = ? AND seq = "
-        "(SELECT max(seq) FROM cash_handover WHERE day = h.day AND scheme = h.scheme) "
-        "ORDER BY scheme",
-        (day.isoformat(),),
-    )
-    return {row["scheme"]: _handover(row) for row in rows}
-
-
-def handover_history(ws: Workspace, day: dt.date) -> list[Handover]:
-    """Every handover row of a day, oldest first, corrections included."""
-    rows = ws.store.query(
-        "SELECT * FROM cash_handover WHERE day = ? ORDER BY seq", (day.isoformat(),)
-    )
-    return [_handover(row) for row in rows]
-
-
-def reconcile(
-    ws: Workspace, day: dt.date, handed_over: int, reason: str = "", *, scheme: str = "all"
-) -> Handover:
-    """Record the cash handed over for a day against what the day's receipts say is due.
-
-    The row and its outbox row are written in one transaction: each handover is an immutable
-    fact that reaches the provincial server like a visit or a receipt. A correction is a new
-    row (and a new fact); earlier rows are never changed.
-    """
-    reason = clean(reason)
-    problems: list[Problem] = []
-    if isinstance(handed_over, bool) or not isinstance(handed_over, int):
-        problems.append(
-            Problem(
-                "handed_over",
-                "not_whole_dong",
-                "Số tiền nộp phải là số nguyên đồng.",
-                "The amount handed over must be whole đồng.",
-            )
-        )
-    elif handed_over < 0:
-        problems.append(
-            Problem(
-                "handed_over",
-                "negative_amount",
-                "Số tiền nộp không được âm.",
-                "The amount handed over cannot be negative.",
-            )
-        )
-    elif handed_over > MAX_HANDOVER:
-        problems.append(
-            Problem(
-                "handed_over",
-                "amount_too_large",
-                f"Số tiền nộp quá lớn (tối đa {format_vnd(MAX_HANDOVER)}); hãy kiểm tra lại.",
-                f"The amount handed over is too large (at most {format_vnd(MAX_HANDOVER)}); "
-                "check it again.",
-            )
-        )
-    if scheme not in HANDOVER_SCOPES:
-        problems.append(
-            Problem(
-                "scheme",
-                "bad_scheme",
-                f"Loại không hợp lệ: {scheme} (all, bhyt_household, bhxh_voluntary).",
-                f"Unknown scheme: {scheme} (all, bhyt_household, bhxh_voluntary).",
-            )
-        )
-    if day > ws.store.clock.today():
-        problems.append(
-            Problem(
-                "day",
-                "day_in_future",
-                "Không thể đối chiếu tiền cho một ngày chưa tới.",
-                "A day that has not come yet cannot be reconciled.",
-            )
-        )
-    if problems:
-        raise ValidationError(problems)
-    with ws.store.transaction() as conn:
-        # Expected is read in the same transaction as the write, so a receipt issued or voided
-        # meanwhile cannot slip between the two.
-        expected = day_report(ws, day).expected(scheme)
-        difference = handed_over - expected
-        if difference and not reason:
-            short = difference < 0
-            raise ValidationError(
-                [
-                    Problem(
-                        "reason",
-                        "reason_required",
-                        f"Số tiền nộp {'thiếu' if short else 'thừa'} {format_vnd(abs(difference))}"
-                        f" so với số phải nộp {format_vnd(expected)}: cần ghi lý do chênh lệch.",
-                        f"The amount handed over is {format_vnd(abs(difference))} "
-                        f"{'short of' if short else 'over'} the {format_vnd(expected)} due: "
-                        "a reason for the difference is required.",
-                    )
-                ]
-            )
-        handover_id = ws.store.new_id()
-        conn.execute(
-            "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, difference, "
-            "reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                handover_id,
-                day.isoformat(),
-                scheme,
-                expected,
-                handed_over,
-                difference,
-                reason,
-                ws.store.now_iso(),
-            ),
-        )
-        row = conn.execute("SELECT * FROM cash_handover WHERE id = ?", (handover_id,)).fetchone()
-        handover = _handover(row)
-        ws.store.append_outbox(
-            entity=HANDOVER_ENTITY,
-            entity_id=handover.id,
-            op="insert",
-            hlc=ws.store.tick(),
-            data=handover.as_dict(),
-        )
-    return handover
-
-
 # -- targets ----------------------------------------------------------------------------------
 
 
-def month_progress(ws: Workspace, month: str) -> list[TargetProgress]:
-    """Each scheme's target for the month against the distinct members newly covered.
+class Reports:
+    """The agent's figures on one workspace: the day's report, cash handovers, month targets."""
 
-    A member counts when a paid event of one of their pledges, recorded on this laptop, falls
-    in the month (Vietnam time) and its receipt was not voided since. Several target rows for a
-    scheme and month add up; a scheme without one has target None.
-    """
-    start, end = _month_bounds(month)
-    year, number = _month_numbers(month)
-    days = calendar.monthrange(year, number)[1]
-    today = ws.store.clock.today()
-    if (today.year, today.month) < (year, number):
-        elapsed = 0
-    elif (today.year, today.month) > (year, number):
-        elapsed = days
-    else:
-        elapsed = today.day
-    targets: dict[str, int] = {}
-    for row in ws.store.query("SELECT scheme, count FROM target WHERE month = ?", (month,)):
-        scheme = _TARGET_SCHEMES.get(str(row["scheme"]).strip().lower())
-        if scheme is not None:
-            targets[scheme] = targets.get(scheme, 0) + int(row["count"])
-    # Each member once per scheme, on the day of their first counting payment of the month.
-    daily = {scheme: [0] * days for scheme in SCHEMES}
-    for row in ws.store.query(
-        "SELECT p.scheme, p.member_id, min(e.at) AS first_at "
-        "FROM pledge_event e JOIN pledge p ON p.id = e.pledge_id "
-        "WHERE e.status = 'paid' AND e.at >= :start AND e.at < :end "
-        f"AND {recorded_here('pledge_event', 'e.id')} "
-        "AND (e.receipt_id IS NULL OR e.receipt_id NOT IN "
-        "(SELECT receipt_id FROM receipt_void)) "
-        "GROUP BY p.scheme, p.member_id",
-        {"start": start, "end": end},
-    ):
-        if row["scheme"] in daily:
-            day = dt.date.fromisoformat(local_iso(row["first_at"])[:10])
-            daily[row["scheme"]][day.day - 1] += 1
-    return [
-        TargetProgress(
-            scheme=scheme,
-            month=month,
-            target=targets.get(scheme),
-            achieved=sum(daily[scheme]),
-            daily=tuple(daily[scheme]),
-            elapsed_days=elapsed,
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.store = ws.store
+
+    def _voided_rows(self, where: str, params: dict[str, str]) -> tuple[VoidedReceipt, ...]:
+        rows = self.store.query(
+            "SELECT r.series, r.number, r.amount, r.issued_at, v.reason, v.at AS voided_at, "
+            f"{_RECEIPT_SCHEME} AS scheme "
+            "FROM receipt r JOIN receipt_void v ON v.receipt_id = r.id "
+            f"WHERE {recorded_here('receipt', 'r.id')} AND {where} ORDER BY r.series, r.number",
+            params,
         )
-        for scheme in SCHEMES
-    ]
+        return tuple(
+            VoidedReceipt(
+                series=row["series"],
+                number=int(row["number"]),
+                scheme=row["scheme"],
+                amount=int(row["amount"]),
+                reason=row["reason"],
+                issued_on=local_iso(row["issued_at"])[:10],
+                voided_at=local_iso(row["voided_at"]),
+            )
+            for row in rows
+        )
+
+    def day(self, day: dt.date) -> DayReport:
+        """The agent's figures for one local day (Vietnam time), read in one consistent snapshot."""
+        start, end = day_bounds(day)
+        span = {"start": start, "end": end}
+        store = self.store
+        with store.transaction():
+            outcomes = {
+                row["outcome"]: int(row["n"])
+                for row in store.query(
+                    "SELECT outcome, count(*) AS n FROM visit v "
+                    f"WHERE v.at >= :start AND v.at < :end AND {recorded_here('visit', 'v.id')} "
+                    "GROUP BY outcome",
+                    span,
+                )
+            }
+            pledges = _by_scheme(
+                store.query(
+                    "SELECT scheme, count(*) AS n, sum(payable) AS amount FROM pledge p "
+                    f"WHERE p.created_at >= :start AND p.created_at < :end "
+                    f"AND {recorded_here('pledge', 'p.id')} GROUP BY scheme",
+                    span,
+                )
+            )
+            receipts = (
+                f"SELECT {_RECEIPT_SCHEME} AS scheme, count(*) AS n, sum(r.amount) AS amount "
+                "FROM receipt r WHERE r.issued_at >= :start AND r.issued_at < :end "
+                f"AND {recorded_here('receipt', 'r.id')}"
+            )
+            voided_ids = "SELECT receipt_id FROM receipt_void"
+            issued = _by_scheme(store.query(receipts + " GROUP BY scheme", span))
+            voided_tally = _by_scheme(
+                store.query(receipts + f" AND r.id IN ({voided_ids}) GROUP BY scheme", span)
+            )
+            # Counted on its own rather than as issued minus voided: the two must agree, and a
+            # test holds them to it.
+            kept = _by_scheme(
+                store.query(receipts + f" AND r.id NOT IN ({voided_ids}) GROUP BY scheme", span)
+            )
+            voided = self._voided_rows("r.issued_at >= :start AND r.issued_at < :end", span)
+            earlier = self._voided_rows(
+                "r.issued_at < :start AND v.at >= :start AND v.at < :end", span
+            )
+            handovers = self.latest_handovers(day)
+            pending = self.ws.pending_sync()
+            organisation = self.ws.receipts.header()["collector_org"]
+        return DayReport(
+            day=day,
+            agent_id=self.ws.agent_id,
+            agent_name=self.ws.agent_name,
+            organisation=organisation,
+            generated_at=store.now_iso(),
+            visits={outcome: outcomes.get(outcome, 0) for outcome in VISIT_OUTCOMES},
+            pledges=pledges,
+            receipts_issued=issued,
+            receipts_voided=voided_tally,
+            voided=voided,
+            earlier_voided=earlier,
+            cash={scheme: kept[scheme].amount for scheme in SCHEMES},
+            pending_sync=pending,
+            handovers=handovers,
+        )
+
+    def latest_handovers(self, day: dt.date) -> dict[str, Handover]:
+        """The handover that counts for each scheme (or "all") of a day: the latest row."""
+        rows = self.store.query(
+            "SELECT * FROM cash_handover h WHERE day = ? AND seq = "
+            "(SELECT max(seq) FROM cash_handover WHERE day = h.day AND scheme = h.scheme) "
+            "ORDER BY scheme",
+            (day.isoformat(),),
+        )
+        return {row["scheme"]: _handover(row) for row in rows}
+
+    def handover_history(self, day: dt.date) -> list[Handover]:
+        """Every handover row of a day, oldest first, corrections included."""
+        rows = self.store.query(
+            "SELECT * FROM cash_handover WHERE day = ? ORDER BY seq", (day.isoformat(),)
+        )
+        return [_handover(row) for row in rows]
+
+    def reconcile(
+        self, day: dt.date, handed_over: int, reason: str = "", *, scheme: str = "all"
+    ) -> Handover:
+        """Record the cash handed over for a day against what the day's receipts say is due.
+
+        The row and its outbox row are written in one transaction: each handover is an immutable
+        fact that reaches the provincial server like a visit or a receipt. A correction is a new
+        row (and a new fact); earlier rows are never changed.
+        """
+        reason = clean(reason)
+        problems: list[Problem] = []
+        if isinstance(handed_over, bool) or not isinstance(handed_over, int):
+            problems.append(
+                Problem(
+                    "handed_over",
+                    "not_whole_dong",
+                    "Số tiền nộp phải là số nguyên đồng.",
+                    "The amount handed over must be whole đồng.",
+                )
+            )
+        elif handed_over < 0:
+            problems.append(
+                Problem(
+                    "handed_over",
+                    "negative_amount",
+                    "Số tiền nộp không được âm.",
+                    "The amount handed over cannot be negative.",
+                )
+            )
+        elif handed_over > MAX_HANDOVER:
+            problems.append(
+                Problem(
+                    "handed_over",
+                    "amount_too_large",
+                    f"Số tiền nộp quá lớn (tối đa {format_vnd(MAX_HANDOVER)}); hãy kiểm tra lại.",
+                    f"The amount handed over is too large (at most {format_vnd(MAX_HANDOVER)}); "
+                    "check it again.",
+                )
+            )
+        if scheme not in HANDOVER_SCOPES:
+            problems.append(
+                Problem(
+                    "scheme",
+                    "bad_scheme",
+                    f"Loại không hợp lệ: {scheme} (all, bhyt_household, bhxh_voluntary).",
+                    f"Unknown scheme: {scheme} (all, bhyt_household, bhxh_voluntary).",
+                )
+            )
+        if day > self.store.clock.today():
+            problems.append(
+                Problem(
+                    "day",
+                    "day_in_future",
+                    "Không thể đối chiếu tiền cho một ngày chưa tới.",
+                    "A day that has not come yet cannot be reconciled.",
+                )
+            )
+        if problems:
+            raise ValidationError(problems)
+        with self.store.transaction() as conn:
+            # Expected is read in the same transaction as the write, so a receipt issued or voided
+            # meanwhile cannot slip between the two.
+            expected = self.day(day).expected(scheme)
+            difference = handed_over - expected
+            if difference and not reason:
+                short = difference < 0
+                gap, due = format_vnd(abs(difference)), format_vnd(expected)
+                raise ValidationError(
+                    [
+                        Problem(
+                            "reason",
+                            "reason_required",
+                            f"Số tiền nộp {'thiếu' if short else 'thừa'} {gap} so với số phải nộp "
+                            f"{due}: cần ghi lý do chênh lệch.",
+                            f"The amount handed over is {gap} "
+                            f"{'short of' if short else 'over'} the {due} due: "
+                            "a reason for the difference is required.",
+                        )
+                    ]
+                )
+            handover_id = self.store.new_id()
+            conn.execute(
+                "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, difference, "
+                "reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    handover_id,
+                    day.isoformat(),
+                    scheme,
+                    expected,
+                    handed_over,
+                    difference,
+                    reason,
+                    self.store.now_iso(),
+                ),
+            )
+            row = conn.execute(
+                "SELECT * FROM cash_handover WHERE id = ?", (handover_id,)
+            ).fetchone()
+            handover = _handover(row)
+            self.store.append_outbox(
+                entity=HANDOVER_ENTITY,
+                entity_id=handover.id,
+                op="insert",
+                hlc=self.store.tick(),
+                data=handover.as_dict(),
+            )
+        return handover
+
+    def month_progress(self, month: str) -> list[TargetProgress]:
+        """Each scheme's target for the month against the distinct members newly covered.
+
+        A member counts when a paid event of one of their pledges, recorded on this laptop, falls
+        in the month (Vietnam time) and its receipt was not voided since. Several target rows for a
+        scheme and month add up; a scheme without one has target None.
+        """
+        start, end = _month_bounds(month)
+        year, number = _month_numbers(month)
+        days = calendar.monthrange(year, number)[1]
+        today = self.store.clock.today()
+        if (today.year, today.month) < (year, number):
+            elapsed = 0
+        elif (today.year, today.month) > (year, number):
+            elapsed = days
+        else:
+            elapsed = today.day
+        targets: dict[str, int] = {}
+        for row in self.store.query("SELECT scheme, count FROM target WHERE month = ?", (month,)):
+            scheme = _TARGET_SCHEMES.get(str(row["scheme"]).strip().lower())
+            if scheme is not None:
+                targets[scheme] = targets.get(scheme, 0) + int(row["count"])
+        # Each member once per scheme, on the day of their first counting payment of the month.
+        daily = {scheme: [0] * days for scheme in SCHEMES}
+        for row in self.store.query(
+            "SELECT p.scheme, p.member_id, min(e.at) AS first_at "
+            "FROM pledge_event e JOIN pledge p ON p.id = e.pledge_id "
+            "WHERE e.status = 'paid' AND e.at >= :start AND e.at < :end "
+            f"AND {recorded_here('pledge_event', 'e.id')} "
+            "AND (e.receipt_id IS NULL OR e.receipt_id NOT IN "
+            "(SELECT receipt_id FROM receipt_void)) "
+            "GROUP BY p.scheme, p.member_id",
+            {"start": start, "end": end},
+        ):
+            if row["scheme"] in daily:
+                day = dt.date.fromisoformat(local_iso(row["first_at"])[:10])
+                daily[row["scheme"]][day.day - 1] += 1
+        return [
+            TargetProgress(
+                scheme=scheme,
+                month=month,
+                target=targets.get(scheme),
+                achieved=sum(daily[scheme]),
+                daily=tuple(daily[scheme]),
+                elapsed_days=elapsed,
+            )
+            for scheme in SCHEMES
+        ]

@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,18 @@ def stored_version(path: Path) -> int:
 class Store:
     """One open store file. Writes go through `transaction()`; reads through `query`/`one`."""
 
-    def __init__(self, path: Path, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock,
+        before_migration: Callable[[Store, int], object] | None = None,
+    ) -> None:
+        """Open (creating or upgrading) the store at `path`.
+
+        :param before_migration: called with the store and the first pending migration's
+            version before an existing store is upgraded (the workspace backs it up there).
+        """
         self.path = Path(path)
         self.clock = clock
         self._tx_lock = threading.RLock()
@@ -74,7 +85,7 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        self._migrate(before_migration)
         self.device_id = self._ensure_meta("device_id", lambda: uuid7(clock))
         self.hlc = HybridClock(self.device_id)
         # The clock resumes after the newest timestamp this store has written or seen; the
@@ -87,10 +98,16 @@ class Store:
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """sqlite-utils' view of the same connection, for table-level reads and exports."""
+        """sqlite-utils' view of the same connection; inside `transaction()` its writes join it.
+
+        sqlite-utils nests its own writes in a savepoint when a transaction is open, so they
+        commit or roll back with ours.
+        """
         import sqlite_utils  # loaded on first use: it costs a tenth of a second at start-up
 
-        return sqlite_utils.Database(self.conn)
+        # By default it would switch on recursive triggers for our connection and look for
+        # installed plugins to run against it (about 20 ms): the store keeps its own settings.
+        return sqlite_utils.Database(self.conn, recursive_triggers=False, execute_plugins=False)
 
     # -- schema -------------------------------------------------------------------------
 
@@ -98,14 +115,10 @@ class Store:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _migrate(self, before: Callable[[Store, int], object] | None) -> None:
         pending = migrations.MIGRATIONS[self.schema_version :]
-        if pending and self.schema_version > 0:
-            # An existing store is copied before an upgrade touches it (imported here because
-            # the backup module builds on this one).
-            from fieldapp.backup import backup_before_migration
-
-            backup_before_migration(self, pending[0].version)
+        if pending and self.schema_version > 0 and before is not None:
+            before(self, pending[0].version)
         for step in pending:
             with self.transaction():
                 step.apply(self.conn)

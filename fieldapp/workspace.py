@@ -1,10 +1,14 @@
-"""The agent's workspace: one store file with its clock, policy and services, opened together."""
+"""The agent's workspace: the one door to the laptop's data — its store, clock, policy and the
+services on them (households, members, visits, search, pledges, receipts, reports, the PIN lock,
+backups), opened and closed together."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from fieldapp.households import Households
@@ -16,9 +20,12 @@ from fieldapp.visits import Visits
 from sync.protocol.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
+    from fieldapp.backup import Backups
+    from fieldapp.lock import PinLock
     from fieldapp.pledges import Pledges
     from fieldapp.policy import Policy
     from fieldapp.receipts import Receipts
+    from fieldapp.reports import Reports
 
 
 class _AgentVisits(Visits):
@@ -44,8 +51,20 @@ class _AgentVisits(Visits):
         del value
 
 
+def _back_up_before_upgrade(store: Store, version: int) -> None:
+    """An existing store is copied before a migration touches it."""
+    # Imported here: the backup module brings the cipher library, needed only on an upgrade.
+    from fieldapp.backup import Backups
+
+    Backups(store).before_migration(version)
+
+
 class Workspace:
-    """Everything the UI and the CLI reach data through. Not thread-safe: use one per thread."""
+    """Everything the UI and the CLI reach data through. Not thread-safe: use one per thread.
+
+    Use it as a context manager (``with Workspace.open(folder) as ws:``) so the store is
+    closed however the block ends.
+    """
 
     def __init__(self, store: Store, *, policy: Policy | None = None) -> None:
         self.store = store
@@ -69,6 +88,24 @@ class Workspace:
 
         return Receipts(self.store, pledges=self.pledges)
 
+    @cached_property
+    def reports(self) -> Reports:
+        from fieldapp.reports import Reports
+
+        return Reports(self)
+
+    @cached_property
+    def lock(self) -> PinLock:
+        from fieldapp.lock import PinLock
+
+        return PinLock(self.store)
+
+    @cached_property
+    def backups(self) -> Backups:
+        from fieldapp.backup import Backups
+
+        return Backups(self.store)
+
     @classmethod
     def open(
         cls,
@@ -78,12 +115,40 @@ class Workspace:
         policy: Policy | None = None,
     ) -> Workspace:
         folder = Path(data_dir) if data_dir is not None else default_data_dir()
-        store = Store(folder / STORE_FILENAME, clock=clock or SystemClock())
+        store = Store(
+            folder / STORE_FILENAME,
+            clock=clock or SystemClock(),
+            before_migration=_back_up_before_upgrade,
+        )
         return cls(store, policy=policy)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        """The store file."""
+        return self.store.path
 
     @property
     def data_dir(self) -> Path:
         return self.store.path.parent
+
+    @property
+    def clock(self) -> Clock:
+        return self.store.clock
+
+    def today(self) -> dt.date:
+        """Today's date in Vietnam, by the workspace's clock."""
+        return self.store.clock.today()
 
     @property
     def policy(self) -> Policy:

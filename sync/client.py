@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from fieldapp import syncstate
-from fieldapp.store import Store
 from fieldapp.syncstate import PendingBatch, RefusedRecord, StoredBatch
+from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.errors import FieldappError, ProtocolError
 from sync.protocol.hlc import hlc_format, hlc_parse
@@ -152,8 +152,9 @@ class Enrolment:
     server_url: str
 
 
-def status(store: Store) -> SyncStatus:
+def status(workspace: Workspace) -> SyncStatus:
     """Pending and refused records, the last run and the server this laptop syncs with."""
+    store = workspace.store
     return SyncStatus(
         pending=syncstate.pending_count(store),
         refused=syncstate.refused_records(store),
@@ -175,14 +176,14 @@ def _not_enrolled() -> SyncError:
 
 
 class SyncClient:
-    """Talks to one provincial server for one store. Not thread-safe: one per worker thread.
+    """Talks to one provincial server for one workspace. Not thread-safe: one per worker thread.
 
     `sleep` and `random` are injectable so tests see the backoff without waiting for it.
     """
 
     def __init__(
         self,
-        store: Store,
+        workspace: Workspace,
         *,
         server_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -198,7 +199,10 @@ class SyncClient:
         should_cancel: Callable[[], bool] | None = None,
         progress: Progress | None = None,
     ) -> None:
-        self.store = store
+        self.workspace = workspace
+        # The outbox, the cursor and the enrolment live in the store; this client is the one
+        # part of the laptop that reads and writes them directly.
+        self.store = workspace.store
         self._server_url = server_url
         self._transport = transport
         self._ca_file = ca_file if ca_file is not None else os.environ.get(CA_FILE_ENV) or None
@@ -629,7 +633,7 @@ class SyncClient:
         return result
 
     def status(self) -> SyncStatus:
-        return status(self.store)
+        return status(self.workspace)
 
     # -- files for a USB stick ----------------------------------------------------------------
 

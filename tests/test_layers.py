@@ -136,10 +136,9 @@ def test_the_ui_reaches_the_server_only_through_the_sync_client() -> None:
     found = []
     for path in _files("ui"):
         for line, module, _ in _imports(path):
-            if _top(module) == "httpx":
-                found.append(_where(path, line, module))
-            elif _top(module) == "sync" and not (
-                module.startswith("sync.client") or module in SHARED_LEAVES
+            if _top(module) == "httpx" or (
+                _top(module) == "sync"
+                and not (module.startswith("sync.client") or module in SHARED_LEAVES)
             ):
                 found.append(_where(path, line, module))
     assert found == []

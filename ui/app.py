@@ -173,8 +173,6 @@ def backup_first_time(app: App) -> None:
     """The day's automatic backup (once a day, once a session); a failure is shown, not fatal."""
     if app.backed_up:
         return
-    from fieldapp.backup import backup_start_of_day
-
     app.backed_up = True
     key = app.lock.key
 
@@ -198,7 +196,7 @@ def backup_first_time(app: App) -> None:
         app.ops.show_error(app.window, exc)
 
     app.ops.run_op(
-        app.window, lambda ws: backup_start_of_day(ws.store, key=key), success=done, failure=failed
+        app.window, lambda ws: ws.backups.start_of_day(key=key), success=done, failure=failed
     )
 
 

@@ -8,7 +8,6 @@ fieldapp COMMAND …       the `fieldapp` command line (demo, search, calc, back
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import pkgutil
 import sys
@@ -22,14 +21,14 @@ from pathlib import Path
 # as hidden imports, and the self-test imports every one: a bundle without one fails there.
 LAZY_MODULES = (
     "fieldapp.documents.flyer",
-    "fieldapp.documents.qr",
+    "sync.protocol.receipt_qr",
     "fieldapp.documents.receipt",
     "fieldapp.reports_pdf",
     "fieldapp.importfile",
     "fieldapp.backup",
     "fieldapp.lock",
     "sync.client",
-    "sync.cli",
+    "fieldapp.cli.sync",
     "ui.app",
     "ui.printing",
     "reportlab.graphics.barcode.qr",
@@ -134,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--self-test"]:
         return self_test()
-    from ui.main import main as fieldapp_main
+    from fieldapp.cli import main as fieldapp_main
 
     return fieldapp_main(args or ["gui"])
 
@@ -152,7 +151,9 @@ def _give_windows_gui_a_console() -> None:
 
 
 def console() -> None:
-    """Run and end the process as ui.main.console does (os._exit: see why there)."""
+    """Run and end the process as the `fieldapp` console script does (fieldapp.cli.finish)."""
+    from fieldapp.cli import finish
+
     _give_windows_gui_a_console()
     put_bundled_tools_on_path()
     try:
@@ -164,11 +165,7 @@ def console() -> None:
     except Exception:
         traceback.print_exc()
         code = 1
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
-    os._exit(code)
+    finish(code)
 
 
 if __name__ == "__main__":

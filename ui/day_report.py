@@ -26,8 +26,7 @@ from PySide6.QtWidgets import (
 from fieldapp.errors import ValidationError
 from fieldapp.export import ExportSummary, export_records
 from fieldapp.model import SCHEMES, VISIT_OUTCOMES
-from fieldapp.reports import DayReport, Handover, TargetProgress, day_report, month_progress
-from fieldapp.reports import reconcile as reconcile_day
+from fieldapp.reports import DayReport, Handover, TargetProgress
 from fieldapp.reports_pdf import render_day_report
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
@@ -55,8 +54,8 @@ class DayData:
 
 
 def load_day(ws: Workspace, day: dt.date | None) -> DayData:
-    day = day or ws.store.clock.today()
-    return DayData(day_report(ws, day), month_progress(ws, day.strftime("%Y-%m")))
+    day = day or ws.today()
+    return DayData(ws.reports.day(day), ws.reports.month_progress(day.strftime("%Y-%m")))
 
 
 def amount_value(text: str) -> int | str:
@@ -363,7 +362,7 @@ class DayReportPage(QWidget):
         self.handover_button.setEnabled(False)
         self._ops.run_op(
             self,
-            lambda ws: reconcile_day(ws, day, amount, reason),  # type: ignore[arg-type]
+            lambda ws: ws.reports.reconcile(day, amount, reason),  # type: ignore[arg-type]
             success=self._reconciled,
             failure=self._reconcile_failed,
         )
@@ -406,7 +405,7 @@ class DayReportPage(QWidget):
         show_document(
             self,
             self._ops,
-            lambda ws: render_day_report(day_report(ws, day)),
+            lambda ws: render_day_report(ws.reports.day(day)),
             title=say("Báo cáo cuối ngày {day}", "End-of-day report {day}").format(
                 day=date_text(day)
             ),

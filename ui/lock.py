@@ -24,8 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp import lock
-from fieldapp.workspace import Workspace
+from fieldapp.lock import DEFAULT_IDLE_TIMEOUT, Attempt, LockedOut
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
@@ -42,19 +41,6 @@ ACTIVITY_EVENTS = frozenset(
         QEvent.Type.TouchBegin,
     }
 )
-
-
-def try_pin(ws: Workspace, pin: str) -> tuple[bool, int, bytes | None]:
-    """Check the PIN (raises LockedOut while waiting); the backup key when it is right."""
-    if not lock.check_pin(ws.store, pin):
-        return False, lock.seconds_to_wait(ws.store), None
-    return True, 0, lock.key_from_pin(pin, lock.key_salt(ws.store))
-
-
-def first_pin(ws: Workspace, pin: str) -> bytes:
-    """Set the first PIN; the backup key that goes with it."""
-    lock.set_pin(ws.store, pin)
-    return lock.key_from_pin(pin, lock.key_salt(ws.store))
 
 
 def wait_text(seconds: int) -> str:
@@ -170,7 +156,7 @@ class LockScreen(QWidget):
                 return
             self.button.setEnabled(False)
             self._ops.run_op(
-                self, lambda ws: first_pin(ws, pin), success=self._pin_set, failure=self._failed
+                self, lambda ws: ws.lock.set_pin(pin), success=self._pin_set, failure=self._failed
             )
             return
         if not pin:
@@ -178,7 +164,7 @@ class LockScreen(QWidget):
             return
         self.button.setEnabled(False)
         self._ops.run_op(
-            self, lambda ws: try_pin(ws, pin), success=self._checked, failure=self._failed
+            self, lambda ws: ws.lock.attempt(pin), success=self._checked, failure=self._failed
         )
 
     def _pin_set(self, key: bytes) -> None:
@@ -186,23 +172,22 @@ class LockScreen(QWidget):
         self.key = key
         self.unlocked.emit()
 
-    def _checked(self, outcome: tuple[bool, int, bytes | None]) -> None:
+    def _checked(self, attempt: Attempt) -> None:
         self.button.setEnabled(True)
-        ok, wait, key = outcome
         self.pin_edit.clear()
-        if ok:
-            self.key = key
+        if attempt.ok:
+            self.key = attempt.key
             self.message.clear()
             self.unlocked.emit()
-        elif wait:
-            self.start_countdown(wait)
+        elif attempt.wait:
+            self.start_countdown(attempt.wait)
         else:
             self._say(say("Sai mã PIN. Hãy thử lại.", "Wrong PIN. Try again."))
             self.pin_edit.setFocus()
 
     def _failed(self, exc: Exception) -> None:
         self.button.setEnabled(True)
-        if isinstance(exc, lock.LockedOut):
+        if isinstance(exc, LockedOut):
             self.start_countdown(exc.seconds)
         elif isinstance(exc, FieldappError):
             self._say(exc.message(i18n.language()))
@@ -281,7 +266,7 @@ class AppLock(QObject):
         self._disabled: list[QAction] = []
         self.idle_timer = QTimer(self)
         self.idle_timer.setSingleShot(True)
-        self.idle_timer.setInterval(lock.DEFAULT_IDLE_TIMEOUT * 1000)
+        self.idle_timer.setInterval(DEFAULT_IDLE_TIMEOUT * 1000)
         self.idle_timer.timeout.connect(self.lock)
         self._filtering = False
 
@@ -306,7 +291,7 @@ class AppLock(QObject):
 
         self._ops.run_op(
             self.window,
-            lambda ws: (lock.has_pin(ws.store), lock.idle_timeout(ws.store)),
+            lambda ws: (ws.lock.has_pin(), ws.lock.idle_timeout()),
             success=begin,
         )
 

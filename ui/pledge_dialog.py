@@ -57,7 +57,7 @@ class PledgeContext:
 
 def load_pledge_context(ws: Workspace, household_id: str) -> PledgeContext:
     household = ws.households.get(household_id)
-    today = ws.store.clock.today()
+    today = ws.today()
     policy = ws.policy
     return PledgeContext(
         household=household,

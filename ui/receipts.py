@@ -84,11 +84,6 @@ def receipt_columns(names: dict[str, str] | None = None) -> list[Column]:
     ]
 
 
-def next_book(books: list[ReceiptBook]) -> ReceiptBook | None:
-    """The book the next receipt will come from, for display; the core takes the number."""
-    return next((b for b in books if b.remaining > 0), None)
-
-
 # -- take payment -----------------------------------------------------------------------------
 
 
@@ -97,7 +92,8 @@ class PaymentContext:
     household: Household
     members: list[Member]
     pledges: list[Pledge]
-    books: list[ReceiptBook]
+    # The book the next number comes from, as the core will choose it; None when none is left.
+    book: ReceiptBook | None
 
 
 def load_payment_context(ws: Workspace, household_id: str, pledge_ids: list[str]) -> PaymentContext:
@@ -105,7 +101,7 @@ def load_payment_context(ws: Workspace, household_id: str, pledge_ids: list[str]
         household=ws.households.get(household_id),
         members=ws.members.of_household(household_id),
         pledges=[ws.pledges.get(p) for p in pledge_ids],
-        books=ws.receipts.books(),
+        book=ws.receipts.next_book(),
     )
 
 
@@ -121,7 +117,7 @@ class PaymentDialog(QDialog):
         super().__init__(parent)
         self._ops = ops
         self.context = context
-        self.books = list(context.books)
+        self.book = context.book
         self.receipt: Receipt | None = None
         names = {m.id: m.full_name for m in context.members}
 
@@ -282,8 +278,12 @@ class PaymentDialog(QDialog):
         dialog.changed.connect(self._books_changed)
         dialog.open()
 
-    def _books_changed(self, books: list[ReceiptBook]) -> None:
-        self.books = books
+    def _books_changed(self, _books: list[ReceiptBook]) -> None:
+        # The core says which book the next number comes from.
+        self._ops.run_op(self, lambda ws: ws.receipts.next_book(), success=self._show_next_book)
+
+    def _show_next_book(self, book: ReceiptBook | None) -> None:
+        self.book = book
         self.error_label.clear()
         self.retranslate()
 
@@ -306,7 +306,7 @@ class PaymentDialog(QDialog):
         )
         self.book_caption.setText(say("Số biên lai", "Receipt number"))
         self.books_button.setText(say("Nhập quyển biên lai…", "Enter a receipt book…"))
-        book = next_book(self.books)
+        book = self.book
         if self.receipt is not None:
             self.book_label.setStyleSheet(OK_STYLE)
             self.book_label.setText(receipt_title(self.receipt))

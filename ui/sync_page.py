@@ -45,7 +45,7 @@ BACKGROUND_OPTIONS: dict[str, Any] = {"max_attempts": 2, "timeout": 20.0}
 
 def probe(ws: Workspace, server_url: str, *, timeout: float = HEALTH_TIMEOUT_S) -> bool:
     """Whether the server answers its health check in time; runs on the worker."""
-    with SyncClient(ws.store, server_url=server_url) as client:
+    with SyncClient(ws, server_url=server_url) as client:
         return client.reachable(timeout=timeout)
 
 
@@ -62,7 +62,7 @@ def run_sync(
 ) -> SyncOutcome:
     """One sync run on the worker; a cancel stops it at the next batch or page."""
     with SyncClient(
-        ws.store,
+        ws,
         server_url=server_url or None,
         should_cancel=lambda: progress.cancelled,
         progress=progress.report,
@@ -74,7 +74,7 @@ def run_sync(
 
 def enrol(ws: Workspace, server_url: str, code: str, options: dict[str, Any]) -> Enrolment:
     """Exchange the one-time code; visits recorded from now on carry the enrolled agent's id."""
-    with SyncClient(ws.store, **options) as client:
+    with SyncClient(ws, **options) as client:
         return client.enrol(server_url, code)
 
 
@@ -363,7 +363,7 @@ class SyncPage(QWidget):
             if probe_after:
                 self.probe_now()
 
-        self._ops.run_op(self, lambda ws: SyncClient(ws.store).status(), success=shown)
+        self._ops.run_op(self, lambda ws: SyncClient(ws).status(), success=shown)
 
     def _show_status(self, status: SyncStatus) -> None:
         self.status = status
@@ -600,7 +600,7 @@ class SyncPage(QWidget):
         options = dict(self.client_options)
 
         def work(ws: Workspace) -> SyncOutcome:
-            with SyncClient(ws.store, **options) as client:
+            with SyncClient(ws, **options) as client:
                 return SyncOutcome(client.export_batches(path), client.status())
 
         self._ops.run_op(self, work, success=self._exported)
@@ -642,7 +642,7 @@ class SyncPage(QWidget):
         options = dict(self.client_options)
 
         def work(ws: Workspace) -> SyncOutcome:
-            with SyncClient(ws.store, **options) as client:
+            with SyncClient(ws, **options) as client:
                 return SyncOutcome(client.apply_ack_file(path), client.status())
 
         self._ops.run_op(self, work, success=self._ack_applied)

@@ -49,7 +49,7 @@ def load_today(ws: Workspace) -> TodayData:
         follow_ups=ws.visits.follow_ups(limit=200),
         recent=recent,
         pending_sync=ws.pending_sync(),
-        today=ws.store.clock.today().isoformat(),
+        today=ws.today().isoformat(),
     )
 
 

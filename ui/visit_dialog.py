@@ -54,7 +54,7 @@ class VisitContext:
 
 def load_visit_context(ws: Workspace, household_id: str) -> VisitContext:
     household = ws.households.get(household_id)
-    today = ws.store.clock.today()
+    today = ws.today()
     return VisitContext(household, today, suggest_next_visit(household.best_months, today))
 
 

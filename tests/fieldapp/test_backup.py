@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 
 from fieldapp import migrations
-from fieldapp.backup import (
-    MAGIC,
-    BackupError,
-    backup,
-    backup_start_of_day,
-    backups_in,
-    restore,
-)
+from fieldapp.backup import MAGIC, BackupError, Backups, backups_in, restore
 from fieldapp.cli import main
-from fieldapp.lock import derive_key, set_pin
+from fieldapp.lock import PinLock
 from fieldapp.model import Household
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
@@ -75,7 +68,7 @@ def test_backup_while_another_connection_writes(workspace: Workspace, tmp_path: 
         for _ in range(5):
             while len(written) < 5 * (len(paths) + 1):
                 stop.wait(0.01)
-            paths.append(backup(workspace.store, reason="manual"))
+            paths.append(Backups(workspace.store).make(reason="manual"))
             workspace.store.clock.advance(seconds=1)  # type: ignore[attr-defined]
     finally:
         stop.set()
@@ -101,14 +94,14 @@ def test_backup_while_another_connection_writes(workspace: Workspace, tmp_path: 
 
 def test_backup_name_and_atomic_write(workspace: Workspace) -> None:
     """The file is named after the local (Vietnam) time and reason; no temporary file remains."""
-    path = backup(workspace.store, reason="Trước khi đi bản")
+    path = Backups(workspace.store).make(reason="Trước khi đi bản")
     assert path.parent == workspace.data_dir / "backups"
     assert path.name.startswith("fieldapp-20261123-100000-")
     assert path.suffix == ".fabak"
     assert path.read_bytes().startswith(b"SQLite format 3\x00")
-    second = backup(workspace.store)
+    second = Backups(workspace.store).make()
     assert second.name == "fieldapp-20261123-100000-manual.fabak"
-    third = backup(workspace.store)
+    third = Backups(workspace.store).make()
     assert third.name == "fieldapp-20261123-100000-manual-2.fabak"
     assert _leftovers(path.parent) == []
     assert _leftovers(workspace.data_dir) == []
@@ -121,7 +114,7 @@ def test_rotation_keeps_newest_per_folder(workspace: Workspace, tmp_path: Path) 
     (usb / "bao-cao.xlsx").write_bytes(b"not ours")
     made = []
     for _ in range(7):
-        made.append(backup(workspace.store, to_dir=usb, keep=4))
+        made.append(Backups(workspace.store).make(to_dir=usb, keep=4))
         workspace.store.clock.advance(minutes=1)  # type: ignore[attr-defined]
     newest = [p.name for p in reversed(made[-4:])]
     assert [p.name for p in backups_in(workspace.data_dir / "backups")] == newest
@@ -134,9 +127,9 @@ def test_encrypted_backup_restored_on_another_laptop(
 ) -> None:
     """A PIN-encrypted backup on a USB stick restores on another data folder with the PIN alone."""
     _fill(add_household)
-    set_pin(workspace.store, PIN)
+    PinLock(workspace.store).set_pin(PIN)
     usb = tmp_path / "usb"
-    local = backup(workspace.store, to_dir=usb, key=derive_key(workspace.store, PIN))
+    local = Backups(workspace.store).make(to_dir=usb, key=PinLock(workspace.store).derive_key(PIN))
     on_stick = usb / local.name
     data = on_stick.read_bytes()
     assert data == local.read_bytes()
@@ -162,8 +155,8 @@ def test_wrong_pin_is_refused_and_nothing_is_replaced(
 ) -> None:
     """A wrong PIN gives a clear bilingual error; the store in place stays byte for byte."""
     _fill(add_household)
-    set_pin(workspace.store, PIN)
-    path = backup(workspace.store, key=derive_key(workspace.store, PIN))
+    PinLock(workspace.store).set_pin(PIN)
+    path = Backups(workspace.store).make(key=PinLock(workspace.store).derive_key(PIN))
     other = tmp_path / "other-laptop"
     Workspace.open(other, clock=FixedClock(NOW)).close()
     before = (other / STORE_FILENAME).read_bytes()
@@ -204,9 +197,9 @@ def test_damaged_backup_is_refused(
 ) -> None:
     """A truncated, zeroed, bit-flipped, garbage or empty backup is refused; nothing is replaced."""
     _fill(add_household, 20)
-    set_pin(workspace.store, PIN)
-    key = derive_key(workspace.store, PIN) if encrypted else None
-    path = backup(workspace.store, key=key)
+    PinLock(workspace.store).set_pin(PIN)
+    key = PinLock(workspace.store).derive_key(PIN) if encrypted else None
+    path = Backups(workspace.store).make(key=key)
     data = bytearray(path.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -237,7 +230,7 @@ def test_damaged_backup_is_refused(
 
 def test_backup_of_newer_schema_is_refused(workspace: Workspace, tmp_path: Path) -> None:
     """A backup made by a newer app (higher user_version) is refused; nothing is replaced."""
-    path = backup(workspace.store)
+    path = Backups(workspace.store).make()
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {migrations.latest_version() + 1}")
     conn.close()
@@ -270,7 +263,7 @@ def test_replaced_store_is_kept_with_its_wal(
 ) -> None:
     """Restoring keeps the current store, including changes that were only in its -wal."""
     _fill(add_household, 2)
-    path = backup(workspace.store)
+    path = Backups(workspace.store).make()
     add_household(head_name="Người Thêm Sau")
     # The laptop as a power cut leaves it: the newest change is only in the -wal.
     cut = tmp_path / "after-power-cut"
@@ -294,7 +287,7 @@ def test_replaced_store_is_kept_with_its_wal(
 
 def test_restore_refused_while_the_store_is_open(workspace: Workspace) -> None:
     """Restoring over a store the app still has open is refused; the store is left as it was."""
-    path = backup(workspace.store)
+    path = Backups(workspace.store).make()
     with pytest.raises(BackupError) as caught:
         restore(path, data_dir=workspace.data_dir)
     assert caught.value.code == "store_in_use"
@@ -304,13 +297,13 @@ def test_restore_refused_while_the_store_is_open(workspace: Workspace) -> None:
 
 def test_start_of_day_backup_once_per_local_day(workspace: Workspace, clock: FixedClock) -> None:
     """One automatic backup per Vietnam day: none again the same evening, one after midnight."""
-    first = backup_start_of_day(workspace.store)
+    first = Backups(workspace.store).start_of_day()
     assert first is not None and first.name.endswith("-auto.fabak")
-    assert backup_start_of_day(workspace.store) is None
+    assert Backups(workspace.store).start_of_day() is None
     clock.advance(hours=13)  # 23:00 in Vietnam, same day (16:00 UTC)
-    assert backup_start_of_day(workspace.store) is None
+    assert Backups(workspace.store).start_of_day() is None
     clock.advance(hours=2)  # 01:00 the next day in Vietnam, still 23 November in UTC
-    second = backup_start_of_day(workspace.store)
+    second = Backups(workspace.store).start_of_day()
     assert second is not None and second.name.startswith("fieldapp-20261124-010000-auto")
     assert len(backups_in(workspace.data_dir / "backups")) == 2
 
@@ -334,15 +327,13 @@ def _older_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[migrations
 def test_older_store_is_backed_up_before_migrating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Opening a store at schema 1 with a newer app first writes a copy at schema 1."""
+    """Opening the workspace of a store at schema 1 with a newer app first writes a copy at
+    schema 1."""
     path = tmp_path / STORE_FILENAME
     _older_store(path, monkeypatch)
 
-    store = Store(path, clock=FixedClock(NOW))
-    try:
-        assert store.schema_version == migrations.latest_version()
-    finally:
-        store.close()
+    with Workspace.open(tmp_path, clock=FixedClock(NOW)) as ws:
+        assert ws.store.schema_version == migrations.latest_version()
 
     [copy] = backups_in(tmp_path / "backups")
     assert copy.name == "fieldapp-20261123-100000-before-migration-v2.fabak"
@@ -354,8 +345,8 @@ def test_older_store_is_backed_up_before_migrating(
     finally:
         conn.close()
     # Opening an up-to-date store, or creating a new one, makes no copy.
-    Store(path, clock=FixedClock(NOW)).close()
-    Store(tmp_path / "new" / STORE_FILENAME, clock=FixedClock(NOW)).close()
+    Workspace.open(tmp_path, clock=FixedClock(NOW)).close()
+    Workspace.open(tmp_path / "new", clock=FixedClock(NOW)).close()
     assert len(backups_in(tmp_path / "backups")) == 1
     assert not (tmp_path / "new" / "backups").exists()
 
@@ -369,7 +360,7 @@ def test_migration_waits_when_the_copy_cannot_be_written(
     (tmp_path / "backups").write_text("a file where the folder should be")
 
     with pytest.raises(BackupError) as caught:
-        Store(path, clock=FixedClock(NOW))
+        Workspace.open(tmp_path, clock=FixedClock(NOW))
 
     assert caught.value.code == "backup_before_migration"
     conn = sqlite3.connect(path)

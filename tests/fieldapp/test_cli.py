@@ -228,7 +228,9 @@ def test_the_command_word_is_found_past_the_data_dir(argv: list[str], command: s
     assert _command_of(argv) == command
 
 
-def test_gui_is_opened_through_the_short_parser_with_its_options(tmp_path: Path) -> None:
+def test_gui_is_opened_through_the_short_parser_with_its_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`fieldapp --data-dir D gui --self-test` reaches the launcher with both options."""
     seen: dict[str, object] = {}
 
@@ -236,5 +238,6 @@ def test_gui_is_opened_through_the_short_parser_with_its_options(tmp_path: Path)
         seen.update(data_dir=data_dir, self_test=self_test)
         return 0
 
-    assert main(["--data-dir", str(tmp_path), "gui", "--self-test"], gui=launcher) == 0
+    monkeypatch.setattr("fieldapp.cli.gui.launch", launcher)
+    assert main(["--data-dir", str(tmp_path), "gui", "--self-test"]) == 0
     assert seen == {"data_dir": tmp_path, "self_test": True}

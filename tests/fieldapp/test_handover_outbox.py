@@ -11,7 +11,6 @@ import pytest
 
 from fieldapp import migrations
 from fieldapp.errors import ValidationError
-from fieldapp.reports import reconcile
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
@@ -22,8 +21,8 @@ NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 def test_each_handover_writes_its_outbox_row(workspace: Workspace) -> None:
     """The outbox row carries the handover as stored, with a fresh clock stamp of this device."""
     day = workspace.store.clock.today()
-    first = reconcile(workspace, day, 0)
-    second = reconcile(workspace, day, 20_000, "Tiền của hộ ông Páo gửi nộp hộ")
+    first = workspace.reports.reconcile(day, 0)
+    second = workspace.reports.reconcile(day, 20_000, "Tiền của hộ ông Páo gửi nộp hộ")
     rows = workspace.store.query("SELECT * FROM outbox WHERE entity = 'cash_handover' ORDER BY seq")
     assert [r["entity_id"] for r in rows] == [first.id, second.id]
     assert [json.loads(r["data"]) for r in rows] == [first.as_dict(), second.as_dict()]
@@ -36,7 +35,7 @@ def test_each_handover_writes_its_outbox_row(workspace: Workspace) -> None:
 def test_a_refused_handover_writes_neither_row(workspace: Workspace) -> None:
     """A difference without a reason is refused: no handover, no outbox row."""
     with pytest.raises(ValidationError):
-        reconcile(workspace, workspace.store.clock.today(), 1000)
+        workspace.reports.reconcile(workspace.store.clock.today(), 1000)
     assert workspace.store.scalar("SELECT count(*) FROM cash_handover") == 0
     assert workspace.store.scalar("SELECT count(*) FROM outbox") == 0
 

@@ -10,14 +10,9 @@ from fieldapp.cli import main
 from fieldapp.lock import (
     LockedOut,
     PinFormatError,
+    PinLock,
     PinNotSetError,
     WrongPinError,
-    check_pin,
-    derive_key,
-    has_pin,
-    idle_timeout,
-    set_idle_timeout,
-    set_pin,
     wait_after,
 )
 from fieldapp.store import STORE_FILENAME, Store
@@ -33,7 +28,7 @@ WRONG = "1357"
 @pytest.fixture
 def store(workspace: Workspace) -> Store:
     """The workspace's store with the PIN 2468 set."""
-    set_pin(workspace.store, PIN)
+    PinLock(workspace.store).set_pin(PIN)
     return workspace.store
 
 
@@ -41,15 +36,15 @@ def store(workspace: Workspace) -> Store:
 def test_pin_format_is_refused(workspace: Workspace, pin: str) -> None:
     """A PIN that is not 4 to 8 ASCII digits is refused with a Vietnamese and English message."""
     with pytest.raises(PinFormatError) as caught:
-        set_pin(workspace.store, pin)
+        PinLock(workspace.store).set_pin(pin)
     assert "4 đến 8 chữ số" in caught.value.vi
     assert "4 to 8 digits" in caught.value.en
-    assert not has_pin(workspace.store)
+    assert not PinLock(workspace.store).has_pin()
 
 
 def test_pin_is_stored_only_as_a_salted_hash(workspace: Workspace) -> None:
     """The PIN never appears in the store; its hash is scrypt with a 16-byte salt."""
-    set_pin(workspace.store, "27182818")
+    PinLock(workspace.store).set_pin("27182818")
     values = [str(r[0]) for r in workspace.store.query("SELECT value FROM meta")]
     assert not any("27182818" in v for v in values)
     [encoded] = [v for v in values if v.startswith("scrypt$")]
@@ -61,49 +56,49 @@ def test_pin_is_stored_only_as_a_salted_hash(workspace: Workspace) -> None:
 
 def test_right_and_wrong_pin(store: Store) -> None:
     """The right PIN is accepted, a wrong one is not; a right one clears earlier wrong tries."""
-    assert check_pin(store, PIN)
-    assert not check_pin(store, WRONG)
-    assert not check_pin(store, "abc")
-    assert check_pin(store, PIN)
+    assert PinLock(store).check(PIN)
+    assert not PinLock(store).check(WRONG)
+    assert not PinLock(store).check("abc")
+    assert PinLock(store).check(PIN)
     assert store.meta("lock.failures") == "0"
 
 
 def test_check_without_pin_set(workspace: Workspace) -> None:
     """Checking a PIN before one is set says so rather than unlocking."""
     with pytest.raises(PinNotSetError):
-        check_pin(workspace.store, PIN)
+        PinLock(workspace.store).check(PIN)
 
 
 def test_back_off_timing(store: Store, clock: FixedClock) -> None:
     """Three free tries, then waits of 5, 10, 20 s…; tries during a wait fail even if right."""
     for _ in range(3):
-        assert not check_pin(store, WRONG)
+        assert not PinLock(store).check(WRONG)
     with pytest.raises(LockedOut) as caught:
-        check_pin(store, PIN)
+        PinLock(store).check(PIN)
     assert caught.value.seconds == 5
     assert "5 giây" in caught.value.vi and "5 s" in caught.value.en
     clock.advance(seconds=4)
     with pytest.raises(LockedOut) as caught:
-        check_pin(store, PIN)
+        PinLock(store).check(PIN)
     assert caught.value.seconds == 1
     clock.advance(seconds=1)
-    assert not check_pin(store, WRONG)  # the fourth wrong PIN: next wait 10 s
+    assert not PinLock(store).check(WRONG)  # the fourth wrong PIN: next wait 10 s
     clock.advance(seconds=9)
     with pytest.raises(LockedOut) as caught:
-        check_pin(store, WRONG)
+        PinLock(store).check(WRONG)
     assert caught.value.seconds == 1
     clock.advance(seconds=1)
-    assert not check_pin(store, WRONG)  # the fifth: 20 s
+    assert not PinLock(store).check(WRONG)  # the fifth: 20 s
     with pytest.raises(LockedOut) as caught:
-        check_pin(store, PIN)
+        PinLock(store).check(PIN)
     assert caught.value.seconds == 20
     clock.advance(seconds=20)
-    assert check_pin(store, PIN)
+    assert PinLock(store).check(PIN)
     # After a success the count starts again: three free tries.
     for _ in range(3):
-        assert not check_pin(store, WRONG)
+        assert not PinLock(store).check(WRONG)
     with pytest.raises(LockedOut):
-        check_pin(store, PIN)
+        PinLock(store).check(PIN)
 
 
 def test_back_off_is_capped_at_fifteen_minutes(store: Store, clock: FixedClock) -> None:
@@ -113,7 +108,7 @@ def test_back_off_is_capped_at_fifteen_minutes(store: Store, clock: FixedClock) 
     store.set_meta("lock.failures", "30")
     store.set_meta("lock.last_failure", clock.now().isoformat())
     with pytest.raises(LockedOut) as caught:
-        check_pin(store, PIN)
+        PinLock(store).check(PIN)
     assert caught.value.seconds == 900
     assert "15 phút" in caught.value.vi
 
@@ -121,31 +116,31 @@ def test_back_off_is_capped_at_fifteen_minutes(store: Store, clock: FixedClock) 
 def test_clock_set_back_does_not_lock_for_ever(store: Store, clock: FixedClock) -> None:
     """If the clock goes back after a failure, the wait is at most the normal one from now."""
     for _ in range(3):
-        check_pin(store, WRONG)
+        PinLock(store).check(WRONG)
     clock.advance(days=-30)
     with pytest.raises(LockedOut) as caught:
-        check_pin(store, PIN)
+        PinLock(store).check(PIN)
     assert caught.value.seconds == 5
 
 
 def test_back_off_survives_reopening(workspace: Workspace, clock: FixedClock) -> None:
     """Wrong tries and their time are in the store: closing and reopening does not reset them."""
-    set_pin(workspace.store, PIN)
+    PinLock(workspace.store).set_pin(PIN)
     for _ in range(4):
         try:
-            check_pin(workspace.store, WRONG)
+            PinLock(workspace.store).check(WRONG)
         except LockedOut:
             clock.advance(seconds=5)
-            check_pin(workspace.store, WRONG)
+            PinLock(workspace.store).check(WRONG)
     path = workspace.store.path
     workspace.close()
     reopened = Store(path, clock=clock)
     try:
         with pytest.raises(LockedOut) as caught:
-            check_pin(reopened, PIN)
+            PinLock(reopened).check(PIN)
         assert caught.value.seconds == 10
         clock.advance(seconds=10)
-        assert check_pin(reopened, PIN)
+        assert PinLock(reopened).check(PIN)
     finally:
         reopened.close()
 
@@ -153,33 +148,33 @@ def test_back_off_survives_reopening(workspace: Workspace, clock: FixedClock) ->
 def test_changing_the_pin_needs_the_current_one(store: Store) -> None:
     """A new PIN replaces the old only when the current PIN is given."""
     with pytest.raises(WrongPinError):
-        set_pin(store, "97531")
+        PinLock(store).set_pin("97531")
     with pytest.raises(WrongPinError):
-        set_pin(store, "97531", current=WRONG)
-    set_pin(store, "97531", current=PIN)
-    assert check_pin(store, "97531")
-    assert not check_pin(store, PIN)
+        PinLock(store).set_pin("97531", current=WRONG)
+    PinLock(store).set_pin("97531", current=PIN)
+    assert PinLock(store).check("97531")
+    assert not PinLock(store).check(PIN)
 
 
 def test_derive_key(store: Store) -> None:
     """The backup key is 32 bytes, stable across PIN checks, and needs the right PIN."""
-    key = derive_key(store, PIN)
+    key = PinLock(store).derive_key(PIN)
     assert len(key) == 32
-    assert derive_key(store, PIN) == key
+    assert PinLock(store).derive_key(PIN) == key
     with pytest.raises(WrongPinError):
-        derive_key(store, WRONG)
+        PinLock(store).derive_key(WRONG)
     assert key.hex() not in {str(r[0]) for r in store.query("SELECT value FROM meta")}
 
 
 def test_idle_timeout(workspace: Workspace) -> None:
     """Five minutes unless set; the setting is kept in the store and bounded."""
-    assert idle_timeout(workspace.store) == 300
-    set_idle_timeout(workspace.store, 120)
-    assert idle_timeout(workspace.store) == 120
+    assert PinLock(workspace.store).idle_timeout() == 300
+    PinLock(workspace.store).set_idle_timeout(120)
+    assert PinLock(workspace.store).idle_timeout() == 120
     with pytest.raises(Exception, match="30"):
-        set_idle_timeout(workspace.store, 5)
+        PinLock(workspace.store).set_idle_timeout(5)
     workspace.store.set_meta("lock.idle_timeout", "rubbish")
-    assert idle_timeout(workspace.store) == 300
+    assert PinLock(workspace.store).idle_timeout() == 300
 
 
 def test_cli_pin_set_and_change(
@@ -204,7 +199,7 @@ def test_cli_pin_set_and_change(
 
     store = Store(tmp_path / STORE_FILENAME, clock=FixedClock(NOW))
     try:
-        assert check_pin(store, "86420")
+        assert PinLock(store).check("86420")
     finally:
         store.close()
 

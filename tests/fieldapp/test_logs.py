@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.backup import backup
+from fieldapp.backup import Backups
 from fieldapp.errors import ValidationError
 from fieldapp.logs import mask, setup_logging
 from fieldapp.workspace import Workspace
@@ -63,7 +63,7 @@ def test_personal_data_never_reaches_the_log(workspace: Workspace, log_file: Pat
         raise RuntimeError(f"sync refused {CHILD_CCCD}")
     except RuntimeError:
         log.exception("sync failed")
-    backup(workspace.store)
+    Backups(workspace.store).make()
     logging.getLogger("fieldapp.backup").debug("after backup, %d households", 1)
 
     for handler in logging.getLogger().handlers:

@@ -19,14 +19,7 @@ from fieldapp.cli import main
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE
 from fieldapp.errors import ValidationError
 from fieldapp.export import export_records
-from fieldapp.reports import (
-    MAX_HANDOVER,
-    Tally,
-    day_report,
-    handover_history,
-    month_progress,
-    reconcile,
-)
+from fieldapp.reports import MAX_HANDOVER, Tally
 from fieldapp.reports_pdf import render_day_report
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import VIETNAM_TZ, FixedClock
@@ -144,7 +137,7 @@ def known(workspace: Workspace, clock: FixedClock) -> Known:
 
 def test_day_one_figures(known: Known) -> None:
     """Day 1: three visits (23:30 counts), three BHYT pledges, one receipt, all of it cash."""
-    report = day_report(known.ws, DAY1)
+    report = known.ws.reports.day(DAY1)
     assert report.agent_name == AGENT
     assert dict(report.visits) == {
         "not_home": 1,
@@ -173,7 +166,7 @@ def test_day_one_figures(known: Known) -> None:
 
 def test_day_two_figures(known: Known) -> None:
     """Day 2: every figure to the đồng, the voided receipt left out of the cash."""
-    report = day_report(known.ws, DAY2)
+    report = known.ws.reports.day(DAY2)
     # 00:30 not at home, B pledged, C paid, D follow-up; the pulled visit is not counted.
     assert dict(report.visits) == {
         "not_home": 1,
@@ -213,22 +206,22 @@ def test_pending_sync_is_the_outbox(known: Known) -> None:
     """Records pending sync are the outbox's pending rows; none once the server has them all."""
     pending = known.ws.store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'")
     assert pending > 0
-    assert day_report(known.ws, DAY2).pending_sync == pending
+    assert known.ws.reports.day(DAY2).pending_sync == pending
     known.ws.store.conn.execute("UPDATE outbox SET state = 'acked'")
-    assert day_report(known.ws, DAY2).pending_sync == 0
+    assert known.ws.reports.day(DAY2).pending_sync == 0
 
 
 def test_void_of_an_earlier_day_is_flagged(known: Known) -> None:
     """A day-1 receipt voided on day 2 leaves day 1's cash and shows on day 2 as earlier."""
-    reconcile(known.ws, DAY1, 3_142_260)
+    known.ws.reports.reconcile(DAY1, 3_142_260)
     [receipt_id] = [
         r.id for r in known.ws.receipts.issued() if r.issued_at.startswith("2026-11-22")
     ]
     known.ws.receipts.void(receipt_id, reason="Trùng biên lai")
-    day1 = day_report(known.ws, DAY1)
+    day1 = known.ws.reports.day(DAY1)
     assert day1.cash_total == 0
     assert day1.reconciliation == "outdated"
-    [earlier] = day_report(known.ws, DAY2).earlier_voided
+    [earlier] = known.ws.reports.day(DAY2).earlier_voided
     assert (earlier.amount, earlier.issued_on, earlier.reason) == (
         3_142_260,
         "2026-11-22",
@@ -238,7 +231,7 @@ def test_void_of_an_earlier_day_is_flagged(known: Known) -> None:
 
 def test_empty_day(workspace: Workspace) -> None:
     """A day without work reports zeros everywhere, and its PDF says "Không đồng" of cash."""
-    report = day_report(workspace, DAY1)
+    report = workspace.reports.day(DAY1)
     assert report.visits_total == 0
     assert report.cash_total == 0
     assert all(t == Tally() for t in report.receipts_issued.values())
@@ -250,31 +243,31 @@ def test_empty_day(workspace: Workspace) -> None:
 
 def test_reconcile_without_difference(known: Known) -> None:
     """Handing over exactly the expected cash needs no reason and balances the day."""
-    handover = reconcile(known.ws, DAY2, 3_059_100)
+    handover = known.ws.reports.reconcile(DAY2, 3_059_100)
     assert (handover.expected, handover.handed_over, handover.difference) == (
         3_059_100,
         3_059_100,
         0,
     )
     assert handover.scheme == "all"
-    report = day_report(known.ws, DAY2)
+    report = known.ws.reports.day(DAY2)
     assert report.handover == handover
     assert report.reconciliation == "balanced"
 
 
 def test_reconcile_with_difference_and_reason(known: Known) -> None:
     """A shortfall with a reason is stored with its negative difference."""
-    handover = reconcile(known.ws, DAY2, 3_000_000, "Thiếu 59.100 đ, nộp bổ sung ngày mai")
+    handover = known.ws.reports.reconcile(DAY2, 3_000_000, "Thiếu 59.100 đ, nộp bổ sung ngày mai")
     assert handover.difference == -59_100
     assert handover.reason == "Thiếu 59.100 đ, nộp bổ sung ngày mai"
-    assert day_report(known.ws, DAY2).reconciliation == "difference"
+    assert known.ws.reports.day(DAY2).reconciliation == "difference"
 
 
 def test_reconcile_difference_without_reason_is_refused(known: Known) -> None:
     """A difference without a reason is refused in both languages and nothing is stored."""
     outbox = known.ws.store.scalar("SELECT count(*) FROM outbox")
     with pytest.raises(ValidationError) as caught:
-        reconcile(known.ws, DAY2, 3_100_000, "   ")
+        known.ws.reports.reconcile(DAY2, 3_100_000, "   ")
     assert caught.value.code == "reason_required"
     assert "lý do" in caught.value.vi
     assert "reason" in caught.value.en
@@ -289,7 +282,7 @@ def test_reconcile_difference_without_reason_is_refused(known: Known) -> None:
 def test_reconcile_refuses_bad_amounts(known: Known, amount: int, code: str) -> None:
     """Negative, absurd (over 10 billion đồng) and non-integer amounts are refused."""
     with pytest.raises(ValidationError) as caught:
-        reconcile(known.ws, DAY2, amount, "lý do")
+        known.ws.reports.reconcile(DAY2, amount, "lý do")
     assert caught.value.code == code
     assert known.ws.store.scalar("SELECT count(*) FROM cash_handover") == 0
 
@@ -297,18 +290,18 @@ def test_reconcile_refuses_bad_amounts(known: Known, amount: int, code: str) -> 
 def test_reconcile_refuses_a_future_day(known: Known) -> None:
     """A day that has not come yet cannot be reconciled."""
     with pytest.raises(ValidationError) as caught:
-        reconcile(known.ws, DAY2 + dt.timedelta(days=1), 0)
+        known.ws.reports.reconcile(DAY2 + dt.timedelta(days=1), 0)
     assert caught.value.code == "day_in_future"
 
 
 def test_correction_supersedes_and_history_is_kept(known: Known) -> None:
     """A correction is a new row; the latest counts, the earlier stays; each one is synced."""
     outbox = known.ws.store.scalar("SELECT count(*) FROM outbox")
-    first = reconcile(known.ws, DAY2, 3_000_000, "Đếm thiếu")
-    second = reconcile(known.ws, DAY2, 3_059_100)
-    assert day_report(known.ws, DAY2).handover == second
-    assert day_report(known.ws, DAY2).reconciliation == "balanced"
-    assert handover_history(known.ws, DAY2) == [first, second]
+    first = known.ws.reports.reconcile(DAY2, 3_000_000, "Đếm thiếu")
+    second = known.ws.reports.reconcile(DAY2, 3_059_100)
+    assert known.ws.reports.day(DAY2).handover == second
+    assert known.ws.reports.day(DAY2).reconciliation == "balanced"
+    assert known.ws.reports.handover_history(DAY2) == [first, second]
     assert known.ws.store.scalar("SELECT count(*) FROM outbox") == outbox + 2
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         known.ws.store.conn.execute("UPDATE cash_handover SET handed_over = 0")
@@ -318,9 +311,9 @@ def test_correction_supersedes_and_history_is_kept(known: Known) -> None:
 
 def test_reconcile_one_scheme(known: Known) -> None:
     """A handover for one scheme is checked against that scheme's cash only."""
-    handover = reconcile(known.ws, DAY2, 2_376_000, scheme="bhxh_voluntary")
+    handover = known.ws.reports.reconcile(DAY2, 2_376_000, scheme="bhxh_voluntary")
     assert (handover.expected, handover.difference) == (2_376_000, 0)
-    assert set(day_report(known.ws, DAY2).handovers) == {"bhxh_voluntary"}
+    assert set(known.ws.reports.day(DAY2).handovers) == {"bhxh_voluntary"}
 
 
 # -- targets ------------------------------------------------------------------------------------
@@ -351,12 +344,12 @@ def test_month_progress_against_targets(known: Known) -> None:
     move_to(known.clock, vn(dt.date(2026, 12, 1), 0, 30))
     known.ws.receipts.issue(pledge_ids=[pledge.id])
 
-    november = {p.scheme: p for p in month_progress(known.ws, "2026-11")}
+    november = {p.scheme: p for p in known.ws.reports.month_progress("2026-11")}
     assert (november["bhyt_household"].target, november["bhyt_household"].achieved) == (10, 4)
     assert november["bhyt_household"].percent == 40.0
     assert (november["bhxh_voluntary"].target, november["bhxh_voluntary"].achieved) == (4, 1)
     assert november["bhxh_voluntary"].percent == 25.0
-    december = {p.scheme: p for p in month_progress(known.ws, "2026-12")}
+    december = {p.scheme: p for p in known.ws.reports.month_progress("2026-12")}
     assert (december["bhyt_household"].target, december["bhyt_household"].achieved) == (99, 1)
     assert (december["bhxh_voluntary"].target, december["bhxh_voluntary"].percent) == (None, None)
 
@@ -367,10 +360,10 @@ def test_month_progress_leaves_out_voided_payments(known: Known) -> None:
     store.conn.execute(
         "INSERT INTO target (id, scheme, month, count) VALUES ('t', 'bhyt', '2026-11', 3)"
     )
-    before = month_progress(known.ws, "2026-11")[0]
+    before = known.ws.reports.month_progress("2026-11")[0]
     last = max(known.ws.receipts.issued(), key=lambda r: r.number)
     known.ws.receipts.void(last.id, reason="Khách đổi ý")
-    after = month_progress(known.ws, "2026-11")[0]
+    after = known.ws.reports.month_progress("2026-11")[0]
     assert (before.achieved, after.achieved) == (4, 3)
     assert after.percent == 100.0
 
@@ -378,7 +371,7 @@ def test_month_progress_leaves_out_voided_payments(known: Known) -> None:
 def test_month_progress_refuses_a_bad_month(workspace: Workspace) -> None:
     """A month not in YYYY-MM form is refused."""
     with pytest.raises(ValidationError):
-        month_progress(workspace, "2026-13")
+        workspace.reports.month_progress("2026-13")
 
 
 # -- PDF ----------------------------------------------------------------------------------------
@@ -386,8 +379,8 @@ def test_month_progress_refuses_a_bad_month(workspace: Workspace) -> None:
 
 def test_day_report_pdf(known: Known, tmp_path: Path) -> None:
     """The PDF is A4 portrait with the title, the agent's name, the cash in figures and words."""
-    reconcile(known.ws, DAY2, 3_000_000, "Thiếu tiền lẻ, nộp bổ sung ngày 24/11")
-    pdf = render_day_report(day_report(known.ws, DAY2))
+    known.ws.reports.reconcile(DAY2, 3_000_000, "Thiếu tiền lẻ, nộp bổ sung ngày 24/11")
+    pdf = render_day_report(known.ws.reports.day(DAY2))
     [(w, h)] = page_sizes_mm(pdf)
     assert (round(w), round(h)) == (210, 297)
     text = flat(" ".join(page_texts(pdf)))
@@ -408,7 +401,7 @@ def test_day_report_pdf(known: Known, tmp_path: Path) -> None:
 def test_day_report_pdf_not_reconciled_and_nfd_name(known: Known) -> None:
     """A decomposed (NFD) agent name comes out NFC; an unreconciled day leaves blanks to fill."""
     known.ws.store.set_meta("agent_name", unicodedata.normalize("NFD", AGENT))
-    pdf = render_day_report(day_report(known.ws, DAY1))
+    pdf = render_day_report(known.ws.reports.day(DAY1))
     text = flat(" ".join(page_texts(pdf)))
     assert AGENT in text
     assert "Chưa đối chiếu" in text

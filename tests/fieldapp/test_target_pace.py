@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE
-from fieldapp.reports import TargetProgress, month_progress
+from fieldapp.reports import TargetProgress
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
 from tests.fieldapp.test_reports import DAY1, DAY2, Known, build_known_store, move_to, vn
@@ -36,7 +36,7 @@ def _targets(known: Known, **counts: int) -> None:
 
 def test_people_are_counted_on_the_day_of_their_first_payment(known: Known) -> None:
     """A's three members on 22 November, C and B on the 23rd; the days add up to achieved."""
-    november = {p.scheme: p for p in month_progress(known.ws, "2026-11")}
+    november = {p.scheme: p for p in known.ws.reports.month_progress("2026-11")}
     bhyt, bhxh = november["bhyt_household"], november["bhxh_voluntary"]
     assert bhyt.days_in_month == 30 and len(bhyt.daily) == 30
     assert {day + 1: n for day, n in enumerate(bhyt.daily) if n} == {22: 3, 23: 1}
@@ -63,7 +63,7 @@ def test_a_payment_late_in_the_evening_counts_on_that_vietnamese_day(known: Know
         home, member_ids=[person], months=12, start=dt.date(2026, 12, 1)
     )
     ws.receipts.issue(pledge_ids=[promise.id])
-    bhyt = month_progress(ws, "2026-11")[0]
+    bhyt = ws.reports.month_progress("2026-11")[0]
     assert bhyt.scheme == "bhyt_household"
     assert (bhyt.daily[22], bhyt.daily[23]) == (2, 0)
 
@@ -71,7 +71,7 @@ def test_a_payment_late_in_the_evening_counts_on_that_vietnamese_day(known: Know
 def test_linear_pace_against_a_target(known: Known) -> None:
     """With 30 to find in November, 23 are due by the 23rd: 4 is behind; with 4, on pace."""
     _targets(known, bhyt=30, bhxh_voluntary=1)
-    november = {p.scheme: p for p in month_progress(known.ws, "2026-11")}
+    november = {p.scheme: p for p in known.ws.reports.month_progress("2026-11")}
     bhyt, bhxh = november["bhyt_household"], november["bhxh_voluntary"]
     assert bhyt.pace(0) == 0 and bhyt.pace(15) == 15 and bhyt.pace(30) == 30
     assert (bhyt.expected_by_now, bhyt.on_pace) == (23, False)
@@ -84,10 +84,10 @@ def test_linear_pace_against_a_target(known: Known) -> None:
 
 def test_past_future_and_untargeted_months(known: Known) -> None:
     """A past month has run all its days, a month to come none; no target means no pace."""
-    october = month_progress(known.ws, "2026-10")[0]
+    october = known.ws.reports.month_progress("2026-10")[0]
     assert (october.days_in_month, october.elapsed_days, october.achieved) == (31, 31, 0)
     assert october.cumulative == (0,) * 31
-    december = month_progress(known.ws, "2026-12")[0]
+    december = known.ws.reports.month_progress("2026-12")[0]
     assert december.elapsed_days == 0
     assert (december.pace(10), december.expected_by_now, december.on_pace) == (None, None, None)
     february = TargetProgress("bhyt_household", "2027-02", 28, 0, (0,) * 28, 28)

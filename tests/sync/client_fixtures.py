@@ -39,7 +39,7 @@ class Laptop:
         self.ws = Workspace.open(self.data_dir, clock=self.clock)
 
     def client(self, **options: Any) -> SyncClient:
-        return SyncClient(self.ws.store, **options)
+        return SyncClient(self.ws, **options)
 
     def enrol(self, agent_id: str) -> None:
         with self.client() as client:

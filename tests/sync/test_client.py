@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from fieldapp import syncstate
+from fieldapp.cli import main as fieldapp_main
 from fieldapp.store import Store
-from sync.cli import main as fieldapp_main
+from fieldapp.workspace import Workspace
 from sync.client import SyncClient
 from sync.protocol import signing, wire
 from sync.protocol.ids import is_uuid
@@ -166,7 +167,7 @@ def test_refused_record_is_listed_with_its_reason_and_stays_refused(
     assert not result.ok
     assert result.accepted == 1
     assert [(r.entity_id, r.code) for r in result.refused] == [(outside, "out_of_scope")]
-    state = SyncClient(a.ws.store).status()
+    state = SyncClient(a.ws).status()
     assert state.pending == 0
     assert [(r.entity_id, r.code) for r in state.refused] == [(outside, "out_of_scope")]
     assert "04099" in state.refused[0].vi and "04099" in state.refused[0].en
@@ -174,7 +175,7 @@ def test_refused_record_is_listed_with_its_reason_and_stays_refused(
 
     again = a.sync()
     assert again.ok and again.sent == 0
-    assert len(SyncClient(a.ws.store).status().refused) == 1
+    assert len(SyncClient(a.ws).status().refused) == 1
     assert a.ws.households.get(outside).commune_code == OTHER
 
     a.ws.close()
@@ -410,7 +411,6 @@ def test_batches_are_bounded_and_sent_in_order(server: Server, laptops: MakeLapt
 
 def test_restarted_store_keeps_batch_ids_until_acknowledged(tmp_path: Path) -> None:
     """Batch ids are committed before sending, so a reopened store finds the same batch."""
-    from fieldapp.workspace import Workspace
     from sync.protocol.clock import FixedClock
 
     ws = Workspace.open(tmp_path, clock=FixedClock(dt.datetime(2026, 11, 23, tzinfo=dt.UTC)))
@@ -484,13 +484,13 @@ def test_ca_file_from_the_environment_is_used(
     from sync.protocol.clock import FixedClock
 
     monkeypatch.setenv("FIELDAPP_CA_FILE", str(tmp_path / "missing-ca.pem"))
-    store = Store(tmp_path / "fieldapp.sqlite3", clock=FixedClock(dt.datetime.now(dt.UTC)))
-    try:
-        with SyncClient(store) as client, pytest.raises(Exception) as failed:
-            client.enrol("https://127.0.0.1:9", "ABCDEFGHJK")
-        assert getattr(failed.value, "code", None) == "bad_ca_file"
-    finally:
-        store.close()
+    with (
+        Workspace.open(tmp_path, clock=FixedClock(dt.datetime.now(dt.UTC))) as ws,
+        SyncClient(ws) as client,
+        pytest.raises(Exception) as failed,
+    ):
+        client.enrol("https://127.0.0.1:9", "ABCDEFGHJK")
+    assert getattr(failed.value, "code", None) == "bad_ca_file"
 
 
 def test_reachable_asks_the_health_check_with_the_sync_settings(
@@ -498,14 +498,63 @@ def test_reachable_asks_the_health_check_with_the_sync_settings(
 ) -> None:
     """The probe uses the client's own connection settings: an unreadable pinned CA file or a
     dead address is "not reachable", never an exception, and never a retry loop."""
-    a = laptops("a")
-    store = a.ws.store
-    with SyncClient(store, server_url=server.base_url) as client:
+    ws = laptops("a").ws
+    with SyncClient(ws, server_url=server.base_url) as client:
         assert client.reachable(timeout=5)
-    with SyncClient(store, server_url="http://127.0.0.1:9", max_attempts=5) as client:
+    with SyncClient(ws, server_url="http://127.0.0.1:9", max_attempts=5) as client:
         assert not client.reachable(timeout=2)
     missing = tmp_path / "no-such-ca.pem"
-    with SyncClient(store, server_url=server.base_url, ca_file=missing) as client:
+    with SyncClient(ws, server_url=server.base_url, ca_file=missing) as client:
         assert not client.reachable(timeout=5)
-    with SyncClient(store) as client:  # not enrolled, no address
+    with SyncClient(ws) as client:  # not enrolled, no address
         assert not client.reachable()
+
+
+def test_pulled_targets_and_assignment_replace_what_was_there(tmp_path: Path) -> None:
+    """A target pulled again takes its new count; a new assignment drops the communes it no
+    longer lists; a page that fails half-way leaves both as they were."""
+    from sync.protocol.clock import FixedClock
+
+    def change(n: int, entity: str, id_: str, data: dict[str, object]) -> dict[str, object]:
+        return {"cursor": n, "entity": entity, "id": id_, "hlc": f"{n:015d}-00000-s", "data": data}
+
+    def state(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
+        targets = [tuple(r) for r in store.query("SELECT id, month, count FROM target")]
+        communes = [
+            tuple(r)
+            for r in store.query(
+                "SELECT commune_code, province_code, name FROM assignment ORDER BY commune_code"
+            )
+        ]
+        return targets, communes, syncstate.cursor(store)
+
+    target = {"scheme": "bhyt_household", "month": "2026-12", "count": 40}
+    both = [{"commune_code": COMMUNE, "province_code": "15", "name": "Xã A"}, OTHER]
+    store = Store(tmp_path / "fieldapp.sqlite3", clock=FixedClock(dt.datetime.now(dt.UTC)))
+    try:
+        syncstate.apply_page(
+            store,
+            [change(1, "target", "t1", target), change(2, "assignment", "a", {"communes": both})],
+            new_cursor=2,
+        )
+        first = ([("t1", "2026-12", 40)], [(COMMUNE, "15", "Xã A"), (OTHER, "", "")], 2)
+        assert state(store) == first
+        only = [{"commune_code": OTHER, "province_code": "15", "name": "Xã B"}]
+        second = [
+            change(3, "target", "t1", {**target, "count": 45}),
+            change(4, "assignment", "a", {"communes": only}),
+        ]
+
+        def fail_after_both(done: int) -> None:
+            if done == len(second):
+                raise Crash()
+
+        with pytest.raises(Crash):
+            syncstate.apply_page(store, second, new_cursor=4, on_change=fail_after_both)
+        assert state(store) == first
+
+        syncstate.apply_page(store, second, new_cursor=4)
+        assert state(store) == ([("t1", "2026-12", 45)], [(OTHER, "15", "Xã B")], 4)
+        assert store.meta("commune_code") == OTHER
+    finally:
+        store.close()

@@ -20,7 +20,7 @@ def test_visit_after_enrolment_carries_the_enrolled_agent_without_reopening(
     try:
         visits = ws.visits
         agent = server.add_agent("Trần Thị Bình", [COMMUNE])
-        with SyncClient(ws.store) as client:
+        with SyncClient(ws) as client:
             enrolment = client.enrol(server.base_url, server.enrol_code(agent))
         assert enrolment.agent_id == agent == ws.agent_id
         home = ws.households.add(
@@ -28,7 +28,7 @@ def test_visit_after_enrolment_carries_the_enrolled_agent_without_reopening(
         )
         visit = visits.record(home.id, outcome="consulted")
         assert visit.agent_id == agent
-        with SyncClient(ws.store) as client:
+        with SyncClient(ws) as client:
             result = client.run()
         assert result.ok, result.as_dict()
         assert result.accepted == 2 and result.refused == []

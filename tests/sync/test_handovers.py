@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from fieldapp import migrations
-from fieldapp.reports import reconcile
 from fieldapp.workspace import Workspace
 from sync.protocol import wire
 from sync.protocol.clock import FixedClock
@@ -69,11 +68,11 @@ def _agent_with_book(server: Server, name: str = "Trần Thị Bình") -> str:
 def _two_days_of_handovers(laptop: Laptop) -> tuple[int, int]:
     """Day 1 handed over exactly; day 2 handed over 50,000 đ short, with a reason."""
     first = _paid_receipt(laptop, "Nguyễn Văn An")
-    exact = reconcile(laptop.ws, DAY1, first)
+    exact = laptop.ws.reports.reconcile(DAY1, first)
     assert exact.difference == 0
     laptop.clock.advance(days=1)
     second = _paid_receipt(laptop, "Giàng A Páo")
-    short = reconcile(laptop.ws, DAY2, second - 50_000, SHORT_REASON)
+    short = laptop.ws.reports.reconcile(DAY2, second - 50_000, SHORT_REASON)
     assert short.difference == -50_000
     return first, second
 
@@ -143,9 +142,9 @@ def test_a_correction_is_a_second_fact_and_the_latest_counts(
     a.enrol(agent)
     assert a.sync().ok
     due = _paid_receipt(a, "Nguyễn Văn An")
-    reconcile(a.ws, DAY1, due - 1000, "Đếm nhầm")
+    a.ws.reports.reconcile(DAY1, due - 1000, "Đếm nhầm")
     a.clock.advance(minutes=5)
-    reconcile(a.ws, DAY1, due)
+    a.ws.reports.reconcile(DAY1, due)
     assert a.sync().ok
     assert len(server_handovers(server)) == 2
     with signed_in(server, "tinh") as client:

@@ -93,7 +93,7 @@ def test_batch_body_is_the_protocol_encoding_of_the_batch(
             base=dumps({"full_name": own, "phone": None, "sex": foreign}),
         )
         batch = StoredBatch(batch.batch_id, (*batch.rows, extra))
-        client = SyncClient(ws.store)
+        client = SyncClient(ws)
         outgoing = client.wire_batch(batch.decoded())
         body = client.batch_body(batch)
         expected = wire.encode_body(outgoing)

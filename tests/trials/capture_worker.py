@@ -163,7 +163,7 @@ class Agent:
     def sync(self) -> None:
         # Few attempts and short waits: a killed worker is restarted soon anyway.
         with SyncClient(
-            self.ws.store, server_url=self.server, max_attempts=2, backoff=0.05, timeout=10
+            self.ws, server_url=self.server, max_attempts=2, backoff=0.05, timeout=10
         ) as client:
             result = client.run()
         say("sync", "ok" if result.ok else "failed", result.sent, result.accepted)
@@ -204,7 +204,7 @@ def clean_sync(ws: Workspace, server: str) -> dict[str, object]:
     result = None
     while rounds < 5:
         rounds += 1
-        with SyncClient(ws.store, server_url=server, backoff=0.2) as client:
+        with SyncClient(ws, server_url=server, backoff=0.2) as client:
             result = client.run()
         if ws.pending_sync() == 0 and result.ok:
             break
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ws = Workspace.open(args.data_dir)
     try:
         if args.mode == "enrol":
-            with SyncClient(ws.store) as client:
+            with SyncClient(ws) as client:
                 client.enrol(args.server, args.code or "", device_name="trial laptop")
             outcome = clean_sync(ws, args.server)
             say(json.dumps(outcome))

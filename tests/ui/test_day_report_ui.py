@@ -13,7 +13,6 @@ import pytest
 from fieldapp import syncstate
 from fieldapp.errors import ValidationError
 from fieldapp.model import SCHEMES, VISIT_OUTCOMES
-from fieldapp.reports import day_report, latest_handovers, reconcile
 from fieldapp.workspace import Workspace
 from sync.protocol.hlc import hlc_format
 from sync.protocol.money import format_vnd
@@ -39,7 +38,7 @@ def test_figures_match_the_day_report(app: App, idle, workspace: Workspace) -> N
     for outcome in ("consulted", "not_home", "consulted"):
         workspace.visits.record(household_id, outcome=outcome)
     page = open_day(app, idle)
-    report = day_report(workspace, workspace.store.clock.today())
+    report = workspace.reports.day(workspace.store.clock.today())
     assert page.data.report.day == report.day
     assert report.cash_total > 0 and report.visits_total > 0
     for code in VISIT_OUTCOMES:
@@ -66,7 +65,7 @@ def test_difference_needs_a_reason(app: App, idle, workspace: Workspace, typing)
     due = page.data.report.cash_total
     short = due - 50000
     with pytest.raises(ValidationError) as refused:
-        reconcile(workspace, day, short)  # what the core says; it stores nothing
+        workspace.reports.reconcile(day, short)  # what the core says; it stores nothing
     core_message = refused.value.problems[0].message("vi")
 
     page.amount_edit.setText(f"{short:,}".replace(",", "."))
@@ -74,12 +73,12 @@ def test_difference_needs_a_reason(app: App, idle, workspace: Workspace, typing)
     idle()
     assert page.handover_message.text() == core_message
     assert "cần ghi lý do" in page.handover_message.text()
-    assert latest_handovers(workspace, day) == {}
+    assert workspace.reports.latest_handovers(day) == {}
 
     typing(page.reason_edit, "Hộ ông Páo trả thiếu, hẹn nộp bù")
     page.handover_button.click()
     idle()
-    handovers = latest_handovers(workspace, day)
+    handovers = workspace.reports.latest_handovers(day)
     assert handovers["all"].difference == -50000
     assert handovers["all"].reason == "Hộ ông Páo trả thiếu, hẹn nộp bù"
     assert "Đã ghi nhận" in page.handover_message.text()

@@ -12,6 +12,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from fieldapp import lock
 from fieldapp.backup import BACKUP_DIRNAME, backups_in
+from fieldapp.lock import PinLock
 from fieldapp.logs import LOG_DIRNAME
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
@@ -76,7 +77,7 @@ def test_first_start_sets_pin_then_lock_and_unlock(
     set_first_pin(app, qtbot)
     assert window.stack.isVisible() and window.menuBar().isEnabled()
     check = Workspace.open(data_dir, clock=clock)
-    assert lock.has_pin(check.store)
+    assert PinLock(check.store).has_pin()
     check.close()
     assert app.lock.key is not None
 

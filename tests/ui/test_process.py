@@ -11,7 +11,7 @@ from pathlib import Path
 def _fieldapp(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIELDAPP_LANG": "vi"}
     return subprocess.run(
-        [sys.executable, "-m", "ui.main", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "fieldapp.cli", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -33,7 +33,7 @@ def test_command_line_without_the_app_needs_no_qt(tmp_path: Path) -> None:
     """Scripted commands run through the same entry point without loading Qt."""
     code = (
         "import sys\n"
-        "from ui.main import main\n"
+        "from fieldapp.cli import main\n"
         f"rc = main(['--data-dir', {str(tmp_path)!r}, 'calc', 'bhyt', '--members', '3',"
         " '--months', '12', '--on', '2026-07-01', '--json'])\n"
         "assert 'PySide6' not in sys.modules, 'Qt was loaded'\n"

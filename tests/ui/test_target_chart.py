@@ -9,7 +9,7 @@ from PySide6.QtCore import QRect, QRectF
 from PySide6.QtGui import QColor, QImage
 
 from fieldapp import syncstate
-from fieldapp.reports import TargetProgress, month_progress
+from fieldapp.reports import TargetProgress
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.hlc import hlc_format
@@ -128,7 +128,7 @@ def test_end_of_day_shows_the_core_figures_in_the_chart(
     issued_receipt(workspace)
     page = open_day(app, idle)
     chart = page.target_chart
-    core = month_progress(workspace, month)
+    core = workspace.reports.month_progress(month)
     assert chart.progress == tuple(core)
     bhyt = core[0]
     assert bhyt.scheme == "bhyt_household" and bhyt.achieved >= 1

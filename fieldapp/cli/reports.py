@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from fieldapp.cliutil import amount_arg, date_arg, month_arg, open_workspace, print_json
-from sync.protocol.errors import FieldappError
+from fieldapp.cli.common import (
+    Commands,
+    amount_arg,
+    cannot_write,
+    command,
+    date_arg,
+    group,
+    month_arg,
+    print_json,
+    workspace,
+    write_file,
+)
 from sync.protocol.i18n import say
 from sync.protocol.money import amount_in_words, format_vnd
-
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a cut never leaves half a PDF under the real name."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        partial.write_bytes(data)
-        partial.replace(path)
-    except OSError as exc:
-        raise _cannot_write(path, exc) from exc
-
-
-def _cannot_write(path: Path, exc: OSError) -> FieldappError:
-    return FieldappError(
-        f"Không ghi được tệp {path}: {exc.strerror or exc}",
-        f"Cannot write {path}: {exc.strerror or exc}",
-        code="cannot_write",
-    )
-
 
 _SCHEME = {
     "bhyt_household": ("BHYT hộ gia đình", "BHYT household"),
@@ -108,16 +95,12 @@ def _print_day(report: Any) -> None:
 
 
 def cmd_report_day(args: argparse.Namespace) -> int:
-    from fieldapp.reports import day_report
     from fieldapp.reports_pdf import render_day_report
 
-    ws = open_workspace(args)
-    try:
-        report = day_report(ws, args.date or ws.store.clock.today())
-    finally:
-        ws.close()
+    with workspace(args) as ws:
+        report = ws.reports.day(args.date or ws.today())
     if args.out is not None:
-        _write(args.out, render_day_report(report))
+        write_file(args.out, render_day_report(report))
     if args.json:
         print_json(report.as_dict())
     else:
@@ -128,14 +111,9 @@ def cmd_report_day(args: argparse.Namespace) -> int:
 
 
 def cmd_report_month(args: argparse.Namespace) -> int:
-    from fieldapp.reports import month_progress
-
-    ws = open_workspace(args)
-    try:
-        month = args.month or ws.store.clock.today().strftime("%Y-%m")
-        progress = month_progress(ws, month)
-    finally:
-        ws.close()
+    with workspace(args) as ws:
+        month = args.month or ws.today().strftime("%Y-%m")
+        progress = ws.reports.month_progress(month)
     if args.json:
         print_json([p.as_dict() for p in progress])
         return 0
@@ -143,35 +121,31 @@ def cmd_report_month(args: argparse.Namespace) -> int:
     for p in progress:
         target = "—" if p.target is None else str(p.target)
         percent = "" if p.percent is None else f" ({_percent(p.percent)})"
+        scheme = _label(_SCHEME, p.scheme)
         print(
             say(
-                f"  {_label(_SCHEME, p.scheme):<20} đạt {p.achieved} / chỉ tiêu {target}{percent}",
-                f"  {_label(_SCHEME, p.scheme):<20} {p.achieved} of {target}{percent}",
+                f"  {scheme:<20} đạt {p.achieved} / chỉ tiêu {target}{percent}",
+                f"  {scheme:<20} {p.achieved} of {target}{percent}",
             )
         )
     return 0
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from fieldapp.reports import reconcile
-
-    ws = open_workspace(args)
-    try:
-        day = args.date or ws.store.clock.today()
-        handover = reconcile(ws, day, args.amount, args.reason or "", scheme=args.scheme)
-    finally:
-        ws.close()
+    with workspace(args) as ws:
+        day = args.date or ws.today()
+        handover = ws.reports.reconcile(day, args.amount, args.reason or "", scheme=args.scheme)
     if args.json:
         print_json(handover.as_dict())
         return 0
+    expected, handed = format_vnd(handover.expected), format_vnd(handover.handed_over)
+    difference = format_vnd(handover.difference)
     print(
         say(
-            f"Đã ghi nhận nộp tiền ngày {day:%d/%m/%Y}: phải nộp {format_vnd(handover.expected)}, "
-            f"đã nộp {format_vnd(handover.handed_over)}, "
-            f"chênh lệch {format_vnd(handover.difference)}.",
-            f"Recorded the handover for {day:%d/%m/%Y}: expected {format_vnd(handover.expected)}, "
-            f"handed over {format_vnd(handover.handed_over)}, "
-            f"difference {format_vnd(handover.difference)}.",
+            f"Đã ghi nhận nộp tiền ngày {day:%d/%m/%Y}: phải nộp {expected}, "
+            f"đã nộp {handed}, chênh lệch {difference}.",
+            f"Recorded the handover for {day:%d/%m/%Y}: expected {expected}, "
+            f"handed over {handed}, difference {difference}.",
         )
     )
     print(
@@ -187,54 +161,43 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fieldapp.export import export_records
 
     fmt = args.format or ("xlsx" if args.out.suffix.lower() == ".xlsx" else "csv")
-    ws = open_workspace(args)
-    try:
-        summary = export_records(ws, args.out, fmt=fmt)
-    except OSError as exc:
-        raise _cannot_write(args.out, exc) from exc
-    finally:
-        ws.close()
+    with workspace(args) as ws:
+        try:
+            summary = export_records(ws, args.out, fmt=fmt)
+        except OSError as exc:
+            raise cannot_write(args.out, exc) from exc
     counts = ", ".join(f"{name} {n}" for name, n in summary.rows.items())
     print(say(f"Đã ghi {summary.path} ({counts})", f"Wrote {summary.path} ({counts})"))
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add the `report`, `reconcile` and `export` commands to the top-level parser."""
-    json_help = say("in JSON", "print JSON")
+def register(commands: Commands) -> None:
     date_help = say("ngày (YYYY-MM-DD), mặc định hôm nay", "day (YYYY-MM-DD), default today")
 
-    report = sub.add_parser(
+    report = group(
+        commands,
         "report",
-        help=say("báo cáo cuối ngày, tiến độ chỉ tiêu", "end-of-day report, target progress"),
-        description=say(
-            "Báo cáo cuối ngày và tiến độ chỉ tiêu tháng.",
-            "End-of-day report and monthly target progress.",
-        ),
+        "báo cáo cuối ngày, tiến độ chỉ tiêu tháng",
+        "end-of-day report, monthly target progress",
     )
-    report_sub = report.add_subparsers(dest="report_command", metavar="COMMAND")
-    report.set_defaults(handler=lambda a: usage(report))
-
-    p = report_sub.add_parser(
+    p = command(
+        report,
         "day",
-        help=say("báo cáo cuối ngày", "end-of-day report"),
-        description=say(
-            "Lượt thăm, cam kết mới, biên lai, tiền mặt phải nộp và đối chiếu của một ngày.",
-            "Visits, new pledges, receipts, cash to hand over and reconciliation of one day.",
-        ),
+        cmd_report_day,
+        "Lượt thăm, cam kết mới, biên lai, tiền mặt phải nộp và đối chiếu của một ngày.",
+        "Visits, new pledges, receipts, cash to hand over and reconciliation of one day.",
+        json_flag=True,
     )
     p.add_argument("--date", type=date_arg, help=date_help)
-    p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--out", type=Path, metavar="FILE", help=say("ghi ra tệp PDF", "write a PDF"))
-    p.set_defaults(handler=cmd_report_day)
 
-    p = report_sub.add_parser(
+    p = command(
+        report,
         "month",
-        help=say("tiến độ chỉ tiêu tháng", "monthly target progress"),
-        description=say(
-            "Số người tham gia mới (đã đóng tiền) so với chỉ tiêu được giao.",
-            "New participants (paid) against the assigned targets.",
-        ),
+        cmd_report_month,
+        "Số người tham gia mới (đã đóng tiền) so với chỉ tiêu được giao.",
+        "New participants (paid) against the assigned targets.",
+        json_flag=True,
     )
     p.add_argument(
         "--month",
@@ -242,18 +205,16 @@ def register(sub: Any) -> None:
         metavar="YYYY-MM",
         help=say("tháng (YYYY-MM), mặc định tháng này", "month (YYYY-MM), default this month"),
     )
-    p.add_argument("--json", action="store_true", help=json_help)
-    p.set_defaults(handler=cmd_report_month)
 
-    p = sub.add_parser(
+    p = command(
+        commands,
         "reconcile",
-        help=say("đối chiếu tiền mặt nộp cuối ngày", "reconcile the cash handed over"),
-        description=say(
-            "Ghi số tiền mặt đã nộp so với số phải nộp theo biên lai; có chênh lệch thì phải "
-            "ghi lý do. Ghi lại lần nữa để điều chỉnh; lần ghi sau cùng được tính.",
-            "Record the cash handed over against what the receipts say is due; a difference "
-            "needs a reason. Record again to correct; the latest record counts.",
-        ),
+        cmd_reconcile,
+        "Ghi số tiền mặt đã nộp so với số phải nộp theo biên lai; có chênh lệch thì phải "
+        "ghi lý do. Ghi lại lần nữa để điều chỉnh; lần ghi sau cùng được tính.",
+        "Record the cash handed over against what the receipts say is due; a difference "
+        "needs a reason. Record again to correct; the latest record counts.",
+        json_flag=True,
     )
     p.add_argument(
         "--amount",
@@ -270,18 +231,15 @@ def register(sub: Any) -> None:
         default="all",
         help=say("chỉ một loại bảo hiểm (mặc định: tất cả)", "one scheme only (default: all)"),
     )
-    p.add_argument("--json", action="store_true", help=json_help)
-    p.set_defaults(handler=cmd_reconcile)
 
-    p = sub.add_parser(
+    p = command(
+        commands,
         "export",
-        help=say("xuất dữ liệu ra CSV (zip) hoặc Excel", "export records to CSV (zip) or Excel"),
-        description=say(
-            "Xuất hộ, thành viên, lượt thăm, cam kết và biên lai: các tệp CSV trong một tệp "
-            ".zip, hoặc một tệp .xlsx.",
-            "Export households, members, visits, pledges and receipts: CSV files in a .zip, "
-            "or one .xlsx workbook.",
-        ),
+        cmd_export,
+        "Xuất hộ, thành viên, lượt thăm, cam kết và biên lai: các tệp CSV trong một tệp "
+        ".zip, hoặc một tệp .xlsx.",
+        "Export households, members, visits, pledges and receipts: CSV files in a .zip, "
+        "or one .xlsx workbook.",
     )
     p.add_argument(
         "--out",
@@ -295,9 +253,3 @@ def register(sub: Any) -> None:
         choices=("csv", "xlsx"),
         help=say("định dạng (mặc định theo đuôi tệp)", "format (default: from the file name)"),
     )
-    p.set_defaults(handler=cmd_export)
-
-
-def usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2

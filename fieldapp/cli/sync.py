@@ -1,34 +1,58 @@
-"""The `fieldapp sync` command group: enrol, run, status, export, ack."""
+"""The `sync` commands: enrol with the provincial server, send and pull, status, USB files."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fieldapp import cli
-from fieldapp.cli import Handler
-from fieldapp.cliutil import open_workspace, print_json, usage
-from sync.protocol.i18n import language, say
+from fieldapp.cli.common import Commands, command, group, print_json, workspace
+from sync.protocol.i18n import say
 
-
-def _sync_client(args: argparse.Namespace, ws: Any) -> Any:
+if TYPE_CHECKING:
+    from fieldapp.workspace import Workspace
     from sync.client import SyncClient
 
-    return SyncClient(ws.store, ca_file=getattr(args, "ca_file", None))
+
+def _client(args: argparse.Namespace, ws: Workspace) -> SyncClient:
+    from sync.client import SyncClient
+
+    return SyncClient(ws, ca_file=getattr(args, "ca_file", None))
 
 
 def _print_refused(refused: Sequence[Any]) -> None:
     for r in refused:
-        reason = r.en if language() == "en" else r.vi
-        print(f"  #{r.seq} {r.entity} {r.entity_id}: {reason}")
+        print(f"  #{r.seq} {r.entity} {r.entity_id}: {say(r.vi, r.en)}")
 
 
-def _print_sync_result(result: Any, args: argparse.Namespace, pending: int) -> None:
+def _print_errors(errors: Sequence[Any], prefix: str = "") -> None:
+    for error in errors:
+        print(prefix + say("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
+
+
+def cmd_sync_enrol(args: argparse.Namespace) -> int:
+    with workspace(args) as ws, _client(args, ws) as client:
+        enrolment = client.enrol(args.server, args.code, device_name=args.device_name)
+    communes = ", ".join(enrolment.communes)
+    print(
+        say(
+            f"Đã đăng ký máy với {enrolment.server_url} cho nhân viên {enrolment.agent_name}; "
+            f"địa bàn: {communes}.",
+            f"Enrolled with {enrolment.server_url} for agent {enrolment.agent_name}; "
+            f"communes: {communes}.",
+        )
+    )
+    return 0
+
+
+def cmd_sync_run(args: argparse.Namespace) -> int:
+    with workspace(args) as ws, _client(args, ws) as client:
+        result = client.run()
+        pending = client.status().pending
     if args.json:
         print_json({**result.as_dict(), "pending": pending})
-        return
+        return 0 if result.ok else 1
     print(
         say(
             f"Đã gửi {result.sent} bản ghi: máy chủ nhận {result.accepted}, "
@@ -42,49 +66,14 @@ def _print_sync_result(result: Any, args: argparse.Namespace, pending: int) -> N
         _print_refused(result.refused)
     if result.cancelled:
         print(say("Đã huỷ giữa chừng.", "Cancelled part-way."))
-    for error in result.errors:
-        print(say("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
+    _print_errors(result.errors)
     print(say(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
-
-
-def cmd_sync_enrol(args: argparse.Namespace) -> int:
-    ws = open_workspace(args)
-    try:
-        with _sync_client(args, ws) as client:
-            enrolment = client.enrol(args.server, args.code, device_name=args.device_name)
-    finally:
-        ws.close()
-    print(
-        say(
-            f"Đã đăng ký máy với {enrolment.server_url} cho nhân viên {enrolment.agent_name}; "
-            f"địa bàn: {', '.join(enrolment.communes)}.",
-            f"Enrolled with {enrolment.server_url} for agent {enrolment.agent_name}; "
-            f"communes: {', '.join(enrolment.communes)}.",
-        )
-    )
-    return 0
-
-
-def cmd_sync_run(args: argparse.Namespace) -> int:
-    ws = open_workspace(args)
-    try:
-        with _sync_client(args, ws) as client:
-            result = client.run()
-            pending = client.status().pending
-    finally:
-        ws.close()
-    _print_sync_result(result, args, pending)
     return 0 if result.ok else 1
 
 
 def cmd_sync_status(args: argparse.Namespace) -> int:
-    from sync.client import status
-
-    ws = open_workspace(args)
-    try:
-        state = status(ws.store)
-    finally:
-        ws.close()
+    with workspace(args) as ws, _client(args, ws) as client:
+        state = client.status()
     if args.json:
         print_json(state.as_dict())
         return 0
@@ -100,26 +89,17 @@ def cmd_sync_status(args: argparse.Namespace) -> int:
         print(say("Lần đồng bộ cuối: chưa có", "Last sync: never"))
     else:
         outcome = say("thành công", "ok") if last["ok"] else say("thất bại", "failed")
+        run = f"{last['at']} ({last['kind']}) {outcome}"
         note = f" — {last['message']}" if last["message"] else ""
-        print(
-            say(
-                f"Lần đồng bộ cuối: {last['at']} ({last['kind']}) {outcome}{note}",
-                f"Last sync: {last['at']} ({last['kind']}) {outcome}{note}",
-            )
-        )
+        print(say(f"Lần đồng bộ cuối: {run}{note}", f"Last sync: {run}{note}"))
     print(say(f"Vị trí đã nhận: {state.cursor}", f"Cursor: {state.cursor}"))
     return 0
 
 
 def cmd_sync_export(args: argparse.Namespace) -> int:
-    ws = open_workspace(args)
-    try:
-        with _sync_client(args, ws) as client:
-            result = client.export_batches(args.out)
-    finally:
-        ws.close()
-    for error in result.errors:
-        print(say("Lỗi: ", "Error: ") + error.message(), file=sys.stderr)
+    with workspace(args) as ws, _client(args, ws) as client:
+        result = client.export_batches(args.out)
+    _print_errors(result.errors)
     if not result.files and not result.errors:
         print(say("Không có gì chờ gửi.", "Nothing is pending."))
     for path in result.files:
@@ -137,52 +117,35 @@ def cmd_sync_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_ack(args: argparse.Namespace) -> int:
-    ws = open_workspace(args)
     failed = False
-    try:
-        with _sync_client(args, ws) as client:
-            for path in args.files:
-                result = client.apply_ack_file(path)
-                failed = failed or not result.ok
-                for error in result.errors:
-                    print(f"{path}: " + error.message(), file=sys.stderr)
-                print(
-                    say(
-                        f"{path}: máy chủ nhận {result.accepted}, từ chối {len(result.refused)}.",
-                        f"{path}: accepted {result.accepted}, refused {len(result.refused)}.",
-                    )
+    with workspace(args) as ws, _client(args, ws) as client:
+        for path in args.files:
+            result = client.apply_ack_file(path)
+            failed = failed or not result.ok
+            for error in result.errors:
+                print(f"{path}: " + error.message(), file=sys.stderr)
+            accepted, refused = result.accepted, len(result.refused)
+            print(
+                say(
+                    f"{path}: máy chủ nhận {accepted}, từ chối {refused}.",
+                    f"{path}: accepted {accepted}, refused {refused}.",
                 )
-                _print_refused(result.refused)
-            pending = client.status().pending
-    finally:
-        ws.close()
+            )
+            _print_refused(result.refused)
+        pending = client.status().pending
     print(say(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
     return 1 if failed else 0
 
 
-def register_sync(sub: Any) -> None:
-    """The `sync` command group: enrol, run, status, export, ack."""
-    group = sub.add_parser(
-        "sync",
-        help=say("đồng bộ với máy chủ tỉnh", "sync with the provincial server"),
-        description=say("Đồng bộ với máy chủ tỉnh.", "Sync with the provincial server."),
-    )
-    commands = group.add_subparsers(dest="sync_command", metavar="COMMAND")
-    group.set_defaults(handler=lambda a: usage(group))
+def register(commands: Commands) -> None:
+    sync = group(commands, "sync", "đồng bộ với máy chủ tỉnh", "sync with the provincial server")
     ca_help = say(
         "tệp chứng chỉ CA tin cậy (mặc định: FIELDAPP_CA_FILE hoặc CA của hệ thống)",
         "trusted CA certificate file (default: FIELDAPP_CA_FILE or the system's CAs)",
     )
-    json_help = say("in JSON", "print JSON")
-
-    def command(name: str, handler: Handler, vi: str, en: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = commands.add_parser(
-            name, help=say(vi, en), description=say(vi, en)
-        )
-        p.set_defaults(handler=handler)
-        return p
 
     p = command(
+        sync,
         "enrol",
         cmd_sync_enrol,
         "đăng ký máy này với máy chủ bằng mã dùng một lần",
@@ -200,23 +163,26 @@ def register_sync(sub: Any) -> None:
     p.add_argument("--ca-file", help=ca_help)
 
     p = command(
+        sync,
         "run",
         cmd_sync_run,
         "gửi dữ liệu chờ gửi rồi nhận thay đổi từ máy chủ",
         "upload pending records, then pull changes",
+        json_flag=True,
     )
-    p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--ca-file", help=ca_help)
 
-    p = command(
+    command(
+        sync,
         "status",
         cmd_sync_status,
         "xem số bản ghi chờ gửi, bị từ chối và lần đồng bộ cuối",
         "show pending and refused records and the last sync",
+        json_flag=True,
     )
-    p.add_argument("--json", action="store_true", help=json_help)
 
     p = command(
+        sync,
         "export",
         cmd_sync_export,
         "ghi dữ liệu chờ gửi ra tệp có chữ ký (để mang bằng USB)",
@@ -227,6 +193,7 @@ def register_sync(sub: Any) -> None:
     )
 
     p = command(
+        sync,
         "ack",
         cmd_sync_ack,
         "nhận tệp xác nhận (.ack) của máy chủ cho tệp lô đã nhập",
@@ -235,8 +202,3 @@ def register_sync(sub: Any) -> None:
     p.add_argument(
         "files", nargs="+", metavar="FILE", help=say("tệp xác nhận .ack", "ack file(s) (.ack)")
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`fieldapp` with the sync commands, for scripts and tests that run without the app."""
-    return cli.main(argv, commands=[register_sync])

@@ -6,26 +6,13 @@ import argparse
 import getpass
 import os
 from pathlib import Path
-from typing import Any
 
-from fieldapp.cliutil import usage
+from fieldapp.cli.common import Commands, command, data_dir, group, workspace
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
 
 PIN_ENV = "FIELDAPP_PIN"
 CURRENT_PIN_ENV = "FIELDAPP_CURRENT_PIN"
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    from fieldapp.store import default_data_dir
-
-    return Path(args.data_dir) if args.data_dir is not None else default_data_dir()
-
-
-def _workspace(args: argparse.Namespace) -> Any:
-    from fieldapp.workspace import Workspace
-
-    return Workspace.open(args.data_dir)
 
 
 def _ask_pin(prompt_vi: str, prompt_en: str, *, env: str = PIN_ENV) -> str:
@@ -42,17 +29,9 @@ def _ask_pin(prompt_vi: str, prompt_en: str, *, env: str = PIN_ENV) -> str:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from fieldapp.backup import backup
-    from fieldapp.lock import derive_key
-
-    ws = _workspace(args)
-    try:
-        key = None
-        if args.pin:
-            key = derive_key(ws.store, _ask_pin("Mã PIN: ", "PIN: "))
-        path = backup(ws.store, to_dir=args.to, key=key, keep=args.keep)
-    finally:
-        ws.close()
+    with workspace(args) as ws:
+        key = ws.lock.derive_key(_ask_pin("Mã PIN: ", "PIN: ")) if args.pin else None
+        path = ws.backups.make(to_dir=args.to, key=key, keep=args.keep)
     print(say(f"Đã sao lưu: {path}", f"Backed up: {path}"))
     if args.to is not None:
         print(say(f"Đã chép vào: {args.to / path.name}", f"Copied to: {args.to / path.name}"))
@@ -72,7 +51,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     pin = None
     if args.pin or _starts_with(args.file, MAGIC):
         pin = _ask_pin("Mã PIN của bản sao lưu: ", "The backup's PIN: ")
-    kept = restore(args.file, data_dir=_data_dir(args), pin=pin)
+    kept = restore(args.file, data_dir=data_dir(args), pin=pin)
     print(say(f"Đã khôi phục dữ liệu từ {args.file}.", f"Restored the data from {args.file}."))
     if kept is not None:
         print(say(f"Dữ liệu cũ được giữ tại: {kept}", f"The previous data is kept at: {kept}"))
@@ -88,12 +67,9 @@ def _starts_with(path: Path, magic: bytes) -> bool:
 
 
 def cmd_pin_set(args: argparse.Namespace) -> int:
-    from fieldapp.lock import has_pin, set_pin
-
-    ws = _workspace(args)
-    try:
+    with workspace(args) as ws:
         current = None
-        if has_pin(ws.store):
+        if ws.lock.has_pin():
             current = _ask_pin("Mã PIN hiện tại: ", "Current PIN: ", env=CURRENT_PIN_ENV)
         pin = _ask_pin("Mã PIN mới (4–8 chữ số): ", "New PIN (4–8 digits): ")
         if os.environ.get(PIN_ENV) is None:
@@ -104,28 +80,27 @@ def cmd_pin_set(args: argparse.Namespace) -> int:
                     "The two PINs do not match; the PIN was not changed.",
                     code="pin_mismatch",
                 )
-        set_pin(ws.store, pin, current=current)
-    finally:
-        ws.close()
+        ws.lock.set_pin(pin, current=current)
     print(say("Đã đặt mã PIN.", "The PIN is set."))
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add the `backup`, `restore` and `pin` commands to the top-level parser."""
-    pin_help = say(
-        f"mã hoá bằng mã PIN (hỏi khi chạy, hoặc lấy từ {PIN_ENV})",
-        f"encrypt with the PIN (asked for, or taken from {PIN_ENV})",
-    )
-    text = say("sao lưu dữ liệu", "back up the data")
-    p = sub.add_parser("backup", help=text, description=text)
+def register(commands: Commands) -> None:
+    p = command(commands, "backup", cmd_backup, "sao lưu dữ liệu", "back up the data")
     p.add_argument(
         "--to",
         type=Path,
         metavar="DIR",
         help=say("chép thêm vào thư mục này (USB)", "also copy into this folder (a USB stick)"),
     )
-    p.add_argument("--pin", action="store_true", help=pin_help)
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help=say(
+            f"mã hoá bằng mã PIN (hỏi khi chạy, hoặc lấy từ {PIN_ENV})",
+            f"encrypt with the PIN (asked for, or taken from {PIN_ENV})",
+        ),
+    )
     p.add_argument(
         "--keep",
         type=int,
@@ -133,13 +108,14 @@ def register(sub: Any) -> None:
         default=10,
         help=say("số bản sao lưu giữ lại mỗi thư mục", "backups kept in each folder"),
     )
-    p.set_defaults(handler=cmd_backup)
 
-    text = say(
+    p = command(
+        commands,
+        "restore",
+        cmd_restore,
         "khôi phục dữ liệu từ tệp sao lưu (dữ liệu hiện tại được giữ lại)",
         "restore the data from a backup file (the current data is kept)",
     )
-    p = sub.add_parser("restore", help=text, description=text)
     p.add_argument("file", type=Path, help=say("tệp sao lưu .fabak", "backup file (.fabak)"))
     p.add_argument(
         "--pin",
@@ -149,15 +125,12 @@ def register(sub: Any) -> None:
             f"the file is encrypted with a PIN (asked for, or taken from {PIN_ENV})",
         ),
     )
-    p.set_defaults(handler=cmd_restore)
 
-    text = say("mã PIN mở khoá ứng dụng", "the PIN that unlocks the app")
-    pin = sub.add_parser("pin", help=text, description=text)
-    pin_sub = pin.add_subparsers(dest="pin_command", metavar="COMMAND")
-    pin.set_defaults(handler=lambda a: usage(pin))
-    text = say(
+    pin = group(commands, "pin", "mã PIN mở khoá ứng dụng", "the PIN that unlocks the app")
+    command(
+        pin,
+        "set",
+        cmd_pin_set,
         f"đặt hoặc đổi mã PIN (hỏi hai lần, hoặc lấy từ {PIN_ENV}; mã cũ từ {CURRENT_PIN_ENV})",
         f"set or change the PIN (asked twice, or {PIN_ENV}; the old one from {CURRENT_PIN_ENV})",
     )
-    p = pin_sub.add_parser("set", help=text, description=text)
-    p.set_defaults(handler=cmd_pin_set)
