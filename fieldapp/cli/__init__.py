@@ -20,6 +20,8 @@ from sync.protocol.i18n import say
 
 # The command groups, in the order `fieldapp --help` lists them.
 GROUPS = ("households", "calc", "gui", "receipts", "backup", "reports", "sync")
+# What `pip install fieldapp[laptop]` brings; missing on a server-only install.
+LAPTOP_PACKAGES = ("PySide6", "shiboken6", "sqlite_utils", "reportlab", "httpx", "cryptography")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
@@ -71,6 +73,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return handler(args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in LAPTOP_PACKAGES:
+            raise
+        print(
+            say(
+                f"Bản cài này thiếu gói của máy nhân viên thu ({exc.name}): "
+                "hãy cài `pip install 'fieldapp[laptop]'`.",
+                f"This installation lacks the laptop's packages ({exc.name}): "
+                "install `pip install 'fieldapp[laptop]'`.",
+            ),
+            file=sys.stderr,
+        )
+        return 1
     except ValidationError as exc:
         for problem in exc.problems:
             print(problem.message(), file=sys.stderr)
