@@ -61,7 +61,18 @@ class Visits:
         at: dt.datetime | None = None,
     ) -> Visit:
         problems: list[Problem] = []
-        if outcome not in VISIT_OUTCOMES:
+        if not outcome:
+            problems.append(
+                Problem(
+                    "outcome",
+                    "outcome_required",
+                    "Chọn kết quả của lần thăm (không có nhà, đã tư vấn, đã cam kết, từ chối, "
+                    "đã đóng tiền, hẹn lại).",
+                    "Choose the outcome of the visit (not home, consulted, pledged, refused, "
+                    "paid, follow-up).",
+                )
+            )
+        elif outcome not in VISIT_OUTCOMES:
             problems.append(
                 Problem(
                     "outcome",

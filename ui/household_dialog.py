@@ -4,33 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
     QGridLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from fieldapp.errors import ValidationError
-from fieldapp.model import HOUSEHOLD_FIELDS, HOUSEHOLD_GROUPS, Household
+from fieldapp.model import HOUSEHOLD_GROUPS, Household
 from sync.protocol.i18n import say
-from ui.forms import ProblemLines, add_row
 from ui.labels import group_label, month_label
 from ui.operations import Operations
+from ui.record_dialog import RecordDialog
 
 
-class HouseholdDialog(QDialog):
+class HouseholdDialog(RecordDialog):
     """Saves through households.add/update; the core's refusals appear next to the fields."""
-
-    saved = Signal(object)
 
     def __init__(
         self,
@@ -42,10 +34,8 @@ class HouseholdDialog(QDialog):
         villages: list[str] | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self._ops = ops
+        super().__init__(ops, parent)
         self._household = household
-        self.problems = ProblemLines()
         self.province_edit = QLineEdit(household.province_code if household else province_code)
         self.province_edit.setMaxLength(2)
         self.commune_edit = QLineEdit(household.commune_code if household else commune_code)
@@ -79,26 +69,19 @@ class HouseholdDialog(QDialog):
         self.notes_edit.setTabChangesFocus(True)
         self.notes_edit.setFixedHeight(70)
 
-        self.captions = {key: QLabel() for key in HOUSEHOLD_FIELDS}
-        form = QFormLayout()
-        editors: dict[str, QWidget] = {
-            "head_name": self.head_edit,
-            "village": self.village_combo,
-            "address": self.address_edit,
-            "phone": self.phone_edit,
-            "province_code": self.province_edit,
-            "commune_code": self.commune_edit,
-            "groups": groups_widget,
-            "best_months": months_widget,
-            "notes": self.notes_edit,
-        }
-        for key, editor in editors.items():
-            add_row(form, self.captions[key], editor, self.problems, key)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        form = self.form(
+            {
+                "head_name": self.head_edit,
+                "village": self.village_combo,
+                "address": self.address_edit,
+                "phone": self.phone_edit,
+                "province_code": self.province_edit,
+                "commune_code": self.commune_edit,
+                "groups": groups_widget,
+                "best_months": months_widget,
+                "notes": self.notes_edit,
+            }
         )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problems.label("general"))
@@ -122,32 +105,10 @@ class HouseholdDialog(QDialog):
     def save(self) -> None:
         values = self.values()
         household = self._household
-        self.buttons.setEnabled(False)
         if household is None:
-            self._ops.run_op(
-                self,
-                lambda ws: ws.households.add(**values),
-                success=self._done,
-                failure=self._refused,
-            )
+            self.submit(lambda ws: ws.households.add(**values))
         else:
-            self._ops.run_op(
-                self,
-                lambda ws: ws.households.update(household.id, **values),
-                success=self._done,
-                failure=self._refused,
-            )
-
-    def _done(self, household: Household) -> None:
-        self.saved.emit(household)
-        self.accept()
-
-    def _refused(self, exc: Exception) -> None:
-        self.buttons.setEnabled(True)
-        if isinstance(exc, ValidationError):
-            self.problems.show(exc.problems + exc.warnings)
-        else:
-            self._ops.show_error(self, exc)
+            self.submit(lambda ws: ws.households.update(household.id, **values))
 
     def retranslate(self) -> None:
         self.setWindowTitle(
@@ -155,22 +116,20 @@ class HouseholdDialog(QDialog):
             if self._household is None
             else say("Sửa thông tin hộ", "Edit household")
         )
-        captions = {
-            "province_code": say("Mã tỉnh", "Province code"),
-            "commune_code": say("Mã xã", "Commune code"),
-            "village": say("&Thôn/bản", "&Village"),
-            "head_name": say("&Chủ hộ", "Household &head"),
-            "address": say("Đị&a chỉ", "&Address"),
-            "phone": say("Điện &thoại", "&Phone"),
-            "groups": say("Nhóm hộ", "Household groups"),
-            "best_months": say("Tháng có thu nhập", "Income months"),
-            "notes": say("Ghi chú", "Notes"),
-        }
-        for key, text in captions.items():
-            self.captions[key].setText(text)
+        self.retranslate_form(
+            {
+                "province_code": say("Mã tỉnh", "Province code"),
+                "commune_code": say("Mã xã", "Commune code"),
+                "village": say("&Thôn/bản", "&Village"),
+                "head_name": say("&Chủ hộ", "Household &head"),
+                "address": say("Đị&a chỉ", "&Address"),
+                "phone": say("Điện &thoại", "&Phone"),
+                "groups": say("Nhóm hộ", "Household groups"),
+                "best_months": say("Tháng có thu nhập", "Income months"),
+                "notes": say("Ghi chú", "Notes"),
+            }
+        )
         for group, box in self.group_boxes.items():
             box.setText(group_label(group))
         for month, box in self.month_boxes.items():
             box.setText(month_label(month))
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(say("Lưu", "Save"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))

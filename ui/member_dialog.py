@@ -4,35 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from fieldapp.errors import Problem, ValidationError
+from fieldapp.errors import Problem
 from fieldapp.model import Member
 from fieldapp.validation import DateParseError, parse_date
 from sync.protocol.i18n import say
-from ui.forms import ProblemLines, add_row
 from ui.labels import date_text
 from ui.operations import Operations
+from ui.record_dialog import RecordDialog
 
 CHECK_DELAY_MS = 200
 RELATIONS = ("Chủ hộ", "Vợ", "Chồng", "Con", "Bố", "Mẹ", "Ông", "Bà", "Cháu", "Anh", "Chị", "Em")
 _DATE_FIELDS = ("date_of_birth", "bhyt_expiry")
 
 
-class MemberDialog(QDialog):
+class MemberDialog(RecordDialog):
     """Errors block saving with the message under the field; warnings are shown and saved."""
-
-    saved = Signal(object)
 
     def __init__(
         self,
@@ -42,13 +36,11 @@ class MemberDialog(QDialog):
         member: Member | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self._ops = ops
+        super().__init__(ops, parent)
         self._household_id = household_id
         self._member = member
         self._check_generation = 0
         self._date_problems: list[Problem] = []
-        self.problems = ProblemLines()
         m = member
         self.name_edit = QLineEdit(m.full_name if m else "")
         self.dob_edit = QLineEdit(date_text(m.date_of_birth) if m else "")
@@ -66,22 +58,20 @@ class MemberDialog(QDialog):
         self.card_edit = QLineEdit((m.bhyt_card or "") if m else "")
         self.expiry_edit = QLineEdit(date_text(m.bhyt_expiry) if m else "")
         self.covered_edit = QLineEdit((m.covered_by or "") if m else "")
-        self.editors: dict[str, QWidget] = {
-            "full_name": self.name_edit,
-            "date_of_birth": self.dob_edit,
-            "sex": self.sex_combo,
-            "relation": self.relation_combo,
-            "cccd": self.cccd_edit,
-            "bhxh_code": self.bhxh_edit,
-            "ethnicity": self.ethnicity_edit,
-            "bhyt_card": self.card_edit,
-            "bhyt_expiry": self.expiry_edit,
-            "covered_by": self.covered_edit,
-        }
-        self.captions = {key: QLabel() for key in self.editors}
-        form = QFormLayout()
-        for key, editor in self.editors.items():
-            add_row(form, self.captions[key], editor, self.problems, key)
+        form = self.form(
+            {
+                "full_name": self.name_edit,
+                "date_of_birth": self.dob_edit,
+                "sex": self.sex_combo,
+                "relation": self.relation_combo,
+                "cccd": self.cccd_edit,
+                "bhxh_code": self.bhxh_edit,
+                "ethnicity": self.ethnicity_edit,
+                "bhyt_card": self.card_edit,
+                "bhyt_expiry": self.expiry_edit,
+                "covered_by": self.covered_edit,
+            }
+        )
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -98,11 +88,6 @@ class MemberDialog(QDialog):
             edit.textEdited.connect(lambda _text: self._timer.start())
         self.sex_combo.currentIndexChanged.connect(lambda _i: self._timer.start())
 
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problems.label("general"))
@@ -158,36 +143,11 @@ class MemberDialog(QDialog):
             self.problems.show(self._date_problems)
             return
         self._check_generation += 1  # a live check still in flight must not overwrite this
-        self.buttons.setEnabled(False)
         member, household_id = self._member, self._household_id
         if member is None:
-            self._ops.run_op(
-                self,
-                lambda ws: ws.members.add(household_id, **values),
-                success=self._done,
-                failure=self._refused,
-            )
+            self.submit(lambda ws: ws.members.add(household_id, **values))
         else:
-            self._ops.run_op(
-                self,
-                lambda ws: ws.members.update(member.id, **values),
-                success=self._done,
-                failure=self._refused,
-            )
-
-    def _done(self, member: Member) -> None:
-        self.saved.emit(member)
-        self.accept()
-
-    def _refused(self, exc: Exception) -> None:
-        self.buttons.setEnabled(True)
-        if isinstance(exc, ValidationError):
-            self.problems.show(exc.problems + exc.warnings)
-            field = exc.problems[0].field if exc.problems else ""
-            if field in self.editors:
-                self.editors[field].setFocus()
-        else:
-            self._ops.show_error(self, exc)
+            self.submit(lambda ws: ws.members.update(member.id, **values))
 
     def retranslate(self) -> None:
         self.setWindowTitle(
@@ -195,28 +155,28 @@ class MemberDialog(QDialog):
             if self._member is None
             else say("Sửa thành viên", "Edit member")
         )
-        captions = {
-            "full_name": say("&Họ và tên", "&Full name"),
-            "date_of_birth": say("Ngày &sinh (ngày/tháng/năm)", "Date of &birth (day/month/year)"),
-            "sex": say("&Giới tính", "&Sex"),
-            "relation": say("&Quan hệ với chủ hộ", "&Relation to head"),
-            "cccd": say("Số &CCCD", "&ID card (CCCD)"),
-            "bhxh_code": say("Mã số &BHXH", "Social insurance &code"),
-            "ethnicity": say("&Dân tộc", "&Ethnicity"),
-            "bhyt_card": say("Mã thẻ BHYT", "Health card number"),
-            "bhyt_expiry": say("Hạn thẻ BHYT", "Health card expiry"),
-            "covered_by": say(
-                "Đã có thẻ theo nhóm (mã nhóm)", "Covered by another group (group code)"
-            ),
-        }
-        for key, text in captions.items():
-            self.captions[key].setText(text)
+        self.retranslate_form(
+            {
+                "full_name": say("&Họ và tên", "&Full name"),
+                "date_of_birth": say(
+                    "Ngày &sinh (ngày/tháng/năm)", "Date of &birth (day/month/year)"
+                ),
+                "sex": say("&Giới tính", "&Sex"),
+                "relation": say("&Quan hệ với chủ hộ", "&Relation to head"),
+                "cccd": say("Số &CCCD", "&ID card (CCCD)"),
+                "bhxh_code": say("Mã số &BHXH", "Social insurance &code"),
+                "ethnicity": say("&Dân tộc", "&Ethnicity"),
+                "bhyt_card": say("Mã thẻ BHYT", "Health card number"),
+                "bhyt_expiry": say("Hạn thẻ BHYT", "Health card expiry"),
+                "covered_by": say(
+                    "Đã có thẻ theo nhóm (mã nhóm)", "Covered by another group (group code)"
+                ),
+            }
+        )
         self.dob_edit.setPlaceholderText(say("ví dụ 05/03/1975", "e.g. 05/03/1975"))
         self.sex_combo.setItemText(0, say("(chưa rõ)", "(unknown)"))
         self.sex_combo.setItemText(1, say("Nam", "Male"))
         self.sex_combo.setItemText(2, say("Nữ", "Female"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(say("Lưu", "Save"))
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))
         # Messages already shown came in the old language; ask again in the new one.
         if any(self.problems.text(k) for k in (*self.editors, "general")):
             self.check_now()

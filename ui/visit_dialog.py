@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from PySide6.QtCore import QDate, QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QDate, QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QDateEdit,
-    QDialog,
     QDialogButtonBox,
     QGridLayout,
     QHBoxLayout,
@@ -24,16 +23,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldapp.errors import ValidationError
 from fieldapp.model import VISIT_MATERIALS as MATERIALS
-from fieldapp.model import VISIT_OUTCOMES, Household, Visit
+from fieldapp.model import VISIT_OUTCOMES, Household
 from fieldapp.model import VISIT_TOPICS as TOPICS
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
 from sync.protocol.i18n import say
-from ui.forms import ProblemLines
 from ui.labels import month_label, outcome_label, topic_label
 from ui.operations import Operations
+from ui.record_dialog import RecordDialog
 
 _OUTCOME_KEYS = {
     Qt.Key.Key_1: 0,
@@ -78,18 +76,14 @@ def _checked(widget: QListWidget) -> list[str]:
     ]
 
 
-class VisitDialog(QDialog):
+class VisitDialog(RecordDialog):
     """Keys 1–6 pick the outcome anywhere but in the notes; Ctrl+Enter saves."""
-
-    saved = Signal(object)
 
     def __init__(
         self, ops: Operations, context: VisitContext, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self._ops = ops
+        super().__init__(ops, parent)
         self._context = context
-        self.problems = ProblemLines()
         self.heading = QLabel()
         self.heading.setProperty("role", "title")
         self.outcome_label = QLabel()
@@ -126,11 +120,8 @@ class VisitDialog(QDialog):
         self.notes_edit.setTabChangesFocus(True)
         self.notes_edit.setFixedHeight(80)
         self.notes_label.setBuddy(self.notes_edit)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
+        # Where a refusal of each field puts the focus.
+        self.editors.update(outcome=self.outcome_buttons[0], next_visit=self.next_edit)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, activated=self.save)
 
@@ -187,28 +178,13 @@ class VisitDialog(QDialog):
         return VISIT_OUTCOMES[index] if index >= 0 else None
 
     def save(self) -> None:
-        outcome = self.outcome()
-        if outcome is None:
-            self.problems.show([])
-            label = self.problems.label("outcome")
-            label.setText(
-                say(
-                    "Chọn kết quả của lần thăm (phím 1–6).",
-                    "Choose the outcome of the visit (keys 1–6).",
-                )
-            )
-            label.setStyleSheet("color: #b00020;")
-            label.show()
-            self.outcome_buttons[0].setFocus()
-            return
+        outcome = self.outcome() or ""
         household_id = self._context.household.id
         topics = _checked(self.topics_list)
         materials = _checked(self.materials_list)
         next_visit = self.next_edit.date().toPython() if self.next_check.isChecked() else None
         notes = self.notes_edit.toPlainText()
-        self.buttons.setEnabled(False)
-        self._ops.run_op(
-            self,
+        self.submit(
             lambda ws: ws.visits.record(
                 household_id,
                 outcome=outcome,
@@ -216,21 +192,8 @@ class VisitDialog(QDialog):
                 materials=materials,
                 next_visit=next_visit,
                 notes=notes,
-            ),
-            success=self._done,
-            failure=self._refused,
+            )
         )
-
-    def _done(self, visit: Visit) -> None:
-        self.saved.emit(visit)
-        self.accept()
-
-    def _refused(self, exc: Exception) -> None:
-        self.buttons.setEnabled(True)
-        if isinstance(exc, ValidationError):
-            self.problems.show(exc.problems)
-        else:
-            self._ops.show_error(self, exc)
 
     def retranslate(self) -> None:
         household = self._context.household

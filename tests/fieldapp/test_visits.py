@@ -66,6 +66,7 @@ def test_every_outcome_is_recorded_with_its_outbox_row(
     ("kwargs", "code"),
     [
         ({"outcome": "maybe"}, "bad_outcome"),
+        ({"outcome": ""}, "outcome_required"),
         ({"outcome": "consulted", "next_visit": TODAY - dt.timedelta(days=1)}, "next_visit_past"),
         ({"outcome": "consulted", "at": NOW + dt.timedelta(minutes=1)}, "visit_in_future"),
         (

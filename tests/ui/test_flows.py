@@ -127,6 +127,27 @@ def test_record_visit_with_keyboard(app: App, qtbot, idle, workspace: Workspace,
     qtbot.waitUntil(lambda: app.window.dialog is None)
 
 
+def test_visit_without_an_outcome_is_refused_by_the_core(
+    app: App, qtbot, idle, workspace: Workspace
+) -> None:
+    """Ctrl+Enter before choosing an outcome: the core's reason appears under the outcome
+    buttons, the first of them takes the focus, the dialog stays open and nothing is stored."""
+    household_id = _open_first_household(app, qtbot, idle)
+    before = len(workspace.visits.of_household(household_id))
+    qtbot.keyClick(app.window, Qt.Key.Key_F2)
+    idle()
+    dialog = app.window.dialog
+    assert isinstance(dialog, VisitDialog) and dialog.outcome() is None
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    idle()
+    assert "Chọn kết quả của lần thăm" in dialog.problems.text("outcome")
+    assert dialog.problems.severity("outcome") == "error"
+    assert dialog.isVisible() and dialog.buttons.isEnabled()
+    assert dialog.focusWidget() is dialog.outcome_buttons[0]
+    assert len(workspace.visits.of_household(household_id)) == before
+    dialog.reject()
+
+
 def test_pledge_shows_calculator_payable(
     app: App, qtbot, idle, workspace: Workspace, typing
 ) -> None:
