@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self, TypeVar, get_origin, get_type_hints
 
 from fieldapp.store import loads
+from sync.protocol.fields import (
+    FIELDS,
+    HOUSEHOLD,
+    MEMBER,
+    PLEDGE,
+    PLEDGE_EVENT,
+    VISIT,
+    synced_fields,
+)
+
+T = TypeVar("T")
 
 # Household groups an agent records (DESIGN.md data model); labels for display live in the UI.
 HOUSEHOLD_GROUPS = (
@@ -22,7 +35,7 @@ HOUSEHOLD_GROUPS = (
     "student",
     "young_migrant",
 )
-VISIT_OUTCOMES = ("not_home", "consulted", "pledged", "refused", "paid", "follow_up")
+VISIT_OUTCOMES = FIELDS[VISIT]["outcome"].choices
 # What an agent talks about and leaves behind; free text is allowed too.
 VISIT_TOPICS = (
     "BHYT hộ gia đình",
@@ -32,43 +45,66 @@ VISIT_TOPICS = (
     "Đóng một lần 5 năm",
 )
 VISIT_MATERIALS = ("Tờ rơi BHYT", "Tờ rơi BHXH tự nguyện", "Bảng mức đóng")
-SCHEMES = ("bhyt_household", "bhxh_voluntary")
-PLEDGE_STATUSES = ("pledged", "paid", "cancelled")
-SEXES = ("male", "female")
+SCHEMES = FIELDS[PLEDGE]["scheme"].choices
+PLEDGE_STATUSES = FIELDS[PLEDGE_EVENT]["status"].choices
+SEXES = FIELDS[MEMBER]["sex"].choices
 
 # The fields of a household an agent edits; each is merged on its own clock when synced.
-HOUSEHOLD_FIELDS = (
-    "province_code",
-    "commune_code",
-    "village",
-    "head_name",
-    "address",
-    "phone",
-    "groups",
-    "best_months",
-    "notes",
-)
-# The fields of a member an agent edits.
-MEMBER_EDITABLE_FIELDS = (
-    "full_name",
-    "date_of_birth",
-    "sex",
-    "relation",
-    "cccd",
-    "bhxh_code",
-    "ethnicity",
-    "bhyt_card",
-    "bhyt_expiry",
-    "covered_by",
-    "bhxh_status",
-)
+HOUSEHOLD_FIELDS = synced_fields(HOUSEHOLD)
 # A member's fields that travel to other devices: the editable ones, the household it belongs
 # to, whether it was removed, and the warnings stored with it.
-MEMBER_FIELDS = ("household_id", *MEMBER_EDITABLE_FIELDS, "removed", "warnings")
+MEMBER_FIELDS = synced_fields(MEMBER)
+# The fields of a member an agent edits.
+MEMBER_EDITABLE_FIELDS = tuple(
+    name for name in MEMBER_FIELDS if name not in ("household_id", "removed", "warnings")
+)
+
+
+def _reader(hint: Any) -> Callable[[Any], Any] | None:
+    """How a column's stored value becomes a field's value, by the field's type (None: as is).
+
+    Tuples and dicts are kept as JSON text and flags as 0/1; a field declared int is made an
+    int whatever numeric type SQLite hands back.
+    """
+    origin = get_origin(hint)
+    if origin is tuple:
+        return lambda text: tuple(loads(text))
+    if origin is dict:
+        return loads
+    if hint is bool:
+        return bool
+    if hint is int:
+        return int
+    return None
+
+
+_READERS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
+
+
+def read_row(cls: type[T], row: sqlite3.Row, **given: Any) -> T:
+    """A dataclass from a store row: each field from the column of the same name, unless given."""
+    readers = _READERS.get(cls)
+    if readers is None:
+        hints = get_type_hints(cls)
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        readers = _READERS[cls] = tuple((f.name, _reader(hints[f.name])) for f in fields)
+    values = dict(given)
+    for name, read in readers:
+        if name not in values:
+            values[name] = row[name] if read is None else read(row[name])
+    return cls(**values)
+
+
+class Stored:
+    """A record the store holds as one row: `from_row` reads it back."""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        return read_row(cls, row)
 
 
 @dataclass(frozen=True)
-class Household:
+class Household(Stored):
     id: str
     province_code: str
     commune_code: str
@@ -82,26 +118,9 @@ class Household:
     created_at: str
     updated_at: str
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Household:
-        return cls(
-            id=row["id"],
-            province_code=row["province_code"],
-            commune_code=row["commune_code"],
-            village=row["village"],
-            head_name=row["head_name"],
-            address=row["address"],
-            phone=row["phone"],
-            groups=tuple(loads(row["groups"])),
-            best_months=tuple(loads(row["best_months"])),
-            notes=row["notes"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
 
 @dataclass(frozen=True)
-class Member:
+class Member(Stored):
     id: str
     household_id: str
     full_name: str
@@ -120,31 +139,9 @@ class Member:
     created_at: str
     updated_at: str
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Member:
-        return cls(
-            id=row["id"],
-            household_id=row["household_id"],
-            full_name=row["full_name"],
-            date_of_birth=row["date_of_birth"],
-            sex=row["sex"],
-            relation=row["relation"],
-            cccd=row["cccd"],
-            bhxh_code=row["bhxh_code"],
-            ethnicity=row["ethnicity"],
-            bhyt_card=row["bhyt_card"],
-            bhyt_expiry=row["bhyt_expiry"],
-            covered_by=row["covered_by"],
-            bhxh_status=row["bhxh_status"],
-            removed=bool(row["removed"]),
-            warnings=tuple(loads(row["warnings"])),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
 
 @dataclass(frozen=True)
-class Visit:
+class Visit(Stored):
     id: str
     household_id: str
     agent_id: str
@@ -155,23 +152,9 @@ class Visit:
     next_visit: str | None
     notes: str
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Visit:
-        return cls(
-            id=row["id"],
-            household_id=row["household_id"],
-            agent_id=row["agent_id"],
-            at=row["at"],
-            outcome=row["outcome"],
-            topics=tuple(loads(row["topics"])),
-            materials=tuple(loads(row["materials"])),
-            next_visit=row["next_visit"],
-            notes=row["notes"],
-        )
-
 
 @dataclass(frozen=True)
-class PledgeEvent:
+class PledgeEvent(Stored):
     id: str
     pledge_id: str
     status: str
@@ -179,20 +162,9 @@ class PledgeEvent:
     reason: str
     receipt_id: str | None
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> PledgeEvent:
-        return cls(
-            id=row["id"],
-            pledge_id=row["pledge_id"],
-            status=row["status"],
-            at=row["at"],
-            reason=row["reason"],
-            receipt_id=row["receipt_id"],
-        )
-
 
 @dataclass(frozen=True)
-class Pledge:
+class Pledge(Stored):
     id: str
     household_id: str
     member_id: str
@@ -213,20 +185,5 @@ class Pledge:
         return self.history[-1].status if self.history else "pledged"
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row, history: tuple[PledgeEvent, ...] = ()) -> Pledge:
-        return cls(
-            id=row["id"],
-            household_id=row["household_id"],
-            member_id=row["member_id"],
-            scheme=row["scheme"],
-            params=loads(row["params"]),
-            gross=int(row["gross"]),
-            central_support=int(row["central_support"]),
-            local_support=int(row["local_support"]),
-            payable=int(row["payable"]),
-            policy_version=row["policy_version"],
-            start_date=row["start_date"],
-            due_date=row["due_date"],
-            created_at=row["created_at"],
-            history=history,
-        )
+    def from_row(cls, row: sqlite3.Row, history: tuple[PledgeEvent, ...] = ()) -> Self:
+        return read_row(cls, row, history=history)

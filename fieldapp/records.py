@@ -7,9 +7,15 @@ from typing import Any
 
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import fold
+from sync.protocol.fields import FIELDS, HOUSEHOLD, MEMBER
 
-# Columns kept as JSON text in the store.
-JSON_FIELDS = {"groups", "best_months", "warnings"}
+# Columns of households and members kept as JSON text in the store: their list fields.
+JSON_FIELDS = {
+    field.name
+    for entity in (HOUSEHOLD, MEMBER)
+    for field in FIELDS[entity].values()
+    if field.kind == "json"
+}
 
 
 def to_column(name: str, value: Any) -> Any:

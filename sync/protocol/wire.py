@@ -7,12 +7,22 @@ import datetime as dt
 import gzip
 import json
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
 
 from sync.protocol.clock import VIETNAM_TZ
 from sync.protocol.errors import ProtocolError
+from sync.protocol.fields import CASH_HANDOVER as CASH_HANDOVER
+from sync.protocol.fields import FIELDS as FIELDS
+from sync.protocol.fields import HANDOVER_SCOPES as HANDOVER_SCOPES
+from sync.protocol.fields import HOUSEHOLD as HOUSEHOLD
+from sync.protocol.fields import MEMBER as MEMBER
+from sync.protocol.fields import PLEDGE as PLEDGE
+from sync.protocol.fields import PLEDGE_EVENT as PLEDGE_EVENT
+from sync.protocol.fields import RECEIPT as RECEIPT
+from sync.protocol.fields import RECEIPT_VOID as RECEIPT_VOID
+from sync.protocol.fields import VISIT as VISIT
+from sync.protocol.fields import is_int, synced_fields
 from sync.protocol.hlc import hlc_parse, is_hlc
 from sync.protocol.ids import is_uuid
 
@@ -34,20 +44,8 @@ MAX_BATCH_DECOMPRESSED = 32 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 MAX_CHANGES_LIMIT = 1000
 
-HOUSEHOLD = "household"
-MEMBER = "member"
-VISIT = "visit"
-PLEDGE = "pledge"
-PLEDGE_EVENT = "pledge_event"
-RECEIPT = "receipt"
-RECEIPT_VOID = "receipt_void"
-# Cash an agent handed over at the end of a day against what that day's receipts say is due.
-CASH_HANDOVER = "cash_handover"
-
 ENTITIES = (HOUSEHOLD, MEMBER, VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID, CASH_HANDOVER)
 IMMUTABLE = frozenset({VISIT, PLEDGE, PLEDGE_EVENT, RECEIPT, RECEIPT_VOID, CASH_HANDOVER})
-# What a cash handover covers: the whole day, or one scheme's receipts.
-HANDOVER_SCOPES = ("all", "bhyt_household", "bhxh_voluntary")
 MERGEABLE = frozenset({HOUSEHOLD, MEMBER})
 
 # Entities that only travel from the server to laptops, in the change feed.
@@ -286,11 +284,6 @@ def _invalid(vi: str, en: str, code: str = "invalid_message") -> ProtocolError:
     return ProtocolError(vi, en, code=code)
 
 
-def _is_int(value: object) -> bool:
-    # Within 64 bits: larger numbers overflow the databases' integer columns.
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-
-
 def _require_keys(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
     missing = [k for k in keys if k not in obj]
     if missing:
@@ -327,7 +320,7 @@ def validate_batch(obj: object) -> Batch:
         if not is_uuid(obj[key]):
             raise _invalid(f"batch.{key} phải là UUID", f"batch.{key} must be a UUID")
     seq_from, seq_to = obj["seq_from"], obj["seq_to"]
-    if not (_is_int(seq_from) and _is_int(seq_to) and 0 <= seq_from <= seq_to):
+    if not (is_int(seq_from) and is_int(seq_to) and 0 <= seq_from <= seq_to):
         raise _invalid(
             "seq_from, seq_to phải là số nguyên và seq_from ≤ seq_to",
             "seq_from and seq_to must be integers with seq_from <= seq_to",
@@ -344,7 +337,7 @@ def validate_batch(obj: object) -> Batch:
         )
     previous = seq_from - 1
     for index, record in enumerate(records):
-        if not isinstance(record, dict) or not _is_int(record.get("seq")):
+        if not isinstance(record, dict) or not is_int(record.get("seq")):
             raise _invalid(
                 f"Bản ghi thứ {index} không có seq hợp lệ", f"Record {index} has no valid seq"
             )
@@ -367,18 +360,18 @@ def validate_ack(obj: object) -> Ack:
     if not is_uuid(obj["batch_id"]):
         raise _invalid("ack.batch_id phải là UUID", "ack.batch_id must be a UUID")
     accepted = obj["accepted"]
-    if not isinstance(accepted, list) or not all(_is_int(s) for s in accepted):
+    if not isinstance(accepted, list) or not all(is_int(s) for s in accepted):
         raise _invalid("ack.accepted phải là danh sách số", "ack.accepted must be a list of ints")
     refused = obj["refused"]
     if not isinstance(refused, list):
         raise _invalid("ack.refused phải là danh sách", "ack.refused must be a list")
     for item in refused:
-        if not isinstance(item, dict) or not _is_int(item.get("seq")):
+        if not isinstance(item, dict) or not is_int(item.get("seq")):
             raise _invalid("ack.refused có mục không hợp lệ", "ack.refused has a malformed entry")
         for key in ("id", "entity", "code", "vi", "en"):
             if not isinstance(item.get(key), str):
                 raise _invalid(f"ack.refused thiếu {key}", f"ack.refused entry lacks {key}")
-    if not _is_int(obj["conflicts"]) or obj["conflicts"] < 0:
+    if not is_int(obj["conflicts"]) or obj["conflicts"] < 0:
         raise _invalid("ack.conflicts phải là số ≥ 0", "ack.conflicts must be an int >= 0")
     if not isinstance(obj["server_time"], str):
         raise _invalid("ack.server_time phải là chuỗi", "ack.server_time must be a string")
@@ -391,14 +384,14 @@ def validate_change_page(obj: object) -> ChangePage:
         raise _invalid("Trang thay đổi phải là đối tượng JSON", "Change page must be a JSON object")
     check_protocol(obj)
     _require_keys(obj, ("changes", "cursor", "more"), "changes")
-    if not _is_int(obj["cursor"]) or not isinstance(obj["more"], bool):
+    if not is_int(obj["cursor"]) or not isinstance(obj["more"], bool):
         raise _invalid("cursor/more không hợp lệ", "cursor/more malformed")
     changes = obj["changes"]
     if not isinstance(changes, list):
         raise _invalid("changes phải là danh sách", "changes must be a list")
     previous = -1
     for change in changes:
-        if not isinstance(change, dict) or not _is_int(change.get("cursor")):
+        if not isinstance(change, dict) or not is_int(change.get("cursor")):
             raise _invalid("Mục thay đổi không hợp lệ", "Malformed change entry")
         if change["cursor"] <= previous or change["cursor"] > obj["cursor"]:
             raise _invalid("cursor không tăng dần", "Change cursors are out of order")
@@ -411,234 +404,7 @@ def validate_change_page(obj: object) -> ChangePage:
 
 
 # ---------------------------------------------------------------------------------------------
-# Record content: field types per entity
-
-# A field check returns None when the value is fine, else (vi, en) describing what is expected.
-FieldCheck = Callable[[object], tuple[str, str] | None]
-
-
-def _ok_if(condition: bool, vi: str, en: str) -> tuple[str, str] | None:
-    return None if condition else (vi, en)
-
-
-def _text(value: object) -> tuple[str, str] | None:
-    return _ok_if(isinstance(value, str), "phải là chuỗi", "must be a string")
-
-
-def _name(value: object) -> tuple[str, str] | None:
-    return _ok_if(
-        isinstance(value, str) and value.strip() != "", "không được để trống", "must not be empty"
-    )
-
-
-def _text_opt(value: object) -> tuple[str, str] | None:
-    return None if value is None else _text(value)
-
-
-def _digits(n: int) -> FieldCheck:
-    def check(value: object) -> tuple[str, str] | None:
-        ok = isinstance(value, str) and len(value) == n and value.isascii() and value.isdigit()
-        return _ok_if(ok, f"phải gồm {n} chữ số", f"must be {n} digits")
-
-    return check
-
-
-def _iso_date(value: object) -> bool:
-    if not isinstance(value, str) or len(value) != 10:
-        return False
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _date(value: object) -> tuple[str, str] | None:
-    return _ok_if(_iso_date(value), "phải là ngày dạng YYYY-MM-DD", "must be a YYYY-MM-DD date")
-
-
-def _date_opt(value: object) -> tuple[str, str] | None:
-    return None if value is None else _date(value)
-
-
-def _timestamp(value: object) -> tuple[str, str] | None:
-    ok = False
-    if isinstance(value, str) and "T" in value:
-        try:
-            ok = dt.datetime.fromisoformat(value).tzinfo is not None
-        except ValueError:
-            ok = False
-    return _ok_if(
-        ok, "phải là thời điểm ISO có múi giờ", "must be an ISO timestamp with a time zone"
-    )
-
-
-def _money(value: object) -> tuple[str, str] | None:
-    return _ok_if(
-        _is_int(value) and cast(int, value) >= 0,
-        "phải là số nguyên đồng không âm",
-        "must be a non-negative whole number of đồng",
-    )
-
-
-def _signed_money(value: object) -> tuple[str, str] | None:
-    return _ok_if(_is_int(value), "phải là số nguyên đồng", "must be a whole number of đồng")
-
-
-def _positive_int(value: object) -> tuple[str, str] | None:
-    return _ok_if(
-        _is_int(value) and cast(int, value) >= 1, "phải là số nguyên dương", "must be an int >= 1"
-    )
-
-
-def _enum(*choices: str, nullable: bool = False) -> FieldCheck:
-    allowed = ", ".join(choices) + (", null" if nullable else "")
-
-    def check(value: object) -> tuple[str, str] | None:
-        if value is None and nullable:
-            return None
-        return _ok_if(
-            value in choices, f"phải là một trong: {allowed}", f"must be one of {allowed}"
-        )
-
-    return check
-
-
-def _uuid(value: object) -> tuple[str, str] | None:
-    return _ok_if(is_uuid(value), "phải là UUID", "must be a UUID")
-
-
-def _uuid_opt(value: object) -> tuple[str, str] | None:
-    return None if value is None else _uuid(value)
-
-
-def _list_of(item: Callable[[object], bool], vi: str, en: str) -> FieldCheck:
-    def check(value: object) -> tuple[str, str] | None:
-        return _ok_if(isinstance(value, list) and all(item(v) for v in value), vi, en)
-
-    return check
-
-
-def _bool(value: object) -> tuple[str, str] | None:
-    return _ok_if(isinstance(value, bool), "phải là true/false", "must be true or false")
-
-
-def _object(value: object) -> tuple[str, str] | None:
-    return _ok_if(isinstance(value, dict), "phải là đối tượng JSON", "must be a JSON object")
-
-
-_str_list = _list_of(lambda v: isinstance(v, str), "phải là danh sách chuỗi", "must be strings")
-_months = _list_of(
-    lambda v: _is_int(v) and 1 <= cast(int, v) <= 12,
-    "phải là danh sách tháng 1–12",
-    "must be a list of months 1-12",
-)
-_uuid_list = _list_of(is_uuid, "phải là danh sách UUID", "must be a list of UUIDs")
-_object_list = _list_of(
-    lambda v: isinstance(v, dict), "phải là danh sách đối tượng", "must be a list of objects"
-)
-
-FIELDS: dict[str, dict[str, FieldCheck]] = {
-    HOUSEHOLD: {
-        "id": _uuid,
-        "province_code": _digits(2),
-        "commune_code": _digits(5),
-        "village": _text_opt,
-        "head_name": _name,
-        "address": _text_opt,
-        "phone": _text_opt,
-        "groups": _str_list,
-        "best_months": _months,
-        "notes": _text_opt,
-    },
-    MEMBER: {
-        "id": _uuid,
-        "household_id": _uuid,
-        "full_name": _name,
-        "date_of_birth": _date_opt,
-        "sex": _enum("male", "female", nullable=True),
-        "relation": _text_opt,
-        "cccd": _text_opt,
-        "bhxh_code": _text_opt,
-        "ethnicity": _text_opt,
-        "bhyt_card": _text_opt,
-        "bhyt_expiry": _date_opt,
-        "covered_by": _text_opt,
-        "bhxh_status": _text_opt,
-        "removed": _bool,
-        "warnings": _object_list,
-    },
-    VISIT: {
-        "id": _uuid,
-        "household_id": _uuid,
-        "agent_id": _uuid,
-        "at": _timestamp,
-        "outcome": _enum("not_home", "consulted", "pledged", "refused", "paid", "follow_up"),
-        "topics": _str_list,
-        "materials": _str_list,
-        "next_visit": _date_opt,
-        "notes": _text_opt,
-    },
-    PLEDGE: {
-        "id": _uuid,
-        "household_id": _uuid,
-        "member_id": _uuid,
-        "scheme": _enum("bhyt_household", "bhxh_voluntary"),
-        "params": _object,
-        "gross": _money,
-        "central_support": _money,
-        "local_support": _money,
-        "payable": _money,
-        "policy_version": _name,
-        "start_date": _date,
-        "due_date": _date,
-        "created_at": _timestamp,
-    },
-    PLEDGE_EVENT: {
-        "id": _uuid,
-        "pledge_id": _uuid,
-        "status": _enum("pledged", "paid", "cancelled"),
-        "at": _timestamp,
-        "reason": _text_opt,
-        "receipt_id": _uuid_opt,
-    },
-    RECEIPT: {
-        "id": _uuid,
-        "book_id": _uuid,
-        "series": _name,
-        "number": _positive_int,
-        "payer_name": _name,
-        "payer_bhxh_code": _text_opt,
-        "payer_address": _text_opt,
-        "household_id": _uuid,
-        "pledge_ids": _uuid_list,
-        "amount": _money,
-        "description": _text,
-        "period_from": _date_opt,
-        "period_to": _date_opt,
-        "issued_at": _timestamp,
-        "issued_by": _name,
-        "verification_code": _text_opt,
-    },
-    RECEIPT_VOID: {
-        "id": _uuid,
-        "receipt_id": _uuid,
-        "reason": _name,
-        "at": _timestamp,
-    },
-    CASH_HANDOVER: {
-        "id": _uuid,
-        "day": _date,
-        "scheme": _enum(*HANDOVER_SCOPES),
-        "expected": _money,
-        "handed_over": _money,
-        # handed_over - expected: negative when the agent handed over less than was due.
-        "difference": _signed_money,
-        # Required when there is a difference (checked with the amounts below).
-        "reason": _text,
-        "at": _timestamp,
-    },
-}
+# Record content
 
 # Fields an update of a mergeable record always carries: the server authorises on them.
 ALWAYS_SENT = {HOUSEHOLD: ("commune_code",), MEMBER: ("household_id",)}
@@ -663,19 +429,21 @@ class RecordProblem:
         )
 
 
+def _naming(code: str, names: list[str], vi: str, en: str) -> RecordProblem:
+    """A problem whose message ends with the fields it is about."""
+    listed = ", ".join(names)
+    return RecordProblem(code, vi + listed, en + listed)
+
+
 def check_record(record: dict[str, Any], *, device_id: str | None = None) -> RecordProblem | None:
     """Check one record's envelope and field types; None when it is well-formed.
 
     With device_id, the record's HLC must also have been issued by that device.
     """
     keys = ("seq", "entity", "id", "op", "hlc", "data", "base")
-    missing = [k for k in keys if k not in record]
-    if missing:
-        return RecordProblem(
-            "malformed_record",
-            f"Bản ghi thiếu trường {', '.join(missing)}",
-            f"Record lacks {', '.join(missing)}",
-        )
+    lacking = [k for k in keys if k not in record]
+    if lacking:
+        return _naming("malformed_record", lacking, "Bản ghi thiếu trường ", "Record lacks ")
     entity, op, data, base = record["entity"], record["op"], record["data"], record["base"]
     if entity not in ENTITIES:
         return RecordProblem(
@@ -714,21 +482,13 @@ def check_record(record: dict[str, Any], *, device_id: str | None = None) -> Rec
     fields = FIELDS[entity]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        return RecordProblem(
-            "unknown_field",
-            f"Trường không xác định: {', '.join(unknown)}",
-            f"Unknown field(s): {', '.join(unknown)}",
-        )
-    required = [f for f in fields if f != "id"] if op == "insert" else ALWAYS_SENT[entity]
+        return _naming("unknown_field", unknown, "Trường không xác định: ", "Unknown field(s): ")
+    required = synced_fields(entity) if op == "insert" else ALWAYS_SENT[entity]
     missing = [f for f in required if f not in data]
     if missing:
-        return RecordProblem(
-            "missing_field",
-            f"Thiếu trường: {', '.join(missing)}",
-            f"Missing field(s): {', '.join(missing)}",
-        )
+        return _naming("missing_field", missing, "Thiếu trường: ", "Missing field(s): ")
     for name, value in data.items():
-        problem = fields[name](value)
+        problem = fields[name].check(value)
         if problem is not None:
             return RecordProblem(
                 "invalid_field", f"{entity}.{name} {problem[0]}", f"{entity}.{name} {problem[1]}"

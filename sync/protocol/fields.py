@@ -1,0 +1,332 @@
+"""Each synced entity's fields, described once: name, type check and, for text, the longest value.
+
+The wire checks records against these; the laptop takes its field lists from them and the
+server sizes its columns by them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from sync.protocol.ids import is_uuid
+
+HOUSEHOLD = "household"
+MEMBER = "member"
+VISIT = "visit"
+PLEDGE = "pledge"
+PLEDGE_EVENT = "pledge_event"
+RECEIPT = "receipt"
+RECEIPT_VOID = "receipt_void"
+# Cash an agent handed over at the end of a day against what that day's receipts say is due.
+CASH_HANDOVER = "cash_handover"
+
+SCHEMES = ("bhyt_household", "bhxh_voluntary")
+# What a cash handover covers: the whole day, or one scheme's receipts.
+HANDOVER_SCOPES = ("all", *SCHEMES)
+
+# The longest text a field holds, in characters: generous, so no real value is refused, yet
+# bounded, so no record carries megabytes in one note.
+# Codes: CCCD, social-insurance and card numbers, phone numbers, receipt series (the server's
+# series columns are this wide).
+CODE_LENGTH = 32
+# A policy table's version; the server keys published policies by it in a column this wide.
+VERSION_LENGTH = 64
+NAME_LENGTH = 200
+ADDRESS_LENGTH = 500
+NOTE_LENGTH = 2000
+# A choice is a short code of at most this many characters (it sizes the server's columns).
+CHOICE_LENGTH = 16
+
+# A field check returns None when the value is fine, else (vi, en) describing what is expected.
+Problem = tuple[str, str] | None
+FieldCheck = Callable[[object], Problem]
+# What a value is, as far as storing it goes: a column type on the server, a conversion of the
+# laptop's SQLite row (json: lists and objects kept as JSON text).
+Kind = Literal[
+    "id", "digits", "text", "date", "timestamp", "choice", "money", "count", "flag", "json"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a synced record: what its value must be and how long its text may run."""
+
+    name: str
+    kind: Kind
+    check: FieldCheck
+    # The values a choice may take.
+    choices: tuple[str, ...] = ()
+    # Characters at most (text and choices), or exactly (digits); None for other kinds.
+    max_length: int | None = None
+
+
+def is_int(value: object) -> bool:
+    """A JSON integer that fits 64 bits (larger ones overflow the databases' integer columns)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _field(
+    name: str,
+    kind: Kind,
+    ok: Callable[[object], bool],
+    vi: str,
+    en: str,
+    *,
+    optional: bool = False,
+    **more: Any,
+) -> Field:
+    """A field whose value is fine when `ok` says so (or when None, if optional)."""
+
+    def check(value: object) -> Problem:
+        if (value is None and optional) or ok(value):
+            return None
+        return (vi, en)
+
+    return Field(name, kind, check, **more)
+
+
+def uuid(name: str, *, optional: bool = False) -> Field:
+    return _field(name, "id", is_uuid, "phải là UUID", "must be a UUID", optional=optional)
+
+
+def digits(name: str, count: int) -> Field:
+    """A code of exactly `count` ASCII digits (province 2, commune 5)."""
+
+    def ok(value: object) -> bool:
+        return (
+            isinstance(value, str) and len(value) == count and value.isascii() and value.isdigit()
+        )
+
+    return _field(
+        name, "digits", ok, f"phải gồm {count} chữ số", f"must be {count} digits", max_length=count
+    )
+
+
+def text(name: str, max_length: int, *, required: bool = False, optional: bool = False) -> Field:
+    """Text of at most max_length characters; `required` text must not be blank."""
+
+    def check(value: object) -> Problem:
+        if value is None and optional:
+            return None
+        if required and not (isinstance(value, str) and value.strip()):
+            return ("không được để trống", "must not be empty")
+        if not isinstance(value, str):
+            return ("phải là chuỗi", "must be a string")
+        if len(value) > max_length:
+            return (f"dài quá {max_length} ký tự", f"is longer than {max_length} characters")
+        return None
+
+    return Field(name, "text", check, max_length=max_length)
+
+
+def _iso_date(value: object) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def date(name: str, *, optional: bool = False) -> Field:
+    vi, en = "phải là ngày dạng YYYY-MM-DD", "must be a YYYY-MM-DD date"
+    return _field(name, "date", _iso_date, vi, en, optional=optional)
+
+
+def _zoned_moment(value: object) -> bool:
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def timestamp(name: str) -> Field:
+    vi, en = "phải là thời điểm ISO có múi giờ", "must be an ISO timestamp with a time zone"
+    return _field(name, "timestamp", _zoned_moment, vi, en)
+
+
+def choice(name: str, *choices: str, optional: bool = False) -> Field:
+    assert all(len(c) <= CHOICE_LENGTH for c in choices), choices
+    allowed = ", ".join(choices) + (", null" if optional else "")
+    return _field(
+        name,
+        "choice",
+        lambda value: value in choices,
+        f"phải là một trong: {allowed}",
+        f"must be one of {allowed}",
+        optional=optional,
+        choices=choices,
+        max_length=CHOICE_LENGTH,
+    )
+
+
+def _is(kind: type) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, kind)
+
+
+def _at_least(minimum: int) -> Callable[[object], bool]:
+    return lambda value: is_int(value) and cast(int, value) >= minimum
+
+
+def _list_of(item: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, list) and all(item(v) for v in value)
+
+
+def money(name: str, *, signed: bool = False) -> Field:
+    """Whole đồng; negative only where `signed` (a difference)."""
+    if signed:
+        vi, en = "phải là số nguyên đồng", "must be a whole number of đồng"
+        return _field(name, "money", is_int, vi, en)
+    vi, en = "phải là số nguyên đồng không âm", "must be a non-negative whole number of đồng"
+    return _field(name, "money", _at_least(0), vi, en)
+
+
+def count(name: str) -> Field:
+    """A whole number from 1 (a receipt's number in its book)."""
+    return _field(name, "count", _at_least(1), "phải là số nguyên dương", "must be an int >= 1")
+
+
+def flag(name: str) -> Field:
+    return _field(name, "flag", _is(bool), "phải là true/false", "must be true or false")
+
+
+def strings(name: str) -> Field:
+    ok = _list_of(_is(str))
+    return _field(name, "json", ok, "phải là danh sách chuỗi", "must be strings")
+
+
+def months(name: str) -> Field:
+    ok = _list_of(lambda v: is_int(v) and 1 <= cast(int, v) <= 12)
+    return _field(name, "json", ok, "phải là danh sách tháng 1–12", "must be a list of months 1-12")
+
+
+def uuids(name: str) -> Field:
+    ok = _list_of(is_uuid)
+    return _field(name, "json", ok, "phải là danh sách UUID", "must be a list of UUIDs")
+
+
+def objects(name: str) -> Field:
+    ok = _list_of(_is(dict))
+    return _field(name, "json", ok, "phải là danh sách đối tượng", "must be a list of objects")
+
+
+def json_object(name: str) -> Field:
+    return _field(name, "json", _is(dict), "phải là đối tượng JSON", "must be a JSON object")
+
+
+def _entity(*fields: Field) -> dict[str, Field]:
+    return {f.name: f for f in fields}
+
+
+FIELDS: dict[str, dict[str, Field]] = {
+    HOUSEHOLD: _entity(
+        uuid("id"),
+        digits("province_code", 2),
+        digits("commune_code", 5),
+        text("village", NAME_LENGTH, optional=True),
+        text("head_name", NAME_LENGTH, required=True),
+        text("address", ADDRESS_LENGTH, optional=True),
+        text("phone", CODE_LENGTH, optional=True),
+        strings("groups"),
+        months("best_months"),
+        text("notes", NOTE_LENGTH, optional=True),
+    ),
+    MEMBER: _entity(
+        uuid("id"),
+        uuid("household_id"),
+        text("full_name", NAME_LENGTH, required=True),
+        date("date_of_birth", optional=True),
+        choice("sex", "male", "female", optional=True),
+        text("relation", NAME_LENGTH, optional=True),
+        text("cccd", CODE_LENGTH, optional=True),
+        text("bhxh_code", CODE_LENGTH, optional=True),
+        text("ethnicity", NAME_LENGTH, optional=True),
+        text("bhyt_card", CODE_LENGTH, optional=True),
+        date("bhyt_expiry", optional=True),
+        text("covered_by", NAME_LENGTH, optional=True),
+        text("bhxh_status", NAME_LENGTH, optional=True),
+        flag("removed"),
+        objects("warnings"),
+    ),
+    VISIT: _entity(
+        uuid("id"),
+        uuid("household_id"),
+        uuid("agent_id"),
+        timestamp("at"),
+        choice("outcome", "not_home", "consulted", "pledged", "refused", "paid", "follow_up"),
+        strings("topics"),
+        strings("materials"),
+        date("next_visit", optional=True),
+        text("notes", NOTE_LENGTH, optional=True),
+    ),
+    PLEDGE: _entity(
+        uuid("id"),
+        uuid("household_id"),
+        uuid("member_id"),
+        choice("scheme", *SCHEMES),
+        json_object("params"),
+        money("gross"),
+        money("central_support"),
+        money("local_support"),
+        money("payable"),
+        text("policy_version", VERSION_LENGTH, required=True),
+        date("start_date"),
+        date("due_date"),
+        timestamp("created_at"),
+    ),
+    PLEDGE_EVENT: _entity(
+        uuid("id"),
+        uuid("pledge_id"),
+        choice("status", "pledged", "paid", "cancelled"),
+        timestamp("at"),
+        text("reason", NOTE_LENGTH, optional=True),
+        uuid("receipt_id", optional=True),
+    ),
+    RECEIPT: _entity(
+        uuid("id"),
+        uuid("book_id"),
+        text("series", CODE_LENGTH, required=True),
+        count("number"),
+        text("payer_name", NAME_LENGTH, required=True),
+        text("payer_bhxh_code", CODE_LENGTH, optional=True),
+        text("payer_address", ADDRESS_LENGTH, optional=True),
+        uuid("household_id"),
+        uuids("pledge_ids"),
+        money("amount"),
+        text("description", NOTE_LENGTH),
+        date("period_from", optional=True),
+        date("period_to", optional=True),
+        timestamp("issued_at"),
+        text("issued_by", NAME_LENGTH, required=True),
+        text("verification_code", CODE_LENGTH, optional=True),
+    ),
+    RECEIPT_VOID: _entity(
+        uuid("id"),
+        uuid("receipt_id"),
+        text("reason", NOTE_LENGTH, required=True),
+        timestamp("at"),
+    ),
+    CASH_HANDOVER: _entity(
+        uuid("id"),
+        date("day"),
+        choice("scheme", *HANDOVER_SCOPES),
+        money("expected"),
+        money("handed_over"),
+        # handed_over - expected: negative when the agent handed over less than was due.
+        money("difference", signed=True),
+        # Required when there is a difference (checked with the amounts by the wire).
+        text("reason", NOTE_LENGTH),
+        timestamp("at"),
+    ),
+}
+
+
+def synced_fields(entity: str) -> tuple[str, ...]:
+    """The names of the fields an entity's records carry, besides their id, in order."""
+    return tuple(name for name in FIELDS[entity] if name != "id")
