@@ -30,17 +30,8 @@ from fieldapp.model import SCHEMES
 from fieldapp.reports import DayReport, Handover, VoidedReceipt
 from fieldapp.text import nfc
 from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.labels import outcome_label, scheme_label
 from sync.protocol.money import amount_in_words, format_vnd
-
-SCHEME_LABELS = {"bhyt_household": "BHYT hộ gia đình", "bhxh_voluntary": "BHXH tự nguyện"}
-OUTCOME_LABELS = {
-    "not_home": "Vắng nhà",
-    "consulted": "Đã tư vấn",
-    "pledged": "Đã cam kết",
-    "refused": "Từ chối",
-    "paid": "Đã đóng tiền",
-    "follow_up": "Hẹn thăm lại",
-}
 
 MARGIN = 16 * mm
 BODY = 9.5
@@ -195,7 +186,7 @@ def _story(report: DayReport, inner: float) -> list[Flowable]:
         _table(
             ["Loại bảo hiểm", "Số cam kết", "Số tiền phải đóng"],
             [
-                [SCHEME_LABELS[s], str(t.count), format_vnd(t.amount)]
+                [scheme_label(s, lang="vi"), str(t.count), format_vnd(t.amount)]
                 for s, t in zip(SCHEMES, pledges, strict=True)
             ],
             [inner * 0.4, inner * 0.2, inner * 0.4],
@@ -216,7 +207,7 @@ def _story(report: DayReport, inner: float) -> list[Flowable]:
             ["Loại bảo hiểm", "Đã lập", "Số tiền", "Đã huỷ", "Số tiền huỷ"],
             [
                 [
-                    SCHEME_LABELS[s],
+                    scheme_label(s, lang="vi"),
                     str(i.count),
                     format_vnd(i.amount),
                     str(v.count),
@@ -269,7 +260,7 @@ def _story(report: DayReport, inner: float) -> list[Flowable]:
 def _cash_table(report: DayReport, inner: float) -> Table:
     data = [
         [
-            *(_p(SCHEME_LABELS[s], _RIGHT) for s in SCHEMES),
+            *(_p(scheme_label(s, lang="vi"), _RIGHT) for s in SCHEMES),
             _p("Tổng số tiền phải nộp", _RIGHT_BOLD),
         ],
         [
@@ -293,7 +284,7 @@ def _cash_table(report: DayReport, inner: float) -> Table:
 
 
 def _visits_table(report: DayReport, inner: float) -> Table:
-    labels = [OUTCOME_LABELS.get(k, k) for k in report.visits]
+    labels = [outcome_label(k, lang="vi") for k in report.visits]
     counts = [str(n) for n in report.visits.values()]
     data = [
         [*(_p(label, _CENTRE) for label in labels), _p("Tổng", _CENTRE_BOLD)],
@@ -324,12 +315,12 @@ def _voided_table(rows: Sequence[VoidedReceipt], inner: float, *, with_day: bool
         ident = f"{v.series} – {v.number:07d}"
         if with_day:
             ident += f" (ngày {dt.date.fromisoformat(v.issued_on):%d/%m})"
-        body.append([ident, SCHEME_LABELS.get(v.scheme, v.scheme), format_vnd(v.amount), v.reason])
+        body.append([ident, scheme_label(v.scheme, lang="vi"), format_vnd(v.amount), v.reason])
     return _table(header, body, widths, numeric=frozenset({2}))
 
 
 def _handover_line(h: Handover) -> list[Flowable]:
-    scope = "" if h.scheme == "all" else f" ({SCHEME_LABELS.get(h.scheme, h.scheme)})"
+    scope = "" if h.scheme == "all" else f" ({scheme_label(h.scheme, lang='vi')})"
     if h.difference == 0:
         diff = "0 đ (khớp)"
     else:

@@ -26,6 +26,7 @@ SHARED_LEAVES = {
     "sync.protocol.money",
     "sync.protocol.ids",
     "sync.protocol.errors",
+    "sync.protocol.labels",
 }
 # The one hand-over from the command line to the desktop app (module, function).
 GUI_LAUNCH = ("fieldapp/cli/gui.py", "launch")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fieldapp.reports import TargetProgress
 from sync.protocol.i18n import say
-from ui.labels import scheme_label
+from sync.protocol.labels import scheme_label
 
 # One colour per scheme, for its bar and its line; both readable on white and told apart
 # without relying on red/green.

@@ -32,10 +32,11 @@ from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
+from sync.protocol.labels import outcome_label, scheme_label
 from sync.protocol.money import format_vnd
 from ui.charts import TargetChart
 from ui.forms import ERROR_STYLE
-from ui.labels import date_text, moment_text, outcome_label, scheme_label
+from ui.labels import date_text, moment_text
 from ui.operations import Operations
 from ui.printing import show_document
 

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
 
 from fieldapp.model import HOUSEHOLD_GROUPS, Household
 from sync.protocol.i18n import say
-from ui.labels import group_label, month_label
+from sync.protocol.labels import group_label
+from ui.labels import month_label
 from ui.operations import Operations
 from ui.record_dialog import RecordDialog
 

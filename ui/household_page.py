@@ -25,18 +25,16 @@ from fieldapp.receipts import Receipt
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.i18n import say
-from sync.protocol.money import format_vnd
-from ui.labels import (
-    date_text,
+from sync.protocol.labels import (
     group_label,
-    moment_text,
-    month_label,
     outcome_label,
     scheme_label,
     sex_label,
     status_label,
     topic_label,
 )
+from sync.protocol.money import format_vnd
+from ui.labels import date_text, moment_text, month_label
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
 from ui.receipts import LAYOUTS, layout_label, receipt_columns

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from fieldapp.model import HOUSEHOLD_GROUPS
 from sync.protocol.i18n import say
-from ui.labels import group_label
+from sync.protocol.labels import group_label
 from ui.models import SearchQuery, SearchResultsModel
 from ui.operations import Operations
 

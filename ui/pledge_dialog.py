@@ -32,8 +32,9 @@ from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
+from sync.protocol.labels import group_label, scheme_label, status_label
 from sync.protocol.money import format_vnd
-from ui.labels import group_label, moment_text, scheme_label, status_label
+from ui.labels import moment_text
 from ui.operations import Operations
 
 QUOTE_DELAY_MS = 120

@@ -30,9 +30,10 @@ from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
+from sync.protocol.labels import scheme_label
 from sync.protocol.money import amount_in_words, format_vnd
 from ui.forms import ERROR_STYLE, ProblemLines, add_row
-from ui.labels import date_text, moment_text, scheme_label
+from ui.labels import date_text, moment_text
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
 

@@ -18,7 +18,8 @@ from fieldapp.model import Household, Visit
 from fieldapp.visits import FollowUp
 from fieldapp.workspace import Workspace
 from sync.protocol.i18n import say
-from ui.labels import date_text, moment_text, outcome_label
+from sync.protocol.labels import outcome_label
+from ui.labels import date_text, moment_text
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
 

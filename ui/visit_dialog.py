@@ -29,7 +29,8 @@ from fieldapp.model import VISIT_TOPICS as TOPICS
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
 from sync.protocol.i18n import say
-from ui.labels import month_label, outcome_label, topic_label
+from sync.protocol.labels import outcome_label, topic_label
+from ui.labels import month_label
 from ui.operations import Operations
 from ui.record_dialog import RecordDialog
 

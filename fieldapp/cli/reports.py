@@ -20,20 +20,9 @@ from fieldapp.cli.common import (
     write_file,
 )
 from sync.protocol.i18n import say
+from sync.protocol.labels import outcome_label, scheme_label
 from sync.protocol.money import amount_in_words, format_vnd
 
-_SCHEME = {
-    "bhyt_household": ("BHYT hộ gia đình", "BHYT household"),
-    "bhxh_voluntary": ("BHXH tự nguyện", "Voluntary BHXH"),
-}
-_OUTCOME = {
-    "not_home": ("Vắng nhà", "Not at home"),
-    "consulted": ("Đã tư vấn", "Consulted"),
-    "pledged": ("Đã cam kết", "Pledged"),
-    "refused": ("Từ chối", "Refused"),
-    "paid": ("Đã đóng tiền", "Paid"),
-    "follow_up": ("Hẹn thăm lại", "Follow-up"),
-}
 _STATE = {
     "not_reconciled": ("chưa đối chiếu", "not reconciled"),
     "balanced": ("khớp", "balanced"),
@@ -61,22 +50,22 @@ def _print_day(report: Any) -> None:
     print(say(f"Lượt thăm: {report.visits_total}", f"Visits: {report.visits_total}"))
     for outcome, n in report.visits.items():
         if n:
-            print(f"  {_label(_OUTCOME, outcome):<20} {n:>5}")
+            print(f"  {outcome_label(outcome):<20} {n:>5}")
     print(say("Cam kết mới:", "New pledges:"))
     for scheme, tally in report.pledges.items():
-        print(f"  {_label(_SCHEME, scheme):<20} {tally.count:>5} {format_vnd(tally.amount):>16}")
+        print(f"  {scheme_label(scheme):<20} {tally.count:>5} {format_vnd(tally.amount):>16}")
     print(say("Biên lai đã lập / đã huỷ:", "Receipts issued / voided:"))
     for scheme, tally in report.receipts_issued.items():
         void = report.receipts_voided[scheme]
         print(
-            f"  {_label(_SCHEME, scheme):<20} {tally.count:>5} {format_vnd(tally.amount):>16}"
+            f"  {scheme_label(scheme):<20} {tally.count:>5} {format_vnd(tally.amount):>16}"
             f"   {void.count:>3} {format_vnd(void.amount):>14}"
         )
     for v in (*report.voided, *report.earlier_voided):
         print(f"    {v.series} {v.number:07d} {format_vnd(v.amount)} — {v.reason}")
     print(say("Tiền mặt phải nộp:", "Cash to hand over:"))
     for scheme, amount in report.cash.items():
-        print(f"  {_label(_SCHEME, scheme):<20} {format_vnd(amount):>22}")
+        print(f"  {scheme_label(scheme):<20} {format_vnd(amount):>22}")
     print(f"  {say('Tổng', 'Total'):<20} {format_vnd(report.cash_total):>22}")
     print(f"  {amount_in_words(report.cash_total)}")
     state = _label(_STATE, report.reconciliation)
@@ -121,7 +110,7 @@ def cmd_report_month(args: argparse.Namespace) -> int:
     for p in progress:
         target = "—" if p.target is None else str(p.target)
         percent = "" if p.percent is None else f" ({_percent(p.percent)})"
-        scheme = _label(_SCHEME, p.scheme)
+        scheme = scheme_label(p.scheme)
         print(
             say(
                 f"  {scheme:<20} đạt {p.achieved} / chỉ tiêu {target}{percent}",

@@ -11,7 +11,7 @@ import pytest
 
 from fieldapp.model import VISIT_MATERIALS, VISIT_TOPICS
 from sync.protocol import i18n
-from ui.labels import topic_label
+from sync.protocol.labels import topic_label
 
 ROOT = Path(__file__).resolve().parents[2]
 UI = ROOT / "ui"
