@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from fieldapp.households import Households
@@ -59,7 +59,7 @@ def _back_up_before_upgrade(store: Store, version: int) -> None:
     Backups(store).before_migration(version)
 
 
-class Workspace:
+class Workspace(AbstractContextManager["Workspace"]):
     """Everything the UI and the CLI reach data through. Not thread-safe: use one per thread.
 
     Use it as a context manager (``with Workspace.open(folder) as ws:``) so the store is
@@ -122,15 +122,7 @@ class Workspace:
         )
         return cls(store, policy=policy)
 
-    def __enter__(self) -> Workspace:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property

@@ -11,10 +11,10 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -175,7 +175,7 @@ def _not_enrolled() -> SyncError:
     )
 
 
-class SyncClient:
+class SyncClient(AbstractContextManager["SyncClient"]):
     """Talks to one provincial server for one workspace. Not thread-safe: one per worker thread.
 
     `sleep` and `random` are injectable so tests see the backoff without waiting for it.
@@ -220,15 +220,7 @@ class SyncClient:
 
     # -- lifetime -----------------------------------------------------------------------------
 
-    def __enter__(self) -> SyncClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
