@@ -20,7 +20,7 @@ from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
 from sync.protocol.errors import FieldappError
-from sync.protocol.receipt_qr import receipt_qr_payload, receipt_signature, verification_code
+from sync.protocol.receipt_qr import ReceiptSeal, verification_code
 
 if TYPE_CHECKING:
     from fieldapp.documents.receipt import ReceiptDocument
@@ -250,14 +250,8 @@ class Receipts:
                 for p in pledges
             )
             issued_on = now.astimezone(VIETNAM_TZ).date()
-            sig = receipt_signature(
-                receipt_id=receipt_id,
-                series=book["series"],
-                number=number,
-                amount=amount,
-                issued_on=issued_on,
-                device_key=key,
-            )
+            seal = ReceiptSeal(receipt_id, book["series"], number, amount, issued_on)
+            sig = seal.signature(key)
             data = {
                 "id": receipt_id,
                 "book_id": book["id"],
@@ -276,15 +270,7 @@ class Receipts:
                 "issued_by": self.store.meta("agent_name") or self.store.meta("agent_id") or "",
                 "verification_code": verification_code(sig),
             }
-            qr = receipt_qr_payload(
-                receipt_id=receipt_id,
-                series=book["series"],
-                number=number,
-                amount=amount,
-                issued_on=issued_on,
-                device_key=key,
-                server_url=self.store.meta("verify_url"),
-            )
+            qr = seal.qr_payload(key, server_url=self.store.meta("verify_url"))
             conn.execute(
                 "INSERT INTO receipt (id, book_id, series, number, payer_name, payer_bhxh_code, "
                 "payer_address, household_id, pledge_ids, amount, description, period_from, "

@@ -31,6 +31,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -80,6 +81,38 @@ def _sign(text: str, device_key: bytes) -> str:
     return digest[:SIG_HEX_CHARS]
 
 
+@dataclass(frozen=True)
+class ReceiptSeal:
+    """What a receipt's signature covers: its id, book series, number, amount and issue date."""
+
+    receipt_id: str
+    series: str
+    number: int
+    amount: int
+    issued_on: dt.date
+
+    def text(self) -> str:
+        """The signed text (the FA1 form without its signature)."""
+        return _signed_text(
+            receipt_id=self.receipt_id,
+            series=self.series,
+            number=self.number,
+            amount=self.amount,
+            issued_on=self.issued_on,
+        )
+
+    def signature(self, device_key: bytes) -> str:
+        """The 16-hex-character signature (what both QR forms carry)."""
+        return _sign(self.text(), device_key)
+
+    def qr_payload(self, device_key: bytes, *, server_url: str | None = None) -> str:
+        """The QR text: the offline FA1 form, or the URL form when a server is set."""
+        sig = self.signature(device_key)
+        if server_url:
+            return verification_url(server_url=server_url, receipt_id=self.receipt_id, sig=sig)
+        return f"{self.text()}|{sig}"
+
+
 def receipt_signature(
     *,
     receipt_id: str,
@@ -90,10 +123,7 @@ def receipt_signature(
     device_key: bytes,
 ) -> str:
     """The 16-hex-character signature of a receipt (what both QR forms carry)."""
-    text = _signed_text(
-        receipt_id=receipt_id, series=series, number=number, amount=amount, issued_on=issued_on
-    )
-    return _sign(text, device_key)
+    return ReceiptSeal(receipt_id, series, number, amount, issued_on).signature(device_key)
 
 
 def receipt_qr_payload(
@@ -107,13 +137,8 @@ def receipt_qr_payload(
     server_url: str | None = None,
 ) -> str:
     """The QR text of a receipt: the offline FA1 form, or the URL form when a server is set."""
-    text = _signed_text(
-        receipt_id=receipt_id, series=series, number=number, amount=amount, issued_on=issued_on
-    )
-    sig = _sign(text, device_key)
-    if server_url:
-        return verification_url(server_url=server_url, receipt_id=receipt_id, sig=sig)
-    return f"{text}|{sig}"
+    seal = ReceiptSeal(receipt_id, series, number, amount, issued_on)
+    return seal.qr_payload(device_key, server_url=server_url)
 
 
 def verification_url(*, server_url: str, receipt_id: str, sig: str) -> str:
