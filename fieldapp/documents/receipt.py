@@ -221,6 +221,20 @@ class _Layout(Pen):
     bottom = 0.0
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What every part of one receipt is drawn with: the pen, the paper, the content, the
+    text column and the text sizes at the scale being tried."""
+
+    pen: Pen
+    geo: _Geometry
+    content: _Content
+    left: float
+    inner: float
+    body: float
+    small: float
+
+
 def _draw(geo: _Geometry, content: _Content, scale: float, stretch: float) -> _Layout:
     """Lay the receipt out at a text scale; stretch is extra room for the signatures."""
     pen = _Layout()
@@ -230,7 +244,8 @@ def _draw(geo: _Geometry, content: _Content, scale: float, stretch: float) -> _L
     gap = body * 0.6
     y = m
 
-    y = _header(pen, geo, content, left, inner, y, body, small)
+    frame = _Frame(pen, geo, content, left, inner, body, small)
+    y = _header(frame, y)
     y += gap * 1.4
 
     if content.copy:
@@ -267,22 +282,15 @@ def _draw(geo: _Geometry, content: _Content, scale: float, stretch: float) -> _L
     y = _rows(pen, geo, rows, left, inner, y, body)
     y += gap * 1.6
 
-    y = _signatures(pen, geo, content, left, inner, y, body, small, stretch)
+    y = _signatures(frame, y, stretch)
     y += gap
-    pen.bottom = _footer(pen, geo, content, left, inner, y, body, small, scale)
+    pen.bottom = _footer(frame, y, scale)
     return pen
 
 
-def _header(
-    pen: Pen,
-    geo: _Geometry,
-    content: _Content,
-    left: float,
-    inner: float,
-    top: float,
-    body: float,
-    small: float,
-) -> float:
+def _header(frame: _Frame, top: float) -> float:
+    pen, geo, content, left, inner = frame.pen, frame.geo, frame.content, frame.left, frame.inner
+    body = frame.body
     pad = body * 0.55
     size = body * 0.92
     step = size * LEADING
@@ -371,21 +379,13 @@ def _rows(
     return y
 
 
-def _signatures(
-    pen: Pen,
-    geo: _Geometry,
-    content: _Content,
-    left: float,
-    inner: float,
-    top: float,
-    body: float,
-    small: float,
-    stretch: float,
-) -> float:
+def _signatures(frame: _Frame, top: float, stretch: float) -> float:
+    pen, geo, left, inner = frame.pen, frame.geo, frame.left, frame.inner
+    body, small = frame.body, frame.small
     column = inner / 2
     bottom = top
     for i, (role, name) in enumerate(
-        (("Người nộp tiền", ""), ("Người thu tiền", content.collector_name))
+        (("Người nộp tiền", ""), ("Người thu tiền", frame.content.collector_name))
     ):
         x = left + column * i
         y = top
@@ -398,17 +398,9 @@ def _signatures(
     return bottom
 
 
-def _footer(
-    pen: Pen,
-    geo: _Geometry,
-    content: _Content,
-    left: float,
-    inner: float,
-    top: float,
-    body: float,
-    small: float,
-    scale: float,
-) -> float:
+def _footer(frame: _Frame, top: float, scale: float) -> float:
+    pen, geo, content, left, inner = frame.pen, frame.geo, frame.content, frame.left, frame.inner
+    body, small = frame.body, frame.small
     _rule(pen, left, inner, top, dashed=True)
     y = top + body * 0.5
     qr = geo.qr * max(scale, 0.8)
