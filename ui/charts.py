@@ -68,19 +68,26 @@ def describe(progress: TargetProgress) -> str:
         percent=progress.percent,
     )
     if progress.elapsed_days:
-        pace = say(
+        pace = _pace(
+            progress,
             "Theo tiến độ đều, đến ngày {day}/{days} cần {due} người: {state}.",
             "At an even pace, {due} people are due by day {day} of {days}: {state}.",
-        ).format(
-            day=progress.elapsed_days,
-            days=progress.days_in_month,
-            due=progress.expected_by_now,
-            state=say("kịp tiến độ", "on pace")
-            if progress.on_pace
-            else say("chậm hơn tiến độ", "behind the pace"),
         )
         text = f"{text} {pace}"
     return text
+
+
+def _pace(progress: TargetProgress, vi: str, en: str) -> str:
+    """A sentence about the even pace: its placeholders are day, days, due and state."""
+    on_pace = progress.on_pace
+    return say(vi, en).format(
+        day=progress.elapsed_days,
+        days=progress.days_in_month,
+        due=progress.expected_by_now,
+        state=say("kịp tiến độ", "on pace")
+        if on_pace
+        else say("chậm hơn tiến độ", "behind the pace"),
+    )
 
 
 class TargetChart(QWidget):
@@ -234,16 +241,10 @@ class TargetChart(QWidget):
             line = say("Tháng chưa bắt đầu", "The month has not started")
         else:
             painter.setPen(OK_COLOUR if progress.on_pace else WARN_COLOUR)
-            line = say(
+            line = _pace(
+                progress,
                 "Đến ngày {day}/{days} cần {due} người: {state}",
                 "By day {day} of {days}, {due} people due: {state}",
-            ).format(
-                day=progress.elapsed_days,
-                days=progress.days_in_month,
-                due=progress.expected_by_now,
-                state=say("kịp tiến độ", "on pace")
-                if progress.on_pace
-                else say("chậm hơn tiến độ", "behind the pace"),
             )
         painter.drawText(status, left, line)
 

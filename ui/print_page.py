@@ -22,6 +22,7 @@ from fieldapp.flyers import AUDIENCES, village_flyers
 from fieldapp.receipts import ReceiptBook
 from fieldapp.workspace import Workspace
 from sync.protocol.i18n import say
+from sync.protocol.labels import audience_label
 from ui.forms import ERROR_STYLE
 from ui.operations import Cancelled, Operations, Progress
 from ui.printing import can_rasterise, show_document, slug
@@ -29,20 +30,6 @@ from ui.receipts import ReceiptBooksDialog
 
 # Flyer languages offered here; other template languages are samples not yet reviewed.
 FLYER_LANGUAGES = ("vi", "en")
-
-
-def audience_label(code: str) -> str:
-    labels = {
-        "agri_household": say(
-            "Hộ nông, lâm, ngư nghiệp", "Farming, forestry and fishing households"
-        ),
-        "household_business": say("Hộ kinh doanh", "Household business"),
-        "cooperative": say("Thành viên hợp tác xã", "Cooperative member"),
-        "village_cadre": say("Cán bộ thôn/bản", "Village cadre"),
-        "poor_near_poor": say("Hộ nghèo, cận nghèo", "Poor and near-poor households"),
-        "young_migrant": say("Lao động trẻ đi làm xa", "Young migrant worker"),
-    }
-    return labels.get(code, code)
 
 
 def language_label(code: str) -> str:

@@ -30,6 +30,7 @@ from sync.client import Enrolment, SyncClient, SyncResult, SyncStatus
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
+from sync.protocol.labels import entity_label
 from ui.forms import ERROR_STYLE
 from ui.labels import moment_text
 from ui.models import Column, RecordsModel
@@ -123,19 +124,6 @@ def result_text(result: SyncResult, pending: int) -> str:
             else ""
         )
     return "\n".join(line for line in lines if line)
-
-
-def _entity_label(entity: str) -> str:
-    labels = {
-        "household": say("Hộ", "Household"),
-        "member": say("Người", "Person"),
-        "visit": say("Lần thăm", "Visit"),
-        "pledge": say("Cam kết", "Pledge"),
-        "pledge_event": say("Trạng thái cam kết", "Pledge status"),
-        "receipt": say("Biên lai", "Receipts"),
-        "cash_handover": say("Nộp tiền", "Cash handover"),
-    }
-    return labels.get(entity, entity)
 
 
 def _record_name(record: RefusedRecord) -> str:
@@ -255,7 +243,7 @@ class SyncPage(QWidget):
         self.refused_caption.setStyleSheet("font-weight: bold;")
         self.refused_model = RecordsModel(
             [
-                Column(lambda: say("Loại", "Scheme"), lambda r: _entity_label(r.entity)),
+                Column(lambda: say("Loại", "Kind"), lambda r: entity_label(r.entity)),
                 Column(lambda: say("Bản ghi", "Record"), _record_name),
                 Column(lambda: say("Lý do máy chủ từ chối", "Why the server refused it"), _reason),
             ],

@@ -1,5 +1,6 @@
 """What the codes the product stores are called, in Vietnamese and English: schemes, visit
-outcomes, household groups, pledge states, sex, and the listed visit topics and materials.
+outcomes, household groups, pledge states, sex, the listed visit topics and materials, flyer
+audiences and the kinds of synced record.
 
 One table per kind of code, used by the desktop app, the command line, the printed reports and
 the supervisor pages alike. A code missing from its table is shown as it is.
@@ -62,6 +63,28 @@ TOPICS: Mapping[str, Pair] = {
 }
 
 
+# The groups a flyer speaks to (resources/flyers/*.json).
+AUDIENCES: Mapping[str, Pair] = {
+    "agri_household": ("Hộ nông, lâm, ngư nghiệp", "Farming, forestry and fishing households"),
+    "household_business": ("Hộ kinh doanh", "Household business"),
+    "cooperative": ("Thành viên hợp tác xã", "Cooperative member"),
+    "village_cadre": ("Cán bộ thôn/bản", "Village cadre"),
+    "poor_near_poor": ("Hộ nghèo, cận nghèo", "Poor and near-poor households"),
+    "young_migrant": ("Lao động trẻ đi làm xa", "Young migrant worker"),
+}
+# The kinds of record a laptop sends (sync.protocol.wire.ENTITIES).
+ENTITIES: Mapping[str, Pair] = {
+    "household": ("Hộ gia đình", "Household"),
+    "member": ("Thành viên", "Member"),
+    "visit": ("Lần thăm", "Visit"),
+    "pledge": ("Cam kết", "Pledge"),
+    "pledge_event": ("Trạng thái cam kết", "Pledge status"),
+    "receipt": ("Biên lai", "Receipt"),
+    "receipt_void": ("Huỷ biên lai", "Receipt void"),
+    "cash_handover": ("Nộp tiền", "Cash handover"),
+}
+
+
 def label(table: Mapping[str, Pair], code: str | None, *, lang: str | None = None) -> str:
     """The code's name from its table in the current language (or `lang`); unknown codes as
     they are, none as an empty text."""
@@ -93,3 +116,11 @@ def sex_label(code: str | None, *, lang: str | None = None) -> str:
 
 def topic_label(text: str, *, lang: str | None = None) -> str:
     return label(TOPICS, text, lang=lang)
+
+
+def audience_label(code: str, *, lang: str | None = None) -> str:
+    return label(AUDIENCES, code, lang=lang)
+
+
+def entity_label(code: str, *, lang: str | None = None) -> str:
+    return label(ENTITIES, code, lang=lang)
