@@ -16,6 +16,7 @@ from sync.server import feed
 from sync.server.devices import Device
 from sync.server.errors import ServerError
 from sync.server.schema import (
+    COPIED_FIELDS,
     IMMUTABLE_TABLES,
     agent_communes,
     batches,
@@ -60,12 +61,17 @@ _SELECT_HOUSEHOLD_COMMUNES = sa.select(households.c.id, households.c.commune_cod
 _SELECT_MEMBER_HOUSEHOLDS = sa.select(members.c.id, members.c.household_id).where(
     members.c.id.in_(_ids())
 )
-_SELECT_PLEDGE_HOUSEHOLDS = sa.select(pledges.c.id, pledges.c.household_id).where(
-    pledges.c.id.in_(_ids())
-)
-_SELECT_RECEIPT_HOUSEHOLDS = sa.select(receipts.c.id, receipts.c.household_id).where(
-    receipts.c.id.in_(_ids())
-)
+# Pledges and receipts: the household each belongs to, for the records that refer to them.
+_SELECT_PARENT_HOUSEHOLDS = {
+    entity: sa.select(table.c.id, table.c.household_id).where(table.c.id.in_(_ids()))
+    for entity, table in ((wire.PLEDGE, pledges), (wire.RECEIPT, receipts))
+}
+# Records that name no household but the pledge or receipt they concern (in `<parent>_id`),
+# with what that record is called in Vietnamese.
+_PARENTS = {
+    wire.PLEDGE_EVENT: (wire.PLEDGE, "cam kết"),
+    wire.RECEIPT_VOID: (wire.RECEIPT, "biên lai"),
+}
 _SELECT_BOOKS = sa.select(receipt_books).where(receipt_books.c.id.in_(_ids()))
 _SELECT_FACTS = {
     entity: sa.select(table.c.id, table.c.data).where(table.c.id.in_(_ids()))
@@ -213,8 +219,8 @@ class _Context:
     members: _Known[str, _Mergeable] = field(init=False)
     household_commune: _Known[str, str | None] = field(init=False)
     member_household: _Known[str, str | None] = field(init=False)
-    pledge_household: _Known[str, str] = field(init=False)
-    receipt_household: _Known[str, str] = field(init=False)
+    # The household of each pledge and receipt, by entity.
+    parent_household: dict[str, _Known[str, str]] = field(init=False)
     books: _Known[str, Row[Any]] = field(init=False)
     receipt_numbers: _Known[tuple[str, int], str] = field(init=False)
     facts: dict[str, _Known[str, _Fact]] = field(init=False)
@@ -229,8 +235,10 @@ class _Context:
         self.members = _Known(conn, _load_mergeable(_SELECT_MEMBERS, "household_id"))
         self.household_commune = _Known(conn, _column_by_id(_SELECT_HOUSEHOLD_COMMUNES))
         self.member_household = _Known(conn, _column_by_id(_SELECT_MEMBER_HOUSEHOLDS))
-        self.pledge_household = _Known(conn, _column_by_id(_SELECT_PLEDGE_HOUSEHOLDS))
-        self.receipt_household = _Known(conn, _column_by_id(_SELECT_RECEIPT_HOUSEHOLDS))
+        self.parent_household = {
+            entity: _Known(conn, _column_by_id(statement))
+            for entity, statement in _SELECT_PARENT_HOUSEHOLDS.items()
+        }
         self.books = _Known(conn, _rows_by_id(_SELECT_BOOKS))
         self.receipt_numbers = _Known(conn, _load_receipt_numbers)
         self.facts = {entity: _Known(conn, _load_facts(entity)) for entity in IMMUTABLE_TABLES}
@@ -333,8 +341,8 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
     ctx.households.prefetch(ids(wire.HOUSEHOLD))
     ctx.members.prefetch(ids(wire.MEMBER))
     ctx.member_household.prefetch(refs(wire.PLEDGE, "member_id"))
-    ctx.pledge_household.prefetch(refs(wire.PLEDGE_EVENT, "pledge_id"))
-    ctx.receipt_household.prefetch(refs(wire.RECEIPT_VOID, "receipt_id"))
+    for entity, (parent, _) in _PARENTS.items():
+        ctx.parent_household[parent].prefetch(refs(entity, f"{parent}_id"))
     for entity in wire.IMMUTABLE:
         ctx.facts[entity].prefetch(ids(entity))
     # Households whose commune decides a record's scope: its own, or its parent's.
@@ -344,8 +352,7 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
         *refs(wire.VISIT, "household_id"),
         *refs(wire.PLEDGE, "household_id"),
         *refs(wire.RECEIPT, "household_id"),
-        *ctx.pledge_household.values(),
-        *ctx.receipt_household.values(),
+        *(household for known in ctx.parent_household.values() for household in known.values()),
     ]
     ctx.household_commune.prefetch(
         str(household_id) for household_id in wanted if household_id is not None
@@ -439,21 +446,15 @@ def _household_commune(ctx: _Context, household_id: str) -> str:
 def _scope_of(ctx: _Context, entity: str, data: dict[str, Any]) -> tuple[str, str]:
     """(household id, commune code) an immutable record belongs to."""
     household_id: Any
-    if entity == wire.PLEDGE_EVENT:
-        household_id = ctx.pledge_household.get(data["pledge_id"])
+    if entity in _PARENTS:
+        parent, called = _PARENTS[entity]
+        parent_id = data[f"{parent}_id"]
+        household_id = ctx.parent_household[parent].get(parent_id)
         if household_id is None:
             raise _Refused(
-                "unknown_pledge",
-                f"Máy chủ chưa có cam kết {data['pledge_id']}",
-                f"The server has no pledge {data['pledge_id']}",
-            )
-    elif entity == wire.RECEIPT_VOID:
-        household_id = ctx.receipt_household.get(data["receipt_id"])
-        if household_id is None:
-            raise _Refused(
-                "unknown_receipt",
-                f"Máy chủ chưa có biên lai {data['receipt_id']}",
-                f"The server has no receipt {data['receipt_id']}",
+                f"unknown_{parent}",
+                f"Máy chủ chưa có {called} {parent_id}",
+                f"The server has no {parent} {parent_id}",
             )
     else:
         household_id = data["household_id"]
@@ -564,21 +565,6 @@ def _apply_mergeable(ctx: _Context, record: wire.Record) -> None:
     )
 
 
-def _key_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
-    if entity == wire.PLEDGE_EVENT:
-        return {"pledge_id": data["pledge_id"]}
-    if entity == wire.RECEIPT_VOID:
-        return {"receipt_id": data["receipt_id"]}
-    if entity == wire.RECEIPT:
-        return {
-            "household_id": data["household_id"],
-            "series": data["series"],
-            "number": data["number"],
-            "amount": data["amount"],
-        }
-    return {"household_id": data["household_id"]}
-
-
 # ---------------------------------------------------------------------------------------------
 # Immutable records: insert if absent, never overwrite
 
@@ -597,6 +583,23 @@ def _already_taken(ctx: _Context, entity: str, data: dict[str, Any]) -> bool:
     )
 
 
+def _take_fact(ctx: _Context, record: wire.Record, data: dict[str, Any], **columns: Any) -> None:
+    """Keep an immutable record for writing, its copied fields in their own columns."""
+    entity = record["entity"]
+    ctx.facts[entity].set(record["id"], _Fact(data))
+    ctx.fact_rows[entity].append(
+        {
+            "id": record["id"],
+            "data": data,
+            "hlc": record["hlc"],
+            "device_id": ctx.device.id,
+            "received_at": ctx.now,
+            **{name: data[name] for name in COPIED_FIELDS[entity]},
+            **columns,
+        }
+    )
+
+
 def _apply_immutable(ctx: _Context, record: wire.Record) -> None:
     entity = record["entity"]
     data = {"id": record["id"], **record["data"]}
@@ -605,22 +608,11 @@ def _apply_immutable(ctx: _Context, record: wire.Record) -> None:
     if _already_taken(ctx, entity, data):
         return
     _CHECKS.get(entity, _no_check)(ctx, data, household_id)
-    ctx.facts[entity].set(record["id"], _Fact(data))
-    if entity == wire.PLEDGE:
-        ctx.pledge_household.set(record["id"], data["household_id"])
-    elif entity == wire.RECEIPT:
-        ctx.receipt_household.set(record["id"], data["household_id"])
+    _take_fact(ctx, record, data)
+    if entity in ctx.parent_household:
+        ctx.parent_household[entity].set(record["id"], data["household_id"])
+    if entity == wire.RECEIPT:
         ctx.receipt_numbers.set((data["series"], data["number"]), record["id"])
-    ctx.fact_rows[entity].append(
-        {
-            "id": record["id"],
-            "data": data,
-            "hlc": record["hlc"],
-            "device_id": ctx.device.id,
-            "received_at": ctx.now,
-            **_key_columns(entity, data),
-        }
-    )
     ctx.feed_rows.append(
         feed.entry(
             entity=entity,
@@ -634,9 +626,6 @@ def _apply_immutable(ctx: _Context, record: wire.Record) -> None:
     )
 
 
-_HANDOVER_COLUMNS = ("day", "scheme", "expected", "handed_over", "difference", "reason", "at")
-
-
 def _apply_handover(ctx: _Context, record: wire.Record) -> None:
     """A cash handover: insert if absent, credited to the agent of the sending device.
 
@@ -645,20 +634,8 @@ def _apply_handover(ctx: _Context, record: wire.Record) -> None:
     handovers, and the sending laptop has its own.
     """
     data = {"id": record["id"], **record["data"]}
-    if _already_taken(ctx, wire.CASH_HANDOVER, data):
-        return
-    ctx.facts[wire.CASH_HANDOVER].set(record["id"], _Fact(data))
-    ctx.fact_rows[wire.CASH_HANDOVER].append(
-        {
-            "id": record["id"],
-            "data": data,
-            "hlc": record["hlc"],
-            "device_id": ctx.device.id,
-            "received_at": ctx.now,
-            "agent_id": ctx.device.agent_id,
-            **{name: data[name] for name in _HANDOVER_COLUMNS},
-        }
-    )
+    if not _already_taken(ctx, wire.CASH_HANDOVER, data):
+        _take_fact(ctx, record, data, agent_id=ctx.device.agent_id)
 
 
 def _no_check(ctx: _Context, data: dict[str, Any], household_id: str) -> None:

@@ -11,6 +11,9 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from sync.protocol import wire
+from sync.protocol.fields import CHOICE_LENGTH, FIELDS, VERSION_LENGTH, Field, synced_fields
+
 metadata = sa.MetaData()
 
 # Timestamps are stored as fixed-width ISO UTC text (fieldapp.clock.iso_utc): they sort as
@@ -19,6 +22,35 @@ Stamp = sa.String(32)
 Id = sa.String(36)
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 Cursor = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# A short code out of a fixed set: an entity, a scheme, a role.
+Choice = sa.String(CHOICE_LENGTH)
+# Text up to this long goes in a sized column; longer text (notes, reasons) is TEXT.
+_SIZED_TEXT = 255
+
+
+def _column_type(field: Field) -> sa.types.TypeEngine[Any]:
+    """The column that holds a wire field, sized by the field's own description."""
+    if field.kind in ("text", "digits"):
+        assert field.max_length is not None
+        return sa.String(field.max_length) if field.max_length <= _SIZED_TEXT else sa.Text()
+    return {
+        "id": Id,
+        "date": sa.String(10),
+        "timestamp": Stamp,
+        "choice": Choice,
+        "money": sa.BigInteger(),
+        "count": sa.Integer(),
+    }[field.kind]
+
+
+def field_column(entity: str, name: str, *args: Any, **options: Any) -> sa.Column[Any]:
+    """A column copying one field of an entity's records out of their JSON `data`."""
+    return sa.Column(name, _column_type(FIELDS[entity][name]), *args, **options)
+
+
+Commune = _column_type(FIELDS[wire.HOUSEHOLD]["commune_code"])
+Series = _column_type(FIELDS[wire.RECEIPT]["series"])
+
 
 agents = sa.Table(
     "agents",
@@ -28,12 +60,18 @@ agents = sa.Table(
     sa.Column("created_at", Stamp, nullable=False),
 )
 
-agent_communes = sa.Table(
-    "agent_communes",
-    metadata,
-    sa.Column("agent_id", Id, sa.ForeignKey("agents.id"), primary_key=True),
-    sa.Column("commune_code", sa.String(5), primary_key=True),
-)
+
+def _communes(owner: str) -> sa.Table:
+    """The communes each agent or supervisor covers."""
+    return sa.Table(
+        f"{owner}_communes",
+        metadata,
+        sa.Column(f"{owner}_id", Id, sa.ForeignKey(f"{owner}s.id"), primary_key=True),
+        sa.Column("commune_code", Commune, primary_key=True),
+    )
+
+
+agent_communes = _communes("agent")
 
 devices = sa.Table(
     "devices",
@@ -85,19 +123,19 @@ def _mergeable(name: str, *extra: sa.Column[Any]) -> sa.Table:
     )
 
 
-households = _mergeable("households", sa.Column("commune_code", sa.String(5), index=True))
+households = _mergeable("households", field_column(wire.HOUSEHOLD, "commune_code", index=True))
 members = _mergeable(
-    "members", sa.Column("household_id", Id, sa.ForeignKey("households.id"), index=True)
+    "members", field_column(wire.MEMBER, "household_id", sa.ForeignKey("households.id"), index=True)
 )
 
 field_conflicts = sa.Table(
     "field_conflicts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("entity", sa.String(16), nullable=False),
+    sa.Column("entity", Choice, nullable=False),
     sa.Column("entity_id", Id, nullable=False, index=True),
     sa.Column("field", sa.String(64), nullable=False),
-    sa.Column("commune_code", sa.String(5)),
+    sa.Column("commune_code", Commune),
     sa.Column("server_value", sa.JSON),
     sa.Column("server_hlc", sa.String(80), nullable=False),
     sa.Column("incoming_value", sa.JSON),
@@ -124,31 +162,28 @@ def _immutable(name: str, *extra: sa.Column[Any] | sa.Constraint | sa.Index) -> 
     )
 
 
-visits = _immutable("visits", sa.Column("household_id", Id, nullable=False, index=True))
-pledges = _immutable("pledges", sa.Column("household_id", Id, nullable=False, index=True))
-pledge_events = _immutable("pledge_events", sa.Column("pledge_id", Id, nullable=False, index=True))
+def _copied(entity: str, *names: str, index: bool = False) -> list[sa.Column[Any]]:
+    """Fields of an immutable record copied into columns, to look records up or add them up."""
+    return [field_column(entity, name, nullable=False, index=index) for name in names]
+
+
+visits = _immutable("visits", *_copied(wire.VISIT, "household_id", index=True))
+pledges = _immutable("pledges", *_copied(wire.PLEDGE, "household_id", index=True))
+pledge_events = _immutable("pledge_events", *_copied(wire.PLEDGE_EVENT, "pledge_id", index=True))
 receipts = _immutable(
     "receipts",
-    sa.Column("household_id", Id, nullable=False, index=True),
-    sa.Column("series", sa.String(32), nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
+    *_copied(wire.RECEIPT, "household_id", index=True),
+    *_copied(wire.RECEIPT, "series", "number", "amount"),
     sa.UniqueConstraint("series", "number", name="uq_receipts_series_number"),
 )
-receipt_voids = _immutable("receipt_voids", sa.Column("receipt_id", Id, nullable=False, index=True))
+receipt_voids = _immutable("receipt_voids", *_copied(wire.RECEIPT_VOID, "receipt_id", index=True))
 # An agent's end-of-day cash handover. Not tied to a household: it belongs to the agent of the
 # device that sent it. A correction is another row; per device, day and scheme the row with
 # the highest clock stamp counts. Money is integer đồng.
 cash_handovers = _immutable(
     "cash_handovers",
     sa.Column("agent_id", Id, sa.ForeignKey("agents.id"), nullable=False),
-    sa.Column("day", sa.String(10), nullable=False),
-    sa.Column("scheme", sa.String(16), nullable=False),
-    sa.Column("expected", sa.BigInteger, nullable=False),
-    sa.Column("handed_over", sa.BigInteger, nullable=False),
-    sa.Column("difference", sa.BigInteger, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("at", Stamp, nullable=False),
+    *_copied(wire.CASH_HANDOVER, *synced_fields(wire.CASH_HANDOVER)),
     sa.CheckConstraint(
         "expected >= 0 AND handed_over >= 0 AND difference = handed_over - expected",
         name="ck_cash_handovers_amounts",
@@ -161,7 +196,7 @@ receipt_books = sa.Table(
     metadata,
     sa.Column("id", Id, primary_key=True),
     sa.Column("agent_id", Id, sa.ForeignKey("agents.id"), nullable=False, index=True),
-    sa.Column("series", sa.String(32), nullable=False),
+    sa.Column("series", Series, nullable=False),
     sa.Column("first", sa.Integer, nullable=False),
     sa.Column("last", sa.Integer, nullable=False),
     sa.Column("created_at", Stamp, nullable=False),
@@ -172,7 +207,7 @@ targets = sa.Table(
     metadata,
     sa.Column("id", Id, primary_key=True),
     sa.Column("agent_id", Id, sa.ForeignKey("agents.id"), nullable=False),
-    sa.Column("scheme", sa.String(16), nullable=False),
+    sa.Column("scheme", Choice, nullable=False),
     sa.Column("month", sa.String(7), nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("updated_at", Stamp, nullable=False),
@@ -182,7 +217,7 @@ targets = sa.Table(
 policies = sa.Table(
     "policies",
     metadata,
-    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(VERSION_LENGTH), primary_key=True),
     sa.Column("document", sa.JSON, nullable=False),
     sa.Column("published_at", Stamp, nullable=False),
 )
@@ -194,7 +229,7 @@ changes = sa.Table(
     sa.Column("entity", sa.String(32), nullable=False),
     sa.Column("entity_id", sa.String(64), nullable=False),
     # Scope: a commune (records), an agent (assignment, books, targets) or neither (policy).
-    sa.Column("commune_code", sa.String(5), index=True),
+    sa.Column("commune_code", Commune, index=True),
     sa.Column("agent_id", Id, index=True),
     sa.Column("origin_device_id", Id),
     sa.Column("data", sa.JSON, nullable=False),
@@ -214,12 +249,7 @@ supervisors = sa.Table(
     sa.Column("created_at", Stamp, nullable=False),
 )
 
-supervisor_communes = sa.Table(
-    "supervisor_communes",
-    metadata,
-    sa.Column("supervisor_id", Id, sa.ForeignKey("supervisors.id"), primary_key=True),
-    sa.Column("commune_code", sa.String(5), primary_key=True),
-)
+supervisor_communes = _communes("supervisor")
 
 web_sessions = sa.Table(
     "web_sessions",
@@ -240,14 +270,19 @@ login_failures = sa.Table(
 )
 
 IMMUTABLE_TABLES = {
-    "visit": visits,
-    "pledge": pledges,
-    "pledge_event": pledge_events,
-    "receipt": receipts,
-    "receipt_void": receipt_voids,
-    "cash_handover": cash_handovers,
+    wire.VISIT: visits,
+    wire.PLEDGE: pledges,
+    wire.PLEDGE_EVENT: pledge_events,
+    wire.RECEIPT: receipts,
+    wire.RECEIPT_VOID: receipt_voids,
+    wire.CASH_HANDOVER: cash_handovers,
 }
-MERGEABLE_TABLES = {"household": households, "member": members}
+MERGEABLE_TABLES = {wire.HOUSEHOLD: households, wire.MEMBER: members}
+# The fields each immutable record has copied out of its JSON into columns of their own.
+COPIED_FIELDS = {
+    entity: tuple(c.name for c in table.columns if c.name != "id" and c.name in FIELDS[entity])
+    for entity, table in IMMUTABLE_TABLES.items()
+}
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -6,9 +6,11 @@ import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from sync.protocol import fields, wire
 from sync.protocol.hlc import hlc_format
+from sync.server import schema
 from tests.sync.conftest import household, member
 
 DEVICE = "01937b2a-0000-7000-8000-000000000001"
@@ -66,3 +68,17 @@ def test_synced_fields_are_all_but_the_id_in_order() -> None:
     """What an insert must carry."""
     assert fields.synced_fields("receipt_void") == ("receipt_id", "reason", "at")
     assert fields.synced_fields("household")[0] == "province_code"
+
+
+def test_server_columns_are_sized_by_the_fields() -> None:
+    """Where the server copies a text field into a sized column, the width is the field's."""
+    series = fields.FIELDS["receipt"]["series"]
+    assert schema.receipts.c.series.type.length == series.max_length == fields.CODE_LENGTH
+    assert schema.receipt_books.c.series.type.length == fields.CODE_LENGTH
+    commune = fields.FIELDS["household"]["commune_code"].max_length
+    for table in (schema.households, schema.agent_communes, schema.changes):
+        assert table.c.commune_code.type.length == commune
+    assert schema.cash_handovers.c.scheme.type.length == fields.CHOICE_LENGTH
+    assert isinstance(schema.cash_handovers.c.reason.type, sa.Text)
+    assert schema.COPIED_FIELDS["cash_handover"] == fields.synced_fields("cash_handover")
+    assert schema.COPIED_FIELDS["receipt"] == ("household_id", "series", "number", "amount")
