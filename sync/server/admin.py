@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from sync.protocol import wire
 from sync.protocol.clock import VIETNAM_TZ, Clock, iso_utc
@@ -284,6 +284,22 @@ def stats(conn: Connection) -> dict[str, Any]:
     return {"entities": per_entity, "agents": per_agent}
 
 
+def stored_receipt_signature(row: Row[Any], device_key: bytes) -> str | None:
+    """The signature the laptop printed in a stored receipt's QR code; None without its time."""
+    issued_at = str(row.data.get("issued_at") or "")
+    if not issued_at:
+        return None
+    moment = dt.datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+    return receipt_signature(
+        receipt_id=row.id,
+        series=row.series,
+        number=row.number,
+        amount=row.amount,
+        issued_on=moment.astimezone(VIETNAM_TZ).date(),
+        device_key=device_key,
+    )
+
+
 def verify_receipt(conn: Connection, *, receipt_id: str, sig: str) -> dict[str, Any]:
     """What anyone scanning a receipt's QR code may learn: only what is printed on it."""
     unknown: dict[str, Any] = {"status": "unknown"}
@@ -295,18 +311,9 @@ def verify_receipt(conn: Connection, *, receipt_id: str, sig: str) -> dict[str, 
     device = get(conn, row.device_id)
     if device is None:
         return unknown
-    issued_at = dt.datetime.fromisoformat(str(row.data.get("issued_at", "")).replace("Z", "+00:00"))
-    # The same signature the laptop printed in the QR code (fieldapp.documents.qr).
-    expected = receipt_signature(
-        receipt_id=row.id,
-        series=row.series,
-        number=row.number,
-        amount=row.amount,
-        issued_on=issued_at.astimezone(VIETNAM_TZ).date(),
-        device_key=device.device_key,
-    )
+    expected = stored_receipt_signature(row, device.device_key)
     # A wrong signature looks exactly like an unknown receipt: ids cannot be probed.
-    if not hmac.compare_digest(expected, sig.lower()):
+    if expected is None or not hmac.compare_digest(expected, sig.lower()):
         return unknown
     voided = conn.execute(
         sa.select(receipt_voids.c.id).where(receipt_voids.c.receipt_id == receipt_id)

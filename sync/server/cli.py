@@ -8,11 +8,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync.protocol import signing, wire
@@ -24,6 +25,8 @@ from sync.server.errors import ServerError
 from sync.server.schema import database_url_for, migrate, open_engine
 from sync.server.web import auth
 from sync.server.web import conflicts as field_conflicts
+
+T = TypeVar("T")
 
 
 def _out(text: str) -> None:
@@ -46,80 +49,69 @@ class _Command:
             migrate(self._engine)
         return self._engine
 
+    def db(self, work: Callable[[Connection], T]) -> T:
+        """Run work in one transaction."""
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    def call(self, operation: Callable[..., T], *arguments: str, **more: Any) -> T:
+        """operation(conn, clock=…) in one transaction, given the named command-line arguments
+        (their names are the operation's) and `more`."""
+        given = {name: getattr(self.args, name) for name in arguments}
+        return self.db(lambda conn: operation(conn, clock=self.clock, **given, **more))
+
+    def printed_as_json(self, value: object) -> bool:
+        """With --json, print value as JSON and say so; the caller prints text otherwise."""
+        if not getattr(self.args, "json", False):
+            return False
+        _out(json.dumps(value, ensure_ascii=False, indent=2))
+        return True
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
 
 
-Handler = Callable[[_Command], int]
+Handler = Callable[[_Command], None]
 
 
-def _run(cmd: _Command) -> int:
+def _run(cmd: _Command) -> None:
     import uvicorn
 
     from sync.server.app import create_app
 
     app = create_app(cmd.engine, clock=cmd.clock)
     uvicorn.run(app, host=cmd.args.host, port=cmd.args.port, log_level="info")
-    return 0
 
 
-def _agent_add(cmd: _Command) -> int:
-    with cmd.engine.begin() as conn:
-        agent_id = admin.add_agent(
-            conn, name=cmd.args.name, communes=cmd.args.commune, clock=cmd.clock
-        )
-    _out(agent_id)
-    return 0
+def _agent_add(cmd: _Command) -> None:
+    _out(cmd.call(admin.add_agent, "name", communes=cmd.args.commune))
 
 
-def _agent_list(cmd: _Command) -> int:
-    with cmd.engine.begin() as conn:
-        rows = admin.list_agents(conn)
-    if cmd.args.json:
-        _out(json.dumps(rows, ensure_ascii=False, indent=2))
-    for row in [] if cmd.args.json else rows:
-        _out(f"{row['id']}  {row['name']}  {' '.join(row['communes'])}")
-    return 0
+def _agent_list(cmd: _Command) -> None:
+    rows = cmd.db(admin.list_agents)
+    if not cmd.printed_as_json(rows):
+        for row in rows:
+            _out(f"{row['id']}  {row['name']}  {' '.join(row['communes'])}")
 
 
-def _enrol_code(cmd: _Command) -> int:
-    with cmd.engine.begin() as conn:
-        code = devices.new_enrol_code(
-            conn, agent_id=cmd.args.agent_id, clock=cmd.clock, valid_hours=cmd.args.valid_hours
-        )
-    _out(code)
-    return 0
+def _enrol_code(cmd: _Command) -> None:
+    _out(cmd.call(devices.new_enrol_code, "agent_id", "valid_hours"))
 
 
-def _receipt_book_add(cmd: _Command) -> int:
+def _receipt_book_add(cmd: _Command) -> None:
+    _out(cmd.call(admin.add_receipt_book, "agent_id", "series", "first", "last"))
+
+
+def _target_set(cmd: _Command) -> None:
+    cmd.call(admin.set_target, "agent_id", "scheme", "month", "count")
     a = cmd.args
-    with cmd.engine.begin() as conn:
-        book_id = admin.add_receipt_book(
-            conn, agent_id=a.agent_id, series=a.series, first=a.first, last=a.last, clock=cmd.clock
-        )
-    _out(book_id)
-    return 0
-
-
-def _target_set(cmd: _Command) -> int:
-    a = cmd.args
-    with cmd.engine.begin() as conn:
-        admin.set_target(
-            conn,
-            agent_id=a.agent_id,
-            scheme=a.scheme,
-            month=a.month,
-            count=a.count,
-            clock=cmd.clock,
-        )
     _out(
         say(
             f"Đã đặt chỉ tiêu {a.scheme} tháng {a.month}: {a.count}",
             f"Target set: {a.scheme} {a.month}: {a.count}",
         )
     )
-    return 0
 
 
 def _read_file(path: str) -> bytes:
@@ -133,10 +125,9 @@ def _read_file(path: str) -> bytes:
         ) from None
 
 
-def _policy_publish(cmd: _Command) -> int:
+def _policy_publish(cmd: _Command) -> None:
     document = wire.parse_json(_read_file(cmd.args.file), max_depth=64)
-    with cmd.engine.begin() as conn:
-        version, new = admin.publish_policy(conn, document=document, clock=cmd.clock)
+    version, new = cmd.call(admin.publish_policy, document=document)
     if new:
         _out(say(f"Đã công bố chính sách phiên bản {version}", f"Published policy {version}"))
     else:
@@ -146,22 +137,18 @@ def _policy_publish(cmd: _Command) -> int:
                 f"Policy {version} was already published",
             )
         )
-    return 0
 
 
-def _revoke(cmd: _Command) -> int:
-    with cmd.engine.begin() as conn:
-        devices.revoke(conn, device_id=cmd.args.device_id, clock=cmd.clock)
-    _out(say(f"Đã thu hồi thiết bị {cmd.args.device_id}", f"Revoked device {cmd.args.device_id}"))
-    return 0
+def _revoke(cmd: _Command) -> None:
+    cmd.call(devices.revoke, "device_id")
+    device_id = cmd.args.device_id
+    _out(say(f"Đã thu hồi thiết bị {device_id}", f"Revoked device {device_id}"))
 
 
-def _conflicts_list(cmd: _Command) -> int:
-    with cmd.engine.begin() as conn:
-        rows = admin.list_conflicts(conn, include_resolved=cmd.args.all)
-    if cmd.args.json:
-        _out(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+def _conflicts_list(cmd: _Command) -> None:
+    rows = cmd.db(lambda conn: admin.list_conflicts(conn, include_resolved=cmd.args.all))
+    if cmd.printed_as_json(rows):
+        return
     if not rows:
         _out(say("Không có xung đột nào cần xử lý", "No conflicts to settle"))
     for row in rows:
@@ -172,38 +159,29 @@ def _conflicts_list(cmd: _Command) -> int:
             f"{say('gửi lên', 'incoming')}={json.dumps(row['incoming_value'], ensure_ascii=False)} "
             f"({row['incoming_hlc']}) → {say('đang dùng', 'current')}: {row['winner']}"
         )
-    return 0
 
 
-def _conflicts_resolve(cmd: _Command) -> int:
+def _conflicts_resolve(cmd: _Command) -> None:
     """Settle a field as the supervisor pages do: every open conflict over it is closed."""
     a = cmd.args
-    with cmd.engine.begin() as conn:
-        settled = field_conflicts.resolve(
-            conn,
-            conflict_id=a.conflict_id,
-            choice="server" if a.pick == "server" else "incoming",
-            communes=None,
-            supervisor=a.by or _operator(),
-            clock=cmd.clock,
-        )
-    if a.json:
-        _out(
-            json.dumps(
-                {
-                    "entity": settled.entity,
-                    "id": settled.entity_id,
-                    "field": settled.field,
-                    "value": settled.value,
-                    "hlc": settled.hlc,
-                    "cursor": settled.cursor,
-                    "closed": list(settled.closed),
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return 0
+    settled = cmd.call(
+        field_conflicts.resolve,
+        "conflict_id",
+        choice="server" if a.pick == "server" else "incoming",
+        communes=None,
+        supervisor=a.by or _operator(),
+    )
+    shown = {
+        "entity": settled.entity,
+        "id": settled.entity_id,
+        "field": settled.field,
+        "value": settled.value,
+        "hlc": settled.hlc,
+        "cursor": settled.cursor,
+        "closed": list(settled.closed),
+    }
+    if cmd.printed_as_json(shown):
+        return
     value = json.dumps(settled.value, ensure_ascii=False)
     ids = ", ".join(f"#{i}" for i in settled.closed)
     _out(
@@ -214,7 +192,6 @@ def _conflicts_resolve(cmd: _Command) -> int:
             f"closed {len(settled.closed)} conflict(s) ({ids})",
         )
     )
-    return 0
 
 
 def _operator() -> str:
@@ -225,7 +202,7 @@ def _operator() -> str:
         return "cli"
 
 
-def _import(cmd: _Command) -> int:
+def _import(cmd: _Command) -> None:
     path = Path(cmd.args.file)
     raw = _read_file(str(path))
     with cmd.engine.connect() as conn:
@@ -261,15 +238,12 @@ def _import(cmd: _Command) -> int:
         reason = refusal["en"] if language() == "en" else refusal["vi"]
         _out(f"  seq {refusal['seq']} {refusal['entity']} {refusal['id']}: {reason}")
     _out(say(f"Tệp xác nhận: {ack_path}", f"Ack file: {ack_path}"))
-    return 0
 
 
-def _stats(cmd: _Command) -> int:
-    with cmd.engine.begin() as conn:
-        data = admin.stats(conn)
-    if cmd.args.json:
-        _out(json.dumps(data, ensure_ascii=False, indent=2))
-        return 0
+def _stats(cmd: _Command) -> None:
+    data = cmd.db(admin.stats)
+    if cmd.printed_as_json(data):
+        return
     for entity, count in data["entities"].items():
         _out(f"{entity:16} {count}")
     for agent in data["agents"]:
@@ -278,7 +252,6 @@ def _stats(cmd: _Command) -> int:
             f"{agent['name']} ({agent['id']}): {say('thiết bị', 'devices')} "
             f"{agent['active_devices']}/{agent['devices']}; {counts}"
         )
-    return 0
 
 
 PASSWORD_ENV = "FIELDAPP_SUPERVISOR_PASSWORD"
@@ -296,20 +269,10 @@ def _supervisor_password() -> str:
     return first
 
 
-def _supervisor_add(cmd: _Command) -> int:
-    a = cmd.args
+def _supervisor_add(cmd: _Command) -> None:
     password = _supervisor_password()
-    with cmd.engine.begin() as conn:
-        supervisor_id = auth.add_supervisor(
-            conn,
-            username=a.username,
-            password=password,
-            role=a.role,
-            communes=a.commune or [],
-            clock=cmd.clock,
-        )
-    _out(supervisor_id)
-    return 0
+    communes = cmd.args.commune or []
+    _out(cmd.call(auth.add_supervisor, "username", "role", password=password, communes=communes))
 
 
 def _positive_int(text: str) -> int:
@@ -320,6 +283,227 @@ def _positive_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(say("không được âm", "must not be negative"))
     return value
+
+
+# -- the command line, declared: each command with its help and arguments ---------------------
+
+
+@dataclass(frozen=True)
+class _Arg:
+    """One argument: its name or flags, help as (Vietnamese, English), argparse's options."""
+
+    names: tuple[str, ...]
+    help: tuple[str, str]
+    options: dict[str, Any]
+
+
+def _arg(*names: str, help: tuple[str, str], **options: Any) -> _Arg:
+    return _Arg(names, help, options)
+
+
+@dataclass(frozen=True)
+class _Cmd:
+    """A command (or, with a group, a command of that group) and what it says it does."""
+
+    name: str
+    handler: Handler
+    help: tuple[str, str]
+    args: tuple[_Arg, ...] = ()
+    group: str | None = None
+
+
+_JSON = _arg("--json", action="store_true", help=("xuất JSON", "print JSON"))
+_AGENT_ID = _arg("agent_id", metavar="AGENT_ID", help=("mã nhân viên", "agent id"))
+_NUMBER = {"type": _positive_int, "required": True}
+
+# Groups of commands, as `fieldapp-server --help` lists them.
+_GROUPS = {
+    "agent": ("quản lý nhân viên thu", "manage collection agents"),
+    "receipt-book": ("quản lý quyển biên lai", "manage receipt books"),
+    "target": ("quản lý chỉ tiêu", "manage targets"),
+    "policy": ("quản lý chính sách (mức đóng)", "manage policy tables"),
+    "conflicts": ("xung đột chỉnh sửa", "edit conflicts"),
+    "supervisor": ("tài khoản trang giám sát", "supervisor web accounts"),
+}
+
+_COMMANDS = (
+    _Cmd(
+        "run",
+        _run,
+        ("chạy máy chủ HTTP", "run the HTTP server"),
+        (
+            _arg("--host", default="127.0.0.1", help=("địa chỉ lắng nghe", "listen address")),
+            _arg("--port", type=int, default=8080, help=("cổng", "port")),
+        ),
+    ),
+    _Cmd(
+        "add",
+        _agent_add,
+        ("thêm nhân viên thu", "add an agent"),
+        (
+            _arg("name", metavar="NAME", help=("họ tên", "full name")),
+            _arg(
+                "--commune",
+                action="append",
+                required=True,
+                metavar="CODE",
+                help=("mã xã 5 chữ số (lặp lại được)", "5-digit commune code (repeatable)"),
+            ),
+        ),
+        group="agent",
+    ),
+    _Cmd("list", _agent_list, ("liệt kê nhân viên thu", "list agents"), (_JSON,), group="agent"),
+    _Cmd(
+        "enrol-code",
+        _enrol_code,
+        ("tạo mã đăng ký thiết bị dùng một lần", "make a one-time device enrolment code"),
+        (
+            _AGENT_ID,
+            _arg(
+                "--valid-hours",
+                type=float,
+                default=72.0,
+                help=("hiệu lực (giờ, mặc định 72)", "hours the code is valid (default 72)"),
+            ),
+        ),
+    ),
+    _Cmd(
+        "add",
+        _receipt_book_add,
+        ("cấp quyển biên lai cho nhân viên", "allocate a receipt book to an agent"),
+        (
+            _AGENT_ID,
+            _arg("--series", required=True, help=("ký hiệu", "series")),
+            _arg("--from", dest="first", metavar="N", help=("số đầu", "first number"), **_NUMBER),
+            _arg("--to", dest="last", metavar="M", help=("số cuối", "last number"), **_NUMBER),
+        ),
+        group="receipt-book",
+    ),
+    _Cmd(
+        "set",
+        _target_set,
+        ("đặt chỉ tiêu tháng cho nhân viên", "set an agent's monthly target"),
+        (
+            _AGENT_ID,
+            _arg(
+                "--scheme",
+                choices=sorted(admin.SCHEMES),
+                required=True,
+                help=("chế độ: bhyt hoặc bhxh", "scheme: bhyt or bhxh"),
+            ),
+            _arg("--month", required=True, metavar="YYYY-MM", help=("tháng", "month")),
+            _arg(
+                "--count",
+                metavar="N",
+                help=("số người tham gia mới", "number of new participants"),
+                **_NUMBER,
+            ),
+        ),
+        group="target",
+    ),
+    _Cmd(
+        "publish",
+        _policy_publish,
+        ("công bố một tệp chính sách JSON", "publish a policy JSON file"),
+        (_arg("file", metavar="FILE", help=("tệp JSON có khoá version", "JSON file")),),
+        group="policy",
+    ),
+    _Cmd(
+        "revoke",
+        _revoke,
+        ("thu hồi một thiết bị", "revoke a device's access"),
+        (_arg("device_id", metavar="DEVICE_ID", help=("mã thiết bị", "device id")),),
+    ),
+    _Cmd(
+        "list",
+        _conflicts_list,
+        ("liệt kê xung đột chưa xử lý", "list open conflicts"),
+        (
+            _JSON,
+            _arg("--all", action="store_true", help=("gồm cả đã xử lý", "include settled ones")),
+        ),
+        group="conflicts",
+    ),
+    _Cmd(
+        "resolve",
+        _conflicts_resolve,
+        (
+            "chốt giá trị của một xung đột; đóng mọi xung đột đang mở của cùng thông tin đó",
+            "settle a conflict's value; closes every open conflict over the same field",
+        ),
+        (
+            _arg("conflict_id", type=int, metavar="ID", help=("số xung đột", "conflict number")),
+            _arg(
+                "--pick",
+                choices=("server", "incoming"),
+                required=True,
+                help=(
+                    "giá trị chọn: server (trên máy chủ) hoặc incoming (gửi lên), "
+                    "như trang giám sát",
+                    "value to keep: server or incoming, as on the supervisor page",
+                ),
+            ),
+            _arg(
+                "--by",
+                metavar="NAME",
+                help=(
+                    "người xử lý (mặc định: người dùng hệ thống)",
+                    "who settles it (default: OS user)",
+                ),
+            ),
+            _JSON,
+        ),
+        group="conflicts",
+    ),
+    _Cmd(
+        "import",
+        _import,
+        ("nhập một tệp lô dữ liệu từ USB", "import a batch file carried on a USB stick"),
+        (
+            _arg("file", metavar="FILE", help=("tệp lô dữ liệu", "batch file")),
+            _arg(
+                "--ack-out",
+                metavar="PATH",
+                help=(
+                    "nơi ghi tệp xác nhận (mặc định FILE.ack)",
+                    "where to write the ack (FILE.ack)",
+                ),
+            ),
+        ),
+    ),
+    _Cmd("stats", _stats, ("thống kê số liệu", "counts per entity and agent"), (_JSON,)),
+    _Cmd(
+        "add",
+        _supervisor_add,
+        (
+            f"thêm tài khoản giám sát (mật khẩu hỏi khi chạy hoặc lấy từ {PASSWORD_ENV})",
+            f"add a supervisor account (password prompted, or from {PASSWORD_ENV})",
+        ),
+        (
+            _arg("username", metavar="USERNAME", help=("tên đăng nhập", "user name")),
+            _arg(
+                "--role",
+                choices=auth.ROLES,
+                required=True,
+                help=(
+                    "admin: toàn tỉnh; commune: theo xã",
+                    "admin: whole province; commune: by commune",
+                ),
+            ),
+            _arg(
+                "--commune",
+                action="extend",
+                nargs="+",
+                metavar="CODE",
+                help=(
+                    "mã xã 5 chữ số (cho vai trò commune)",
+                    "5-digit commune codes (role commune)",
+                ),
+            ),
+        ),
+        group="supervisor",
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,199 +524,22 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(
-        group: Any, name: str, handler: Handler, vi: str, en: str
-    ) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = group.add_parser(
-            name, help=say(vi, en), description=say(vi, en)
-        )
-        sub.set_defaults(handler=handler)
-        return sub
-
-    def group(name: str, vi: str, en: str) -> Any:
-        sub = commands.add_parser(name, help=say(vi, en), description=say(vi, en))
-        return sub.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    run = command(commands, "run", _run, "chạy máy chủ HTTP", "run the HTTP server")
-    run.add_argument("--host", default="127.0.0.1", help=say("địa chỉ lắng nghe", "listen address"))
-    run.add_argument("--port", type=int, default=8080, help=say("cổng", "port"))
-
-    agent = group("agent", "quản lý nhân viên thu", "manage collection agents")
-    add = command(agent, "add", _agent_add, "thêm nhân viên thu", "add an agent")
-    add.add_argument("name", metavar="NAME", help=say("họ tên", "full name"))
-    add.add_argument(
-        "--commune",
-        action="append",
-        required=True,
-        metavar="CODE",
-        help=say("mã xã 5 chữ số (lặp lại được)", "5-digit commune code (repeatable)"),
-    )
-    listing = command(agent, "list", _agent_list, "liệt kê nhân viên thu", "list agents")
-    listing.add_argument("--json", action="store_true", help=say("xuất JSON", "print JSON"))
-
-    code = command(
-        commands,
-        "enrol-code",
-        _enrol_code,
-        "tạo mã đăng ký thiết bị dùng một lần",
-        "make a one-time device enrolment code",
-    )
-    code.add_argument("agent_id", metavar="AGENT_ID", help=say("mã nhân viên", "agent id"))
-    code.add_argument(
-        "--valid-hours",
-        type=float,
-        default=72.0,
-        help=say("hiệu lực (giờ, mặc định 72)", "hours the code is valid (default 72)"),
-    )
-
-    book = group("receipt-book", "quản lý quyển biên lai", "manage receipt books")
-    book_add = command(
-        book,
-        "add",
-        _receipt_book_add,
-        "cấp quyển biên lai cho nhân viên",
-        "allocate a receipt book to an agent",
-    )
-    book_add.add_argument("agent_id", metavar="AGENT_ID", help=say("mã nhân viên", "agent id"))
-    book_add.add_argument("--series", required=True, help=say("ký hiệu", "series"))
-    book_add.add_argument(
-        "--from",
-        dest="first",
-        type=_positive_int,
-        required=True,
-        metavar="N",
-        help=say("số đầu", "first number"),
-    )
-    book_add.add_argument(
-        "--to",
-        dest="last",
-        type=_positive_int,
-        required=True,
-        metavar="M",
-        help=say("số cuối", "last number"),
-    )
-
-    target = group("target", "quản lý chỉ tiêu", "manage targets")
-    target_set = command(
-        target,
-        "set",
-        _target_set,
-        "đặt chỉ tiêu tháng cho nhân viên",
-        "set an agent's monthly target",
-    )
-    target_set.add_argument("agent_id", metavar="AGENT_ID", help=say("mã nhân viên", "agent id"))
-    target_set.add_argument(
-        "--scheme",
-        choices=sorted(admin.SCHEMES),
-        required=True,
-        help=say("chế độ: bhyt hoặc bhxh", "scheme: bhyt or bhxh"),
-    )
-    target_set.add_argument("--month", required=True, metavar="YYYY-MM", help=say("tháng", "month"))
-    target_set.add_argument(
-        "--count",
-        type=_positive_int,
-        required=True,
-        metavar="N",
-        help=say("số người tham gia mới", "number of new participants"),
-    )
-
-    policy = group("policy", "quản lý chính sách (mức đóng)", "manage policy tables")
-    publish = command(
-        policy,
-        "publish",
-        _policy_publish,
-        "công bố một tệp chính sách JSON",
-        "publish a policy JSON file",
-    )
-    publish.add_argument("file", metavar="FILE", help=say("tệp JSON có khoá version", "JSON file"))
-
-    revoke = command(
-        commands, "revoke", _revoke, "thu hồi một thiết bị", "revoke a device's access"
-    )
-    revoke.add_argument("device_id", metavar="DEVICE_ID", help=say("mã thiết bị", "device id"))
-
-    conflicts = group("conflicts", "xung đột chỉnh sửa", "edit conflicts")
-    conflicts_list = command(
-        conflicts, "list", _conflicts_list, "liệt kê xung đột chưa xử lý", "list open conflicts"
-    )
-    conflicts_list.add_argument("--json", action="store_true", help=say("xuất JSON", "print JSON"))
-    conflicts_list.add_argument(
-        "--all", action="store_true", help=say("gồm cả đã xử lý", "include settled ones")
-    )
-    conflicts_resolve = command(
-        conflicts,
-        "resolve",
-        _conflicts_resolve,
-        "chốt giá trị của một xung đột; đóng mọi xung đột đang mở của cùng thông tin đó",
-        "settle a conflict's value; closes every open conflict over the same field",
-    )
-    conflicts_resolve.add_argument(
-        "conflict_id", type=int, metavar="ID", help=say("số xung đột", "conflict number")
-    )
-    conflicts_resolve.add_argument(
-        "--pick",
-        choices=("server", "incoming"),
-        required=True,
-        help=say(
-            "giá trị chọn: server (trên máy chủ) hoặc incoming (gửi lên), như trang giám sát",
-            "value to keep: server or incoming, as on the supervisor page",
-        ),
-    )
-    conflicts_resolve.add_argument(
-        "--by",
-        metavar="NAME",
-        help=say(
-            "người xử lý (mặc định: người dùng hệ thống)", "who settles it (default: OS user)"
-        ),
-    )
-    conflicts_resolve.add_argument(
-        "--json", action="store_true", help=say("xuất JSON", "print JSON")
-    )
-
-    imp = command(
-        commands,
-        "import",
-        _import,
-        "nhập một tệp lô dữ liệu từ USB",
-        "import a batch file carried on a USB stick",
-    )
-    imp.add_argument("file", metavar="FILE", help=say("tệp lô dữ liệu", "batch file"))
-    imp.add_argument(
-        "--ack-out",
-        metavar="PATH",
-        help=say("nơi ghi tệp xác nhận (mặc định FILE.ack)", "where to write the ack (FILE.ack)"),
-    )
-
-    stats = command(commands, "stats", _stats, "thống kê số liệu", "counts per entity and agent")
-    stats.add_argument("--json", action="store_true", help=say("xuất JSON", "print JSON"))
-
-    supervisor = group("supervisor", "tài khoản trang giám sát", "supervisor web accounts")
-    supervisor_add = command(
-        supervisor,
-        "add",
-        _supervisor_add,
-        f"thêm tài khoản giám sát (mật khẩu hỏi khi chạy hoặc lấy từ {PASSWORD_ENV})",
-        f"add a supervisor account (password prompted, or from {PASSWORD_ENV})",
-    )
-    supervisor_add.add_argument(
-        "username", metavar="USERNAME", help=say("tên đăng nhập", "user name")
-    )
-    supervisor_add.add_argument(
-        "--role",
-        choices=auth.ROLES,
-        required=True,
-        help=say(
-            "admin: toàn tỉnh; commune: theo xã", "admin: whole province; commune: by commune"
-        ),
-    )
-    supervisor_add.add_argument(
-        "--commune",
-        action="extend",
-        nargs="+",
-        metavar="CODE",
-        help=say("mã xã 5 chữ số (cho vai trò commune)", "5-digit commune codes (role commune)"),
-    )
+    groups: dict[str, Any] = {}
+    for command in _COMMANDS:
+        where = commands
+        if command.group is not None:
+            if command.group not in groups:
+                text = say(*_GROUPS[command.group])
+                group = commands.add_parser(command.group, help=text, description=text)
+                groups[command.group] = group.add_subparsers(
+                    dest="action", required=True, metavar="ACTION"
+                )
+            where = groups[command.group]
+        text = say(*command.help)
+        sub = where.add_parser(command.name, help=text, description=text)
+        sub.set_defaults(handler=command.handler)
+        for arg in command.args:
+            sub.add_argument(*arg.names, help=say(*arg.help), **arg.options)
     return parser
 
 
@@ -542,7 +549,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     cmd = _Command(args, clock or SystemClock())
     try:
         handler: Handler = args.handler
-        return handler(cmd)
+        handler(cmd)
+        return 0
     except FieldappError as exc:
         print(say("Lỗi: ", "Error: ") + exc.message(), file=sys.stderr)
         return 1

@@ -4,101 +4,78 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from sync.server.web.overview import HandoverRow, Progress, ReceiptRow
+from sync.server.web.overview import HandoverRow, Progress, ProgressRow, ReceiptRow
 from sync.server.web.scope import HANDOVER_LABELS, SCHEME_LABELS, iso_day, local_time
 
 Table = tuple[list[str], list[list[object]]]
+R = TypeVar("R")
 
 LEVELS = {"agent": "Nhân viên thu", "commune": "Xã", "village": "Thôn/bản"}
+# How a column of money says so in its header.
+MONEY_HEADER = "(đồng)"
+
+
+def _table(columns: Sequence[tuple[str, Callable[[R], object]]], data: Iterable[R]) -> Table:
+    """A header and one row per item, from (header, value of an item) pairs."""
+    return [name for name, _ in columns], [[value(r) for _, value in columns] for r in data]
+
+
+PROGRESS_COLUMNS: tuple[tuple[str, Callable[[ProgressRow], object]], ...] = (
+    ("Cấp", lambda r: LEVELS[r.level]),
+    ("Mã", lambda r: r.key),
+    ("Tên", lambda r: r.label),
+    ("Chế độ", lambda r: SCHEME_LABELS.get(r.scheme, r.scheme)),
+    ("Chỉ tiêu", lambda r: r.target if r.target is not None else ""),
+    ("Đạt", lambda r: r.achieved),
+    ("Tỷ lệ (%)", lambda r: r.percent if r.percent is not None else ""),
+)
 
 
 def progress_table(data: Progress) -> Table:
-    header = ["Tháng", "Cấp", "Mã", "Tên", "Chế độ", "Chỉ tiêu", "Đạt", "Tỷ lệ (%)"]
-    rows: list[list[object]] = [
-        [
-            data.month,
-            LEVELS[r.level],
-            r.key,
-            r.label,
-            SCHEME_LABELS.get(r.scheme, r.scheme),
-            r.target if r.target is not None else "",
-            r.achieved,
-            r.percent if r.percent is not None else "",
-        ]
-        for r in data.rows()
-    ]
-    return header, rows
+    month: tuple[str, Callable[[ProgressRow], object]] = ("Tháng", lambda _: data.month)
+    return _table((month, *PROGRESS_COLUMNS), data.rows())
+
+
+RECEIPT_COLUMNS: tuple[tuple[str, Callable[[ReceiptRow], object]], ...] = (
+    ("Ký hiệu", lambda r: r.series),
+    ("Số", lambda r: r.number),
+    ("Người nộp", lambda r: r.payer_name),
+    ("Số tiền (đồng)", lambda r: r.amount),
+    ("Ngày thu", lambda r: local_time(r.issued_at)),
+    ("Người thu", lambda r: r.issued_by),
+    ("Mã xã", lambda r: r.commune_code),
+    ("Trạng thái", lambda r: "Đã huỷ" if r.voided else "Hợp lệ"),
+    ("Mã biên lai", lambda r: r.id),
+)
 
 
 def receipts_table(data: Sequence[ReceiptRow]) -> Table:
-    header = [
-        "Ký hiệu",
-        "Số",
-        "Người nộp",
-        "Số tiền (đồng)",
-        "Ngày thu",
-        "Người thu",
-        "Mã xã",
-        "Trạng thái",
-        "Mã biên lai",
-    ]
-    rows: list[list[object]] = [
-        [
-            r.series,
-            r.number,
-            r.payer_name,
-            r.amount,
-            local_time(r.issued_at),
-            r.issued_by,
-            r.commune_code,
-            "Đã huỷ" if r.voided else "Hợp lệ",
-            r.id,
-        ]
-        for r in data
-    ]
-    return header, rows
+    return _table(RECEIPT_COLUMNS, data)
 
 
-# Columns of handovers_table holding đồng (formatted as money in XLSX).
-HANDOVER_MONEY_COLUMNS = (4, 5, 6)
+HANDOVER_COLUMNS: tuple[tuple[str, Callable[[HandoverRow], object]], ...] = (
+    ("Nhân viên thu", lambda r: r.agent_name),
+    ("Thiết bị", lambda r: r.device_name),
+    ("Ngày", lambda r: iso_day(r.day)),
+    ("Phần", lambda r: HANDOVER_LABELS.get(r.scheme, r.scheme)),
+    ("Phải nộp (đồng)", lambda r: r.expected),
+    ("Đã nộp (đồng)", lambda r: r.handed_over),
+    ("Chênh lệch (đồng)", lambda r: r.difference),
+    ("Lý do chênh lệch", lambda r: r.reason),
+    ("Ghi nhận lúc", lambda r: local_time(r.at)),
+    ("Số lần sửa", lambda r: r.corrections),
+    ("Mã bàn giao", lambda r: r.id),
+)
 
 
 def handovers_table(data: Sequence[HandoverRow]) -> Table:
-    header = [
-        "Nhân viên thu",
-        "Thiết bị",
-        "Ngày",
-        "Phần",
-        "Phải nộp (đồng)",
-        "Đã nộp (đồng)",
-        "Chênh lệch (đồng)",
-        "Lý do chênh lệch",
-        "Ghi nhận lúc",
-        "Số lần sửa",
-        "Mã bàn giao",
-    ]
-    rows: list[list[object]] = [
-        [
-            r.agent_name,
-            r.device_name,
-            iso_day(r.day),
-            HANDOVER_LABELS.get(r.scheme, r.scheme),
-            r.expected,
-            r.handed_over,
-            r.difference,
-            r.reason,
-            local_time(r.at),
-            r.corrections,
-            r.id,
-        ]
-        for r in data
-    ]
-    return header, rows
+    return _table(HANDOVER_COLUMNS, data)
 
 
 def to_csv(table: Table) -> bytes:
@@ -109,7 +86,9 @@ def to_csv(table: Table) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(table: Table, *, title: str, money_columns: Sequence[int] = ()) -> bytes:
+def to_xlsx(table: Table, *, title: str) -> bytes:
+    """One sheet; columns whose header says (đồng) are formatted as money."""
+    money_columns = [i for i, name in enumerate(table[0]) if name.endswith(MONEY_HEADER)]
     book = Workbook()
     sheet = book.active
     assert sheet is not None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from sync.protocol.clock import VIETNAM_TZ, Clock
-from sync.protocol.receipt_qr import receipt_signature
+from sync.protocol.fields import SCHEMES
+from sync.server.admin import stored_receipt_signature
 from sync.server.schema import (
     agent_communes,
     agents,
@@ -27,8 +29,16 @@ from sync.server.schema import (
 )
 from sync.server.web.scope import Communes, in_scope, parse_stamp, visible_agent_ids
 
+T = TypeVar("T")
+
 STUCK_AFTER = dt.timedelta(days=3)
-SCHEMES = ("bhyt_household", "bhxh_voluntary")
+
+
+def _record(cls: type[T], row: Row[Any], **given: Any) -> T:
+    """A row of a page from a result row: each field from the column of its name, unless given."""
+    columns = row._mapping
+    names = (f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return cls(**{name: given[name] if name in given else columns[name] for name in names})
 
 
 @dataclass
@@ -93,17 +103,10 @@ def agents_in_scope(conn: Connection, communes: Communes, clock: Clock) -> list[
     ):
         seen = parse_stamp(d.last_seen_at or d.enrolled_at)
         agent = out[d.agent_id]
+        stuck = d.revoked_at is None and seen is not None and seen < stale
         agent.devices.append(
-            DeviceRow(
-                id=d.id,
-                agent_id=d.agent_id,
-                agent_name=agent.name,
-                name=d.name,
-                enrolled_at=d.enrolled_at,
-                last_seen_at=d.last_seen_at,
-                pending=d.last_pending_reported,
-                revoked_at=d.revoked_at,
-                stuck=d.revoked_at is None and seen is not None and seen < stale,
+            _record(
+                DeviceRow, d, agent_name=agent.name, pending=d.last_pending_reported, stuck=stuck
             )
         )
     return list(out.values())
@@ -162,35 +165,18 @@ def receipts_in_scope(
     )
     if limit is not None:
         query = query.limit(limit)
-    out = []
-    for r in conn.execute(query):
-        issued_at = str(r.data.get("issued_at", ""))
-        moment = parse_stamp(issued_at)
-        sig = ""
-        if moment is not None:
-            sig = receipt_signature(
-                receipt_id=r.id,
-                series=r.series,
-                number=r.number,
-                amount=r.amount,
-                issued_on=moment.astimezone(VIETNAM_TZ).date(),
-                device_key=bytes(r.device_key),
-            )
-        out.append(
-            ReceiptRow(
-                id=r.id,
-                series=r.series,
-                number=r.number,
-                amount=int(r.amount),
-                payer_name=str(r.data.get("payer_name") or ""),
-                issued_by=str(r.data.get("issued_by") or ""),
-                issued_at=issued_at,
-                commune_code=r.commune_code,
-                voided=bool(r.voided),
-                sig=sig,
-            )
+    return [
+        _record(
+            ReceiptRow,
+            r,
+            payer_name=str(r.data.get("payer_name") or ""),
+            issued_by=str(r.data.get("issued_by") or ""),
+            issued_at=str(r.data.get("issued_at", "")),
+            voided=bool(r.voided),
+            sig=stored_receipt_signature(r, bytes(r.device_key)) or "",
         )
-    return out
+        for r in conn.execute(query)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,11 +333,12 @@ class HandoverRow:
     device_name: str
     day: str
     scheme: str
+    # When the agent recorded it, then what it says: money in đồng, and why they differ.
+    at: str
     expected: int
     handed_over: int
     difference: int
     reason: str
-    at: str
     corrections: int
 
     @property
@@ -368,11 +355,11 @@ class HandoverSummary:
 
     agent_id: str
     agent_name: str
-    days: int = 0
-    expected: int = 0
-    handed_over: int = 0
-    difference: int = 0
-    days_with_difference: int = 0
+    days: int
+    expected: int
+    handed_over: int
+    difference: int
+    days_with_difference: int
 
 
 def _month_days(month: str) -> tuple[str, str]:
@@ -392,7 +379,11 @@ def handovers_in_scope(
     """
     first, following = _month_days(month)
     query = (
-        sa.select(cash_handovers, agents.c.name.label("agent_name"), devices.c.name.label("device"))
+        sa.select(
+            cash_handovers,
+            agents.c.name.label("agent_name"),
+            devices.c.name.label("device_name"),
+        )
         .join(agents, agents.c.id == cash_handovers.c.agent_id)
         .join(devices, devices.c.id == cash_handovers.c.device_id)
         .where(
@@ -408,21 +399,8 @@ def handovers_in_scope(
     for r in conn.execute(query):
         key = (r.device_id, r.day, r.scheme)
         earlier = latest.get(key)
-        latest[key] = HandoverRow(
-            id=r.id,
-            agent_id=r.agent_id,
-            agent_name=r.agent_name,
-            device_id=r.device_id,
-            device_name=r.device,
-            day=r.day,
-            scheme=r.scheme,
-            expected=int(r.expected),
-            handed_over=int(r.handed_over),
-            difference=int(r.difference),
-            reason=r.reason,
-            at=r.at,
-            corrections=0 if earlier is None else earlier.corrections + 1,
-        )
+        corrections = 0 if earlier is None else earlier.corrections + 1
+        latest[key] = _record(HandoverRow, r, corrections=corrections)
     order = {"all": 0, **{scheme: n for n, scheme in enumerate(SCHEMES, start=1)}}
     return sorted(
         latest.values(),
@@ -433,23 +411,27 @@ def handovers_in_scope(
 def handover_summaries(rows: list[HandoverRow]) -> list[HandoverSummary]:
     """Per agent: each device's day counts once — its whole-day handover when there is one,
     else the sum of its per-scheme handovers — so a day is never added up twice."""
-    days: dict[tuple[str, str, str], list[HandoverRow]] = defaultdict(list)
+    found: dict[tuple[str, str, str], list[HandoverRow]] = defaultdict(list)
     for row in rows:
-        days[(row.agent_id, row.device_id, row.day)].append(row)
-    out: dict[str, HandoverSummary] = {}
-    agent_days: dict[str, set[str]] = defaultdict(set)
-    differing_days: dict[str, set[str]] = defaultdict(set)
-    for (agent_id, _device, day), found in days.items():
-        whole = [h for h in found if h.scheme == "all"]
-        counted = whole or found
-        summary = out.setdefault(agent_id, HandoverSummary(agent_id, found[0].agent_name))
-        summary.expected += sum(h.expected for h in counted)
-        summary.handed_over += sum(h.handed_over for h in counted)
-        summary.difference += sum(h.difference for h in counted)
-        agent_days[agent_id].add(day)
-        if any(h.difference for h in counted):
-            differing_days[agent_id].add(day)
-    for agent_id, summary in out.items():
-        summary.days = len(agent_days[agent_id])
-        summary.days_with_difference = len(differing_days[agent_id])
-    return sorted(out.values(), key=lambda s: (s.agent_name, s.agent_id))
+        found[(row.agent_id, row.device_id, row.day)].append(row)
+    # Per agent, each device's day with the handovers that count for it.
+    days: dict[str, list[tuple[str, list[HandoverRow]]]] = defaultdict(list)
+    for (agent_id, _device, day), handovers in found.items():
+        whole = [h for h in handovers if h.scheme == "all"]
+        days[agent_id].append((day, whole or handovers))
+    out = []
+    for agent_id, counted_days in days.items():
+        counted = [h for _, handovers in counted_days for h in handovers]
+        differing = {day for day, handovers in counted_days if any(h.difference for h in handovers)}
+        out.append(
+            HandoverSummary(
+                agent_id=agent_id,
+                agent_name=counted[0].agent_name,
+                days=len({day for day, _ in counted_days}),
+                expected=sum(h.expected for h in counted),
+                handed_over=sum(h.handed_over for h in counted),
+                difference=sum(h.difference for h in counted),
+                days_with_difference=len(differing),
+            )
+        )
+    return sorted(out, key=lambda s: (s.agent_name, s.agent_id))

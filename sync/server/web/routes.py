@@ -145,6 +145,9 @@ def signed_in(request: Request) -> Login:
 
 
 Signed = Annotated[Login, Depends(signed_in)]
+# Query parameters of the pages by month: the month (YYYY-MM, else this one) and one agent.
+Month = Annotated[str | None, Query()]
+AgentFilter = Annotated[str | None, Query(max_length=64)]
 
 
 def install(app: FastAPI, engine: Engine, clock: Clock) -> None:
@@ -185,6 +188,9 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
 
     def month_or_now(month: str | None) -> str:
         return month if month and _MONTH.match(month) else overview.month_of(clock)
+
+    def month_shown(month: str) -> dict[str, str]:
+        return {"month": month, "month_label": f"{month[5:]}/{month[:4]}"}
 
     @router.get("/")
     def root() -> RedirectResponse:
@@ -256,9 +262,7 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
     # -- dashboard -----------------------------------------------------------------------------
 
     @router.get(f"{PREFIX}/")
-    def dashboard(
-        request: Request, login: Signed, month: Annotated[str | None, Query()] = None
-    ) -> HTMLResponse:
+    def dashboard(request: Request, login: Signed, month: Month = None) -> HTMLResponse:
         chosen = month_or_now(month)
 
         def load(conn: Connection) -> dict[str, Any]:
@@ -276,13 +280,7 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
         return render(
             request,
             "dashboard.html",
-            {
-                **data,
-                "stuck": stuck,
-                "month": chosen,
-                "month_label": f"{chosen[5:]}/{chosen[:4]}",
-                "nav": "dashboard",
-            },
+            {**data, **month_shown(chosen), "stuck": stuck, "nav": "dashboard"},
             login=login,
         )
 
@@ -385,10 +383,7 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
 
     @router.get(f"{PREFIX}/handovers")
     def handover_list(
-        request: Request,
-        login: Signed,
-        month: Annotated[str | None, Query()] = None,
-        agent: Annotated[str | None, Query(max_length=64)] = None,
+        request: Request, login: Signed, month: Month = None, agent: AgentFilter = None
     ) -> HTMLResponse:
         chosen = month_or_now(month)
 
@@ -404,23 +399,21 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
         return render(
             request,
             "handovers.html",
-            {
-                **data,
-                "month": chosen,
-                "month_label": f"{chosen[5:]}/{chosen[:4]}",
-                "agent": agent or "",
-                "nav": "handovers",
-            },
+            {**data, **month_shown(chosen), "agent": agent or "", "nav": "handovers"},
             login=login,
         )
 
     # -- exports -------------------------------------------------------------------------------
 
-    def download(table: exports.Table, name: str, kind: str, money: tuple[int, ...]) -> Response:
+    def download(kind: str, name: str, table: Callable[[Connection], exports.Table]) -> Response:
+        """A table as a CSV or XLSX attachment."""
+        if kind not in ("csv", "xlsx"):
+            raise PageError(404, "Không có định dạng này.")
+        data = db(table)
         if kind == "csv":
-            body, media = exports.to_csv(table), "text/csv; charset=utf-8"
+            body, media = exports.to_csv(data), "text/csv; charset=utf-8"
         else:
-            body = exports.to_xlsx(table, title=name, money_columns=money)
+            body = exports.to_xlsx(data, title=name)
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return Response(
             body,
@@ -432,42 +425,35 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
         )
 
     @router.get(PREFIX + "/export/progress.{kind}")
-    def export_progress(
-        login: Signed, kind: str, month: Annotated[str | None, Query()] = None
-    ) -> Response:
-        if kind not in ("csv", "xlsx"):
-            raise PageError(404, "Không có định dạng này.")
+    def export_progress(login: Signed, kind: str, month: Month = None) -> Response:
         chosen = month_or_now(month)
-        data = db(lambda conn: overview.progress(conn, login.communes, chosen, clock))
-        return download(exports.progress_table(data), f"tien-do-{chosen}", kind, ())
+        return download(
+            kind,
+            f"tien-do-{chosen}",
+            lambda conn: exports.progress_table(
+                overview.progress(conn, login.communes, chosen, clock)
+            ),
+        )
 
     @router.get(PREFIX + "/export/receipts.{kind}")
     def export_receipts(login: Signed, kind: str) -> Response:
-        if kind not in ("csv", "xlsx"):
-            raise PageError(404, "Không có định dạng này.")
-        rows = db(lambda conn: overview.receipts_in_scope(conn, login.communes))
-        return download(exports.receipts_table(rows), "bien-lai", kind, (3,))
+        return download(
+            kind,
+            "bien-lai",
+            lambda conn: exports.receipts_table(overview.receipts_in_scope(conn, login.communes)),
+        )
 
     @router.get(PREFIX + "/export/handovers.{kind}")
     def export_handovers(
-        login: Signed,
-        kind: str,
-        month: Annotated[str | None, Query()] = None,
-        agent: Annotated[str | None, Query(max_length=64)] = None,
+        login: Signed, kind: str, month: Month = None, agent: AgentFilter = None
     ) -> Response:
-        if kind not in ("csv", "xlsx"):
-            raise PageError(404, "Không có định dạng này.")
         chosen = month_or_now(month)
-        rows = db(
-            lambda conn: overview.handovers_in_scope(
-                conn, login.communes, chosen, agent_id=agent or None
-            )
-        )
         return download(
-            exports.handovers_table(rows),
-            f"nop-tien-{chosen}",
             kind,
-            exports.HANDOVER_MONEY_COLUMNS,
+            f"nop-tien-{chosen}",
+            lambda conn: exports.handovers_table(
+                overview.handovers_in_scope(conn, login.communes, chosen, agent_id=agent or None)
+            ),
         )
 
     return router
