@@ -1,17 +1,22 @@
-"""Core store figures: search over 100,000 members, and recording a visit with its outbox row."""
+"""Core store figures: search, recording a visit, importing a resident list, applying a pull."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from common import Figure, cached_demo_store, percentile, print_table
+from common import Figure, cached_demo_store, median, percentile, print_table
 
+from fieldapp import syncstate
+from fieldapp.importer import import_residents
 from fieldapp.search import match_expression
+from fieldapp.store import STORE_FILENAME, loads
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import SystemClock
 
@@ -124,9 +129,135 @@ def visit_figures(count: int = 300) -> list[Figure]:
     ]
 
 
+def _copy_rows(rows: dict[str, list[sqlite3.Row]], folder: Path) -> float:
+    """Seconds to insert the given rows bare (executemany, one transaction) into a new store."""
+    Workspace.open(folder, clock=SystemClock()).close()
+    conn = sqlite3.connect(folder / STORE_FILENAME, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    for table, table_rows in rows.items():
+        if table_rows:
+            names = table_rows[0].keys()
+            marks = ", ".join("?" for _ in names)
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
+                [tuple(r) for r in table_rows],
+            )
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def _stored_rows(ws: Workspace, tables: tuple[str, ...]) -> dict[str, list[sqlite3.Row]]:
+    return {t: ws.store.query(f"SELECT * FROM {t} ORDER BY rowid") for t in tables}
+
+
+def resident_list(path: Path, households: int, seed: int = 7) -> int:
+    """A commune list as a CSV: households of 2-6 people by household code; returns the people."""
+    rng = random.Random(seed)
+    families = ("Nguyễn", "Giàng", "Lò", "Sùng", "Hoàng", "Đặng", "Vàng", "Triệu")
+    middles = ("Văn", "Thị", "Seo", "A", "Quốc")
+    given = ("Đức", "Hương", "Páo", "Mỷ", "Thắng", "Dua", "Lan", "Sử", "Tòn")
+    villages = ("Bản Phố", "Thôn Đồi Chè", "Bản Cốc Ly", "Thôn Nậm Mòn")
+    lines = ["STT;Mã hộ;Họ và tên;Ngày sinh;Giới tính;Số CCCD;Thôn/Bản;Quan hệ với chủ hộ"]
+    people = 0
+    for h in range(households):
+        for k in range(rng.randint(2, 6)):
+            people += 1
+            year = rng.randint(1950, 2015)
+            sex = rng.choice(("Nam", "Nữ"))
+            # People born from 2008 on have no CCCD yet in these lists.
+            cccd = f"015{sex == 'Nữ':d}{year % 100:02d}{people:06d}" if year < 2008 else ""
+            name = f"{rng.choice(families)} {rng.choice(middles)} {rng.choice(given)}"
+            relation = "Chủ hộ" if k == 0 else rng.choice(("Vợ", "Con", "Mẹ"))
+            born = f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{year}"
+            lines.append(
+                f"{people};HK{h:05d};{name};{born};{sex};{cccd};{villages[h % 4]};{relation}"
+            )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return people
+
+
+def import_figures(households: int, rounds: int = 3) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "danh sach.csv"
+        people = resident_list(path, households)
+        ours: list[float] = []
+        floor: list[float] = []
+        for i in range(rounds):
+            ws = Workspace.open(Path(tmp) / f"ours-{i}", clock=SystemClock())
+            start = time.perf_counter()
+            report = import_residents(ws, path, province_code="15", commune_code="99001")
+            ours.append(time.perf_counter() - start)
+            assert report.members_added == people, report.summary("en")
+            rows = _stored_rows(ws, ("household", "member", "outbox"))
+            ws.close()
+            floor.append(_copy_rows(rows, Path(tmp) / f"bare-{i}"))
+    return [
+        Figure(
+            f"import a resident list, {people:,} people",
+            median(ours),
+            median(floor),
+            "s",
+            None,
+            note="floor: the rows it stored, inserted bare with executemany",
+        )
+    ]
+
+
+def pulled_page(households: int, size: int) -> list[dict[str, Any]]:
+    """The first records another agent recorded in the demo commune, as a change-feed page."""
+    conn = sqlite3.connect(cached_demo_store(households))
+    changes = []
+    for seq, entity, entity_id, hlc, data in conn.execute(
+        "SELECT seq, entity, entity_id, hlc, data FROM outbox ORDER BY seq LIMIT ?", (size,)
+    ):
+        change = {"cursor": seq, "entity": entity, "id": entity_id, "hlc": hlc, "data": loads(data)}
+        if entity in syncstate.MERGEABLE_FIELDS:
+            change["field_hlc"] = dict.fromkeys(change["data"], hlc)
+        changes.append(change)
+    conn.close()
+    return changes
+
+
+def pull_figures(households: int, size: int = 1_000, rounds: int = 5) -> list[Figure]:
+    page = pulled_page(households, size)
+    tables = ("household", "member", "visit", "pledge", "pledge_event")
+    ours: list[float] = []
+    floor: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            ws = Workspace.open(Path(tmp) / f"ours-{i}", clock=SystemClock())
+            start = time.perf_counter()
+            result = syncstate.apply_page(ws.store, page, new_cursor=len(page))
+            ours.append(time.perf_counter() - start)
+            assert result.applied == len(page), result.skipped[:3]
+            rows = _stored_rows(ws, tables)
+            ws.close()
+            floor.append(_copy_rows(rows, Path(tmp) / f"bare-{i}"))
+    return [
+        Figure(
+            f"apply a pulled page of {len(page):,} new records",
+            median(ours) * 1000,
+            median(floor) * 1000,
+            "ms",
+            None,
+            note="floor: the rows it stored, inserted bare with executemany",
+        )
+    ]
+
+
 def run(quick: bool = False) -> list[Figure]:
     households = 2_500 if quick else 25_000
-    return search_figures(households) + visit_figures(100 if quick else 300)
+    return (
+        search_figures(households)
+        + visit_figures(100 if quick else 300)
+        + import_figures(100 if quick else 500)
+        + pull_figures(households)
+    )
 
 
 if __name__ == "__main__":
