@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from sync.protocol.errors import FieldappError
 from sync.protocol.hlc import hlc_parse
 
 from .conftest import NOW
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _add(ws: Workspace, head_name: str = "Lê Văn An") -> str:
@@ -324,7 +328,7 @@ def test_migration_from_every_earlier_version_keeps_the_data(
             _write_as_version_1(conn)
         device_id = old.device_id
         old.close()
-    ws = Workspace(Store(path, clock=FixedClock(NOW)))
+    ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
     try:
         assert ws.store.schema_version == migrations.latest_version()
         assert ws.store.device_id == device_id
@@ -339,3 +343,101 @@ def test_migration_from_every_earlier_version_keeps_the_data(
         assert list((tmp_path / "backups").glob(f"*before-migration-v{from_version + 1}*"))
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("from_version", range(1, migrations.latest_version()))
+def test_an_upgraded_store_has_the_schema_of_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_version: int
+) -> None:
+    """A store upgraded from any earlier version, with data in it, ends with exactly the tables,
+    indexes, triggers and SQL texts that a store created at the latest version has."""
+    path = tmp_path / "old" / STORE_FILENAME
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:from_version])
+        old = Store(path, clock=FixedClock(NOW))
+        with old.transaction() as conn:
+            _write_as_version_1(conn)
+        old.close()
+    upgraded = Store(path, clock=FixedClock(NOW))
+    fresh = Store(tmp_path / "new" / STORE_FILENAME, clock=FixedClock(NOW))
+    try:
+        assert upgraded.schema_version == fresh.schema_version == migrations.latest_version()
+        assert _schema(upgraded) == _schema(fresh)
+        assert {row[1] for row in _schema(fresh)} >= {"outbox_pending", "cash_handover_no_update"}
+    finally:
+        upgraded.close()
+        fresh.close()
+
+
+def _schema(store: Store) -> list[tuple[str, str, str | None]]:
+    """Every table, index and trigger with the SQL that made it."""
+    return [
+        (str(r[0]), str(r[1]), r[2])
+        for r in store.query("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+    ]
+
+
+# -- sqlite-utils over the store's connection ----------------------------------------------------
+
+
+def test_sqlite_utils_writes_commit_and_roll_back_with_the_store_transaction(
+    workspace: Workspace,
+) -> None:
+    """insert_all and upsert_all through Store.db inside transaction() commit nothing on their
+    own: a rollback after them leaves nothing, and the transaction's commit keeps them all."""
+    store = workspace.store
+    rows = [
+        {"id": f"t{i}", "scheme": "bhyt_household", "month": "2026-12", "count": i, "data": "{}"}
+        for i in range(5)
+    ]
+    other = sqlite3.connect(store.path)
+    try:
+        with pytest.raises(RuntimeError, match="cancel"), store.transaction():
+            store.db.table("target").insert_all(rows, batch_size=2)
+            store.db.table("target").upsert_all([{**rows[0], "count": 40}], pk="id")
+            assert store.conn.in_transaction
+            assert store.scalar("SELECT sum(count) FROM target") == 40 + 1 + 2 + 3 + 4
+            assert other.execute("SELECT count(*) FROM target").fetchone() == (0,)
+            raise RuntimeError("cancel")
+        assert store.scalar("SELECT count(*) FROM target") == 0
+
+        with store.transaction():
+            store.db.table("target").insert_all(rows, batch_size=2)
+            store.db.table("target").upsert_all([{**rows[0], "count": 40}], pk="id")
+            assert other.execute("SELECT count(*) FROM target").fetchone() == (0,)
+        assert not store.conn.in_transaction
+        assert other.execute("SELECT count(*), sum(count) FROM target").fetchone() == (5, 50)
+    finally:
+        other.close()
+
+
+def test_sqlite_utils_leaves_the_connection_settings_alone(workspace: Workspace) -> None:
+    """Using Store.db changes none of the store connection's pragmas (recursive triggers stay
+    off, foreign keys on)."""
+    pragmas = ("foreign_keys", "recursive_triggers", "synchronous", "journal_mode")
+    before = {name: workspace.store.scalar(f"PRAGMA {name}") for name in pragmas}
+    assert workspace.store.db.table("meta").count >= 1
+    assert {name: workspace.store.scalar(f"PRAGMA {name}") for name in pragmas} == before
+    assert (before["foreign_keys"], before["recursive_triggers"]) == (1, 0)
+
+
+def test_opening_an_up_to_date_store_does_not_load_sqlite_utils(tmp_path: Path) -> None:
+    """sqlite-utils (a tenth of a second to import) is loaded when first used: neither opening
+    an up-to-date store and searching it nor importing the modules that use it loads it."""
+    Workspace.open(tmp_path, clock=FixedClock(NOW)).close()
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import fieldapp.export, fieldapp.importer, fieldapp.migrations, fieldapp.syncstate\n"
+        "from fieldapp.workspace import Workspace\n"
+        "from sync.protocol.clock import SystemClock\n"
+        f"ws = Workspace.open(Path({str(tmp_path)!r}), clock=SystemClock())\n"
+        "ws.search.find('nguyen')\n"
+        "ws.close()\n"
+        "print('sqlite_utils loaded:', 'sqlite_utils' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sqlite_utils loaded: False" in result.stdout
