@@ -57,6 +57,8 @@ def _time(iso: str | None) -> str:
 
 def _sheets(ws: Workspace) -> list[Sheet]:
     """Households and members held on this laptop; the visits, pledges and receipts it recorded."""
+    # Plain SQL: the sheets join tables, which sqlite-utils' rows_where cannot (its query() would
+    # run the same SQL), and its CSV and JSON writers belong to its command line, not its API.
     store = ws.store
     households = [
         (

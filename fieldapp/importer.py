@@ -126,6 +126,9 @@ def import_residents(
         refused_count=parsed.refused_count,
     )
     households = parsed.households
+    # People are added one by one through the household and member services, not in bulk with
+    # sqlite-utils' insert_all: each add checks the person, stamps the fields' clocks and writes
+    # the outbox and search rows, and the INSERT itself is a small part of that time.
     with store.transaction():
         for done, household in enumerate(households):
             if progress is not None and done % _PROGRESS_EVERY == 0:
