@@ -5,6 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sync.server.migrations.steps import (
+    ID,
+    STAMP,
+    create_indexes,
+    create_record_table,
+    drop_indexed_table,
+)
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -14,9 +22,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "agents",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("id", ID, nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.String(length=32), nullable=False),
+        sa.Column("created_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -30,23 +38,21 @@ def upgrade() -> None:
         sa.Column("entity", sa.String(length=32), nullable=False),
         sa.Column("entity_id", sa.String(length=64), nullable=False),
         sa.Column("commune_code", sa.String(length=5), nullable=True),
-        sa.Column("agent_id", sa.String(length=36), nullable=True),
-        sa.Column("origin_device_id", sa.String(length=36), nullable=True),
+        sa.Column("agent_id", ID, nullable=True),
+        sa.Column("origin_device_id", ID, nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("field_hlc", sa.JSON(), nullable=True),
         sa.Column("hlc", sa.String(length=80), nullable=False),
-        sa.Column("created_at", sa.String(length=32), nullable=False),
+        sa.Column("created_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("cursor"),
     )
-    with op.batch_alter_table("changes", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_changes_agent_id"), ["agent_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_changes_commune_code"), ["commune_code"], unique=False)
+    create_indexes("changes", "agent_id", "commune_code")
 
     op.create_table(
         "field_conflicts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("entity", sa.String(length=16), nullable=False),
-        sa.Column("entity_id", sa.String(length=36), nullable=False),
+        sa.Column("entity_id", ID, nullable=False),
         sa.Column("field", sa.String(length=64), nullable=False),
         sa.Column("commune_code", sa.String(length=5), nullable=True),
         sa.Column("server_value", sa.JSON(), nullable=True),
@@ -54,121 +60,59 @@ def upgrade() -> None:
         sa.Column("incoming_value", sa.JSON(), nullable=True),
         sa.Column("incoming_hlc", sa.String(length=80), nullable=False),
         sa.Column("winner", sa.String(length=8), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("batch_id", sa.String(length=36), nullable=False),
-        sa.Column("created_at", sa.String(length=32), nullable=False),
-        sa.Column("resolved_at", sa.String(length=32), nullable=True),
+        sa.Column("device_id", ID, nullable=False),
+        sa.Column("batch_id", ID, nullable=False),
+        sa.Column("created_at", STAMP, nullable=False),
+        sa.Column("resolved_at", STAMP, nullable=True),
         sa.Column("resolution", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("field_conflicts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_field_conflicts_entity_id"), ["entity_id"], unique=False
-        )
+    create_indexes("field_conflicts", "entity_id")
 
     op.create_table(
         "households",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("id", ID, nullable=False),
         sa.Column("commune_code", sa.String(length=5), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("field_hlc", sa.JSON(), nullable=False),
-        sa.Column("created_by", sa.String(length=36), nullable=False),
-        sa.Column("updated_at", sa.String(length=32), nullable=False),
+        sa.Column("created_by", ID, nullable=False),
+        sa.Column("updated_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("households", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_households_commune_code"), ["commune_code"], unique=False
-        )
+    create_indexes("households", "commune_code")
 
-    op.create_table(
-        "pledge_events",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("pledge_id", sa.String(length=36), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("hlc", sa.String(length=80), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("received_at", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+    create_record_table(
+        "pledge_events", sa.Column("pledge_id", ID, nullable=False), indexed=("pledge_id",)
     )
-    with op.batch_alter_table("pledge_events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_pledge_events_device_id"), ["device_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_pledge_events_pledge_id"), ["pledge_id"], unique=False)
-
-    op.create_table(
-        "pledges",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("household_id", sa.String(length=36), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("hlc", sa.String(length=80), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("received_at", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+    create_record_table(
+        "pledges", sa.Column("household_id", ID, nullable=False), indexed=("household_id",)
     )
-    with op.batch_alter_table("pledges", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_pledges_device_id"), ["device_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_pledges_household_id"), ["household_id"], unique=False)
-
     op.create_table(
         "policies",
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("document", sa.JSON(), nullable=False),
-        sa.Column("published_at", sa.String(length=32), nullable=False),
+        sa.Column("published_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("version"),
     )
-    op.create_table(
-        "receipt_voids",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("receipt_id", sa.String(length=36), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("hlc", sa.String(length=80), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("received_at", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+    create_record_table(
+        "receipt_voids", sa.Column("receipt_id", ID, nullable=False), indexed=("receipt_id",)
     )
-    with op.batch_alter_table("receipt_voids", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_receipt_voids_device_id"), ["device_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_receipt_voids_receipt_id"), ["receipt_id"], unique=False
-        )
-
-    op.create_table(
+    create_record_table(
         "receipts",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("household_id", sa.String(length=36), nullable=False),
+        sa.Column("household_id", ID, nullable=False),
         sa.Column("series", sa.String(length=32), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("hlc", sa.String(length=80), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("received_at", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("series", "number", name="uq_receipts_series_number"),
+        indexed=("household_id",),
     )
-    with op.batch_alter_table("receipts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_receipts_device_id"), ["device_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_receipts_household_id"), ["household_id"], unique=False
-        )
-
-    op.create_table(
-        "visits",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("household_id", sa.String(length=36), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("hlc", sa.String(length=80), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("received_at", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+    create_record_table(
+        "visits", sa.Column("household_id", ID, nullable=False), indexed=("household_id",)
     )
-    with op.batch_alter_table("visits", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_visits_device_id"), ["device_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_visits_household_id"), ["household_id"], unique=False)
 
     op.create_table(
         "agent_communes",
-        sa.Column("agent_id", sa.String(length=36), nullable=False),
+        sa.Column("agent_id", ID, nullable=False),
         sa.Column("commune_code", sa.String(length=5), nullable=False),
         sa.ForeignKeyConstraint(
             ["agent_id"],
@@ -178,14 +122,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "devices",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("agent_id", sa.String(length=36), nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("agent_id", ID, nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("device_key", sa.LargeBinary(), nullable=False),
-        sa.Column("enrolled_at", sa.String(length=32), nullable=False),
-        sa.Column("revoked_at", sa.String(length=32), nullable=True),
-        sa.Column("last_seen_at", sa.String(length=32), nullable=True),
+        sa.Column("enrolled_at", STAMP, nullable=False),
+        sa.Column("revoked_at", STAMP, nullable=True),
+        sa.Column("last_seen_at", STAMP, nullable=True),
         sa.Column("last_pending_reported", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["agent_id"],
@@ -194,17 +138,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_devices_agent_id"), ["agent_id"], unique=False)
+    create_indexes("devices", "agent_id")
 
     op.create_table(
         "enrol_codes",
         sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("agent_id", sa.String(length=36), nullable=False),
-        sa.Column("created_at", sa.String(length=32), nullable=False),
-        sa.Column("expires_at", sa.String(length=32), nullable=False),
-        sa.Column("used_at", sa.String(length=32), nullable=True),
-        sa.Column("device_id", sa.String(length=36), nullable=True),
+        sa.Column("agent_id", ID, nullable=False),
+        sa.Column("created_at", STAMP, nullable=False),
+        sa.Column("expires_at", STAMP, nullable=False),
+        sa.Column("used_at", STAMP, nullable=True),
+        sa.Column("device_id", ID, nullable=True),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agents.id"],
@@ -213,46 +156,44 @@ def upgrade() -> None:
     )
     op.create_table(
         "members",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("household_id", sa.String(length=36), nullable=True),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("household_id", ID, nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("field_hlc", sa.JSON(), nullable=False),
-        sa.Column("created_by", sa.String(length=36), nullable=False),
-        sa.Column("updated_at", sa.String(length=32), nullable=False),
+        sa.Column("created_by", ID, nullable=False),
+        sa.Column("updated_at", STAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["household_id"],
             ["households.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_members_household_id"), ["household_id"], unique=False)
+    create_indexes("members", "household_id")
 
     op.create_table(
         "receipt_books",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("agent_id", sa.String(length=36), nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("agent_id", ID, nullable=False),
         sa.Column("series", sa.String(length=32), nullable=False),
         sa.Column("first", sa.Integer(), nullable=False),
         sa.Column("last", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.String(length=32), nullable=False),
+        sa.Column("created_at", STAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agents.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("receipt_books", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_receipt_books_agent_id"), ["agent_id"], unique=False)
+    create_indexes("receipt_books", "agent_id")
 
     op.create_table(
         "targets",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("agent_id", sa.String(length=36), nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("agent_id", ID, nullable=False),
         sa.Column("scheme", sa.String(length=16), nullable=False),
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", STAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agents.id"],
@@ -262,9 +203,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "batches",
-        sa.Column("batch_id", sa.String(length=36), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
-        sa.Column("received_at", sa.String(length=32), nullable=False),
+        sa.Column("batch_id", ID, nullable=False),
+        sa.Column("device_id", ID, nullable=False),
+        sa.Column("received_at", STAMP, nullable=False),
         sa.Column("via", sa.String(length=8), nullable=False),
         sa.Column("ack", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -273,67 +214,24 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("batch_id"),
     )
-    with op.batch_alter_table("batches", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_batches_device_id"), ["device_id"], unique=False)
+    create_indexes("batches", "device_id")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("batches", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_batches_device_id"))
-
-    op.drop_table("batches")
+    drop_indexed_table("batches", "device_id")
     op.drop_table("targets")
-    with op.batch_alter_table("receipt_books", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_receipt_books_agent_id"))
-
-    op.drop_table("receipt_books")
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_members_household_id"))
-
-    op.drop_table("members")
+    drop_indexed_table("receipt_books", "agent_id")
+    drop_indexed_table("members", "household_id")
     op.drop_table("enrol_codes")
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_devices_agent_id"))
-
-    op.drop_table("devices")
+    drop_indexed_table("devices", "agent_id")
     op.drop_table("agent_communes")
-    with op.batch_alter_table("visits", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_visits_household_id"))
-        batch_op.drop_index(batch_op.f("ix_visits_device_id"))
-
-    op.drop_table("visits")
-    with op.batch_alter_table("receipts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_receipts_household_id"))
-        batch_op.drop_index(batch_op.f("ix_receipts_device_id"))
-
-    op.drop_table("receipts")
-    with op.batch_alter_table("receipt_voids", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_receipt_voids_receipt_id"))
-        batch_op.drop_index(batch_op.f("ix_receipt_voids_device_id"))
-
-    op.drop_table("receipt_voids")
+    drop_indexed_table("visits", "household_id", "device_id")
+    drop_indexed_table("receipts", "household_id", "device_id")
+    drop_indexed_table("receipt_voids", "receipt_id", "device_id")
     op.drop_table("policies")
-    with op.batch_alter_table("pledges", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_pledges_household_id"))
-        batch_op.drop_index(batch_op.f("ix_pledges_device_id"))
-
-    op.drop_table("pledges")
-    with op.batch_alter_table("pledge_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_pledge_events_pledge_id"))
-        batch_op.drop_index(batch_op.f("ix_pledge_events_device_id"))
-
-    op.drop_table("pledge_events")
-    with op.batch_alter_table("households", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_households_commune_code"))
-
-    op.drop_table("households")
-    with op.batch_alter_table("field_conflicts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_field_conflicts_entity_id"))
-
-    op.drop_table("field_conflicts")
-    with op.batch_alter_table("changes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_changes_commune_code"))
-        batch_op.drop_index(batch_op.f("ix_changes_agent_id"))
-
-    op.drop_table("changes")
+    drop_indexed_table("pledges", "household_id", "device_id")
+    drop_indexed_table("pledge_events", "pledge_id", "device_id")
+    drop_indexed_table("households", "commune_code")
+    drop_indexed_table("field_conflicts", "entity_id")
+    drop_indexed_table("changes", "commune_code", "agent_id")
     op.drop_table("agents")
