@@ -297,7 +297,7 @@ def wire_bytes_figures(count: int = 500) -> list[Figure]:
         client = SyncClient(ws)
         batch = StoredBatch(ws.store.new_id(), rows)
         body = client.batch_body(batch)
-        wire = client.wire_batch(batch.decoded())
+        wire = client.wire_batch(batch)
         ws.close()
     raw = len(wire.canonical_json(wire))
     return [

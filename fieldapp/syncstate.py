@@ -97,27 +97,6 @@ LOCAL_ONLY_FIELDS = {"member": frozenset({"sort_key"})}
 
 
 @dataclass(frozen=True)
-class OutboxRow:
-    """One pending outbox row as stored."""
-
-    seq: int
-    entity: str
-    entity_id: str
-    op: str
-    hlc: str
-    data: dict[str, Any]
-    base: dict[str, str | None] | None
-
-
-@dataclass(frozen=True)
-class PendingBatch:
-    """Rows that carry one batch id: sent, and resent after any failure, exactly like this."""
-
-    batch_id: str
-    rows: tuple[OutboxRow, ...]
-
-
-@dataclass(frozen=True)
 class RefusedRecord:
     """An outbox row the server refused, with its reason; kept and shown, never dropped."""
 
@@ -166,27 +145,14 @@ class StoredRow:
     data: str
     base: str | None
 
-    def decoded(self) -> OutboxRow:
-        return OutboxRow(
-            seq=self.seq,
-            entity=self.entity,
-            entity_id=self.entity_id,
-            op=self.op,
-            hlc=self.hlc,
-            data=loads(self.data),
-            base=loads(self.base),
-        )
-
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """A pending batch as stored: what the upload encodes straight from the JSON text."""
+    """Rows that carry one batch id, as stored: sent, and resent after any failure, exactly
+    like this (the upload encodes them straight from their JSON text)."""
 
     batch_id: str
     rows: tuple[StoredRow, ...]
-
-    def decoded(self) -> PendingBatch:
-        return PendingBatch(self.batch_id, tuple(row.decoded() for row in self.rows))
 
 
 _BATCH_ROWS = (
@@ -231,13 +197,7 @@ def claim_batch(store: Store, *, limit: int, exclude: str | None = None) -> Stor
         return StoredBatch(str(batch_id), _stored_rows(conn, str(batch_id)))
 
 
-def next_batch(store: Store, *, limit: int, exclude: str | None = None) -> PendingBatch | None:
-    """claim_batch with the rows' JSON decoded."""
-    stored = claim_batch(store, limit=limit, exclude=exclude)
-    return None if stored is None else stored.decoded()
-
-
-def all_batches(store: Store, *, limit: int) -> list[PendingBatch]:
+def all_batches(store: Store, *, limit: int) -> list[StoredBatch]:
     """Every pending row in batches (new ids for rows without one), oldest first."""
     with store.transaction() as conn:
         while True:
@@ -262,7 +222,7 @@ def all_batches(store: Store, *, limit: int) -> list[PendingBatch]:
                 "GROUP BY batch_id ORDER BY min(seq)"
             )
         ]
-        return [StoredBatch(b, _stored_rows(conn, b)).decoded() for b in ids]
+        return [StoredBatch(b, _stored_rows(conn, b)) for b in ids]
 
 
 def forget_batch_ids(store: Store) -> None:

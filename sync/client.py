@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from fieldapp import syncstate
-from fieldapp.syncstate import PendingBatch, RefusedRecord, StoredBatch
+from fieldapp.store import loads
+from fieldapp.syncstate import RefusedRecord, StoredBatch
 from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.errors import FieldappError, ProtocolError
@@ -415,18 +416,19 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             return hlc_format(parsed.wall_ms, parsed.counter, device_id)
         return text
 
-    def wire_batch(self, batch: PendingBatch) -> wire.Batch:
-        """The protocol form of a pending batch."""
+    def wire_batch(self, batch: StoredBatch) -> wire.Batch:
+        """The protocol form of a pending batch (batch_body encodes the same, faster)."""
         device_id = self._device_id()
         records: list[wire.Record] = []
         for row in batch.rows:
             local_only = syncstate.LOCAL_ONLY_FIELDS.get(row.entity, frozenset())
+            stored_base: dict[str, str | None] | None = loads(row.base)
             base = (
                 None
-                if row.base is None
+                if stored_base is None
                 else {
                     k: None if v is None else self._wire_hlc(v, device_id)
-                    for k, v in row.base.items()
+                    for k, v in stored_base.items()
                 }
             )
             records.append(
@@ -436,7 +438,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
                     id=row.entity_id,
                     op="update" if row.op == "update" else "insert",
                     hlc=self._wire_hlc(row.hlc, device_id),
-                    data={k: v for k, v in row.data.items() if k not in local_only},
+                    data={k: v for k, v in loads(row.data).items() if k not in local_only},
                     base=base,
                 )
             )
@@ -452,7 +454,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
     def batch_body(self, batch: StoredBatch) -> bytes:
         """The gzip JSON body of a batch, straight from the outbox's stored JSON text.
 
-        Byte for byte what `wire.encode_body(self.wire_batch(batch.decoded()))` gives, without
+        Byte for byte what `wire.encode_body(self.wire_batch(batch))` gives, without
         decoding and re-encoding every record: the stored text is already compact JSON with
         sorted keys, so only local-only fields and (for a device id the server assigned)
         clocks need rewriting.

@@ -136,7 +136,7 @@ def test_the_same_batch_uploaded_twice_is_applied_once(server: Server, laptops: 
     a.enrol(server.add_agent("A", [COMMUNE]))
     _fill(a)
     with a.client() as client:
-        pending = syncstate.next_batch(a.ws.store, limit=500)
+        pending = syncstate.claim_batch(a.ws.store, limit=500)
         assert pending is not None
         sent = client.wire_batch(pending)
         assert client.run().ok
@@ -418,15 +418,15 @@ def test_restarted_store_keeps_batch_ids_until_acknowledged(tmp_path: Path) -> N
         ws.households.add(
             province_code="04", commune_code=COMMUNE, village="Bản Phố", head_name=head
         )
-    first = syncstate.next_batch(ws.store, limit=2)
+    first = syncstate.claim_batch(ws.store, limit=2)
     assert first is not None and [r.seq for r in first.rows] == [1, 2]
     ws.close()
     store = Store(tmp_path / "fieldapp.sqlite3", clock=FixedClock(dt.datetime.now(dt.UTC)))
-    again = syncstate.next_batch(store, limit=2)
+    again = syncstate.claim_batch(store, limit=2)
     assert again == first
     outcome = syncstate.apply_ack(store, batch_id=first.batch_id, accepted=[1], refused=[])
     assert (outcome.accepted, outcome.unacknowledged) == (1, 1)
-    following = syncstate.next_batch(store, limit=2)
+    following = syncstate.claim_batch(store, limit=2)
     assert following is not None and following.batch_id != first.batch_id
     assert [r.seq for r in following.rows] == [2, 3]
     store.close()

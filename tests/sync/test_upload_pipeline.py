@@ -94,7 +94,7 @@ def test_batch_body_is_the_protocol_encoding_of_the_batch(
         )
         batch = StoredBatch(batch.batch_id, (*batch.rows, extra))
         client = SyncClient(ws)
-        outgoing = client.wire_batch(batch.decoded())
+        outgoing = client.wire_batch(batch)
         body = client.batch_body(batch)
         expected = wire.encode_body(outgoing)
         assert gzip.decompress(body).decode() == gzip.decompress(expected).decode()
