@@ -61,21 +61,6 @@ def _check_int(name: str, value: object) -> int:
     return value
 
 
-def _signed_text(
-    *, receipt_id: str, series: str, number: int, amount: int, issued_on: dt.date
-) -> str:
-    return "|".join(
-        (
-            PREFIX,
-            _check_field("receipt_id", receipt_id),
-            _check_field("series", series),
-            str(_check_int("number", number)),
-            str(_check_int("amount", amount)),
-            issued_on.strftime("%Y%m%d"),
-        )
-    )
-
-
 def _sign(text: str, device_key: bytes) -> str:
     digest = hmac.new(device_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
     return digest[:SIG_HEX_CHARS]
@@ -93,13 +78,15 @@ class ReceiptSeal:
 
     def text(self) -> str:
         """The signed text (the FA1 form without its signature)."""
-        return _signed_text(
-            receipt_id=self.receipt_id,
-            series=self.series,
-            number=self.number,
-            amount=self.amount,
-            issued_on=self.issued_on,
+        parts = (
+            PREFIX,
+            _check_field("receipt_id", self.receipt_id),
+            _check_field("series", self.series),
+            str(_check_int("number", self.number)),
+            str(_check_int("amount", self.amount)),
+            self.issued_on.strftime("%Y%m%d"),
         )
+        return "|".join(parts)
 
     def signature(self, device_key: bytes) -> str:
         """The 16-hex-character signature (what both QR forms carry)."""
@@ -113,32 +100,15 @@ class ReceiptSeal:
         return f"{self.text()}|{sig}"
 
 
-def receipt_signature(
-    *,
-    receipt_id: str,
-    series: str,
-    number: int,
-    amount: int,
-    issued_on: dt.date,
-    device_key: bytes,
-) -> str:
-    """The 16-hex-character signature of a receipt (what both QR forms carry)."""
-    return ReceiptSeal(receipt_id, series, number, amount, issued_on).signature(device_key)
+def receipt_signature(*, device_key: bytes, **seal: Any) -> str:
+    """The 16-hex-character signature of a receipt given by the fields of a ReceiptSeal."""
+    return ReceiptSeal(**seal).signature(device_key)
 
 
-def receipt_qr_payload(
-    *,
-    receipt_id: str,
-    series: str,
-    number: int,
-    amount: int,
-    issued_on: dt.date,
-    device_key: bytes,
-    server_url: str | None = None,
-) -> str:
-    """The QR text of a receipt: the offline FA1 form, or the URL form when a server is set."""
-    seal = ReceiptSeal(receipt_id, series, number, amount, issued_on)
-    return seal.qr_payload(device_key, server_url=server_url)
+def receipt_qr_payload(*, device_key: bytes, server_url: str | None = None, **seal: Any) -> str:
+    """The QR text of a receipt given by the fields of a ReceiptSeal: the offline FA1 form,
+    or the URL form when a server is set."""
+    return ReceiptSeal(**seal).qr_payload(device_key, server_url=server_url)
 
 
 def verification_url(*, server_url: str, receipt_id: str, sig: str) -> str:
