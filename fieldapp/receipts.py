@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import resources
 from fieldapp.errors import NotFoundError, Problem, ValidationError
+from fieldapp.model import Stored
 from fieldapp.pledges import Pledges
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
@@ -34,7 +35,7 @@ MAX_RECEIPT_NUMBER = 9_999_999
 
 
 @dataclass(frozen=True)
-class ReceiptBook:
+class ReceiptBook(Stored):
     id: str
     series: str
     first_number: int
@@ -48,7 +49,7 @@ class ReceiptBook:
 
 
 @dataclass(frozen=True)
-class Receipt:
+class Receipt(Stored):
     id: str
     book_id: str
     series: str
@@ -93,17 +94,6 @@ _BOOK_ORDER = "created_at, series, first_number"
 _NEXT_BOOK = (
     f"SELECT * FROM receipt_book WHERE next_number <= last_number ORDER BY {_BOOK_ORDER} LIMIT 1"
 )
-
-
-def _book(row: sqlite3.Row) -> ReceiptBook:
-    return ReceiptBook(
-        row["id"],
-        row["series"],
-        row["first_number"],
-        row["last_number"],
-        row["next_number"],
-        row["source"],
-    )
 
 
 def _problem(field: str, code: str, vi: str, en: str) -> ValidationError:
@@ -175,17 +165,17 @@ class Receipts:
         row = self.store.one("SELECT * FROM receipt_book WHERE id = ?", (book_id,))
         if row is None:
             raise NotFoundError("quyển biên lai", "receipt book", book_id)
-        return _book(row)
+        return ReceiptBook.from_row(row)
 
     def books(self) -> list[ReceiptBook]:
         """Every book on this device, in the order their numbers are used."""
         rows = self.store.query(f"SELECT * FROM receipt_book ORDER BY {_BOOK_ORDER}")
-        return [_book(r) for r in rows]
+        return [ReceiptBook.from_row(r) for r in rows]
 
     def next_book(self) -> ReceiptBook | None:
         """The book the next receipt's number comes from: the choice `issue` makes."""
         row = self.store.one(_NEXT_BOOK)
-        return None if row is None else _book(row)
+        return None if row is None else ReceiptBook.from_row(row)
 
     # -- issuing --------------------------------------------------------------------------
 
@@ -436,30 +426,7 @@ class Receipts:
             "FROM receipt r LEFT JOIN receipt_void v ON v.receipt_id = r.id " + where,
             params,
         )
-        return [
-            Receipt(
-                id=r["id"],
-                book_id=r["book_id"],
-                series=r["series"],
-                number=r["number"],
-                payer_name=r["payer_name"],
-                payer_bhxh_code=r["payer_bhxh_code"],
-                payer_address=r["payer_address"],
-                household_id=r["household_id"],
-                pledge_ids=tuple(loads(r["pledge_ids"])),
-                amount=r["amount"],
-                description=r["description"],
-                period_from=r["period_from"],
-                period_to=r["period_to"],
-                issued_at=r["issued_at"],
-                issued_by=r["issued_by"],
-                verification_code=r["verification_code"],
-                qr_payload=r["qr_payload"],
-                void_reason=r["void_reason"],
-                prints=int(r["prints"]),
-            )
-            for r in rows
-        ]
+        return [Receipt.from_row(r) for r in rows]
 
     # -- internals ------------------------------------------------------------------------
 
