@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,14 +40,7 @@ class ResultLine:
     total: int
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "label_vi": self.label_vi,
-            "label_en": self.label_en,
-            "monthly": self.monthly,
-            "months": self.months,
-            "total": self.total,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable
@@ -67,13 +68,7 @@ class DemoSummary:
     villages: int
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "households": self.households,
-            "members": self.members,
-            "visits": self.visits,
-            "pledges": self.pledges,
-            "villages": self.villages,
-        }
+        return dataclasses.asdict(self)
 
 
 def _cccd(rng: random.Random, sex: str, born: dt.date) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import itertools
 import re
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fieldapp.errors import Problem, ValidationError
-from fieldapp.model import SCHEMES, VISIT_OUTCOMES
+from fieldapp.model import SCHEMES, VISIT_OUTCOMES, Stored
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
 from sync.protocol.money import format_vnd
@@ -87,7 +88,7 @@ class Tally:
     amount: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"count": self.count, "amount": self.amount}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,11 @@ class VoidedReceipt:
     voided_at: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "series": self.series,
-            "number": self.number,
-            "scheme": self.scheme,
-            "amount": self.amount,
-            "reason": self.reason,
-            "issued_on": self.issued_on,
-            "voided_at": self.voided_at,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
-class Handover:
+class Handover(Stored):
     """One recorded cash handover; difference = handed_over - expected (negative: short)."""
 
     id: str
@@ -128,16 +121,7 @@ class Handover:
     at: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "day": self.day,
-            "scheme": self.scheme,
-            "expected": self.expected,
-            "handed_over": self.handed_over,
-            "difference": self.difference,
-            "reason": self.reason,
-            "at": self.at,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -295,19 +279,6 @@ def _by_scheme(rows: list[Any]) -> dict[str, Tally]:
 # -- reconciliation ---------------------------------------------------------------------------
 
 
-def _handover(row: Any) -> Handover:
-    return Handover(
-        id=row["id"],
-        day=row["day"],
-        scheme=row["scheme"],
-        expected=int(row["expected"]),
-        handed_over=int(row["handed_over"]),
-        difference=int(row["difference"]),
-        reason=row["reason"],
-        at=row["at"],
-    )
-
-
 # -- targets ----------------------------------------------------------------------------------
 
 
@@ -409,14 +380,14 @@ class Reports:
             "ORDER BY scheme",
             (day.isoformat(),),
         )
-        return {row["scheme"]: _handover(row) for row in rows}
+        return {row["scheme"]: Handover.from_row(row) for row in rows}
 
     def handover_history(self, day: dt.date) -> list[Handover]:
         """Every handover row of a day, oldest first, corrections included."""
         rows = self.store.query(
             "SELECT * FROM cash_handover WHERE day = ? ORDER BY seq", (day.isoformat(),)
         )
-        return [_handover(row) for row in rows]
+        return [Handover.from_row(row) for row in rows]
 
     def reconcile(
         self, day: dt.date, handed_over: int, reason: str = "", *, scheme: str = "all"
@@ -516,7 +487,7 @@ class Reports:
             row = conn.execute(
                 "SELECT * FROM cash_handover WHERE id = ?", (handover_id,)
             ).fetchone()
-            handover = _handover(row)
+            handover = Handover.from_row(row)
             self.store.append_outbox(
                 entity=HANDOVER_ENTITY,
                 entity_id=handover.id,
