@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,13 +26,7 @@ class Problem:
         return say(self.vi, self.en, lang=lang)
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "field": self.field,
-            "code": self.code,
-            "severity": self.severity,
-            "vi": self.vi,
-            "en": self.en,
-        }
+        return dataclasses.asdict(self)
 
 
 class ValidationError(FieldappError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,17 +48,7 @@ class ImportReport:
         return self.refused_count - len(self.refused)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "total_rows": self.total_rows,
-            "households_added": self.households_added,
-            "members_added": self.members_added,
-            "members_existing": self.members_existing,
-            "warnings": self.warnings,
-            "refused": self.refused,
-            "refused_count": self.refused_count,
-            "unknown_columns": self.unknown_columns,
-        }
+        return dataclasses.asdict(self)
 
     def summary(self, lang: str = "vi") -> str:
         if lang == "en":

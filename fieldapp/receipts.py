@@ -75,14 +75,11 @@ class Receipt(Stored):
         return "voided" if self.void_reason is not None else "issued"
 
     def as_dict(self) -> dict[str, Any]:
+        """What the command line prints of a receipt."""
+        shown = ("id", "series", "number", "payer_name", "amount", "issued_at", "status")
+        values = {name: getattr(self, name) for name in shown}
         return {
-            "id": self.id,
-            "series": self.series,
-            "number": self.number,
-            "payer_name": self.payer_name,
-            "amount": self.amount,
-            "issued_at": self.issued_at,
-            "status": self.status,
+            **values,
             "void_reason": self.void_reason,
             "prints": self.prints,
             "pledge_ids": list(self.pledge_ids),

@@ -252,17 +252,9 @@ class TargetProgress:
         return None if due is None else self.achieved >= due
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "scheme": self.scheme,
-            "month": self.month,
-            "target": self.target,
-            "achieved": self.achieved,
-            "percent": self.percent,
-            "daily": list(self.daily),
-            "elapsed_days": self.elapsed_days,
-            "expected_by_now": self.expected_by_now,
-            "on_pace": self.on_pace,
-        }
+        """The fields with the figures derived from them."""
+        derived = ("percent", "expected_by_now", "on_pace")
+        return {**dataclasses.asdict(self), **{name: getattr(self, name) for name in derived}}
 
 
 # -- the day report ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,15 +110,10 @@ class RefusedRecord:
     data: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "entity": self.entity,
-            "id": self.entity_id,
-            "code": self.code,
-            "vi": self.vi,
-            "en": self.en,
-            "data": self.data,
-        }
+        """As the wire names it: the record's id is "id"."""
+        values = dataclasses.asdict(self)
+        values["id"] = values.pop("entity_id")
+        return values
 
 
 @dataclass(frozen=True)
