@@ -42,6 +42,13 @@ class ResultLine:
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def exact(
+        cls, kind: str, vi: str, en: str, *, monthly: Fraction, months: int, total: Fraction
+    ) -> ResultLine:
+        """A line from exact amounts, each rounded to đồng once."""
+        return cls(kind, vi, en, round_half_up(monthly), months, round_half_up(total))
+
 
 @dataclass(frozen=True)
 class ContributionResult:
@@ -247,13 +254,13 @@ def bhyt_household(
         monthly = step * rate * base
         exact_monthly.append(monthly)
         lines.append(
-            ResultLine(
-                kind="member",
-                label_vi=f"Người thứ {position} ({_pct(step)}% × {_pct(rate)}% lương cơ sở)",
-                label_en=f"Member {position} ({_pct(step)}% × {_pct(rate)}% of the base figure)",
-                monthly=round_half_up(monthly),
+            ResultLine.exact(
+                "member",
+                f"Người thứ {position} ({_pct(step)}% × {_pct(rate)}% lương cơ sở)",
+                f"Member {position} ({_pct(step)}% × {_pct(rate)}% of the base figure)",
+                monthly=monthly,
                 months=months,
-                total=round_half_up(monthly * months),
+                total=monthly * months,
             )
         )
     gross_exact = sum(exact_monthly, Fraction(0)) * months
@@ -270,15 +277,13 @@ def bhyt_household(
             group=support_group,
         )
         lines.append(
-            ResultLine(
-                kind="central_support",
-                label_vi=(
-                    f"Ngân sách nhà nước hỗ trợ {_pct(share)}% ({group_name(support_group)})"
-                ),
-                label_en=f"State support {_pct(share)}% ({group_name(support_group, 'en')})",
-                monthly=round_half_up(share * sum(exact_monthly, Fraction(0))),
+            ResultLine.exact(
+                "central_support",
+                f"Ngân sách nhà nước hỗ trợ {_pct(share)}% ({group_name(support_group)})",
+                f"State support {_pct(share)}% ({group_name(support_group, 'en')})",
+                monthly=share * sum(exact_monthly, Fraction(0)),
                 months=months,
-                total=round_half_up(central_exact),
+                total=central_exact,
             )
         )
 
@@ -336,13 +341,13 @@ def _bhyt_local(
     assert best is not None
     _local_note(notes, best)
     lines.append(
-        ResultLine(
-            kind="local_support",
-            label_vi=f"Địa phương hỗ trợ (tỉnh {best.province})",
-            label_en=f"Local support (province {best.province})",
-            monthly=round_half_up(best_total / months),
+        ResultLine.exact(
+            "local_support",
+            f"Địa phương hỗ trợ (tỉnh {best.province})",
+            f"Local support (province {best.province})",
+            monthly=best_total / months,
             months=months,
-            total=round_half_up(best_total),
+            total=best_total,
         )
     )
     return best_total
@@ -472,31 +477,31 @@ def bhxh_voluntary(
     lines = _bhxh_lines(mode, rate, income, months, weights, contribution)
     if central_exact:
         lines.append(
-            ResultLine(
-                kind="central_support",
-                label_vi=(
+            ResultLine.exact(
+                "central_support",
+                (
                     f"Nhà nước hỗ trợ {_pct(share)}% × {_pct(rate)}% × "
                     f"{format_vnd(poverty_line)} ({group_name(top_group)})"
                 ),
-                label_en=(
+                (
                     f"State support {_pct(share)}% × {_pct(rate)}% × "
                     f"{format_vnd(poverty_line)} ({group_name(top_group, 'en')})"
                 ),
-                monthly=round_half_up(central_monthly),
+                monthly=central_monthly,
                 months=supported,
-                total=round_half_up(central_exact),
+                total=central_exact,
             )
         )
     if local_exact and local_line is not None:
         _local_note(notes, local_line)
         lines.append(
-            ResultLine(
-                kind="local_support",
-                label_vi=f"Địa phương hỗ trợ (tỉnh {local_line.province})",
-                label_en=f"Local support (province {local_line.province})",
-                monthly=round_half_up(local_monthly),
+            ResultLine.exact(
+                "local_support",
+                f"Địa phương hỗ trợ (tỉnh {local_line.province})",
+                f"Local support (province {local_line.province})",
+                monthly=local_monthly,
                 months=supported,
-                total=round_half_up(local_exact),
+                total=local_exact,
             )
         )
     return _result(
@@ -523,25 +528,25 @@ def _bhxh_lines(
 ) -> list[ResultLine]:
     if mode == "periodic":
         return [
-            ResultLine(
-                kind="contribution",
-                label_vi=f"Đóng {_pct(rate)}% × {format_vnd(income)}",
-                label_en=f"Contribution {_pct(rate)}% × {format_vnd(income)}",
-                monthly=round_half_up(contribution),
+            ResultLine.exact(
+                "contribution",
+                f"Đóng {_pct(rate)}% × {format_vnd(income)}",
+                f"Contribution {_pct(rate)}% × {format_vnd(income)}",
+                monthly=contribution,
                 months=months,
-                total=round_half_up(contribution * months),
+                total=contribution * months,
             )
         ]
     word_vi = "chiết khấu" if mode == "lump_sum" else "cộng lãi"
     word_en = "discounted" if mode == "lump_sum" else "with interest"
     return [
-        ResultLine(
-            kind="month",
-            label_vi=f"Tháng {i} ({word_vi})",
-            label_en=f"Month {i} ({word_en})",
-            monthly=round_half_up(contribution * weight),
+        ResultLine.exact(
+            "month",
+            f"Tháng {i} ({word_vi})",
+            f"Month {i} ({word_en})",
+            monthly=contribution * weight,
             months=1,
-            total=round_half_up(contribution * weight),
+            total=contribution * weight,
         )
         for i, weight in enumerate(weights, start=1)
     ]
