@@ -12,6 +12,7 @@ from fieldapp.model import Household
 from fieldapp.pledges import bhxh_groups_of
 from fieldapp.workspace import Workspace
 from sync.protocol.errors import FieldappError
+from sync.protocol.labels import AUDIENCES as AUDIENCE_NAMES
 from sync.protocol.money import format_vnd
 
 # The flyer layout (and reportlab with it) is imported when flyers are made: the desktop app
@@ -30,14 +31,8 @@ _AUDIENCE_BY_GROUP = (
     ("farmer", "agri_household"),
     ("agri_average", "agri_household"),
 )
-AUDIENCES = (
-    "agri_household",
-    "household_business",
-    "cooperative",
-    "village_cadre",
-    "poor_near_poor",
-    "young_migrant",
-)
+# The groups a flyer speaks to (the flyer templates have a text for each).
+AUDIENCES = tuple(AUDIENCE_NAMES)
 
 
 def audience_of(household: Household) -> str:

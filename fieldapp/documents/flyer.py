@@ -35,19 +35,14 @@ from fieldapp.documents.fonts import (
 )
 from fieldapp.text import nfc
 from sync.protocol.errors import FieldappError
+from sync.protocol.labels import AUDIENCES
 from sync.protocol.money import format_vnd
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
 
-AUDIENCE_GROUPS = (
-    "agri_household",
-    "household_business",
-    "cooperative",
-    "village_cadre",
-    "poor_near_poor",
-    "young_migrant",
-)
+# The groups a flyer speaks to: every template has a text for each.
+AUDIENCE_GROUPS = tuple(AUDIENCES)
 BASE_LANGUAGE = "vi"
 UNREVIEWED_NOTICE = (
     "Bản dịch chưa được người bản ngữ kiểm tra / Translation not reviewed by a native speaker"
@@ -387,6 +382,20 @@ def render_flyers(
 
 
 @dataclass(frozen=True)
+class _Section:
+    """One scheme's part of a page: heading, benefits, and the household's amounts as a table
+    (`width` is the table's share of the text column)."""
+
+    heading: str
+    label: str
+    benefits: tuple[str, ...]
+    intro: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    width: float
+
+
+@dataclass(frozen=True)
 class _PageText:
     """One page's text, placeholders filled in and NFC-normalised."""
 
@@ -395,18 +404,8 @@ class _PageText:
     address: str
     intro: str
     members: str
-    bhyt_heading: str
-    bhyt_label: str
-    bhyt_benefits: tuple[str, ...]
-    bhyt_intro: str
-    bhyt_header: tuple[str, str]
-    bhyt_rows: tuple[tuple[str, str], ...]
-    bhxh_heading: str
-    bhxh_label: str
-    bhxh_benefits: tuple[str, ...]
-    bhxh_intro: str
-    bhxh_header: tuple[str, ...]
-    bhxh_rows: tuple[tuple[str, ...], ...]
+    bhyt: _Section
+    bhxh: _Section
     note: str
     call_to_action: str
     agent: str
@@ -454,21 +453,27 @@ class _PageText:
             address=fill(s["address_line"]),
             intro=fill(group.intro),
             members=f"{s['members_label']}: " + ", ".join(members) if members else "",
-            bhyt_heading=s["bhyt_heading"],
-            bhyt_label=s["bhyt_benefits_label"],
-            bhyt_benefits=tuple(fill(item) for item in group.bhyt_benefits),
-            bhyt_intro=fill(s["bhyt_table_intro"], member_count=len(members)),
-            bhyt_header=(s["bhyt_period_col"], s["bhyt_amount_col"]),
-            bhyt_rows=tuple(
-                (fill(s["months"], months=months), format_vnd(amount))
-                for months, amount in sorted(flyer.bhyt_amounts.items())
+            bhyt=_Section(
+                s["bhyt_heading"],
+                s["bhyt_benefits_label"],
+                tuple(fill(item) for item in group.bhyt_benefits),
+                fill(s["bhyt_table_intro"], member_count=len(members)),
+                (s["bhyt_period_col"], s["bhyt_amount_col"]),
+                tuple(
+                    (fill(s["months"], months=months), format_vnd(amount))
+                    for months, amount in sorted(flyer.bhyt_amounts.items())
+                ),
+                0.72,
             ),
-            bhxh_heading=s["bhxh_heading"],
-            bhxh_label=s["bhxh_benefits_label"],
-            bhxh_benefits=tuple(fill(item) for item in group.bhxh_benefits),
-            bhxh_intro=s["bhxh_table_intro"],
-            bhxh_header=tuple(bhxh_header),
-            bhxh_rows=tuple(bhxh_rows),
+            bhxh=_Section(
+                s["bhxh_heading"],
+                s["bhxh_benefits_label"],
+                tuple(fill(item) for item in group.bhxh_benefits),
+                s["bhxh_table_intro"],
+                tuple(bhxh_header),
+                tuple(bhxh_rows),
+                1.0,
+            ),
             note=s["amounts_note"],
             call_to_action=fill(group.call_to_action),
             agent=fill(s["agent_line"]),
@@ -518,25 +523,16 @@ def _layout(pen: Pen, page: _PageText, scale: float) -> float:
         y += pen.paragraph(left, y, inner, page.members, REGULAR, small * 1.08, color=GREY)
     y += gap * 1.2
 
-    y = _section_heading(pen, left, inner, y, page.bhyt_heading, head)
-    y += pen.paragraph(left, y, inner, page.bhyt_label, BOLD, body * 0.95)
-    y = _bullets(pen, left, inner, y, page.bhyt_benefits, body * 0.95)
-    if page.bhyt_rows:
-        y += gap * 0.6
-        y += pen.paragraph(left, y, inner, page.bhyt_intro, REGULAR, body * 0.95)
-        y += gap * 0.3
-        y = _table(pen, left, inner * 0.72, y, page.bhyt_header, page.bhyt_rows, body)
-    y += gap * 1.4
-
-    y = _section_heading(pen, left, inner, y, page.bhxh_heading, head)
-    y += pen.paragraph(left, y, inner, page.bhxh_label, BOLD, body * 0.95)
-    y = _bullets(pen, left, inner, y, page.bhxh_benefits, body * 0.95)
-    if page.bhxh_rows:
-        y += gap * 0.6
-        y += pen.paragraph(left, y, inner, page.bhxh_intro, REGULAR, body * 0.95)
-        y += gap * 0.3
-        y = _table(pen, left, inner, y, page.bhxh_header, page.bhxh_rows, body)
-    y += gap * 0.4
+    for section, after in ((page.bhyt, 1.4), (page.bhxh, 0.4)):
+        y = _section_heading(pen, left, inner, y, section.heading, head)
+        y += pen.paragraph(left, y, inner, section.label, BOLD, body * 0.95)
+        y = _bullets(pen, left, inner, y, section.benefits, body * 0.95)
+        if section.rows:
+            y += gap * 0.6
+            y += pen.paragraph(left, y, inner, section.intro, REGULAR, body * 0.95)
+            y += gap * 0.3
+            y = _table(pen, left, inner * section.width, y, section.header, section.rows, body)
+        y += gap * after
     y += pen.paragraph(left, y, inner, page.note, REGULAR, small, color=GREY)
     y += gap * 1.2
 
