@@ -230,7 +230,8 @@ def _depth(value: object) -> int:
     return deepest
 
 
-def _too_large(limit: int) -> ProtocolError:
+def too_large(limit: int) -> ProtocolError:
+    """A body over a size limit (HTTP 413)."""
     return ProtocolError(
         f"Dữ liệu quá lớn (tối đa {limit} byte)",
         f"Body too large (limit {limit} bytes)",
@@ -242,7 +243,7 @@ def _too_large(limit: int) -> ProtocolError:
 def gunzip_limited(raw: bytes, *, max_compressed: int, max_decompressed: int) -> bytes:
     """Decompress gzip bit by bit, stopping as soon as the output passes the limit."""
     if len(raw) > max_compressed:
-        raise _too_large(max_compressed)
+        raise too_large(max_compressed)
     bad = ProtocolError("Dữ liệu nén gzip bị hỏng", "Body is not valid gzip data", code="bad_gzip")
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     out = bytearray()
@@ -253,7 +254,7 @@ def gunzip_limited(raw: bytes, *, max_compressed: int, max_decompressed: int) ->
             room = max_decompressed - len(out) + 1
             out += inflater.decompress(pending, room)
             if len(out) > max_decompressed:
-                raise _too_large(max_decompressed)
+                raise too_large(max_decompressed)
             pending = inflater.unconsumed_tail
             if inflater.eof:
                 break

@@ -38,9 +38,23 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 SCHEMES = {"bhyt": "bhyt_household", "bhxh": "bhxh_voluntary"}
 
 
-def _server_hlc(clock: Clock) -> str:
+def _to_laptops(
+    conn: Connection,
+    entity: str,
+    entity_id: str,
+    data: dict[str, Any],
+    *,
+    clock: Clock,
+    now: str,
+    agent_id: str | None = None,
+) -> None:
+    """Put what a supervisor set in the change feed: for one agent's laptops, or for all."""
     # Server-made entries carry an HLC too, so laptops order them like any other change.
-    return hlc_format(int(clock.now().timestamp() * 1000), 0, "server")
+    stamp = hlc_format(int(clock.now().timestamp() * 1000), 0, "server")
+    change = feed.entry(
+        entity=entity, entity_id=entity_id, data=data, hlc=stamp, now=now, agent_id=agent_id
+    )
+    feed.append(conn, change)
 
 
 def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock) -> str:
@@ -63,12 +77,12 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
     conn.execute(
         agent_communes.insert(), [{"agent_id": agent_id, "commune_code": c} for c in communes]
     )
-    feed.append(
+    _to_laptops(
         conn,
-        entity=wire.ASSIGNMENT,
-        entity_id=agent_id,
-        data={"agent_id": agent_id, "agent_name": name, "communes": communes},
-        hlc=_server_hlc(clock),
+        wire.ASSIGNMENT,
+        agent_id,
+        {"agent_id": agent_id, "agent_name": name, "communes": communes},
+        clock=clock,
         now=now,
         agent_id=agent_id,
     )
@@ -116,12 +130,12 @@ def add_receipt_book(
             id=book_id, agent_id=agent_id, series=series, first=first, last=last, created_at=now
         )
     )
-    feed.append(
+    _to_laptops(
         conn,
-        entity=wire.RECEIPT_BOOK,
-        entity_id=book_id,
-        data={"id": book_id, "agent_id": agent_id, "series": series, "first": first, "last": last},
-        hlc=_server_hlc(clock),
+        wire.RECEIPT_BOOK,
+        book_id,
+        {"id": book_id, "agent_id": agent_id, "series": series, "first": first, "last": last},
+        clock=clock,
         now=now,
         agent_id=agent_id,
     )
@@ -165,18 +179,18 @@ def set_target(
         conn.execute(
             targets.update().where(targets.c.id == target_id).values(count=count, updated_at=now)
         )
-    feed.append(
+    _to_laptops(
         conn,
-        entity=wire.TARGET,
-        entity_id=target_id,
-        data={
+        wire.TARGET,
+        target_id,
+        {
             "id": target_id,
             "agent_id": agent_id,
             "scheme": SCHEMES[scheme],
             "month": month,
             "count": count,
         },
-        hlc=_server_hlc(clock),
+        clock=clock,
         now=now,
         agent_id=agent_id,
     )
@@ -208,14 +222,7 @@ def publish_policy(conn: Connection, *, document: object, clock: Clock) -> tuple
         )
     now = iso_utc(clock.now())
     conn.execute(policies.insert().values(version=version, document=document, published_at=now))
-    feed.append(
-        conn,
-        entity=wire.POLICY,
-        entity_id=version,
-        data=document,
-        hlc=_server_hlc(clock),
-        now=now,
-    )
+    _to_laptops(conn, wire.POLICY, version, document, clock=clock, now=now)
     return version, True
 
 
@@ -226,20 +233,20 @@ def list_conflicts(conn: Connection, *, include_resolved: bool = False) -> list[
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def _count(conn: Connection, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+    )
+
+
 def stats(conn: Connection) -> dict[str, Any]:
     """Record counts per entity, and per agent what their devices have sent."""
-    per_entity: dict[str, int] = {}
-    for entity, table in {**MERGEABLE_TABLES, **IMMUTABLE_TABLES}.items():
-        per_entity[entity] = int(
-            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0
-        )
-    per_entity["open_conflicts"] = int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(field_conflicts)
-            .where(field_conflicts.c.resolved_at.is_(None))
-        ).scalar()
-        or 0
+    per_entity = {
+        entity: _count(conn, table)
+        for entity, table in {**MERGEABLE_TABLES, **IMMUTABLE_TABLES}.items()
+    }
+    per_entity["open_conflicts"] = _count(
+        conn, field_conflicts, field_conflicts.c.resolved_at.is_(None)
     )
     per_agent: list[dict[str, Any]] = []
     for agent in list_agents(conn):
@@ -252,23 +259,12 @@ def stats(conn: Connection) -> dict[str, Any]:
             ).where(devices.c.agent_id == agent["id"])
         ).all()
         device_ids = [d.id for d in device_rows]
-        counts = {}
-        for entity, table in IMMUTABLE_TABLES.items():
-            counts[entity] = int(
-                conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(table)
-                    .where(table.c.device_id.in_(device_ids))
-                ).scalar()
-                or 0
-            )
-        counts[wire.HOUSEHOLD] = int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(households)
-                .where(households.c.commune_code.in_(agent["communes"]))
-            ).scalar()
-            or 0
+        counts = {
+            entity: _count(conn, table, table.c.device_id.in_(device_ids))
+            for entity, table in IMMUTABLE_TABLES.items()
+        }
+        counts[wire.HOUSEHOLD] = _count(
+            conn, households, households.c.commune_code.in_(agent["communes"])
         )
         per_agent.append(
             {

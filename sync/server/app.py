@@ -299,26 +299,17 @@ def _finish_openapi(document: dict[str, Any], schemas: dict[str, Any]) -> None:
             components.pop(unused, None)
 
 
-def _too_large(limit: int) -> ServerError:
-    return ServerError(
-        f"Dữ liệu quá lớn (tối đa {limit} byte)",
-        f"Body too large (limit {limit} bytes)",
-        code="too_large",
-        status=413,
-    )
-
-
 async def _read_json(request: Request, max_raw: int, max_decompressed: int) -> dict[str, Any]:
     """Read a JSON body, gzip or not, never holding more than the limits in memory."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_raw:
-        raise _too_large(max_raw)
+        raise wire.too_large(max_raw)
     raw = bytearray()
     try:
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > max_raw:
-                raise _too_large(max_raw)
+                raise wire.too_large(max_raw)
     except ClientDisconnect:
         # A connection lost mid-upload is everyday on a rural network, not a server fault.
         raise ServerError(

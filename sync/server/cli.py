@@ -114,19 +114,8 @@ def _target_set(cmd: _Command) -> None:
     )
 
 
-def _read_file(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ServerError(
-            f"Không đọc được tệp {path}: {exc.strerror}",
-            f"Cannot read {path}: {exc.strerror}",
-            code="file_error",
-        ) from None
-
-
 def _policy_publish(cmd: _Command) -> None:
-    document = wire.parse_json(_read_file(cmd.args.file), max_depth=64)
+    document = wire.parse_json(Path(cmd.args.file).read_bytes(), max_depth=64)
     version, new = cmd.call(admin.publish_policy, document=document)
     if new:
         _out(say(f"Đã công bố chính sách phiên bản {version}", f"Published policy {version}"))
@@ -204,7 +193,7 @@ def _operator() -> str:
 
 def _import(cmd: _Command) -> None:
     path = Path(cmd.args.file)
-    raw = _read_file(str(path))
+    raw = path.read_bytes()
     with cmd.engine.connect() as conn:
         known: dict[str, devices.Device] = {}
 
@@ -555,7 +544,10 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         print(say("Lỗi: ", "Error: ") + exc.message(), file=sys.stderr)
         return 1
     except OSError as exc:
-        print(say("Lỗi tệp: ", "File error: ") + str(exc), file=sys.stderr)
+        # A file that cannot be read or written: which one, and the system's reason.
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        print(say(f"Lỗi tệp{where}: ", f"File error{where}: ") + reason, file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
         print(

@@ -52,35 +52,9 @@ def entry(
     }
 
 
-def append(
-    conn: Connection,
-    *,
-    entity: str,
-    entity_id: str,
-    data: dict[str, Any],
-    hlc: str,
-    now: str,
-    commune_code: str | None = None,
-    agent_id: str | None = None,
-    origin_device_id: str | None = None,
-    field_hlc: dict[str, str] | None = None,
-) -> int:
-    """Add one change; the caller holds lock(conn) in the same transaction."""
-    result = conn.execute(
-        _INSERT,
-        entry(
-            entity=entity,
-            entity_id=entity_id,
-            data=data,
-            hlc=hlc,
-            now=now,
-            commune_code=commune_code,
-            agent_id=agent_id,
-            origin_device_id=origin_device_id,
-            field_hlc=field_hlc,
-        ),
-    )
-    key = result.inserted_primary_key
+def append(conn: Connection, change: dict[str, Any]) -> int:
+    """Add one change made by entry(); its cursor. The caller holds lock(conn)."""
+    key = conn.execute(_INSERT, change).inserted_primary_key
     assert key is not None
     return int(key[0])
 

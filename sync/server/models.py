@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from sync.protocol import wire
 
 
 class ErrorBody(BaseModel):
@@ -66,22 +68,16 @@ class BatchModel(BaseModel):
     records: list[RecordModel]
 
 
-class RefusalModel(BaseModel):
-    seq: int
-    id: str
-    entity: str
-    code: str
-    vi: str
-    en: str
+def _described(message: type, name: str, **instead: Any) -> type[BaseModel]:
+    """A model with a wire message's fields (all required), some of their types `instead`."""
+    fields: dict[str, Any] = {
+        key: (instead.get(key, hint), ...) for key, hint in get_type_hints(message).items()
+    }
+    return create_model(name, **fields)
 
 
-class AckModel(BaseModel):
-    protocol: int
-    batch_id: str
-    accepted: list[int]
-    refused: list[RefusalModel]
-    conflicts: int
-    server_time: str
+RefusalModel = _described(wire.Refusal, "RefusalModel")
+AckModel = _described(wire.Ack, "AckModel", refused=list[RefusalModel])
 
 
 class ChangeModel(BaseModel):

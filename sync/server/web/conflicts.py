@@ -272,13 +272,15 @@ def resolve(
     )
     cursor = feed.append(
         conn,
-        entity=row.entity,
-        entity_id=row.entity_id,
-        data=current,
-        field_hlc=field_hlc,
-        hlc=stamp,
-        now=now,
-        commune_code=commune,
+        feed.entry(
+            entity=row.entity,
+            entity_id=row.entity_id,
+            data=current,
+            field_hlc=field_hlc,
+            hlc=stamp,
+            now=now,
+            commune_code=commune,
+        ),
     )
     closed = [int(other.id) for other in together]
     for other in together:
