@@ -38,23 +38,12 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 SCHEMES = {"bhyt": "bhyt_household", "bhxh": "bhxh_voluntary"}
 
 
-def _to_laptops(
-    conn: Connection,
-    entity: str,
-    entity_id: str,
-    data: dict[str, Any],
-    *,
-    clock: Clock,
-    now: str,
-    agent_id: str | None = None,
-) -> None:
-    """Put what a supervisor set in the change feed: for one agent's laptops, or for all."""
+def _to_laptops(conn: Connection, clock: Clock, now: str, **change: Any) -> None:
+    """Put what a supervisor set in the change feed (feed.entry's fields): for one agent's
+    laptops, or for all."""
     # Server-made entries carry an HLC too, so laptops order them like any other change.
     stamp = hlc_format(int(clock.now().timestamp() * 1000), 0, "server")
-    change = feed.entry(
-        entity=entity, entity_id=entity_id, data=data, hlc=stamp, now=now, agent_id=agent_id
-    )
-    feed.append(conn, change)
+    feed.append(conn, feed.entry(hlc=stamp, now=now, **change))
 
 
 def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock) -> str:
@@ -79,11 +68,11 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
     )
     _to_laptops(
         conn,
-        wire.ASSIGNMENT,
-        agent_id,
-        {"agent_id": agent_id, "agent_name": name, "communes": communes},
-        clock=clock,
-        now=now,
+        clock,
+        now,
+        entity=wire.ASSIGNMENT,
+        entity_id=agent_id,
+        data={"agent_id": agent_id, "agent_name": name, "communes": communes},
         agent_id=agent_id,
     )
     return agent_id
@@ -132,11 +121,11 @@ def add_receipt_book(
     )
     _to_laptops(
         conn,
-        wire.RECEIPT_BOOK,
-        book_id,
-        {"id": book_id, "agent_id": agent_id, "series": series, "first": first, "last": last},
-        clock=clock,
-        now=now,
+        clock,
+        now,
+        entity=wire.RECEIPT_BOOK,
+        entity_id=book_id,
+        data={"id": book_id, "agent_id": agent_id, "series": series, "first": first, "last": last},
         agent_id=agent_id,
     )
     return book_id
@@ -181,17 +170,17 @@ def set_target(
         )
     _to_laptops(
         conn,
-        wire.TARGET,
-        target_id,
-        {
+        clock,
+        now,
+        entity=wire.TARGET,
+        entity_id=target_id,
+        data={
             "id": target_id,
             "agent_id": agent_id,
             "scheme": SCHEMES[scheme],
             "month": month,
             "count": count,
         },
-        clock=clock,
-        now=now,
         agent_id=agent_id,
     )
     return str(target_id)
@@ -222,7 +211,7 @@ def publish_policy(conn: Connection, *, document: object, clock: Clock) -> tuple
         )
     now = iso_utc(clock.now())
     conn.execute(policies.insert().values(version=version, document=document, published_at=now))
-    _to_laptops(conn, wire.POLICY, version, document, clock=clock, now=now)
+    _to_laptops(conn, clock, now, entity=wire.POLICY, entity_id=version, data=document)
     return version, True
 
 
