@@ -79,6 +79,13 @@ class Server:
         with self.engine.begin() as conn:
             return admin.add_agent(conn, name=name, communes=communes, clock=self.clock)
 
+    def add_book(self, agent_id: str, series: str, first: int, last: int) -> str:
+        """Allocate receipt numbers first..last of a series to the agent; the book's id."""
+        with self.engine.begin() as conn:
+            return admin.add_receipt_book(
+                conn, agent_id=agent_id, series=series, first=first, last=last, clock=self.clock
+            )
+
     def enrol_code(self, agent_id: str, *, valid_hours: float = 72) -> str:
         with self.engine.begin() as conn:
             return devices.new_enrol_code(
@@ -134,6 +141,16 @@ class Laptop:
             hlc=self.clock.tick(self.now_ms),
             data=data,
             base=base,
+        )
+
+    def phone_change(self, home: dict[str, Any], phone: str, *, seen: str) -> wire.Record:
+        """An update of a household's phone, made over the phone's value stamped `seen`."""
+        return self.record(
+            "household",
+            {"commune_code": home["commune_code"], "phone": phone},
+            op="update",
+            base={"phone": seen},
+            record_id=home["id"],
         )
 
     def batch(self, records: list[wire.Record]) -> wire.Batch:

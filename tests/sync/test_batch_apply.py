@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from sync.protocol import wire
-from sync.server import admin
 from sync.server.schema import changes, field_conflicts, households
 from tests.sync.conftest import (
     Laptop,
@@ -86,10 +85,7 @@ def test_mixed_batch_gives_the_ack_record_by_record(server: Server) -> None:
     """New, duplicate, conflicting, out-of-scope and orphan records in one batch, each answered."""
     agent = server.add_agent("A", [COMMUNE])
     other_agent = server.add_agent("B", [COMMUNE, OTHER])
-    with server.engine.begin() as conn:
-        book = admin.add_receipt_book(
-            conn, agent_id=agent, series="AA/26", first=1, last=10, clock=server.clock
-        )
+    book = server.add_book(agent, "AA/26", 1, 10)
     laptop, other = server.laptop(agent), server.laptop(other_agent)
     home, elsewhere = household(COMMUNE), household(OTHER)
     person = member(home["id"])
@@ -109,13 +105,7 @@ def test_mixed_batch_gives_the_ack_record_by_record(server: Server) -> None:
     assert (
         other.send(
             other.record("household", elsewhere),
-            other.record(
-                "household",
-                {"commune_code": COMMUNE, "phone": "0922222222"},
-                op="update",
-                base={"phone": created["hlc"]},
-                record_id=home["id"],
-            ),
+            other.phone_change(home, "0922222222", seen=created["hlc"]),
         )["refused"]
         == []
     )

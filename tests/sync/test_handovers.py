@@ -19,7 +19,6 @@ from fieldapp.workspace import Workspace
 from sync.protocol import wire
 from sync.protocol.clock import FixedClock
 from sync.protocol.hlc import hlc_format
-from sync.server import admin
 from sync.server.cli import main as server_main
 from sync.server.schema import cash_handovers
 from sync.server.web.overview import HandoverRow, handover_summaries
@@ -58,10 +57,7 @@ def _paid_receipt(laptop: Laptop, head: str) -> int:
 
 def _agent_with_book(server: Server, name: str = "Trần Thị Bình") -> str:
     agent = server.add_agent(name, [COMMUNE])
-    with server.engine.begin() as conn:
-        admin.add_receipt_book(
-            conn, agent_id=agent, series="AA/26", first=1, last=50, clock=server.clock
-        )
+    server.add_book(agent, "AA/26", 1, 50)
     return agent
 
 

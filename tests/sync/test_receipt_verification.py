@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from sync.protocol.receipt_qr import parse_receipt_qr
-from sync.server import admin
 from tests.sync.client_fixtures import COMMUNE, Laptop, laptop_factory
 from tests.sync.conftest import Server
 
@@ -37,10 +36,7 @@ def test_receipt_from_a_server_book_verifies_then_shows_void(
 ) -> None:
     """Book from the server → pledge → receipt → sync: its QR address says valid, then voided."""
     agent = server.add_agent("Nguyễn Thị Lan", [COMMUNE])
-    with server.engine.begin() as conn:
-        admin.add_receipt_book(
-            conn, agent_id=agent, series="LC/26", first=101, last=150, clock=server.clock
-        )
+    server.add_book(agent, "LC/26", 101, 150)
     laptop = laptops("a")
     laptop.enrol(agent)
     assert laptop.sync().ok

@@ -224,12 +224,7 @@ def test_bad_query_parameters_are_400(server: Server) -> None:
 def test_receipt_verification(server: Server) -> None:
     """A QR signature verifies a receipt; a void shows; a wrong signature looks unknown."""
     agent = server.add_agent("A", [COMMUNE])
-    with server.engine.begin() as conn:
-        from sync.server import admin
-
-        book = admin.add_receipt_book(
-            conn, agent_id=agent, series="AA/26", first=1, last=50, clock=server.clock
-        )
+    book = server.add_book(agent, "AA/26", 1, 50)
     laptop = server.laptop(agent)
     home = household(COMMUNE)
     paid = receipt(home["id"], book, 7)

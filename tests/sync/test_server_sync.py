@@ -41,13 +41,7 @@ def test_edit_from_one_device_is_pulled_by_another_agent_sharing_the_commune(
     home = household(COMMUNE)
     created = a.record("household", home)
     a.send(created)
-    edit = a.record(
-        "household",
-        {"commune_code": COMMUNE, "phone": "0987654321"},
-        op="update",
-        base={"phone": created["hlc"]},
-        record_id=home["id"],
-    )
+    edit = a.phone_change(home, "0987654321", seen=created["hlc"])
     assert a.send(edit)["accepted"] == [2]
     changes, _ = b.pull()
     households = [c for c in changes if c["entity"] == "household"]
@@ -68,20 +62,8 @@ def test_concurrent_edits_of_one_field_record_a_conflict(server: Server) -> None
     created = a.record("household", home)
     a.send(created)
     b.now_ms = a.now_ms + 60_000  # b edits a minute later than a
-    edit_a = a.record(
-        "household",
-        {"commune_code": COMMUNE, "phone": "0911111111"},
-        op="update",
-        base={"phone": created["hlc"]},
-        record_id=home["id"],
-    )
-    edit_b = b.record(
-        "household",
-        {"commune_code": COMMUNE, "phone": "0922222222"},
-        op="update",
-        base={"phone": created["hlc"]},
-        record_id=home["id"],
-    )
+    edit_a = a.phone_change(home, "0911111111", seen=created["hlc"])
+    edit_b = b.phone_change(home, "0922222222", seen=created["hlc"])
     assert b.send(edit_b)["conflicts"] == 0
     ack = a.send(edit_a)
     assert ack["accepted"] == [edit_a["seq"]] and ack["conflicts"] == 1
@@ -165,10 +147,7 @@ def test_invalid_fields_refuse_the_record_not_the_batch(server: Server) -> None:
 def test_refused_record_leaves_nothing_behind(server: Server) -> None:
     """A receipt outside the agent's book, or reusing a number, changes nothing."""
     agent = server.add_agent("A", [COMMUNE])
-    with server.engine.begin() as conn:
-        book = admin.add_receipt_book(
-            conn, agent_id=agent, series="AA/26", first=1, last=10, clock=server.clock
-        )
+    book = server.add_book(agent, "AA/26", 1, 10)
     laptop = server.laptop(agent)
     home = household(COMMUNE)
     ack = laptop.send(
