@@ -14,6 +14,7 @@ from fieldapp.workspace import Workspace
 from sync.client import SyncClient
 from sync.protocol.clock import FixedClock
 from sync.server import admin
+from sync.server.cli import main as server_main
 from tests.sync.conftest import START, Server
 
 COMMUNE = "04001"
@@ -49,6 +50,22 @@ class Laptop:
     def sync(self, **options: Any) -> Any:
         with self.client(**options) as client:
             return client.run()
+
+    def carry_by_usb(self, folder: Path, *, imports: int) -> Any:
+        """Export the pending batches to one file and import it at the office `imports` times,
+        as an agent without a network does with a USB stick; what the export reported."""
+        with self.client() as client:
+            exported = client.export_batches(folder / "lo.fieldapp")
+        assert exported.ok and len(exported.files) == 1
+        for _ in range(imports):
+            imported = [
+                "--database-url",
+                self.server.database_url,
+                "import",
+                str(exported.files[0]),
+            ]
+            assert server_main(imported) == 0
+        return exported
 
     def pending(self) -> int:
         return int(self.ws.pending_sync())

@@ -234,12 +234,7 @@ def test_exported_batch_sent_later_over_http_is_applied_once(
     a = laptops("a")
     a.enrol(server.add_agent("A", [COMMUNE]))
     _fill(a)
-    with a.client() as client:
-        exported = client.export_batches(tmp_path / "lo.fieldapp")
-    assert exported.ok and len(exported.files) == 1
-    for _ in range(2):
-        imported = ["--database-url", server.database_url, "import", str(exported.files[0])]
-        assert server_main(imported) == 0
+    exported = a.carry_by_usb(tmp_path, imports=2)
     result = a.sync()
     assert result.ok and result.accepted == exported.sent
     assert len(server_batches(server)) == 1

@@ -19,7 +19,6 @@ from fieldapp.workspace import Workspace
 from sync.protocol import wire
 from sync.protocol.clock import FixedClock
 from sync.protocol.hlc import hlc_format
-from sync.server.cli import main as server_main
 from sync.server.schema import cash_handovers
 from sync.server.web.overview import HandoverRow, handover_summaries
 from tests.sync import client_fixtures
@@ -159,12 +158,7 @@ def test_usb_batch_file_carries_handovers(
     a.enrol(_agent_with_book(server))
     assert a.sync().ok
     _two_days_of_handovers(a)
-    with a.client() as client:
-        exported = client.export_batches(tmp_path / "lo.fieldapp")
-    assert exported.ok and len(exported.files) == 1
-    for _ in range(2):
-        imported = ["--database-url", server.database_url, "import", str(exported.files[0])]
-        assert server_main(imported) == 0
+    exported = a.carry_by_usb(tmp_path, imports=2)
     assert len(server_handovers(server)) == 2
     result = a.sync()
     assert result.ok and result.accepted == exported.sent
