@@ -103,6 +103,11 @@ class Server:
         self.laptops.append(laptop)
         return laptop
 
+    def close_laptops(self) -> None:
+        """Close the HTTP connections of the laptops enrolled with this server."""
+        for laptop in self.laptops:
+            laptop.http.close()
+
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
@@ -312,8 +317,7 @@ def server(database_url: str) -> Iterator[Server]:
     try:
         yield running
     finally:
-        for laptop in running.laptops:
-            laptop.http.close()
+        running.close_laptops()
         uv.should_exit = True
         thread.join(10)
         engine.dispose()
