@@ -51,8 +51,8 @@ def run_self_check(data_dir: Path, *, clock: Clock | None = None) -> list[str]:
         )
     lines: list[str] = []
     ws = _step("mở kho dữ liệu", "opening the store", lambda: Workspace.open(data_dir, clock=clock))
-    try:
-        lines.append(f"Mở kho dữ liệu mới: {ws.store.path}")
+    with ws:
+        lines.append(f"Mở kho dữ liệu mới: {ws.path}")
         household = _step(
             "tạo hộ gia đình",
             "creating a household",
@@ -126,8 +126,6 @@ def run_self_check(data_dir: Path, *, clock: Clock | None = None) -> list[str]:
             "in biên lai ra PDF", "rendering the receipt PDF", lambda: _render(ws, receipt.id)
         )
         lines.append(f"In biên lai ra PDF: {len(pdf) // 1024} KB, có phông DejaVu Sans nhúng sẵn.")
-    finally:
-        ws.close()
     return lines
 
 
