@@ -3,24 +3,57 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fieldapp.demo import DEMO_COMMUNE, DEMO_PROVINCE, create_demo
+from fieldapp.cli import main
+from fieldapp.demo import create_demo
 from fieldapp.model import Household
 from fieldapp.store import STORE_FILENAME, Store
 from fieldapp.workspace import Workspace
-from sync.protocol.clock import FixedClock
+from sync.protocol.clock import Clock, FixedClock
+from tests.fieldapp.samples import new_household
 
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
 DEMO_HOUSEHOLDS = 120
 
 # Tables whose rows a change may touch; search_index is the FTS5 table.
 TABLES = ("household", "member", "visit", "pledge", "pledge_event", "outbox", "search_index")
+
+# What stores_nothing gives: a context for a change that must raise this error.
+Refused = Callable[
+    [type[BaseException]], AbstractContextManager[pytest.ExceptionInfo[BaseException]]
+]
+# What fails_half_way gives: a context in which inserts into this table fail.
+FailsHalfWay = Callable[[str], AbstractContextManager[None]]
+
+
+def build_demo_store(folder: Path, households: int) -> Path:
+    """A demo commune built in folder and closed, so that everything is in the main file."""
+    ws = Workspace.open(folder, clock=FixedClock(NOW))
+    create_demo(ws, households=households, seed=2026)
+    ws.close()
+    return folder / STORE_FILENAME
+
+
+@contextmanager
+def opened_copy(store_file: Path, folder: Path, clock: Clock) -> Iterator[Workspace]:
+    """A private copy of a store file in a new folder, open with the clock until the end."""
+    folder.mkdir()
+    shutil.copyfile(store_file, folder / STORE_FILENAME)
+    ws = Workspace.open(folder, clock=clock)
+    try:
+        yield ws
+    finally:
+        ws.close()
 
 
 @pytest.fixture
@@ -40,11 +73,7 @@ def workspace(tmp_path: Path, clock: FixedClock) -> Iterator[Workspace]:
 @pytest.fixture(scope="session")
 def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo commune built once; closed so that everything is in the main file, not the WAL."""
-    folder = tmp_path_factory.mktemp("demo-template")
-    ws = Workspace.open(folder, clock=FixedClock(NOW))
-    create_demo(ws, households=DEMO_HOUSEHOLDS, seed=2026)
-    ws.close()
-    path = folder / STORE_FILENAME
+    path = build_demo_store(tmp_path_factory.mktemp("demo-template"), DEMO_HOUSEHOLDS)
     assert not Path(f"{path}-wal").exists()
     return path
 
@@ -52,12 +81,8 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def demo_workspace(tmp_path: Path, demo_store_file: Path, clock: FixedClock) -> Iterator[Workspace]:
     """A private copy of the demo store, opened with the fixed clock."""
-    folder = tmp_path / "demo"
-    folder.mkdir()
-    shutil.copyfile(demo_store_file, folder / STORE_FILENAME)
-    ws = Workspace.open(folder, clock=clock)
-    yield ws
-    ws.close()
+    with opened_copy(demo_store_file, tmp_path / "demo", clock) as ws:
+        yield ws
 
 
 def _counts(store: Store) -> dict[str, int]:
@@ -71,23 +96,25 @@ def counts() -> Callable[[Store], dict[str, int]]:
 
 
 @pytest.fixture
+def stores_nothing(workspace: Workspace) -> Refused:
+    """A context for a change that must raise the given error and leave every table as it was."""
+
+    @contextmanager
+    def refused(
+        error: type[BaseException],
+    ) -> Iterator[pytest.ExceptionInfo[BaseException]]:
+        before = _counts(workspace.store)
+        with pytest.raises(error) as caught:
+            yield caught
+        assert _counts(workspace.store) == before
+
+    return refused
+
+
+@pytest.fixture
 def add_household(workspace: Workspace) -> Callable[..., Household]:
     """Add a household to the workspace with sensible defaults; keyword arguments override."""
-
-    def add(**overrides: Any) -> Household:
-        values: dict[str, Any] = {
-            "province_code": DEMO_PROVINCE,
-            "commune_code": DEMO_COMMUNE,
-            "village": "Thôn Nậm Mòn",
-            "head_name": "Lê Văn An",
-            "phone": "0912345678",
-            "groups": ["farmer"],
-            "best_months": [7, 8],
-        }
-        values.update(overrides)
-        return workspace.households.add(**values)
-
-    return add
+    return functools.partial(new_household, workspace)
 
 
 @pytest.fixture
@@ -107,3 +134,32 @@ def fail_on_insert(workspace: Workspace) -> Callable[[str], None]:
         )
 
     return install
+
+
+@pytest.fixture
+def fails_half_way(fail_on_insert: Callable[[str], None], stores_nothing: Refused) -> FailsHalfWay:
+    """A context in which every INSERT into a table fails: the change inside must raise and
+    leave every table as it was, as after a crash half-way through."""
+
+    @contextmanager
+    def failing(table: str) -> Iterator[None]:
+        fail_on_insert(table)
+        with stores_nothing(sqlite3.OperationalError):
+            yield
+
+    return failing
+
+
+def run_fieldapp(ws: Workspace, *argv: str) -> int:
+    """Run the `fieldapp` command line on the workspace's data folder; its exit code."""
+    return main(["--data-dir", str(ws.data_dir), *argv])
+
+
+def check_imports_without_qt(module: str) -> None:
+    """Import a module in a fresh interpreter; fail if Qt or the desktop app came in with it."""
+    code = (
+        f"import sys, {module}; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'ui')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import date
 from fractions import Fraction
 from typing import Any
@@ -12,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import resources
 from fieldapp.calculator import (
     BHXH_GROUPS,
     ContributionResult,
@@ -22,6 +22,7 @@ from fieldapp.calculator import (
 )
 from fieldapp.errors import ValidationError
 from fieldapp.policy import Policy, load_policy
+from tests.fieldapp.samples import local_line, with_local_lines
 
 POLICY = load_policy()
 MARCH_2026 = date(2026, 3, 1)
@@ -29,59 +30,74 @@ JULY_2026 = date(2026, 7, 1)
 
 
 def local_policy() -> Policy:
-    """The shipped tables plus two made-up provincial lines for province 04."""
-    data: dict[str, Any] = json.loads(resources.read_text("policy", "vn-2026.11.json"))
-    data["version"] = "test-local"
-    data["local_support"] = [
-        {
-            "province": "04",
-            "scheme": "bhxh_voluntary",
-            "group": "near_poor",
-            "from": "2026-01-01",
-            "to": "2026-12-31",
-            "share_pct": "10",
-            "source": "NQ thử nghiệm 1",
-            "unconfirmed": False,
-        },
-        {
-            "province": "04",
-            "scheme": "bhxh_voluntary",
-            "group": "all",
-            "from": "2026-01-01",
-            "amount": 10_000,
-            "source": "NQ thử nghiệm 2",
-            "unconfirmed": True,
-        },
-        {
-            "province": "04",
-            "scheme": "bhyt_household",
-            "group": "all",
-            "from": "2026-01-01",
-            "amount": 20_000,
-            "source": "NQ thử nghiệm 3",
-            "unconfirmed": False,
-        },
-    ]
-    return Policy.from_dict(data)
+    """The shipped tables plus three made-up provincial lines for province 04."""
+    return Policy.from_dict(
+        with_local_lines(
+            "test-local",
+            local_line(
+                "bhxh_voluntary",
+                "near_poor",
+                to="2026-12-31",
+                share_pct="10",
+                source="NQ thử nghiệm 1",
+                unconfirmed=False,
+            ),
+            local_line(
+                "bhxh_voluntary", "all", amount=10_000, source="NQ thử nghiệm 2", unconfirmed=True
+            ),
+            local_line(
+                "bhyt_household", "all", amount=20_000, source="NQ thử nghiệm 3", unconfirmed=False
+            ),
+        )
+    )
 
 
-def refusal(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[str, str, str]:
-    problem = exc.value.problems[0]
-    return problem.field, problem.vi, problem.en
+# The case each BHYT and BHXH test starts from: three members for a year from July 2026, and a
+# near-poor person paying one month at the floor from March 2026.
+BHYT_CASE: dict[str, Any] = {"members": 3, "months": 12, "on": JULY_2026}
+BHXH_CASE: dict[str, Any] = {
+    "income": 1_500_000,
+    "months": 1,
+    "groups": ["near_poor"],
+    "on": MARCH_2026,
+}
+
+
+def bhyt(policy: Policy = POLICY, **changes: Any) -> ContributionResult:
+    """BHYT hộ gia đình for BHYT_CASE; keyword arguments change the case."""
+    return bhyt_household(policy, **{**BHYT_CASE, **changes})
+
+
+def bhxh(policy: Policy = POLICY, **changes: Any) -> ContributionResult:
+    """BHXH tự nguyện for BHXH_CASE; keyword arguments change the case."""
+    return bhxh_voluntary(policy, **{**BHXH_CASE, **changes})
+
+
+def refused(
+    calculate: Callable[..., ContributionResult], changes: dict[str, Any], field: str, fragment: str
+) -> tuple[str, str]:
+    """Check that a calculation is refused on the field, its English message saying the
+    fragment; the Vietnamese and English messages."""
+    with pytest.raises(ValidationError) as info:
+        calculate(**changes)
+    problem = info.value.problems[0]
+    assert problem.field == field
+    assert fragment in problem.en
+    return problem.vi, problem.en
 
 
 # BHYT hộ gia đình -----------------------------------------------------------------------------
 
 
 def test_bhyt_worked_example() -> None:
-    result = bhyt_household(POLICY, members=3, months=12, on=JULY_2026)
+    result = bhyt()
     assert result.gross == 3_142_260
     assert result.payable == 3_142_260
     assert result.central_support == result.local_support == 0
     assert result.scheme == "bhyt_household"
     assert result.mode == "periodic"
     assert result.policy_version == "vn-2026.11"
-    assert bhyt_household(POLICY, members=3, months=6, on=JULY_2026).gross == 1_571_130
+    assert bhyt(months=6).gross == 1_571_130
 
 
 @pytest.mark.parametrize(
@@ -100,7 +116,7 @@ def test_bhyt_worked_example() -> None:
     ],
 )
 def test_bhyt_amount_per_position(on: date, monthly: list[int], yearly: list[int]) -> None:
-    result = bhyt_household(POLICY, members=6, months=12, on=on)
+    result = bhyt(members=6, on=on)
     assert [line.monthly for line in result.lines] == monthly
     assert [line.total for line in result.lines] == yearly
     assert result.gross == sum(yearly)
@@ -108,14 +124,7 @@ def test_bhyt_amount_per_position(on: date, monthly: list[int], yearly: list[int
 
 
 def test_bhyt_support_group_and_covered_members_are_recorded() -> None:
-    result = bhyt_household(
-        POLICY,
-        members=2,
-        months=12,
-        on=JULY_2026,
-        covered_elsewhere=1,
-        support_group="near_poor",
-    )
+    result = bhyt(members=2, covered_elsewhere=1, support_group="near_poor")
     gross = 1_366_200 + 956_340
     assert result.gross == gross
     assert result.central_support == gross * 7 // 10
@@ -127,11 +136,11 @@ def test_bhyt_support_group_and_covered_members_are_recorded() -> None:
 
 
 def test_bhyt_local_support_is_per_member_per_month() -> None:
-    result = bhyt_household(local_policy(), members=3, months=12, on=JULY_2026, province="04")
+    result = bhyt(local_policy(), province="04")
     assert result.local_support == 3 * 12 * 20_000
     assert result.payable == 3_142_260 - 720_000
     assert result.lines[-1].kind == "local_support"
-    other = bhyt_household(local_policy(), members=3, months=12, on=JULY_2026, province="08")
+    other = bhyt(local_policy(), province="08")
     assert other.local_support == 0
 
 
@@ -150,12 +159,8 @@ def test_bhyt_local_support_is_per_member_per_month() -> None:
     ],
 )
 def test_bhyt_refusals(kwargs: dict[str, Any], field: str, fragment: str) -> None:
-    args: dict[str, Any] = {"members": 3, "months": 12, "on": JULY_2026, **kwargs}
-    with pytest.raises(ValidationError) as info:
-        bhyt_household(POLICY, **args)
-    got_field, vi, en = refusal(info)
-    assert got_field == field
-    assert fragment in en
+    """Each argument out of its range is refused on its own field, in both languages."""
+    vi, en = refused(bhyt, kwargs, field, fragment)
     assert vi and vi != en
 
 
@@ -176,7 +181,7 @@ def test_bhyt_refusals(kwargs: dict[str, Any], field: str, fragment: str) -> Non
     ],
 )
 def test_bhxh_worked_examples(groups: list[str], payable: int, support: int) -> None:
-    result = bhxh_voluntary(POLICY, income=1_500_000, months=1, groups=groups, on=MARCH_2026)
+    result = bhxh(groups=groups)
     assert result.gross == 330_000
     assert result.central_support == support
     assert result.payable == payable
@@ -185,17 +190,13 @@ def test_bhxh_worked_examples(groups: list[str], payable: int, support: int) -> 
 
 
 def test_bhxh_near_poor_year() -> None:
-    result = bhxh_voluntary(
-        POLICY, income=1_500_000, months=12, groups=["near_poor"], on=MARCH_2026
-    )
+    result = bhxh(months=12)
     assert result.gross == 3_960_000
     assert result.payable == 2_376_000
 
 
 def test_bhxh_lump_sum_worked_example() -> None:
-    result = bhxh_voluntary(
-        POLICY, income=1_500_000, months=60, groups=["other"], on=MARCH_2026, lump_years=5
-    )
+    result = bhxh(months=60, groups=["other"], lump_years=5)
     assert result.gross == 18_098_148
     assert result.mode == "lump_sum"
     assert result.months == 60
@@ -208,15 +209,7 @@ def test_bhxh_lump_sum_worked_example() -> None:
 
 
 def test_bhxh_lump_sum_support_stops_at_the_cap() -> None:
-    result = bhxh_voluntary(
-        POLICY,
-        income=1_500_000,
-        months=24,
-        groups=["near_poor"],
-        on=MARCH_2026,
-        lump_years=2,
-        supported_months_used=110,
-    )
+    result = bhxh(months=24, lump_years=2, supported_months_used=110)
     r = Fraction(31, 10_000)
     support = sum(Fraction(132_000) / (1 + r) ** i for i in range(10))
     assert result.central_support == int(support + Fraction(1, 2))
@@ -224,14 +217,7 @@ def test_bhxh_lump_sum_support_stops_at_the_cap() -> None:
 
 
 def test_bhxh_back_payment() -> None:
-    result = bhxh_voluntary(
-        POLICY,
-        income=2_000_000,
-        months=36,
-        groups=["poor"],
-        on=MARCH_2026,
-        back_months=36,
-    )
+    result = bhxh(income=2_000_000, months=36, groups=["poor"], back_months=36)
     r = Fraction(31, 10_000)
     expected = sum(Fraction(440_000) * (1 + r) ** i for i in range(1, 37))
     assert result.gross == int(expected + Fraction(1, 2))
@@ -242,77 +228,40 @@ def test_bhxh_back_payment() -> None:
 
 
 def test_bhxh_supported_months_cap() -> None:
-    partly = bhxh_voluntary(
-        POLICY,
-        income=1_500_000,
-        months=3,
-        groups=["near_poor"],
-        on=MARCH_2026,
-        supported_months_used=119,
-    )
+    partly = bhxh(months=3, supported_months_used=119)
     assert partly.central_support == 132_000
-    exhausted = bhxh_voluntary(
-        POLICY,
-        income=1_500_000,
-        months=3,
-        groups=["near_poor"],
-        on=MARCH_2026,
-        supported_months_used=120,
-    )
+    exhausted = bhxh(months=3, supported_months_used=120)
     assert exhausted.central_support == 0
     assert exhausted.payable == exhausted.gross == 990_000
 
 
 def test_bhxh_support_is_on_the_poverty_line_not_the_income() -> None:
-    result = bhxh_voluntary(
-        POLICY, income=10_000_000, months=1, groups=["near_poor"], on=MARCH_2026
-    )
+    result = bhxh(income=10_000_000)
     assert result.gross == 2_200_000
     assert result.central_support == 132_000
 
 
 def test_bhxh_local_support_from_a_fixture_policy() -> None:
     policy = local_policy()
-    near_poor = bhxh_voluntary(
-        policy, income=1_500_000, months=1, groups=["near_poor"], on=MARCH_2026, province="04"
-    )
+    near_poor = bhxh(policy, province="04")
     # 10 % of 22 % × 1,500,000 = 33,000 beats the flat 10,000 line for everyone.
     assert near_poor.local_support == 33_000
     assert near_poor.payable == 198_000 - 33_000
     assert near_poor.policy_version == "test-local"
     assert any("NQ thử nghiệm 1" in note for note in near_poor.notes_vi)
 
-    other = bhxh_voluntary(
-        policy, income=1_500_000, months=12, groups=["other"], on=MARCH_2026, province="04"
-    )
+    other = bhxh(policy, months=12, groups=["other"], province="04")
     assert other.local_support == 120_000
     assert any(name.startswith("local_support.04") for name in other.unconfirmed)
 
-    after = bhxh_voluntary(
-        policy,
-        income=2_200_000,
-        months=1,
-        groups=["near_poor"],
-        on=date(2027, 2, 1),
-        province="04",
-    )
+    after = bhxh(policy, income=2_200_000, on=date(2027, 2, 1), province="04")
     assert after.local_support == 10_000
-    elsewhere = bhxh_voluntary(
-        policy, income=1_500_000, months=1, groups=["near_poor"], on=MARCH_2026, province="08"
-    )
+    elsewhere = bhxh(policy, province="08")
     assert elsewhere.local_support == 0
 
 
 def test_bhxh_lump_sum_discounts_local_support_too() -> None:
-    result = bhxh_voluntary(
-        local_policy(),
-        income=1_500_000,
-        months=12,
-        groups=["near_poor"],
-        on=MARCH_2026,
-        province="04",
-        lump_years=1,
-    )
+    result = bhxh(local_policy(), months=12, province="04", lump_years=1)
     r = Fraction(31, 10_000)
     weight = sum(1 / (1 + r) ** i for i in range(12))
     assert result.local_support == int(33_000 * weight + Fraction(1, 2))
@@ -343,28 +292,15 @@ def test_bhxh_lump_sum_discounts_local_support_too() -> None:
     ],
 )
 def test_bhxh_refusals(kwargs: dict[str, Any], field: str, fragment: str) -> None:
-    args: dict[str, Any] = {
-        "income": 1_500_000,
-        "months": 1,
-        "groups": ["near_poor"],
-        "on": MARCH_2026,
-        **kwargs,
-    }
-    with pytest.raises(ValidationError) as info:
-        bhxh_voluntary(POLICY, **args)
-    got_field, vi, en = refusal(info)
-    assert got_field == field
-    assert fragment in en
+    """Each argument out of its range is refused on its own field; income ranges in đồng."""
+    vi, _en = refused(bhxh, kwargs, field, fragment)
     if " đ – " in fragment:
         assert fragment in vi
         assert "Mức thu nhập" in vi
 
 
 def test_as_dict_is_json_ready() -> None:
-    result = bhxh_voluntary(
-        POLICY, income=1_500_000, months=12, groups=["near_poor"], on=MARCH_2026
-    )
-    data = result.as_dict()
+    data = bhxh(months=12).as_dict()
     assert json.loads(json.dumps(data)) == data
     for key in ("gross", "central_support", "local_support", "payable"):
         assert type(data[key]) is int

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import json
 import shutil
-import subprocess
-import sys
 import time
 import unicodedata
 from pathlib import Path
@@ -22,8 +19,6 @@ from fieldapp.documents import (
     AUDIENCE_GROUPS,
     BhxhOption,
     Cancelled,
-    FlyerData,
-    ReceiptDocument,
     TemplateError,
     load_flyer_templates,
     render_flyers,
@@ -37,11 +32,11 @@ from sync.protocol.receipt_qr import (
     CODE_ALPHABET,
     normalize_verification_code,
     parse_receipt_qr,
-    receipt_qr_payload,
     receipt_signature,
     verification_code,
     verify_receipt_qr,
 )
+from tests.fieldapp.conftest import check_imports_without_qt
 from tests.fieldapp.pdfcheck import (
     decode_qr,
     flat,
@@ -50,48 +45,21 @@ from tests.fieldapp.pdfcheck import (
     render_png,
     word_boxes,
 )
+from tests.fieldapp.samples import (
+    BHYT_3_MEMBERS,
+    DEVICE_KEY,
+    RECEIPT_ID,
+    RECEIPT_QR,
+    make_flyer,
+    make_receipt,
+    qr_payload,
+)
 
-DEVICE_KEY = bytes.fromhex("5f1c0e9a7b3d42c8a1e6f0b29d8c7a6e5f4b3a29180716253443526170819fae")
-RECEIPT_ID = "0193a4b2-7c1e-7d2a-9f00-0123456789ab"
-ISSUED_AT = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)  # 10:00 in Vietnam
 LAYOUTS = ("a5", "a6", "roll80")
 
 
-def make_receipt(**changes: object) -> ReceiptDocument:
-    payload = receipt_qr_payload(
-        receipt_id=RECEIPT_ID,
-        series="LC-NTA-24",
-        number=123,
-        amount=1_366_200,
-        issued_on=dt.date(2026, 11, 23),
-        device_key=DEVICE_KEY,
-    )
-    doc = ReceiptDocument(
-        bhxh_office="Bảo hiểm xã hội tỉnh Lào Cai",
-        collector_org="Bưu điện xã Nậm Tha — được Bảo hiểm xã hội uỷ quyền thu",
-        form_no="C45-BB",
-        series="LC-NTA-24",
-        number=123,
-        issued_at=ISSUED_AT,
-        payer_name="Giàng Thị Mỷ",
-        payer_bhxh_code="1523456789",
-        payer_address="Thôn Nậm Tha, xã Nậm Tha, tỉnh Lào Cai",
-        description=(
-            "Tiền đóng BHYT hộ gia đình, phương thức đóng 12 tháng, "
-            "từ ngày 01/12/2026 đến ngày 30/11/2027"
-        ),
-        period_from=dt.date(2026, 12, 1),
-        period_to=dt.date(2027, 11, 30),
-        amount=1_366_200,
-        collector_name="Lò Văn Thắng",
-        verification_code=verification_code(parse_receipt_qr(payload)["sig"]),
-        qr_payload=payload,
-        receipt_id=RECEIPT_ID,
-    )
-    return dataclasses.replace(doc, **changes)  # type: ignore[arg-type]
-
-
 def receipt_text(pdf: bytes) -> str:
+    """The text of a one-page receipt PDF, white space folded."""
     pages = page_texts(pdf)
     assert len(pages) == 1
     return flat(pages[0])
@@ -269,14 +237,7 @@ def test_qr_payload_format() -> None:
     parts = payload.split("|")
     assert parts[:6] == ["FA1", RECEIPT_ID, "LC-NTA-24", "123", "1366200", "20261123"]
     assert len(parts[6]) == 16 and int(parts[6], 16) >= 0
-    assert parts[6] == receipt_signature(
-        receipt_id=RECEIPT_ID,
-        series="LC-NTA-24",
-        number=123,
-        amount=1_366_200,
-        issued_on=dt.date(2026, 11, 23),
-        device_key=DEVICE_KEY,
-    )
+    assert parts[6] == receipt_signature(**RECEIPT_QR)
 
 
 def test_tampered_payload_fails_verification() -> None:
@@ -291,15 +252,7 @@ def test_tampered_payload_fails_verification() -> None:
 
 def test_url_form_when_a_server_is_configured() -> None:
     """With a server URL the QR holds https://<server>/r/<id>?s=<sig> for online checking."""
-    url = receipt_qr_payload(
-        receipt_id=RECEIPT_ID,
-        series="LC-NTA-24",
-        number=123,
-        amount=1_366_200,
-        issued_on=dt.date(2026, 11, 23),
-        device_key=DEVICE_KEY,
-        server_url="bhxh-laocai.example.vn/",
-    )
+    url = qr_payload(server_url="bhxh-laocai.example.vn/")
     sig = parse_receipt_qr(make_receipt().qr_payload)["sig"]
     assert url == f"https://bhxh-laocai.example.vn/r/{RECEIPT_ID}?s={sig}"
     fields = parse_receipt_qr(url)
@@ -329,14 +282,7 @@ def test_verification_code_is_short_and_typable() -> None:
 )
 def test_qr_round_trip(number: int, amount: int, series: str, day: dt.date) -> None:
     """Any receipt's payload parses back to its fields and verifies with its key only."""
-    payload = receipt_qr_payload(
-        receipt_id=RECEIPT_ID,
-        series=series,
-        number=number,
-        amount=amount,
-        issued_on=day,
-        device_key=DEVICE_KEY,
-    )
+    payload = qr_payload(series=series, number=number, amount=amount, issued_on=day)
     fields = parse_receipt_qr(payload)
     assert (fields["series"], fields["number"], fields["amount"], fields["issued_on"]) == (
         series,
@@ -349,51 +295,15 @@ def test_qr_round_trip(number: int, amount: int, series: str, day: dt.date) -> N
 
 
 def test_qr_fields_cannot_break_the_format() -> None:
+    """A series with the field separator in it, or a negative amount, is refused."""
+    day = dt.date(2026, 1, 1)
     with pytest.raises(ValueError, match="series"):
-        receipt_qr_payload(
-            receipt_id=RECEIPT_ID,
-            series="LC|NTA",
-            number=1,
-            amount=1,
-            issued_on=dt.date(2026, 1, 1),
-            device_key=DEVICE_KEY,
-        )
+        qr_payload(series="LC|NTA", number=1, amount=1, issued_on=day)
     with pytest.raises(ValueError, match="amount"):
-        receipt_qr_payload(
-            receipt_id=RECEIPT_ID,
-            series="LC-NTA-24",
-            number=1,
-            amount=-5,
-            issued_on=dt.date(2026, 1, 1),
-            device_key=DEVICE_KEY,
-        )
+        qr_payload(number=1, amount=-5, issued_on=day)
 
 
 # --- flyers -----------------------------------------------------------------------------
-
-# Amounts from DOMAIN.md worked examples; the flyer only prints what it is given.
-BHYT_3_MEMBERS = {3: 785_565, 6: 1_571_130, 12: 3_142_260}
-FLOOR = BhxhOption("Mức thấp nhất (1.500.000 đ/tháng)", 264_000, 3_168_000, 18_098_148)
-HIGHER = BhxhOption("Mức 3.000.000 đ/tháng", 528_000, 6_336_000, 36_196_296)
-
-
-def make_flyer(i: int = 0, **changes: object) -> FlyerData:
-    flyer = FlyerData(
-        household_head=f"Sùng A Páo {i}",
-        village="Thôn Sín Chải",
-        commune_name="xã Tả Van",
-        group=AUDIENCE_GROUPS[i % len(AUDIENCE_GROUPS)],
-        language="vi",
-        members=["Sùng A Páo", "Giàng Thị Dợ", f"Sùng Thị Mỷ {i}"],
-        # Each household gets amounts of its own, so a page can be matched to its household.
-        bhyt_amounts={months: amount + i for months, amount in BHYT_3_MEMBERS.items()},
-        bhxh_options=[FLOOR, dataclasses.replace(HIGHER, monthly_payable=528_000 + 1000 * i)],
-        agent_name="Lò Văn Thắng",
-        agent_phone="0912 345 678",
-        next_visit=dt.date(2027, 1, 15),
-        seasonal_income=False,
-    )
-    return dataclasses.replace(flyer, **changes)  # type: ignore[arg-type]
 
 
 def test_village_batch_one_page_per_household() -> None:
@@ -648,9 +558,4 @@ def test_broken_json_names_the_file(tmp_path: Path) -> None:
 
 def test_documents_do_not_import_qt() -> None:
     """The core's PDF code runs without Qt (the server and CLI use it too)."""
-    code = (
-        "import sys, fieldapp.documents; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'ui')]; "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    check_imports_without_qt("fieldapp.documents")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +11,13 @@ import pypdf
 import pytest
 
 from fieldapp.calculator import bhyt_household
-from fieldapp.cli import main
-from fieldapp.demo import create_demo
 from fieldapp.flyers import AUDIENCES, audience_of, flyer_for, household_flyers, village_flyers
 from fieldapp.model import Household
-from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
 from sync.protocol.errors import FieldappError
 from sync.protocol.money import format_vnd
-from tests.fieldapp.conftest import NOW
+from tests.fieldapp.conftest import NOW, build_demo_store, opened_copy, run_fieldapp
 from tests.fieldapp.pdfcheck import flat, page_sizes_mm, page_texts
 
 HOUSEHOLDS = 30
@@ -30,22 +26,14 @@ HOUSEHOLDS = 30
 @pytest.fixture(scope="module")
 def commune_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo commune of 30 households, built once for this module."""
-    folder = tmp_path_factory.mktemp("flyer-commune")
-    ws = Workspace.open(folder, clock=FixedClock(NOW))
-    create_demo(ws, households=HOUSEHOLDS, seed=2026)
-    ws.close()
-    return folder / STORE_FILENAME
+    return build_demo_store(tmp_path_factory.mktemp("flyer-commune"), HOUSEHOLDS)
 
 
 @pytest.fixture
 def commune(tmp_path: Path, commune_file: Path) -> Iterator[Workspace]:
     """A private copy of the 30-household commune, opened with the fixed clock."""
-    folder = tmp_path / "commune"
-    folder.mkdir()
-    shutil.copyfile(commune_file, folder / STORE_FILENAME)
-    ws = Workspace.open(folder, clock=FixedClock(NOW))
-    yield ws
-    ws.close()
+    with opened_copy(commune_file, tmp_path / "commune", FixedClock(NOW)) as ws:
+        yield ws
 
 
 def _biggest_village(ws: Workspace) -> str:
@@ -188,18 +176,7 @@ def test_print_flyers_command_writes_the_pdf(
     """`fieldapp print flyers --village … --out …` writes the village's flyers as one PDF."""
     village = _biggest_village(commune)
     out = tmp_path / "out" / "to-roi.pdf"
-    code = main(
-        [
-            "--data-dir",
-            str(commune.data_dir),
-            "print",
-            "flyers",
-            "--village",
-            village,
-            "--out",
-            str(out),
-        ]
-    )
+    code = run_fieldapp(commune, "print", "flyers", "--village", village, "--out", str(out))
     assert code == 0
     assert str(out) in capsys.readouterr().out
     households = commune.households.in_village(village)
@@ -214,7 +191,7 @@ def test_print_flyers_command_needs_a_destination(
 ) -> None:
     """Without --out or --printer the command says what is missing and writes nothing."""
     village = _biggest_village(commune)
-    code = main(["--data-dir", str(commune.data_dir), "print", "flyers", "--village", village])
+    code = run_fieldapp(commune, "print", "flyers", "--village", village)
     assert code == 1
     assert "--out" in capsys.readouterr().err
 
@@ -224,20 +201,8 @@ def test_print_flyers_command_reports_unknown_village(
 ) -> None:
     """An unknown village is reported on stderr with exit code 1 and no file."""
     out = tmp_path / "none.pdf"
-    code = main(
-        [
-            "--data-dir",
-            str(commune.data_dir),
-            "print",
-            "flyers",
-            "--village",
-            "Bản Không Có",
-            "--out",
-            str(out),
-            "--group",
-            "cooperative",
-        ]
-    )
+    options = ("--village", "Bản Không Có", "--out", str(out), "--group", "cooperative")
+    code = run_fieldapp(commune, "print", "flyers", *options)
     assert code == 1
     assert "Bản Không Có" in capsys.readouterr().err
     assert not out.exists()

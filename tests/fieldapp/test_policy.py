@@ -12,44 +12,31 @@ from typing import Any
 
 import pytest
 
-import resources
 from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.policy import Policy, PolicyFormatError, PolicySet, load_policy
 from sync.protocol.errors import FieldappError
+from tests.fieldapp.samples import (
+    SHIPPED_POLICY,
+    local_line,
+    shipped_policy_dict,
+    with_local_lines,
+)
 
-SHIPPED = resources.path("policy", "vn-2026.11.json")
 
-
-def shipped_dict() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SHIPPED.read_text(encoding="utf-8"))
-    return data
-
-
-def with_local_lines() -> dict[str, Any]:
-    data = shipped_dict()
-    data["version"] = "test-2026.12"
-    data["local_support"] = [
-        {
-            "province": "04",
-            "scheme": "bhxh_voluntary",
-            "group": "near_poor",
-            "from": "2026-01-01",
-            "to": "2026-12-31",
-            "share_pct": "10",
-            "source": "NQ thử nghiệm",
-            "unconfirmed": False,
-        },
-        {
-            "province": "04",
-            "scheme": "bhyt_household",
-            "group": "all",
-            "from": "2026-01-01",
-            "amount": 20000,
-            "source": "NQ thử nghiệm",
-            "unconfirmed": True,
-        },
-    ]
-    return data
+def two_local_lines() -> dict[str, Any]:
+    """The shipped tables with one BHXH share and one BHYT amount for province 04."""
+    return with_local_lines(
+        "test-2026.12",
+        local_line(
+            "bhxh_voluntary",
+            "near_poor",
+            to="2026-12-31",
+            share_pct="10",
+            source="NQ thử nghiệm",
+            unconfirmed=False,
+        ),
+        local_line("bhyt_household", "all", amount=20000, source="NQ thử nghiệm", unconfirmed=True),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +48,7 @@ def test_shipped_policy_is_the_default(policy: Policy) -> None:
     assert policy.version == "vn-2026.11"
     assert policy.published == date(2026, 11, 1)
     assert policy.country == "VN"
-    assert load_policy(SHIPPED) == policy
+    assert load_policy(SHIPPED_POLICY) == policy
 
 
 def test_shipped_file_has_no_binary_floats() -> None:
@@ -74,7 +61,7 @@ def test_shipped_file_has_no_binary_floats() -> None:
             for v in value:
                 walk(v)
 
-    walk(json.loads(SHIPPED.read_text(encoding="utf-8"), parse_float=Decimal))
+    walk(json.loads(SHIPPED_POLICY.read_text(encoding="utf-8"), parse_float=Decimal))
 
 
 @pytest.mark.parametrize(
@@ -163,7 +150,7 @@ def test_date_before_history_is_refused_with_the_covered_range(policy: Policy) -
 
 
 def test_date_after_a_closed_history_is_refused() -> None:
-    data = shipped_dict()
+    data = shipped_policy_dict()
     data["rural_poverty_line"] = data["rural_poverty_line"][:1]
     policy = Policy.from_dict(data)
     with pytest.raises(ValidationError) as info:
@@ -181,7 +168,7 @@ def test_unknown_group_names_the_allowed_ones(policy: Policy) -> None:
 
 
 def test_local_support_lines_are_filtered_by_province_scheme_and_date() -> None:
-    policy = Policy.from_dict(with_local_lines())
+    policy = Policy.from_dict(two_local_lines())
     on = date(2026, 5, 1)
     bhxh = policy.local_support_lines("04", "bhxh_voluntary", on)
     assert len(bhxh) == 1
@@ -199,10 +186,10 @@ def test_local_support_lines_are_filtered_by_province_scheme_and_date() -> None:
 
 
 def test_policy_set_picks_the_latest_and_replaces_by_version(tmp_path: Path) -> None:
-    newer = shipped_dict()
+    newer = shipped_policy_dict()
     newer["version"] = "vn-2027.01"
     newer["published"] = "2027-01-05"
-    (tmp_path / "vn-2026.11.json").write_text(SHIPPED.read_text(encoding="utf-8"), "utf-8")
+    (tmp_path / "vn-2026.11.json").write_text(SHIPPED_POLICY.read_text(encoding="utf-8"), "utf-8")
     (tmp_path / "vn-2027.01.json").write_text(json.dumps(newer), "utf-8")
     policies = PolicySet.from_directory(tmp_path)
     assert policies.versions() == ("vn-2026.11", "vn-2027.01")
@@ -228,7 +215,7 @@ def test_policy_set_refuses_duplicates_and_emptiness() -> None:
 
 
 def _broken(path: list[str | int], value: object = None, *, delete: bool = False) -> Any:
-    data = copy.deepcopy(shipped_dict())
+    data = copy.deepcopy(shipped_policy_dict())
     target: Any = data
     for step in path[:-1]:
         target = target[step]
@@ -279,16 +266,14 @@ def _broken(path: list[str | int], value: object = None, *, delete: bool = False
             _broken(
                 ["local_support"],
                 [
-                    {
-                        "province": "04",
-                        "scheme": "bhxh_voluntary",
-                        "group": "near_poor",
-                        "from": "2026-01-01",
-                        "share_pct": "10",
-                        "amount": 10000,
-                        "source": "x",
-                        "unconfirmed": False,
-                    }
+                    local_line(
+                        "bhxh_voluntary",
+                        "near_poor",
+                        share_pct="10",
+                        amount=10000,
+                        source="x",
+                        unconfirmed=False,
+                    )
                 ],
             ),
             "local_support[0].share_pct",
@@ -297,15 +282,9 @@ def _broken(path: list[str | int], value: object = None, *, delete: bool = False
             _broken(
                 ["local_support"],
                 [
-                    {
-                        "province": "04",
-                        "scheme": "bhxh_voluntary",
-                        "group": "student",
-                        "from": "2026-01-01",
-                        "amount": 10000,
-                        "source": "x",
-                        "unconfirmed": False,
-                    }
+                    local_line(
+                        "bhxh_voluntary", "student", amount=10000, source="x", unconfirmed=False
+                    )
                 ],
             ),
             "local_support[0].group",
@@ -322,7 +301,7 @@ def test_malformed_policy_names_the_key(data: Any, key: str) -> None:
 
 
 def test_malformed_file_names_the_file_and_key(tmp_path: Path) -> None:
-    text = SHIPPED.read_text(encoding="utf-8").replace('"value": "4.5"', '"value": 4.5')
+    text = SHIPPED_POLICY.read_text(encoding="utf-8").replace('"value": "4.5"', '"value": 4.5')
     bad = tmp_path / "vn-bad.json"
     bad.write_text(text, "utf-8")
     with pytest.raises(PolicyFormatError) as info:

@@ -17,12 +17,12 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from fieldapp.cli import main
 from fieldapp.printing import PrintingError, print_pdf, printers, require_printer
 from fieldapp.receipts import Receipt
 from fieldapp.workspace import Workspace
 from sync.protocol.errors import FieldappError
 from sync.protocol.money import format_vnd
+from tests.fieldapp.conftest import check_imports_without_qt, run_fieldapp
 from tests.fieldapp.pdfcheck import flat, need, page_texts
 
 QUEUE = "fieldapp-test"
@@ -161,21 +161,8 @@ def test_receipt_printed_on_a_real_cups_queue(
     assert QUEUE in printers()
     before = _pdfs(cups_pdf_queue)
     out = tmp_path / "bien-lai.pdf"
-    code = main(
-        [
-            "--data-dir",
-            str(workspace.data_dir),
-            "print",
-            "receipt",
-            receipt.id,
-            "--printer",
-            QUEUE,
-            "--out",
-            str(out),
-            "--layout",
-            "roll80",
-        ]
-    )
+    options = ("--printer", QUEUE, "--out", str(out), "--layout", "roll80")
+    code = run_fieldapp(workspace, "print", "receipt", receipt.id, *options)
     stdout = capsys.readouterr().out
     assert code == 0, stdout
     job = re.search(rf"{QUEUE}-\d+", stdout)
@@ -227,17 +214,7 @@ def test_unknown_printer_does_not_spend_the_original(
 ) -> None:
     """The command checks the printer before rendering: the receipt is not counted as printed."""
     need("lpstat", "cups-client")
-    code = main(
-        [
-            "--data-dir",
-            str(workspace.data_dir),
-            "print",
-            "receipt",
-            receipt.id,
-            "--printer",
-            "no-such-printer",
-        ]
-    )
+    code = run_fieldapp(workspace, "print", "receipt", receipt.id, "--printer", "no-such-printer")
     assert code == 1
     assert "no-such-printer" in capsys.readouterr().err
     assert workspace.receipts.get(receipt.id).prints == 0
@@ -276,12 +253,7 @@ def test_windows_prints_from_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_printing_does_not_import_qt() -> None:
     """The print module is core code: it runs without Qt."""
-    code = (
-        "import sys, fieldapp.printing; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'ui')]; "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    check_imports_without_qt("fieldapp.printing")
 
 
 def _hello_pdf() -> bytes:
