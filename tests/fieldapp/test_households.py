@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.model import Household
 from fieldapp.store import Store
 from fieldapp.workspace import Workspace
+from tests.fieldapp.conftest import FailsHalfWay, Refused
 
 
 def _outbox(ws: Workspace) -> list[dict[str, Any]]:
@@ -95,16 +95,14 @@ BAD_HOUSEHOLDS = [
 
 @pytest.mark.parametrize(("field", "value", "code"), BAD_HOUSEHOLDS)
 def test_bad_household_is_refused_and_nothing_stored(
-    workspace: Workspace,
     add_household: Callable[..., Household],
-    counts: Callable[[Store], dict[str, int]],
+    stores_nothing: Refused,
     field: str,
     value: Any,
     code: str,
 ) -> None:
     """Each invalid field raises ValidationError in both languages and writes no row at all."""
-    before = counts(workspace.store)
-    with pytest.raises(ValidationError) as caught:
+    with stores_nothing(ValidationError) as caught:
         add_household(**{field: value})
     error = caught.value
     assert code in [p.code for p in error.problems]
@@ -112,7 +110,6 @@ def test_bad_household_is_refused_and_nothing_stored(
     assert error.vi and error.en and error.vi != error.en
     assert error.message("en") == error.en
     assert error.message("vi") == error.vi
-    assert counts(workspace.store) == before
 
 
 def test_nfd_input_is_stored_as_nfc(
@@ -195,17 +192,13 @@ def test_successive_updates_chain_their_base_clocks(
 
 
 def test_bad_update_changes_nothing(
-    workspace: Workspace,
-    add_household: Callable[..., Household],
-    counts: Callable[[Store], dict[str, int]],
+    workspace: Workspace, add_household: Callable[..., Household], stores_nothing: Refused
 ) -> None:
     """A refused update leaves the household and the outbox as they were."""
     household = add_household()
-    before = counts(workspace.store)
-    with pytest.raises(ValidationError):
+    with stores_nothing(ValidationError):
         workspace.households.update(household.id, phone="abc", notes="không lưu")
     assert workspace.households.get(household.id) == household
-    assert counts(workspace.store) == before
 
 
 def test_update_of_unknown_field_or_household_is_refused(
@@ -223,33 +216,21 @@ def test_update_of_unknown_field_or_household_is_refused(
 
 
 def test_add_failing_half_way_leaves_nothing(
-    workspace: Workspace,
-    add_household: Callable[..., Household],
-    fail_on_insert: Callable[[str], None],
-    counts: Callable[[Store], dict[str, int]],
+    add_household: Callable[..., Household], fails_half_way: FailsHalfWay
 ) -> None:
     """When the outbox write fails after the row was written, the household is not stored."""
-    before = counts(workspace.store)
-    fail_on_insert("outbox")
-    with pytest.raises(sqlite3.OperationalError):
+    with fails_half_way("outbox"):
         add_household()
-    assert counts(workspace.store) == before
 
 
 def test_update_failing_half_way_leaves_the_old_values(
-    workspace: Workspace,
-    add_household: Callable[..., Household],
-    fail_on_insert: Callable[[str], None],
-    counts: Callable[[Store], dict[str, int]],
+    workspace: Workspace, add_household: Callable[..., Household], fails_half_way: FailsHalfWay
 ) -> None:
     """When the outbox write of an update fails, the household keeps its old values."""
     household = add_household()
-    before = counts(workspace.store)
-    fail_on_insert("outbox")
-    with pytest.raises(sqlite3.OperationalError):
+    with fails_half_way("outbox"):
         workspace.households.update(household.id, head_name="Hà Văn Bình")
     assert workspace.households.get(household.id) == household
-    assert counts(workspace.store) == before
     assert workspace.search.find("binh") == []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable
 
 import pytest
@@ -16,12 +15,13 @@ from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import VIETNAM_TZ, FixedClock
 
-from .conftest import NOW
+from .conftest import NOW, FailsHalfWay, Refused
 
 TODAY = dt.date(2026, 11, 23)
 
 
 def _local(day: dt.date, hour: int = 9) -> dt.datetime:
+    """That day at that hour in Vietnam."""
     return dt.datetime(day.year, day.month, day.day, hour, tzinfo=VIETNAM_TZ)
 
 
@@ -83,17 +83,15 @@ def test_every_outcome_is_recorded_with_its_outbox_row(
 def test_bad_visit_is_refused_and_nothing_stored(
     workspace: Workspace,
     household: Household,
-    counts: Callable[[Store], dict[str, int]],
+    stores_nothing: Refused,
     kwargs: dict[str, object],
     code: str,
 ) -> None:
     """Unknown outcomes, next visits before the visit day and future visits are refused."""
-    before = counts(workspace.store)
-    with pytest.raises(ValidationError) as caught:
+    with stores_nothing(ValidationError) as caught:
         workspace.visits.record(household.id, **kwargs)  # type: ignore[arg-type]
     assert [p.code for p in caught.value.problems] == [code]
     assert caught.value.vi and caught.value.en
-    assert counts(workspace.store) == before
 
 
 def test_next_visit_on_the_visit_day_is_allowed(workspace: Workspace, household: Household) -> None:
@@ -106,27 +104,19 @@ def test_next_visit_on_the_visit_day_is_allowed(workspace: Workspace, household:
 
 
 def test_visit_to_unknown_household_is_refused(
-    workspace: Workspace, counts: Callable[[Store], dict[str, int]]
+    workspace: Workspace, stores_nothing: Refused
 ) -> None:
     """A visit to a household that does not exist raises NotFoundError and stores nothing."""
-    before = counts(workspace.store)
-    with pytest.raises(NotFoundError):
+    with stores_nothing(NotFoundError):
         workspace.visits.record("no-such-household", outcome="consulted")
-    assert counts(workspace.store) == before
 
 
 def test_visit_failing_half_way_leaves_nothing(
-    workspace: Workspace,
-    household: Household,
-    fail_on_insert: Callable[[str], None],
-    counts: Callable[[Store], dict[str, int]],
+    workspace: Workspace, household: Household, fails_half_way: FailsHalfWay
 ) -> None:
     """When the outbox write fails, the visit row is not kept either."""
-    before = counts(workspace.store)
-    fail_on_insert("outbox")
-    with pytest.raises(sqlite3.OperationalError):
+    with fails_half_way("outbox"):
         workspace.visits.record(household.id, outcome="consulted")
-    assert counts(workspace.store) == before
 
 
 def test_visits_are_listed_newest_first(workspace: Workspace, household: Household) -> None:
@@ -147,43 +137,28 @@ def test_follow_ups_due_first_by_date_then_best_months(
     def household(head: str, village: str = "Bản Phố", months: tuple[int, ...] = ()) -> str:
         return add_household(head_name=head, village=village, best_months=months).id
 
+    def visited(
+        household_id: str, outcome: str, on: dt.date, next_visit: dt.date | None = None
+    ) -> None:
+        visits.record(household_id, outcome=outcome, at=_local(on), next_visit=next_visit)
+
     due_late = household("Lò Văn Thắng")
-    visits.record(due_late, outcome="consulted", at=_local(dt.date(2026, 11, 2)), next_visit=TODAY)
+    visited(due_late, "consulted", dt.date(2026, 11, 2), next_visit=TODAY)
     due_early = household("Hà Thị Lan")
-    visits.record(
-        due_early,
-        outcome="follow_up",
-        at=_local(dt.date(2026, 10, 1)),
-        next_visit=dt.date(2026, 11, 10),
-    )
+    visited(due_early, "follow_up", dt.date(2026, 10, 1), next_visit=dt.date(2026, 11, 10))
     due_mid = household("Ma Thị Súa", months=(11,))
-    visits.record(
-        due_mid,
-        outcome="not_home",
-        at=_local(dt.date(2026, 11, 3)),
-        next_visit=dt.date(2026, 11, 20),
-    )
+    visited(due_mid, "not_home", dt.date(2026, 11, 3), next_visit=dt.date(2026, 11, 20))
     later_appointment = household("Vàng A Dính", months=(11,))
-    visits.record(
-        later_appointment,
-        outcome="consulted",
-        at=_local(dt.date(2026, 10, 20)),
-        next_visit=dt.date(2026, 12, 1),
-    )
+    visited(later_appointment, "consulted", dt.date(2026, 10, 20), next_visit=dt.date(2026, 12, 1))
     never_visited = household("Triệu Văn Quẩy", village="Thôn Nậm Mòn", months=(11, 12))
     visited_this_month = household("Lý Thị Mỷ", months=(11,))
-    visits.record(visited_this_month, outcome="refused", at=_local(dt.date(2026, 11, 5)))
+    visited(visited_this_month, "refused", dt.date(2026, 11, 5))
     visited_last_month = household("Bàn Văn Tòn", village="Bản Cốc Ly", months=(11,))
-    visits.record(visited_last_month, outcome="refused", at=_local(dt.date(2026, 10, 15)))
+    visited(visited_last_month, "refused", dt.date(2026, 10, 15))
     household("Sùng Seo Sử", months=(7, 8))  # not a best month now
     superseded = household("Đặng Văn Đức")
-    visits.record(
-        superseded,
-        outcome="consulted",
-        at=_local(dt.date(2026, 10, 1)),
-        next_visit=dt.date(2026, 11, 1),
-    )
-    visits.record(superseded, outcome="refused", at=_local(dt.date(2026, 11, 2)))
+    visited(superseded, "consulted", dt.date(2026, 10, 1), next_visit=dt.date(2026, 11, 1))
+    visited(superseded, "refused", dt.date(2026, 11, 2))
 
     found = visits.follow_ups()
 
