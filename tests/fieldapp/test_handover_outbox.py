@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,42 +42,76 @@ def test_a_refused_handover_writes_neither_row(workspace: Workspace) -> None:
     assert workspace.store.scalar("SELECT count(*) FROM outbox") == 0
 
 
-def _version_4_store(path: Path, monkeypatch: pytest.MonkeyPatch, *, rows: int) -> str | None:
-    """A store at schema 4 with handovers and no outbox rows for them; returns the newest stamp."""
-    with monkeypatch.context() as patch:
-        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
-        ws = Workspace(Store(path, clock=FixedClock(NOW)))
-        ws.households.add(
-            province_code="15", commune_code="99001", village="Bản Phố", head_name="Vàng A Sử"
-        )
-        with ws.store.transaction() as conn:
-            for n in range(rows):
-                conn.execute(
-                    "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, "
-                    "difference, reason, at) VALUES (?, ?, 'all', 100000, ?, ?, ?, ?)",
-                    (
-                        ws.store.new_id(),
-                        f"2026-11-{10 + n:02d}",
-                        100_000 - 1000 * n,
-                        -1000 * n,
-                        "Nộp thiếu" if n else "",
-                        f"2026-11-{10 + n:02d}T10:00:00.000Z",
-                    ),
-                )
-        newest = ws.store.scalar("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1")
-        ws.close()
-    return None if newest is None else str(newest)
-
-
-def test_migration_enqueues_earlier_handovers_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every earlier handover gets one outbox row, stamped after all the store's stamps."""
-    path = tmp_path / STORE_FILENAME
-    newest = _version_4_store(path, monkeypatch, rows=3)
-    assert newest is not None
+@contextmanager
+def _opened(path: Path) -> Iterator[Store]:
+    """The store at path opened (and so migrated) with the fixed clock, closed afterwards."""
     store = Store(path, clock=FixedClock(NOW))
     try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _plain(path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain SQLite connection to the store file, committed and closed at the end."""
+    conn = sqlite3.connect(path)
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _enqueued(path: Path) -> int:
+    """How many handovers the outbox holds once the store at path is opened (and migrated)."""
+    with _opened(path) as store:
+        return int(store.scalar("SELECT count(*) FROM outbox WHERE entity = 'cash_handover'"))
+
+
+# What version_4_store gives: make the store with this many handovers.
+MakeStore = Callable[[int], tuple[Path, str | None]]
+
+
+@pytest.fixture
+def version_4_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeStore:
+    """Make a store at schema 4 with handovers and no outbox rows for them: its path and newest
+    stamp."""
+
+    def make(rows: int) -> tuple[Path, str | None]:
+        path = tmp_path / STORE_FILENAME
+        with monkeypatch.context() as patch:
+            patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
+            ws = Workspace(Store(path, clock=FixedClock(NOW)))
+            ws.households.add(
+                province_code="15", commune_code="99001", village="Bản Phố", head_name="Vàng A Sử"
+            )
+            with ws.store.transaction() as conn:
+                for n in range(rows):
+                    conn.execute(
+                        "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, "
+                        "difference, reason, at) VALUES (?, ?, 'all', 100000, ?, ?, ?, ?)",
+                        (
+                            ws.store.new_id(),
+                            f"2026-11-{10 + n:02d}",
+                            100_000 - 1000 * n,
+                            -1000 * n,
+                            "Nộp thiếu" if n else "",
+                            f"2026-11-{10 + n:02d}T10:00:00.000Z",
+                        ),
+                    )
+            newest = ws.store.scalar("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1")
+            ws.close()
+        return path, None if newest is None else str(newest)
+
+    return make
+
+
+def test_migration_enqueues_earlier_handovers_once(version_4_store: MakeStore) -> None:
+    """Every earlier handover gets one outbox row, stamped after all the store's stamps."""
+    path, newest = version_4_store(3)
+    assert newest is not None
+    with _opened(path) as store:
         assert store.schema_version == migrations.latest_version()
         rows = store.query("SELECT * FROM outbox WHERE entity = 'cash_handover' ORDER BY seq")
         handovers = store.query("SELECT * FROM cash_handover ORDER BY seq")
@@ -97,77 +133,44 @@ def test_migration_enqueues_earlier_handovers_once(
         assert all(s.endswith(store.device_id) for s in stamps)
         assert {r["state"] for r in rows} == {"pending"}
         assert store.tick() > stamps[-1]
-    finally:
-        store.close()
     # Opening again changes nothing.
-    again = Store(path, clock=FixedClock(NOW))
-    try:
-        assert again.scalar("SELECT count(*) FROM outbox WHERE entity = 'cash_handover'") == 3
-    finally:
-        again.close()
+    assert _enqueued(path) == 3
 
 
-def test_migration_that_fails_leaves_the_store_at_version_4(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_migration_that_fails_leaves_the_store_at_version_4(version_4_store: MakeStore) -> None:
     """The enqueueing is one transaction with the version bump: all rows or none."""
-    path = tmp_path / STORE_FILENAME
-    _version_4_store(path, monkeypatch, rows=2)
-    conn = sqlite3.connect(path)
-    second = conn.execute("SELECT id FROM cash_handover WHERE day = '2026-11-11'").fetchone()[0]
-    # The second handover's outbox row cannot be written: the migration stops half-way.
-    conn.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.entity_id = "
-        f"'{second}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-    )
-    conn.commit()
-    conn.close()
+    path, _newest = version_4_store(2)
+    with _plain(path) as conn:
+        second = conn.execute("SELECT id FROM cash_handover WHERE day = '2026-11-11'").fetchone()[0]
+        # The second handover's outbox row cannot be written: the migration stops half-way.
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.entity_id = "
+            f"'{second}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
     with pytest.raises(sqlite3.IntegrityError, match="disk full"):
         Store(path, clock=FixedClock(NOW))
-    check = sqlite3.connect(path)
-    try:
+    with _plain(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == 4
         enqueued = check.execute("SELECT count(*) FROM outbox WHERE entity = 'cash_handover'")
         assert enqueued.fetchone()[0] == 0
         check.execute("DROP TRIGGER refuse")
-        check.commit()
-    finally:
-        check.close()
-    store = Store(path, clock=FixedClock(NOW))
-    try:
-        assert store.scalar("SELECT count(*) FROM outbox WHERE entity = 'cash_handover'") == 2
-    finally:
-        store.close()
+    assert _enqueued(path) == 2
 
 
-def test_an_unreadable_time_does_not_keep_the_store_closed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unreadable_time_does_not_keep_the_store_closed(version_4_store: MakeStore) -> None:
     """A handover whose time cannot be read is enqueued all the same (the server will say why)."""
-    path = tmp_path / STORE_FILENAME
-    _version_4_store(path, monkeypatch, rows=2)
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER cash_handover_no_update")
-    conn.execute("UPDATE cash_handover SET at = 'not a time' WHERE day = '2026-11-11'")
-    conn.commit()
-    conn.close()
-    store = Store(path, clock=FixedClock(NOW))
-    try:
+    path, _newest = version_4_store(2)
+    with _plain(path) as conn:
+        conn.execute("DROP TRIGGER cash_handover_no_update")
+        conn.execute("UPDATE cash_handover SET at = 'not a time' WHERE day = '2026-11-11'")
+    with _opened(path) as store:
         rows = store.query("SELECT hlc FROM outbox WHERE entity = 'cash_handover' ORDER BY seq")
         assert len(rows) == 2 and rows[0]["hlc"] < rows[1]["hlc"]
-    finally:
-        store.close()
 
 
-def test_migration_without_handovers_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_migration_without_handovers_writes_nothing(version_4_store: MakeStore) -> None:
     """A store that never recorded a handover migrates with its outbox unchanged."""
-    path = tmp_path / STORE_FILENAME
-    _version_4_store(path, monkeypatch, rows=0)
-    store = Store(path, clock=FixedClock(NOW))
-    try:
+    path, _newest = version_4_store(0)
+    with _opened(path) as store:
         assert store.schema_version == migrations.latest_version()
         assert store.scalar("SELECT count(*) FROM outbox") == 1
-    finally:
-        store.close()

@@ -28,6 +28,12 @@ def heads(household: ParsedHousehold) -> list[str]:
     return [person.full_name for person in household.rows if person.is_head]
 
 
+def summary(household: ParsedHousehold) -> str:
+    """A parsed household on one line: village | head's name | phone | people, heads starred."""
+    people = ", ".join(("*" if p.is_head else "") + p.full_name for p in household.rows)
+    return f"{household.village} | {household.head_name} | {household.phone} | {people}"
+
+
 def refused_codes(parsed: ParsedFile) -> dict[int, list[str]]:
     return {row.row: [p.code for p in row.problems] for row in parsed.refused}
 
@@ -95,23 +101,37 @@ def test_messy_csv_mapping_and_counts(messy_csv: Path) -> None:
     assert parsed.total_rows == len(parsed.people) + len(parsed.refused)
 
 
-def test_messy_csv_households(messy_csv: Path) -> None:
-    parsed = parse_resident_file(messy_csv, today=TODAY)
-    first, second, third = parsed.households
-    assert names(first) == ["Nguyễn Văn An", "Lò Thị Bình", "Nguyễn Văn Cường"]
-    assert heads(first) == ["Nguyễn Văn An"]
-    assert (first.village, first.head_name, first.phone) == (
-        "Thôn Nà Lừa",
-        "Nguyễn Văn An",
-        "0912345678",
-    )
-    assert names(second) == ["Vàng A Sử", "Vàng Thị Súa"]
-    assert heads(second) == ["Vàng A Sử"]
-    assert second.phone == "0987654321"
-    # No relation and a different village from the household above: a household of one.
-    assert names(third) == ["Lương Văn Tâm"]
-    assert heads(third) == ["Lương Văn Tâm"]
-    assert third.head_name == "Lương Văn Tâm"
+@pytest.mark.parametrize(
+    ("source", "households"),
+    [
+        pytest.param(
+            "messy_csv",
+            [
+                "Thôn Nà Lừa | Nguyễn Văn An | 0912345678 | "
+                "*Nguyễn Văn An, Lò Thị Bình, Nguyễn Văn Cường",
+                "Bản Pá Khoang | Vàng A Sử | 0987654321 | *Vàng A Sử, Vàng Thị Súa",
+                # No relation and a different village from the household above: one person.
+                "Thôn Nà Lừa | Lương Văn Tâm | None | *Lương Văn Tâm",
+            ],
+            id="messy-csv",
+        ),
+        pytest.param(
+            "commune_xlsx",
+            [
+                "Bản Phăng | Lò Văn Phong | 0912345678 | *Lò Văn Phong, Quàng Thị Hoa, Lò Thị Mai",
+                "Bản Co Mỵ | Cà Văn Minh | None | *Cà Văn Minh",
+                # Same head's name, other village: another household, its head not on the list.
+                "Bản Co Mỵ | Lò Văn Phong | None | Lò Văn Nam",
+            ],
+            id="xlsx-by-head-name-and-village",
+        ),
+    ],
+)
+def test_households(request: pytest.FixtureRequest, source: str, households: list[str]) -> None:
+    """People are grouped into households by relation, head's name and village; each household
+    has its village, its head's name and phone, and its people with the heads starred."""
+    parsed = parse_resident_file(request.getfixturevalue(source), today=TODAY)
+    assert [summary(h) for h in parsed.households] == households
 
 
 def test_messy_csv_refused_rows(messy_csv: Path) -> None:
@@ -205,6 +225,13 @@ def test_import_keys_do_not_depend_on_row_order_or_spelling(tmp_path: Path) -> N
     assert keys_a == keys_b
 
 
+def parse_text(folder: Path, text: str, name: str = "list.csv") -> ParsedFile:
+    """Write a resident list as UTF-8 text into the folder and parse it."""
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return parse_resident_file(path, today=TODAY)
+
+
 def write_xlsx(path: Path, rows: Sequence[Sequence[object]], *, title: str = "Danh sách") -> Path:
     workbook = Workbook()
     notes = workbook.active
@@ -270,25 +297,6 @@ def test_xlsx_header_below_title(commune_xlsx: Path) -> None:
     assert parsed.total_rows == 7
 
 
-def test_xlsx_households_by_head_name_and_village(commune_xlsx: Path) -> None:
-    parsed = parse_resident_file(commune_xlsx, today=TODAY)
-    phong, minh, other_phong = parsed.households
-    assert names(phong) == ["Lò Văn Phong", "Quàng Thị Hoa", "Lò Thị Mai"]
-    assert heads(phong) == ["Lò Văn Phong"]
-    assert (phong.village, phong.head_name, phong.phone) == (
-        "Bản Phăng",
-        "Lò Văn Phong",
-        "0912345678",
-    )
-    assert names(minh) == ["Cà Văn Minh"]
-    assert heads(minh) == ["Cà Văn Minh"]
-    assert minh.village == "Bản Co Mỵ"
-    # The head of this household is not on the list.
-    assert names(other_phong) == ["Lò Văn Nam"]
-    assert heads(other_phong) == []
-    assert other_phong.head_name == "Lò Văn Phong"
-
-
 def test_xlsx_values(commune_xlsx: Path) -> None:
     parsed = parse_resident_file(commune_xlsx, today=TODAY)
     people = {person.row: person for person in parsed.people}
@@ -325,16 +333,15 @@ def test_xlsx_import_keys_stable(commune_xlsx: Path) -> None:
 
 
 def test_households_by_code_tab_separated(tmp_path: Path) -> None:
-    path = tmp_path / "ma_ho.txt"
-    path.write_text(
+    parsed = parse_text(
+        tmp_path,
         "Mã hộ\tHọ tên\tQuan hệ\tNăm sinh\tĐịa chỉ\tSố thẻ BHYT\n"
         "H01\tSùng A Páo\tChủ hộ\t1980\tBản Huổi Só\tGD4110112345678\n"
         "H02\tMùa A Dế\tChủ hộ\t1979\tBản Huổi Só\t\n"
         "H01\tSùng Thị Dợ\tVợ\t1982\tBản Huổi Só\tgd 4 11 0112345679\n"
         "\tSùng A Lử\tCon\t2008\tBản Huổi Só\tGD41\n",
-        encoding="utf-8",
+        name="ma_ho.txt",
     )
-    parsed = parse_resident_file(path, today=TODAY)
     pao, de = parsed.households
     # The row with no code follows the household of the row above it (a merged cell).
     assert names(pao) == ["Sùng A Páo", "Sùng Thị Dợ", "Sùng A Lử"]
@@ -348,17 +355,15 @@ def test_households_by_code_tab_separated(tmp_path: Path) -> None:
 
 
 def test_relation_rows_before_any_head_are_households_of_one(tmp_path: Path) -> None:
-    path = tmp_path / "list.csv"
-    path.write_text(
+    parsed = parse_text(
+        tmp_path,
         "Họ và tên,Quan hệ,Thôn\n"
         "Lý Thị Mẩy,Con,Bản Lả\n"
         "Hầu A Chứ,,Bản Lả\n"
         "Lý Văn Tờ,Chủ hộ,Bản Lả\n"
         "Lý Thị Say,,Bản Lả\n"
         "Lý Văn Pao,Con,\n",
-        encoding="utf-8",
     )
-    parsed = parse_resident_file(path, today=TODAY)
     assert [names(h) for h in parsed.households] == [
         ["Lý Thị Mẩy"],
         ["Hầu A Chứ"],
@@ -368,16 +373,14 @@ def test_relation_rows_before_any_head_are_households_of_one(tmp_path: Path) -> 
 
 
 def test_head_ticked_in_the_head_column(tmp_path: Path) -> None:
-    path = tmp_path / "list.csv"
-    path.write_text(
+    parsed = parse_text(
+        tmp_path,
         "Họ và tên;Chủ hộ;Thôn\n"
         "Lò Văn Tờ;x;Bản Lả\n"
         "Lò Thị Say;;Bản Lả\n"
         "Lường Văn Ơn;X;Bản Lả\n"
         "Lường Thị Ả;;Bản Lả\n",
-        encoding="utf-8",
     )
-    parsed = parse_resident_file(path, today=TODAY)
     assert [names(h) for h in parsed.households] == [
         ["Lò Văn Tờ", "Lò Thị Say"],
         ["Lường Văn Ơn", "Lường Thị Ả"],
@@ -387,19 +390,13 @@ def test_head_ticked_in_the_head_column(tmp_path: Path) -> None:
 
 
 def test_without_grouping_columns_everyone_is_a_household(tmp_path: Path) -> None:
-    path = tmp_path / "list.csv"
-    path.write_text("Họ tên,Năm sinh\nLò Văn A,1980\nLò Văn B,1982\n", encoding="utf-8")
-    parsed = parse_resident_file(path, today=TODAY)
+    parsed = parse_text(tmp_path, "Họ tên,Năm sinh\nLò Văn A,1980\nLò Văn B,1982\n")
     assert [heads(h) for h in parsed.households] == [["Lò Văn A"], ["Lò Văn B"]]
 
 
 def test_comma_delimited_with_quoted_commas(tmp_path: Path) -> None:
-    path = tmp_path / "list.csv"
-    path.write_text(
-        'Họ và tên,Ngày sinh,Địa chỉ\n"Nguyễn Văn An","01/02/1980","Thôn 3, xã Cẩm Thạch"\n',
-        encoding="utf-8",
-    )
-    (person,) = parse_resident_file(path, today=TODAY).people
+    text = 'Họ và tên,Ngày sinh,Địa chỉ\n"Nguyễn Văn An","01/02/1980","Thôn 3, xã Cẩm Thạch"\n'
+    (person,) = parse_text(tmp_path, text).people
     assert person.village == "Thôn 3, xã Cẩm Thạch"
 
 
@@ -427,14 +424,12 @@ def test_mojibake_is_repaired(tmp_path: Path) -> None:
 
 
 def test_header_names_with_notes_and_marks(tmp_path: Path) -> None:
-    path = tmp_path / "list.csv"
-    path.write_text(
+    parsed = parse_text(
+        tmp_path,
         "Họ và tên (*);Ngày sinh (dd/mm/yyyy);Số định danh cá nhân;Tổ dân phố;Số căn cước;"
         "Mã BHXH;Họ tên chủ hộ;Quan hệ với chủ hộ;ĐIỆN THOẠI\n"
         "Trần Thị Hoà;01/01/1990;;Tổ 5;;;Trần Văn Hải;Con;\n",
-        encoding="utf-8",
     )
-    parsed = parse_resident_file(path, today=TODAY)
     assert parsed.mapping == {
         "Họ và tên (*)": "full_name",
         "Ngày sinh (dd/mm/yyyy)": "date_of_birth",
@@ -450,9 +445,7 @@ def test_header_names_with_notes_and_marks(tmp_path: Path) -> None:
 
 
 def test_header_only_gives_an_empty_result(tmp_path: Path) -> None:
-    path = tmp_path / "list.csv"
-    path.write_text("Họ và tên;Ngày sinh\n\n", encoding="utf-8")
-    parsed = parse_resident_file(path, today=TODAY)
+    parsed = parse_text(tmp_path, "Họ và tên;Ngày sinh\n\n")
     assert (parsed.households, parsed.refused, parsed.total_rows) == ([], [], 0)
 
 

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,20 @@ AGENT = "Nguyễn Thị Hương"
 BHYT_3_12 = 1_366_200 + 956_340 + 819_720
 BHYT_1_6 = 683_100
 BHXH_NEAR_POOR_12 = 2_376_000
+
+
+# Every visit outcome a day report counts, and every scheme it adds up.
+OUTCOMES = ("not_home", "consulted", "pledged", "refused", "paid", "follow_up")
+
+
+def outcomes(**counted: int) -> dict[str, int]:
+    """A day's visits by outcome: the ones named, and zero for every other outcome."""
+    return {outcome: counted.get(outcome, 0) for outcome in OUTCOMES}
+
+
+def by_scheme(bhyt: object, bhxh: object) -> dict[str, object]:
+    """A figure for each scheme: BHYT hộ gia đình, then BHXH tự nguyện."""
+    return {"bhyt_household": bhyt, "bhxh_voluntary": bhxh}
 
 
 def vn(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
@@ -139,27 +154,14 @@ def test_day_one_figures(known: Known) -> None:
     """Day 1: three visits (23:30 counts), three BHYT pledges, one receipt, all of it cash."""
     report = known.ws.reports.day(DAY1)
     assert report.agent_name == AGENT
-    assert dict(report.visits) == {
-        "not_home": 1,
-        "consulted": 1,
-        "pledged": 0,
-        "refused": 0,
-        "paid": 1,
-        "follow_up": 0,
-    }
+    assert dict(report.visits) == outcomes(not_home=1, consulted=1, paid=1)
     assert report.visits_total == 3
-    assert report.pledges == {
-        "bhyt_household": Tally(3, BHYT_3_12),
-        "bhxh_voluntary": Tally(0, 0),
-    }
+    assert report.pledges == by_scheme(Tally(3, BHYT_3_12), Tally(0, 0))
     assert BHYT_3_12 == 3_142_260
-    assert report.receipts_issued == {
-        "bhyt_household": Tally(1, 3_142_260),
-        "bhxh_voluntary": Tally(0, 0),
-    }
-    assert report.receipts_voided == {"bhyt_household": Tally(), "bhxh_voluntary": Tally()}
+    assert report.receipts_issued == by_scheme(Tally(1, 3_142_260), Tally(0, 0))
+    assert report.receipts_voided == by_scheme(Tally(), Tally())
     assert report.voided == ()
-    assert report.cash == {"bhyt_household": 3_142_260, "bhxh_voluntary": 0}
+    assert report.cash == by_scheme(3_142_260, 0)
     assert report.cash_total == 3_142_260
     assert report.reconciliation == "not_reconciled"
 
@@ -168,33 +170,17 @@ def test_day_two_figures(known: Known) -> None:
     """Day 2: every figure to the đồng, the voided receipt left out of the cash."""
     report = known.ws.reports.day(DAY2)
     # 00:30 not at home, B pledged, C paid, D follow-up; the pulled visit is not counted.
-    assert dict(report.visits) == {
-        "not_home": 1,
-        "consulted": 0,
-        "pledged": 1,
-        "refused": 0,
-        "paid": 1,
-        "follow_up": 1,
-    }
+    assert dict(report.visits) == outcomes(not_home=1, pledged=1, paid=1, follow_up=1)
     assert report.visits_total == 4
-    assert report.pledges == {
-        "bhyt_household": Tally(1, BHYT_1_6),
-        "bhxh_voluntary": Tally(1, BHXH_NEAR_POOR_12),
-    }
-    assert report.receipts_issued == {
-        "bhyt_household": Tally(2, 1_366_200),
-        "bhxh_voluntary": Tally(1, 2_376_000),
-    }
-    assert report.receipts_voided == {
-        "bhyt_household": Tally(1, 683_100),
-        "bhxh_voluntary": Tally(0, 0),
-    }
+    assert report.pledges == by_scheme(Tally(1, BHYT_1_6), Tally(1, BHXH_NEAR_POOR_12))
+    assert report.receipts_issued == by_scheme(Tally(2, 1_366_200), Tally(1, 2_376_000))
+    assert report.receipts_voided == by_scheme(Tally(1, 683_100), Tally(0, 0))
     [voided] = report.voided
     assert (voided.series, voided.number, voided.amount) == ("AB-26", 3, 683_100)
     assert voided.reason == "Viết sai tên người nộp"
     assert voided.issued_on == "2026-11-23"
     assert report.earlier_voided == ()
-    assert report.cash == {"bhyt_household": 683_100, "bhxh_voluntary": 2_376_000}
+    assert report.cash == by_scheme(683_100, 2_376_000)
     assert report.cash_total == 3_059_100
     for scheme, amount in report.cash.items():
         assert (
@@ -493,53 +479,52 @@ def cli_store(tmp_path: Path) -> Path:
     return folder
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+# What cli gives: run the command line with these arguments.
+Command = Callable[..., tuple[int, str, str]]
 
 
-def test_cli_report_day(
-    cli_store: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """report day: Vietnamese text, --json with exact figures, --out writes the PDF."""
+@pytest.fixture
+def cli(
+    cli_store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Command:
+    """Run `fieldapp --data-dir <the known store> …`, in Vietnamese: exit code, stdout, stderr."""
     monkeypatch.setenv("FIELDAPP_LANG", "vi")
-    base = ("--data-dir", str(cli_store), "report", "day", "--date", "2026-11-23")
-    code, out, err = _run(capsys, *base)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["--data-dir", str(cli_store), *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_cli_report_day(cli: Command, tmp_path: Path) -> None:
+    """report day: Vietnamese text, --json with exact figures, --out writes the PDF."""
+    base = ("report", "day", "--date", "2026-11-23")
+    code, out, err = cli(*base)
     assert code == 0, err
     assert "Tiền mặt phải nộp" in out
     assert "3.059.100 đ" in out
-    code, out, _ = _run(capsys, *base, "--json")
+    code, out, _ = cli(*base, "--json")
     data = json.loads(out)
     assert data["cash_total"] == 3_059_100
     assert data["receipts_voided"]["bhyt_household"] == {"count": 1, "amount": 683_100}
     pdf = tmp_path / "bao-cao.pdf"
-    code, _, err = _run(capsys, *base, "--out", str(pdf))
+    code, _, err = cli(*base, "--out", str(pdf))
     assert code == 0
     assert "BÁO CÁO CUỐI NGÀY" in " ".join(page_texts(pdf.read_bytes()))
 
 
-def test_cli_reconcile_and_month(
-    cli_store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_reconcile_and_month(cli: Command, monkeypatch: pytest.MonkeyPatch) -> None:
     """reconcile refuses a difference without reason (stderr, exit 1), then records one."""
-    monkeypatch.setenv("FIELDAPP_LANG", "vi")
-    base = ("--data-dir", str(cli_store))
-    code, out, err = _run(
-        capsys, *base, "reconcile", "--amount", "3.000.000", "--date", "2026-11-23"
-    )
+    code, out, err = cli("reconcile", "--amount", "3.000.000", "--date", "2026-11-23")
     assert code == 1
     assert out == ""
     assert "lý do" in err
-    code, out, err = _run(capsys, *base, "reconcile", "--amount", "-5", "--date", "2026-11-23")
+    code, out, err = cli("reconcile", "--amount", "-5", "--date", "2026-11-23")
     assert code == 1
     assert "âm" in err
-    code, out, err = _run(
-        capsys,
-        *base,
+    code, out, err = cli(
         "reconcile",
         "--amount",
         "3000000",
@@ -550,35 +535,28 @@ def test_cli_reconcile_and_month(
     )
     assert code == 0, err
     assert "-59.100 đ" in out
-    code, out, _ = _run(capsys, *base, "report", "day", "--date", "2026-11-23", "--json")
+    code, out, _ = cli("report", "day", "--date", "2026-11-23", "--json")
     assert json.loads(out)["handovers"]["all"]["difference"] == -59_100
 
     monkeypatch.setenv("FIELDAPP_LANG", "en")
-    code, out, err = _run(capsys, *base, "report", "month", "--month", "2026-11", "--json")
+    code, out, err = cli("report", "month", "--month", "2026-11", "--json")
     assert code == 0, err
     achieved = {p["scheme"]: p["achieved"] for p in json.loads(out)}
     assert achieved == {"bhyt_household": 4, "bhxh_voluntary": 1}
-    code, out, err = _run(capsys, *base, "reconcile", "--amount", "1", "--date", "2026-11-23")
+    code, out, err = cli("reconcile", "--amount", "1", "--date", "2026-11-23")
     assert code == 1
     assert "reason" in err
 
 
-def test_cli_export(
-    cli_store: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_cli_export(cli: Command, tmp_path: Path) -> None:
     """export writes a zip of CSVs or an XLSX workbook, chosen by --format or the file name."""
-    monkeypatch.setenv("FIELDAPP_LANG", "vi")
-    base = ("--data-dir", str(cli_store), "export")
-    code, _, err = _run(capsys, *base, "--out", str(tmp_path / "a.xlsx"))
+    code, _, err = cli("export", "--out", str(tmp_path / "a.xlsx"))
     assert code == 0, err
     assert openpyxl.load_workbook(tmp_path / "a.xlsx").sheetnames[0] == "Hộ gia đình"
-    code, _, err = _run(capsys, *base, "--out", str(tmp_path / "a.zip"), "--format", "csv")
+    code, _, err = cli("export", "--out", str(tmp_path / "a.zip"), "--format", "csv")
     assert code == 0, err
     assert zipfile.is_zipfile(tmp_path / "a.zip")
-    code, _out, err = _run(capsys, *base, "--out", str(tmp_path / "a.csv"))
+    code, _out, err = cli("export", "--out", str(tmp_path / "a.csv"))
     assert code == 1
     assert ".zip" in err
 
