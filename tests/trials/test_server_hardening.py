@@ -51,8 +51,7 @@ def limited(tmp_path: Path, fake_time: FakeTime) -> Iterator[Server]:
     try:
         yield running
     finally:
-        for laptop in running.laptops:
-            laptop.http.close()
+        running.close_laptops()
         uv.should_exit = True
         thread.join(10)
         engine.dispose()
