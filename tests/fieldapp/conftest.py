@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,6 +150,26 @@ def fails_half_way(fail_on_insert: Callable[[str], None], stores_nothing: Refuse
             yield
 
     return failing
+
+
+def outbox_rows(ws: Workspace) -> list[dict[str, Any]]:
+    """The outbox in order, each row's data and base read from JSON."""
+    return [
+        {
+            **dict(r),
+            "data": json.loads(r["data"]),
+            "base": None if r["base"] is None else json.loads(r["base"]),
+        }
+        for r in ws.store.query("SELECT * FROM outbox ORDER BY seq")
+    ]
+
+
+def field_clocks(ws: Workspace, table: str, record_id: str) -> dict[str, str]:
+    """The clock stamp of each field of a household or member row."""
+    clocks: dict[str, str] = json.loads(
+        ws.store.scalar(f"SELECT clocks FROM {table} WHERE id = ?", (record_id,))
+    )
+    return clocks
 
 
 def run_fieldapp(ws: Workspace, *argv: str) -> int:

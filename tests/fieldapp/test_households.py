@@ -13,22 +13,7 @@ from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.model import Household
 from fieldapp.store import Store
 from fieldapp.workspace import Workspace
-from tests.fieldapp.conftest import FailsHalfWay, Refused
-
-
-def _outbox(ws: Workspace) -> list[dict[str, Any]]:
-    return [
-        {
-            **dict(r),
-            "data": json.loads(r["data"]),
-            "base": None if r["base"] is None else json.loads(r["base"]),
-        }
-        for r in ws.store.query("SELECT * FROM outbox ORDER BY seq")
-    ]
-
-
-def _clocks(ws: Workspace, household_id: str) -> dict[str, str]:
-    return json.loads(ws.store.scalar("SELECT clocks FROM household WHERE id = ?", (household_id,)))
+from tests.fieldapp.conftest import FailsHalfWay, Refused, field_clocks, outbox_rows
 
 
 def test_add_household_stores_fields_outbox_and_search_row(
@@ -60,7 +45,7 @@ def test_add_household_stores_fields_outbox_and_search_row(
         "outbox": 1,
         "search_index": 1,
     }
-    (row,) = _outbox(workspace)
+    (row,) = outbox_rows(workspace)
     assert (row["entity"], row["entity_id"], row["op"], row["state"]) == (
         "household",
         household.id,
@@ -70,7 +55,7 @@ def test_add_household_stores_fields_outbox_and_search_row(
     assert row["base"] is None
     assert row["data"]["head_name"] == "Lê Văn An"
     assert row["data"]["groups"] == ["farmer", "near_poor"]
-    clocks = _clocks(workspace, household.id)
+    clocks = field_clocks(workspace, "household", household.id)
     assert set(clocks) >= {"head_name", "village", "phone", "groups", "best_months"}
     assert set(clocks.values()) == {row["hlc"]}
 
@@ -126,7 +111,7 @@ def test_nfd_input_is_stored_as_nfc(
     assert stored is not None
     assert stored["head_name"] == unicodedata.normalize("NFC", "Đặng Thị Hoà")
     assert stored["village"] == unicodedata.normalize("NFC", "Bản Lầu Thí Ngài")
-    assert unicodedata.is_normalized("NFC", json.dumps(_outbox(workspace), ensure_ascii=False))
+    assert unicodedata.is_normalized("NFC", json.dumps(outbox_rows(workspace), ensure_ascii=False))
 
 
 def test_update_writes_only_changed_fields_with_base_clocks(
@@ -134,7 +119,7 @@ def test_update_writes_only_changed_fields_with_base_clocks(
 ) -> None:
     """An update sends only the fields that change, each with the clock it replaces."""
     household = add_household()
-    before = _clocks(workspace, household.id)
+    before = field_clocks(workspace, "household", household.id)
     clock.advance(minutes=5)
     updated = workspace.households.update(
         household.id,
@@ -146,7 +131,7 @@ def test_update_writes_only_changed_fields_with_base_clocks(
     assert updated.phone == "0987654321"
     assert updated.notes == "Có ao cá"
     assert updated.updated_at > household.updated_at
-    rows = _outbox(workspace)
+    rows = outbox_rows(workspace)
     assert len(rows) == 2
     change = rows[-1]
     assert change["op"] == "update"
@@ -158,7 +143,7 @@ def test_update_writes_only_changed_fields_with_base_clocks(
         "notes": "Có ao cá",
     }
     assert change["base"] == {"phone": before["phone"], "notes": before["notes"]}
-    after = _clocks(workspace, household.id)
+    after = field_clocks(workspace, "household", household.id)
     assert after["phone"] == after["notes"] == change["hlc"]
     assert after["village"] == before["village"]
 
@@ -185,7 +170,7 @@ def test_successive_updates_chain_their_base_clocks(
     household = add_household()
     workspace.households.update(household.id, notes="một")
     workspace.households.update(household.id, notes="hai")
-    rows = _outbox(workspace)
+    rows = outbox_rows(workspace)
     assert [r["op"] for r in rows] == ["insert", "update", "update"]
     assert rows[2]["base"] == {"notes": rows[1]["hlc"]}
     assert rows[0]["hlc"] < rows[1]["hlc"] < rows[2]["hlc"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -14,23 +13,10 @@ from fieldapp.errors import NotFoundError, ValidationError
 from fieldapp.model import Household
 from fieldapp.store import Store
 from fieldapp.workspace import Workspace
-from tests.fieldapp.conftest import FailsHalfWay, Refused
+from tests.fieldapp.conftest import FailsHalfWay, Refused, field_clocks, outbox_rows
 
 # 001 = Hà Nội, 1 = female born in the 1900s, 85 = 1985.
 CCCD_FEMALE_1985 = "001185012345"
-
-
-def _outbox(ws: Workspace) -> list[dict[str, Any]]:
-    return [
-        {
-            "entity": r["entity"],
-            "op": r["op"],
-            "hlc": r["hlc"],
-            "data": json.loads(r["data"]),
-            "base": None if r["base"] is None else json.loads(r["base"]),
-        }
-        for r in ws.store.query("SELECT * FROM outbox ORDER BY seq")
-    ]
 
 
 @pytest.fixture
@@ -64,7 +50,7 @@ def test_add_member_happy_path(
     assert after["outbox"] == before["outbox"] + 1
     # The household row is rebuilt with one row per member.
     assert after["search_index"] == 2
-    last = _outbox(workspace)[-1]
+    last = outbox_rows(workspace)[-1]
     assert (last["entity"], last["op"]) == ("member", "insert")
     assert last["data"]["full_name"] == "Nông Thị Hương"
     assert last["data"]["household_id"] == household.id
@@ -142,7 +128,7 @@ def test_fixing_the_sex_clears_the_warning(workspace: Workspace, household: Hous
     assert member.warnings
     fixed = workspace.members.update(member.id, sex="female")
     assert fixed.warnings == ()
-    last = _outbox(workspace)[-1]
+    last = outbox_rows(workspace)[-1]
     assert last["data"]["sex"] == "female"
     assert last["data"]["warnings"] == []
 
@@ -166,15 +152,13 @@ def test_update_writes_only_changed_fields_with_base_clocks(
     member = workspace.members.add(
         household.id, full_name="Nông Thị Hương", relation="Vợ", ethnicity="Tày"
     )
-    clocks = json.loads(
-        workspace.store.scalar("SELECT clocks FROM member WHERE id = ?", (member.id,))
-    )
+    clocks = field_clocks(workspace, "member", member.id)
     updated = workspace.members.update(
         member.id, relation="Vợ", ethnicity="Nùng", bhxh_code="0123-456-789"
     )
     assert updated.ethnicity == "Nùng"
     assert updated.bhxh_code == "0123456789"
-    change = _outbox(workspace)[-1]
+    change = outbox_rows(workspace)[-1]
     assert change["op"] == "update"
     assert change["data"] == {
         "id": member.id,
@@ -249,7 +233,7 @@ def test_remove_marks_removed_and_drops_from_search(
     assert workspace.members.of_household(household.id) == [keep]
     assert removed in workspace.members.of_household(household.id, include_removed=True)
     assert workspace.members.count() == 1
-    last = _outbox(workspace)[-1]
+    last = outbox_rows(workspace)[-1]
     assert last["op"] == "update"
     assert last["data"] == {"id": member.id, "household_id": household.id, "removed": True}
     pending = workspace.pending_sync()
