@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 # Must be set before Qt is imported anywhere: there is no display on CI machines.
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -20,6 +22,8 @@ from fieldapp.store import STORE_FILENAME
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from ui.app import App, build, setup_application
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,18 +63,25 @@ def settings(tmp_path: Path) -> QSettings:
     return s
 
 
-@pytest.fixture
-def app(qtbot, settings: QSettings, data_dir: Path) -> Iterator[App]:
-    """The real app on a copy of the demo store, its window 1366×768."""
-    i18n.set_language("vi")
-    built = build(settings, data_dir)
+@contextmanager
+def shown(qtbot, built: App, *, timeout: int = 10000) -> Iterator[App]:
+    """A built app with its window shown at 1366×768 and its worker idle; at the end the
+    worker is let finish (within the timeout) and shut down."""
     qtbot.addWidget(built.window)
     built.window.resize(1366, 768)
     built.window.show()
     wait_idle(qtbot, built)
     yield built
-    wait_idle(qtbot, built)
+    wait_idle(qtbot, built, timeout=timeout)
     built.ops.shutdown()
+
+
+@pytest.fixture
+def app(qtbot, settings: QSettings, data_dir: Path) -> Iterator[App]:
+    """The real app on a copy of the demo store, its window 1366×768."""
+    i18n.set_language("vi")
+    with shown(qtbot, build(settings, data_dir)) as built:
+        yield built
     i18n.set_language("vi")
 
 
@@ -91,6 +102,13 @@ def wait_idle(qtbot, app: App, timeout: int = 10000) -> None:
 def idle(qtbot, app: App):
     """Call to wait for the worker to go quiet."""
     return lambda: wait_idle(qtbot, app)
+
+
+def open_dialog(app: App, kind: type[T]) -> T:
+    """The dialog the window has open, checked to be of this kind."""
+    dialog = app.window.dialog
+    assert isinstance(dialog, kind), dialog
+    return dialog
 
 
 def type_text(widget, text: str) -> None:

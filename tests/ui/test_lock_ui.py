@@ -16,7 +16,7 @@ from fieldapp.lock import PinLock
 from fieldapp.logs import LOG_DIRNAME
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import shown, wait_idle
 from ui.app import App, backup_first_time, build, start_day
 
 PIN = "246810"
@@ -30,15 +30,10 @@ def clock() -> FixedClock:
 @pytest.fixture
 def locked_app(qtbot, settings: QSettings, data_dir: Path, clock: FixedClock) -> Iterator[App]:
     """The app with its lock on, over a copy of the demo store, on a clock the test moves."""
-    built = build(settings, data_dir, lock=True, clock=clock)
-    qtbot.addWidget(built.window)
-    built.window.resize(1366, 768)
-    built.window.show()
-    wait_idle(qtbot, built)
-    yield built
-    wait_idle(qtbot, built)
-    built.lock.stop()
-    built.ops.shutdown()
+    with shown(qtbot, build(settings, data_dir, lock=True, clock=clock)) as built:
+        yield built
+        wait_idle(qtbot, built)
+        built.lock.stop()
 
 
 def shows_lock(app: App) -> bool:

@@ -13,9 +13,10 @@ from PySide6.QtCore import QSettings, Qt
 
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
+from tests.fieldapp.samples import new_household
 from tests.sync.client_fixtures import COMMUNE, OTHER, ForwardingTransport, server_counts
 from tests.sync.conftest import START, Server, server
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import shown, wait_idle
 from tests.ui.test_screenshots import _save, shot_folders
 from ui.app import App, build
 from ui.main_window import SYNC
@@ -31,30 +32,22 @@ def database_url(tmp_path: Path) -> str:
 
 
 def add_household(ws: Workspace, commune: str = COMMUNE, head: str = "Nguyễn Văn An") -> str:
-    return ws.households.add(
-        province_code="04",
-        commune_code=commune,
-        village="Bản Phố",
-        head_name=head,
-        phone="0912345678",
-        groups=["farmer"],
-        best_months=[7, 8],
-    ).id
+    """A household in a commune of province 04, the one the test server's agent works in."""
+    home = new_household(
+        ws, province_code="04", commune_code=commune, village="Bản Phố", head_name=head
+    )
+    return home.id
 
 
 @pytest.fixture
 def laptop(qtbot, tmp_path: Path, server: Server) -> Iterator[App]:
     """The app on an empty store whose clock sits an hour after the server's."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    built = build(settings, tmp_path / "data", clock=FixedClock(START + dt.timedelta(hours=1)))
-    qtbot.addWidget(built.window)
-    built.window.resize(1366, 768)
-    built.window.show()
-    wait_idle(qtbot, built)
-    yield built
-    wait_idle(qtbot, built, timeout=30000)
-    built.window.sync_page.stop_watching()
-    built.ops.shutdown()
+    clock = FixedClock(START + dt.timedelta(hours=1))
+    with shown(qtbot, build(settings, tmp_path / "data", clock=clock), timeout=30000) as built:
+        yield built
+        wait_idle(qtbot, built, timeout=30000)
+        built.window.sync_page.stop_watching()
 
 
 @pytest.fixture
