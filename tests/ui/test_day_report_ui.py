@@ -24,12 +24,27 @@ from ui.printing import DocumentDialog
 
 
 def open_day(app: App, idle) -> DayReportPage:
+    """Open the End of day area: its page, with the day's figures loaded."""
     app.window.day_area_action.trigger()
     idle()
     assert app.window.stack.currentIndex() == END_OF_DAY
     page = app.window.day_page
     assert page.data is not None
     return page
+
+
+def pull_bhyt_target(workspace: Workspace, count: int) -> str:
+    """This month's BHYT target, as a page pulled from the server brings it; the month."""
+    month = workspace.store.clock.today().strftime("%Y-%m")
+    change = {
+        "seq": 1,
+        "entity": "target",
+        "id": str(uuid.uuid4()),
+        "hlc": hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
+        "data": {"scheme": "bhyt_household", "month": month, "count": count},
+    }
+    syncstate.apply_page(workspace.store, [change], new_cursor=1)
+    return month
 
 
 def test_figures_match_the_day_report(app: App, idle, workspace: Workspace) -> None:
@@ -97,15 +112,7 @@ def test_targets_report_pdf_and_export(
     app: App, qtbot, idle, workspace: Workspace, tmp_path: Path
 ) -> None:
     """Targets pulled from the server show as progress bars; the PDF opens; records export."""
-    month = workspace.store.clock.today().strftime("%Y-%m")
-    change = {
-        "seq": 1,
-        "entity": "target",
-        "id": str(uuid.uuid4()),
-        "hlc": hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
-        "data": {"scheme": "bhyt_household", "month": month, "count": 400},
-    }
-    syncstate.apply_page(workspace.store, [change], new_cursor=1)
+    pull_bhyt_target(workspace, 400)
     page = open_day(app, idle)
     bar = page.target_bars["bhyt_household"]
     achieved = next(t for t in page.data.targets if t.scheme == "bhyt_household").achieved

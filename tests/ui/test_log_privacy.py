@@ -31,14 +31,13 @@ from tests.sync.client_fixtures import server_counts
 from tests.sync.conftest import Server, server
 from tests.ui.conftest import wait_idle
 from tests.ui.test_day_report_ui import open_day
-from tests.ui.test_receipts_ui import SERIES, payment_dialog
+from tests.ui.test_receipts_ui import add_book_from, payment_dialog
 from ui.app import App, start_day
 from ui.household_dialog import HouseholdDialog
 from ui.main_window import HOUSEHOLD, PRINT, SYNC
 from ui.member_dialog import MemberDialog
 from ui.pledge_dialog import PledgeDialog
 from ui.printing import DocumentDialog
-from ui.receipts import ReceiptBooksDialog
 from ui.visit_dialog import VisitDialog
 
 __all__ = ["server"]
@@ -302,14 +301,7 @@ def pay_and_print(app: App, qtbot, pledge_ids: list[str], out: Path) -> None:
     dialog.confirm()
     idle()
     assert dialog.receipt is None and dialog.error_label.text()
-    dialog.books_button.click()
-    books = dialog.findChild(ReceiptBooksDialog)
-    assert books is not None
-    idle()
-    books.series_edit.setText(SERIES)
-    books.add_book()
-    idle()
-    books.reject()
+    add_book_from(dialog, idle).reject()
     dialog.confirm()
     idle()
     assert dialog.receipt is not None

@@ -9,11 +9,12 @@ from pathlib import Path
 import pypdf
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
 from fieldapp.text import nfc
 from fieldapp.workspace import Workspace
+from tests.ui.conftest import open_dialog
+from tests.ui.test_receipts_ui import pdf_printer
 from ui.app import App
 from ui.main_window import HOUSEHOLD, PRINT
 from ui.printing import DocumentDialog, can_rasterise
@@ -26,10 +27,19 @@ def _pdf_text(data: bytes) -> str:
 
 
 def _print_area(app: App, idle):
+    """Open the Print area: its page."""
     app.window.print_area_action.trigger()
     idle()
     assert app.window.stack.currentIndex() == PRINT
     return app.window.print_page
+
+
+def _village_flyers(app: App, idle) -> DocumentDialog:
+    """Make the flyers of the Print area's village: the document dialog showing them."""
+    page = _print_area(app, idle)
+    page.make_flyers()
+    idle()
+    return open_dialog(app, DocumentDialog)
 
 
 def test_village_flyers_cancel_writes_nothing(
@@ -62,8 +72,7 @@ def test_village_flyers_one_page_per_household(app: App, qtbot, idle, workspace:
     page.village_combo.setCurrentText(village)
     qtbot.keyClick(app.window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     idle()
-    dialog = app.window.dialog
-    assert isinstance(dialog, DocumentDialog)
+    dialog = open_dialog(app, DocumentDialog)
     pages = len(pypdf.PdfReader(io.BytesIO(dialog.document.pdf)).pages)
     assert pages == len(workspace.households.in_village(village))
     if can_rasterise():
@@ -83,8 +92,7 @@ def test_save_household_flyer_as_pdf(
     assert app.window.stack.currentIndex() == HOUSEHOLD
     qtbot.keyClick(app.window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     idle()
-    dialog = app.window.dialog
-    assert isinstance(dialog, DocumentDialog)
+    dialog = open_dialog(app, DocumentDialog)
     assert household.head_name in dialog.heading.text()
     target = tmp_path / "to-roi"
     monkeypatch.setattr(
@@ -102,11 +110,7 @@ def test_save_household_flyer_as_pdf(
 
 def test_save_to_missing_folder_says_why(app: App, qtbot, idle, tmp_path: Path) -> None:
     """Saving into a folder that is gone reports the system's reason and leaves nothing."""
-    page = _print_area(app, idle)
-    page.make_flyers()
-    idle()
-    dialog = app.window.dialog
-    assert isinstance(dialog, DocumentDialog)
+    dialog = _village_flyers(app, idle)
     dialog.save_to(tmp_path / "gone" / "flyers.pdf")
     idle()
     assert dialog.status_label.text().startswith("Không lưu được")
@@ -117,15 +121,8 @@ def test_save_to_missing_folder_says_why(app: App, qtbot, idle, tmp_path: Path) 
 @needs_poppler
 def test_print_to_a_qt_printer(app: App, qtbot, idle, tmp_path: Path) -> None:
     """Printing sends every page to the Qt printer (a PDF printer here: no physical one)."""
-    page = _print_area(app, idle)
-    page.make_flyers()
-    idle()
-    dialog = app.window.dialog
-    assert isinstance(dialog, DocumentDialog)
-    printer = QPrinter(QPrinter.PrinterMode.ScreenResolution)
-    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
-    printer.setOutputFileName(str(tmp_path / "printed.pdf"))
-    dialog.print_to(printer)
+    dialog = _village_flyers(app, idle)
+    dialog.print_to(pdf_printer(tmp_path / "printed.pdf"))
     idle()
     expected = len(pypdf.PdfReader(io.BytesIO(dialog.document.pdf)).pages)
     assert dialog.status_label.text() == f"Đã gửi {expected} trang tới máy in."
@@ -136,11 +133,7 @@ def test_print_to_a_qt_printer(app: App, qtbot, idle, tmp_path: Path) -> None:
 def test_without_poppler_only_save(app: App, qtbot, idle, tmp_path: Path, monkeypatch) -> None:
     """Without poppler the dialog says so, cannot print, and Save as PDF still works."""
     monkeypatch.setattr("ui.printing._tools", lambda: None)
-    page = _print_area(app, idle)
-    page.make_flyers()
-    idle()
-    dialog = app.window.dialog
-    assert isinstance(dialog, DocumentDialog)
+    dialog = _village_flyers(app, idle)
     assert dialog.document.preview == () and not dialog.print_button.isEnabled()
     assert "poppler" in dialog.info_label.text()
     dialog.save_to(tmp_path / "flyers.pdf")

@@ -11,6 +11,7 @@ from PySide6.QtPrintSupport import QPrinter
 
 from fieldapp.workspace import Workspace
 from sync.protocol.money import format_vnd
+from tests.ui.conftest import open_dialog
 from ui.app import App
 from ui.household_page import HouseholdPage
 from ui.main_window import HOUSEHOLD
@@ -53,14 +54,25 @@ def select_rows(table, model, wanted: set[str]) -> None:
 
 
 def payment_dialog(app: App, idle, page: HouseholdPage, pledge_ids: list[str]) -> PaymentDialog:
+    """Select these pledges on the household page and take payment: the payment dialog."""
     page.tabs.setCurrentIndex(2)
     select_rows(page.pledges_table, page.pledges_model, set(pledge_ids))
     assert page.take_payment_button.isEnabled()
     page.take_payment_button.click()
     idle()
-    dialog = app.window.dialog
-    assert isinstance(dialog, PaymentDialog)
-    return dialog
+    return open_dialog(app, PaymentDialog)
+
+
+def add_book_from(dialog: PaymentDialog, idle) -> ReceiptBooksDialog:
+    """Enter receipt book SERIES through the payment dialog's books button; the books dialog."""
+    dialog.books_button.click()
+    books = dialog.findChild(ReceiptBooksDialog)
+    assert books is not None
+    idle()
+    books.series_edit.setText(SERIES)
+    books.add_book()
+    idle()
+    return books
 
 
 def issued_receipt(ws: Workspace) -> tuple[str, str]:
@@ -146,13 +158,7 @@ def test_no_receipt_book_refuses_payment(app: App, qtbot, idle, workspace: Works
     assert workspace.pending_sync() == before
 
     # Entering a book from the dialog itself lets the agent carry on.
-    dialog.books_button.click()
-    books = dialog.findChild(ReceiptBooksDialog)
-    assert books is not None
-    idle()
-    books.series_edit.setText(SERIES)
-    books.add_book()
-    idle()
+    books = add_book_from(dialog, idle)
     assert f"{SERIES}, số 0000001" in dialog.book_label.text()
     assert dialog.error_label.text() == ""
     books.reject()

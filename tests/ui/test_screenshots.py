@@ -8,11 +8,15 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication, QWidget
 
 from fieldapp.workspace import Workspace
+from tests.ui.conftest import open_dialog
 from tests.ui.test_receipts_ui import bhyt_household, issued_receipt, select_rows
 from ui.app import App
 from ui.main_window import HOUSEHOLD, PRINT
+from ui.member_dialog import MemberDialog
+from ui.pledge_dialog import PledgeDialog
 from ui.printing import DocumentDialog
 from ui.receipts import PaymentDialog
+from ui.visit_dialog import VisitDialog
 
 
 def shot_folders(tmp_path: Path) -> list[Path]:
@@ -38,53 +42,54 @@ def test_screenshots(app: App, qtbot, idle, tmp_path: Path, workspace: Workspace
     """Today, Households, a household page, the dialogs, payment, receipts and the Print area."""
     folders = shot_folders(tmp_path)
     window = app.window
-    idle()
-    _save(window, folders, "1-today")
+
+    def shot(widget: QWidget, name: str) -> None:
+        idle()
+        _save(widget, folders, name)
+
+    shot(window, "1-today")
 
     window.focus_search()
     window.households.search_edit.setText("nguyen")
     window.households.search_now()
     idle()
     window.households.table.selectRow(0)
-    _save(window, folders, "2-households")
+    shot(window, "2-households")
 
     window.open_household(window.households.model.hit(0).household_id)
     idle()
     assert window.stack.currentIndex() == HOUSEHOLD
-    _save(window, folders, "3-household")
+    shot(window, "3-household")
 
     window.add_member(window.household.household_id or "")
-    member = window.dialog
-    assert member is not None
+    member = open_dialog(app, MemberDialog)
     member.name_edit.setText("Hầu Thị Dợ")
     member.dob_edit.setText("05/03/1990")
     member.cccd_edit.setText("001185123456")
     member.check_now()
     qtbot.waitUntil(lambda: member.problems.severity("cccd") == "warning")
-    _save(member, folders, "3b-member-warning")
+    shot(member, "3b-member-warning")
     member.reject()
     idle()
 
     window.record_visit_here()
     idle()
-    visit = window.dialog
-    assert visit is not None
-    _save(visit, folders, "4-visit")
+    visit = open_dialog(app, VisitDialog)
+    shot(visit, "4-visit")
     visit.reject()
 
     household_id = window.household.household_id
     assert household_id is not None
     window.new_pledge(household_id)
     idle()
-    pledge = window.dialog
-    assert pledge is not None
+    pledge = open_dialog(app, PledgeDialog)
     qtbot.waitUntil(lambda: pledge.result is not None)
     pledge.bhyt_support.setCurrentIndex(pledge.bhyt_support.findData("near_poor"))
     qtbot.waitUntil(lambda: pledge.result is not None and pledge.result.central_support > 0)
-    _save(pledge, folders, "5-pledge")
+    shot(pledge, "5-pledge")
     pledge.bhxh_radio.setChecked(True)
     qtbot.waitUntil(lambda: pledge.result is not None and pledge.result.scheme == "bhxh_voluntary")
-    _save(pledge, folders, "6-pledge-bhxh")
+    shot(pledge, "6-pledge-bhxh")
     pledge.reject()
 
     workspace.receipts.add_book(series="LC-NTA-26", first=1, last=50)
@@ -94,33 +99,28 @@ def test_screenshots(app: App, qtbot, idle, tmp_path: Path, workspace: Workspace
     page = window.household
     page.tabs.setCurrentIndex(2)
     select_rows(page.pledges_table, page.pledges_model, set(pledge_ids))
-    _save(window, folders, "8-household-pledges")
+    shot(window, "8-household-pledges")
     page.take_payment()
     idle()
-    payment = window.dialog
-    assert isinstance(payment, PaymentDialog)
-    _save(payment, folders, "8b-payment")
+    payment = open_dialog(app, PaymentDialog)
+    shot(payment, "8b-payment")
     payment.confirm()
-    idle()
-    _save(payment, folders, "8c-payment-issued")
+    shot(payment, "8c-payment-issued")
     payment.print_button.click()
     idle()
-    preview = window.dialog
-    assert isinstance(preview, DocumentDialog)
-    _save(preview, folders, "8d-receipt-preview")
+    preview = open_dialog(app, DocumentDialog)
+    shot(preview, "8d-receipt-preview")
     preview.reject()
-    idle()
-    _save(window, folders, "9-household-receipts")
+    shot(window, "9-household-receipts")
 
     window.print_area_action.trigger()
     idle()
     assert window.stack.currentIndex() == PRINT
-    _save(window, folders, "10-print")
+    shot(window, "10-print")
 
     window.en_action.trigger()
     window.nav.setCurrentRow(0)
-    idle()
-    _save(window, folders, "7-today-en")
+    shot(window, "7-today-en")
     assert len(list(tmp_path.glob("*.png"))) == 14
 
 
@@ -142,23 +142,23 @@ def test_screenshots_end_of_day_and_lock(
     assert window.width() == 1366, "the area must fit a 1366×768 screen"
     _save(window, folders, "11-end-of-day")
 
+    def enter_pin(pin: str, *, repeat: bool) -> None:
+        screen = app.lock.screen
+        screen.pin_edit.setText(pin)
+        if repeat:
+            screen.repeat_edit.setText(pin)
+        screen.button.click()
+        idle()
+
     app.lock.enabled = True
     window.lock_action.setEnabled(True)
     app.lock.start()
     idle()
-    app.lock.screen.pin_edit.setText("12")
-    app.lock.screen.repeat_edit.setText("12")
-    app.lock.screen.button.click()
-    idle()
+    enter_pin("12", repeat=True)
     _save(window, folders, "12-lock-set-pin")
-    app.lock.screen.pin_edit.setText("2468")
-    app.lock.screen.repeat_edit.setText("2468")
-    app.lock.screen.button.click()
-    idle()
+    enter_pin("2468", repeat=True)
     window.lock_action.trigger()
-    app.lock.screen.pin_edit.setText("1111")
-    app.lock.screen.button.click()
-    idle()
+    enter_pin("1111", repeat=False)
     assert window.width() == 1366
     _save(window, folders, "13-lock-wrong-pin")
     app.lock.stop()

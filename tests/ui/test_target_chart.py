@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from PySide6.QtCore import QRect, QRectF
 from PySide6.QtGui import QColor, QImage
 
-from fieldapp import syncstate
 from fieldapp.reports import TargetProgress
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
-from sync.protocol.hlc import hlc_format
-from tests.ui.test_day_report_ui import open_day
+from tests.ui.test_day_report_ui import open_day, pull_bhyt_target
 from tests.ui.test_receipts_ui import issued_receipt
 from ui.app import App
 from ui.charts import PACE_COLOUR, SCHEME_COLOURS, TARGET_COLOUR, TargetChart
@@ -116,15 +113,7 @@ def test_end_of_day_shows_the_core_figures_in_the_chart(
 ) -> None:
     """The End of day chart draws the core's month progress, target pulled from the server, and
     once the page is laid out again the chart has the height its two schemes need."""
-    month = workspace.store.clock.today().strftime("%Y-%m")
-    change = {
-        "seq": 1,
-        "entity": "target",
-        "id": str(uuid.uuid4()),
-        "hlc": hlc_format(1_795_000_000_000, 0, str(uuid.uuid4())),
-        "data": {"scheme": "bhyt_household", "month": month, "count": 400},
-    }
-    syncstate.apply_page(workspace.store, [change], new_cursor=1)
+    month = pull_bhyt_target(workspace, 400)
     issued_receipt(workspace)
     page = open_day(app, idle)
     chart = page.target_chart
