@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,12 +308,11 @@ def _start(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
     return server, thread, port
 
 
-@pytest.fixture
-def server(database_url: str) -> Iterator[Server]:
-    """The real server (uvicorn, 127.0.0.1, a free port) over a fresh database."""
-    engine = open_engine(database_url)
-    clock = FixedClock(START)
-    uv, thread, port = _start(create_app(engine, clock=clock))
+@contextmanager
+def serving(app: Any, engine: Engine, clock: FixedClock, database_url: str) -> Iterator[Server]:
+    """The app served by uvicorn on 127.0.0.1 (a free port) until the block ends; then the
+    laptops' connections, the server and the engine are closed."""
+    uv, thread, port = _start(app)
     running = Server(f"http://127.0.0.1:{port}", engine, clock, database_url)
     try:
         yield running
@@ -321,3 +321,12 @@ def server(database_url: str) -> Iterator[Server]:
         uv.should_exit = True
         thread.join(10)
         engine.dispose()
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Server]:
+    """The real server (uvicorn, 127.0.0.1, a free port) over a fresh database."""
+    engine = open_engine(database_url)
+    clock = FixedClock(START)
+    with serving(create_app(engine, clock=clock), engine, clock, database_url) as running:
+        yield running
