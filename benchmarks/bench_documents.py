@@ -3,7 +3,6 @@ reportlab drawing the same text (read back from our own PDF) with the same font.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import sys
 import time
@@ -11,31 +10,13 @@ import time
 from common import Figure, print_table
 from reportlab.pdfgen.canvas import Canvas
 
-from fieldapp.documents.flyer import BhxhOption, FlyerData, render_flyers
+from fieldapp.documents.flyer import FlyerData, render_flyers
 from fieldapp.documents.fonts import register_fonts
-from fieldapp.documents.receipt import ReceiptDocument, render_receipt
+from fieldapp.documents.receipt import render_receipt
+from tests.fieldapp.samples import make_flyer, make_receipt
 
-RECEIPT = ReceiptDocument(
-    bhxh_office="Bảo hiểm xã hội tỉnh Lào Cai",
-    collector_org="Bưu điện xã Bắc Hà — được Bảo hiểm xã hội uỷ quyền thu",
-    form_no="C45-BB",
-    series="LC-NTA-24",
-    number=1234,
-    issued_at=dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC),
-    payer_name="Giàng Seo Sử",
-    payer_bhxh_code="1522334455",
-    payer_address="Bản Phố, Xã Bản Mẫu, tỉnh Lào Cai",
-    description="Tiền đóng BHYT hộ gia đình, phương thức đóng 12 tháng, từ ngày 01/12/2026 "
-    "đến ngày 30/11/2027",
-    period_from=dt.date(2026, 12, 1),
-    period_to=dt.date(2027, 11, 30),
-    amount=1_366_200,
-    collector_name="Nguyễn Thị Lan",
-    verification_code="TUQL-GQYR",
-    qr_payload="FA1|01a20792-d53f-729f-be04-be71aaed7ba6|LC-NTA-24|1234|1366200|20261123|"
-    "0123456789abcdef",
-    receipt_id="01a20792-d53f-729f-be04-be71aaed7ba6",
-)
+# The receipt and the flyers the core's tests check page by page.
+RECEIPT = make_receipt()
 
 
 def _bare_page(canvas: Canvas, lines: list[str]) -> None:
@@ -86,26 +67,8 @@ def receipt_figures(rounds: int) -> list[Figure]:
 
 
 def _flyers(count: int) -> list[FlyerData]:
-    return [
-        FlyerData(
-            household_head=f"Giàng Seo Sử {i}",
-            village="Bản Phố",
-            commune_name="Xã Bản Mẫu",
-            group=("agri_household", "household_business", "cooperative", "poor_near_poor")[i % 4],
-            language="vi",
-            members=["Giàng Seo Sử", "Sùng Thị Mỷ", "Giàng A Páo"],
-            bhyt_amounts={3: 785_565, 6: 1_571_130, 12: 3_142_260},
-            bhxh_options=[
-                BhxhOption("1.500.000 đ", 231_000, 2_772_000, 12_668_704),
-                BhxhOption("3.000.000 đ", 561_000, 6_732_000, 30_766_852),
-            ],
-            agent_name="Nguyễn Thị Lan",
-            agent_phone="0912 345 678",
-            next_visit=dt.date(2026, 12, 5),
-            seasonal_income=i % 2 == 0,
-        )
-        for i in range(count)
-    ]
+    """A village's flyers: every audience group, every other household with seasonal income."""
+    return [make_flyer(i, seasonal_income=i % 2 == 0) for i in range(count)]
 
 
 def flyer_figures(count: int) -> list[Figure]:
