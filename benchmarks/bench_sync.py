@@ -42,9 +42,11 @@ from sync.server.schema import (
     migrate,
     open_engine,
 )
+from tests.fieldapp.samples import new_household
+from tests.sync.client_fixtures import COMMUNE
+from tests.sync.conftest import START, household, member, pledge, visit
 
-COMMUNE = "04001"
-START = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
+HEAD = "Giàng Seo Sử"
 PG_URL_ENV = "FIELDAPP_TEST_PG_URL"
 RECORD_TABLES = {**MERGEABLE_TABLES, **IMMUTABLE_TABLES}
 # What each device's batch carries in the many-devices figures (see _device_batch).
@@ -147,14 +149,8 @@ def _fill(ws: Workspace, households: int) -> None:
     """Five outbox rows per household: the household, a member, a visit, a pledge, its event."""
     with ws.store.transaction():
         for _ in range(households):
-            home = ws.households.add(
-                province_code="04",
-                commune_code=COMMUNE,
-                village="Bản Phố",
-                head_name="Giàng Seo Sử",
-                phone="0912345678",
-                groups=["farmer"],
-                best_months=[7, 8],
+            home = new_household(
+                ws, province_code="04", commune_code=COMMUNE, village="Bản Phố", head_name=HEAD
             )
             wife = ws.members.add(home.id, full_name="Lò Thị Hương", relation="vợ", sex="female")
             ws.visits.record(home.id, outcome="pledged", topics=["bhyt_household"])
@@ -297,9 +293,9 @@ def wire_bytes_figures(count: int = 500) -> list[Figure]:
         client = SyncClient(ws)
         batch = StoredBatch(ws.store.new_id(), rows)
         body = client.batch_body(batch)
-        wire = client.wire_batch(batch)
+        sent = client.wire_batch(batch)
         ws.close()
-    raw = len(wire.canonical_json(wire))
+    raw = len(wire.canonical_json(sent))
     return [
         Figure(
             f"gzip bytes on the wire per visit ({count} a batch)",
@@ -337,83 +333,20 @@ def _device_batch(device_id: str, agent_id: str, households: int) -> bytes:
         )
 
     for _ in range(households):
-        home = str(uuid.uuid4())
-        member = str(uuid.uuid4())
-        pledge = str(uuid.uuid4())
-        add(
-            wire.HOUSEHOLD,
-            {
-                "id": home,
-                "province_code": "04",
-                "commune_code": COMMUNE,
-                "village": "Bản Phố",
-                "head_name": "Giàng Seo Sử",
-                "address": "Thôn 3",
-                "phone": "0912345678",
-                "groups": ["farmer"],
-                "best_months": [7, 8],
-                "notes": "",
-            },
-        )
-        add(
-            wire.MEMBER,
-            {
-                "id": member,
-                "household_id": home,
-                "full_name": "Lò Thị Hương",
-                "date_of_birth": "1990-05-01",
-                "sex": "female",
-                "relation": "vợ",
-                "cccd": "004190000123",
-                "bhxh_code": None,
-                "ethnicity": "Thái",
-                "bhyt_card": None,
-                "bhyt_expiry": None,
-                "covered_by": None,
-                "bhxh_status": None,
-                "removed": False,
-                "warnings": [],
-            },
-        )
-        add(
-            wire.VISIT,
-            {
-                "id": str(uuid.uuid4()),
-                "household_id": home,
-                "agent_id": agent_id,
-                "at": "2026-11-23T08:00:00.000Z",
-                "outcome": "pledged",
-                "topics": ["bhyt_household"],
-                "materials": ["flyer-farmers-vi"],
-                "next_visit": None,
-                "notes": "Hẹn sau vụ thu hoạch",
-            },
-        )
-        add(
-            wire.PLEDGE,
-            {
-                "id": pledge,
-                "household_id": home,
-                "member_id": member,
-                "scheme": "bhyt_household",
-                "params": {"months": 12, "position": 1},
-                "gross": 1366200,
-                "central_support": 0,
-                "local_support": 0,
-                "payable": 1366200,
-                "policy_version": "vn-2026.11",
-                "start_date": "2026-12-01",
-                "due_date": "2026-12-15",
-                "created_at": "2026-11-23T08:05:00.000Z",
-            },
-        )
+        home = household(COMMUNE, head_name=HEAD)
+        wife = member(home["id"])
+        pledged = pledge(home["id"], wife["id"])
+        add(wire.HOUSEHOLD, home)
+        add(wire.MEMBER, wife)
+        add(wire.VISIT, visit(home["id"], agent_id, outcome="pledged", next_visit=None))
+        add(wire.PLEDGE, pledged)
         add(
             wire.PLEDGE_EVENT,
             {
                 "id": str(uuid.uuid4()),
-                "pledge_id": pledge,
+                "pledge_id": pledged["id"],
                 "status": "pledged",
-                "at": "2026-11-23T08:05:00.000Z",
+                "at": pledged["created_at"],
                 "reason": None,
                 "receipt_id": None,
             },
