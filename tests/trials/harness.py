@@ -74,6 +74,13 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _run(command: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a command from the source tree with the trials' environment; its output as text."""
+    return subprocess.run(
+        command, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=timeout
+    )
+
+
 def _free_port() -> int:
     with closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -109,13 +116,8 @@ class TrialServer:
 
     def admin(self, *args: str) -> str:
         """One `fieldapp-server` chore; its last line of output."""
-        done = subprocess.run(
-            [_python(), "-m", "sync.server.cli", "--data-dir", str(self.folder), *args],
-            capture_output=True,
-            text=True,
-            env=_env(),
-            cwd=ROOT,
-            timeout=60,
+        done = _run(
+            [_python(), "-m", "sync.server.cli", "--data-dir", str(self.folder), *args], timeout=60
         )
         if done.returncode != 0:
             raise TrialError(f"fieldapp-server {' '.join(args)}: {done.stderr.strip()}")
@@ -295,14 +297,7 @@ class Laptop:
             "receipt-book", "add", agent, "--series", self.series, "--from", "1", "--to", "99999"
         )
         code = self.server.admin("enrol-code", agent)
-        done = subprocess.run(
-            [*self._worker("enrol"), "--code", code],
-            capture_output=True,
-            text=True,
-            env=_env(),
-            cwd=ROOT,
-            timeout=120,
-        )
+        done = _run([*self._worker("enrol"), "--code", code], timeout=120)
         if done.returncode != 0:
             raise TrialError(f"enrolment failed: {done.stdout}{done.stderr}")
         self.device_id = str(json.loads(done.stdout.strip().splitlines()[-1])["device_id"])
@@ -432,9 +427,7 @@ class Laptop:
     def check_server(self, tally: Tally) -> list[str]:
         """Sync cleanly, then the server must hold exactly this laptop's records, once each."""
         tally.server_checks += 1
-        done = subprocess.run(
-            self._worker("sync"), capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300
-        )
+        done = _run(self._worker("sync"), timeout=300)
         try:
             outcome = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):

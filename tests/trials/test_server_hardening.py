@@ -16,7 +16,7 @@ from sync.server.ratelimit import RateLimited, RateLimiter
 from sync.server.schema import open_engine
 from tests.sync.client_fixtures import COMMUNE
 from tests.sync.client_fixtures import Laptop as ClientLaptop
-from tests.sync.conftest import START, Server, _start, household
+from tests.sync.conftest import START, Server, household, serving
 
 
 class FakeTime:
@@ -46,15 +46,8 @@ def limited(tmp_path: Path, fake_time: FakeTime) -> Iterator[Server]:
     engine = open_engine(f"sqlite:///{tmp_path / 'server.sqlite3'}")
     clock = FixedClock(START)
     app = create_app(engine, clock=clock, rate_limit=RateLimiter(1, 3, monotonic=fake_time))
-    uv, thread, port = _start(app)
-    running = Server(f"http://127.0.0.1:{port}", engine, clock, "sqlite")
-    try:
+    with serving(app, engine, clock, "sqlite") as running:
         yield running
-    finally:
-        running.close_laptops()
-        uv.should_exit = True
-        thread.join(10)
-        engine.dispose()
 
 
 def test_bucket_allows_a_burst_then_one_per_interval(fake_time: FakeTime) -> None:
