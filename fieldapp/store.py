@@ -18,8 +18,9 @@ from fieldapp import migrations
 
 if TYPE_CHECKING:
     import sqlite_utils
-from fieldapp.errors import StoreVersionError
+from fieldapp.errors import Problem, StoreVersionError, raise_if_errors
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.fields import FIELDS
 from sync.protocol.hlc import HybridClock
 from sync.protocol.ids import uuid7
 
@@ -210,9 +211,14 @@ class Store:
         data: dict[str, Any],
         base: dict[str, str | None] | None = None,
     ) -> int:
-        """Record a change for sync; must be called inside the transaction that makes it."""
+        """Record a change for sync; must be called inside the transaction that makes it.
+
+        Text longer than the wire allows is refused here, with the change it belongs to, so
+        nothing enters the outbox that the provincial server would refuse for its length.
+        """
         if not self._depth:
             raise RuntimeError("outbox rows are written only inside a transaction")
+        raise_if_errors(too_long(entity, data))
         cur = self.conn.execute(
             "INSERT INTO outbox (entity, entity_id, op, hlc, data, base, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -233,6 +239,27 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def too_long(entity: str, data: dict[str, Any]) -> list[Problem]:
+    """A problem for each text field of a synced record longer than the wire's limit for it."""
+    fields = FIELDS.get(entity, {})
+    problems = []
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None or field.kind != "text" or field.max_length is None:
+            continue
+        if isinstance(value, str) and len(value) > field.max_length:
+            limit, length = f"{field.max_length:,}".replace(",", "."), len(value)
+            problems.append(
+                Problem(
+                    name,
+                    "too_long",
+                    f"{name}: dài quá {limit} ký tự (đang có {length}); hãy rút gọn.",
+                    f"{name}: longer than {field.max_length:,} characters ({length}); shorten it.",
+                )
+            )
+    return problems
 
 
 def dumps(value: Any) -> str:
