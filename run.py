@@ -179,6 +179,30 @@ def bundle_executable() -> Path:
     return ROOT / "dist" / "fieldapp" / name
 
 
+def pyinstaller_command(spec: Path, folder: Path, python: Path | str = PYTHON) -> list[str]:
+    """The PyInstaller command building a spec's bundle in folder/dist, working in folder/build."""
+    return [
+        str(python),
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(folder / "dist"),
+        "--workpath",
+        str(folder / "build"),
+        str(spec),
+    ]
+
+
+def folder_size(folder: Path) -> tuple[int, int]:
+    """Bytes and number of files, each file once (PyInstaller links some libraries into place)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
 def build(args: list[str]) -> int:
     """Build the one-folder bundle from build.spec; with --self-test, run the bundle's check."""
     unknown = [a for a in args if a != "--self-test"]
@@ -204,36 +228,17 @@ def build(args: list[str]) -> int:
         )
     say("pyinstaller --noconfirm --clean build.spec")
     start = time.perf_counter()
-    built = subprocess.run(
-        [
-            str(PYTHON),
-            "-m",
-            "PyInstaller",
-            "--noconfirm",
-            "--clean",
-            "--log-level",
-            "WARN",
-            "--distpath",
-            str(ROOT / "dist"),
-            "--workpath",
-            str(ROOT / "build"),
-            str(ROOT / "build.spec"),
-        ],
-        cwd=ROOT,
-    )
+    built = subprocess.run(pyinstaller_command(ROOT / "build.spec", ROOT), cwd=ROOT)
     if built.returncode != 0:
         return built.returncode
-    folder = ROOT / "dist" / "fieldapp"
-    # PyInstaller links some libraries into place: count each file once.
-    files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
-    size = sum(p.stat().st_size for p in files)
+    exe = bundle_executable()
+    size, count = folder_size(exe.parent)
     say(
-        f"built {folder} in {time.perf_counter() - start:.0f} s: "
-        f"{size / 1e6:.1f} MB (10^6 bytes) in {len(files)} files"
+        f"built {exe.parent} in {time.perf_counter() - start:.0f} s: "
+        f"{size / 1e6:.1f} MB (10^6 bytes) in {count} files"
     )
     if "--self-test" not in args:
         return 0
-    exe = bundle_executable()
     say(f"{exe.relative_to(ROOT)} --self-test")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     return subprocess.run([str(exe), "--self-test"], cwd=ROOT, env=env).returncode

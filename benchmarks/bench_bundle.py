@@ -16,9 +16,10 @@ from pathlib import Path
 
 from common import ROOT, Figure, print_table
 
+from run import bundle_executable, folder_size, pyinstaller_command
+
 SPEC = ROOT / "build.spec"
-DIST = ROOT / "dist" / "fieldapp"
-EXE = DIST / ("fieldapp-cli.exe" if os.name == "nt" else "fieldapp")
+EXE = bundle_executable()
 # What build.spec's exclusions are made of; the bare bundle gets the same code, copied from it.
 SHARED_FROM_SPEC = ("LINUX", "EXCLUDES", "DROP_DATA", "DROP_PLUGINS", "wanted", "without_orphans")
 BARE_SCRIPT = """\
@@ -55,12 +56,6 @@ coll = COLLECT(exe, a.binaries, a.datas, strip=LINUX, upx=False, name="bare")
 
 def note(text: str) -> None:
     print(f"  bench_bundle: {text}", file=sys.stderr, flush=True)
-
-
-def folder_size(folder: Path) -> tuple[int, int]:
-    """Bytes and number of files, each file once (PyInstaller links some libraries into place)."""
-    files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
-    return sum(p.stat().st_size for p in files), len(files)
 
 
 def newest_source() -> float:
@@ -125,24 +120,8 @@ def bare() -> tuple[Path, float | None]:
     (work / "bare.spec").write_text(spec, encoding="utf-8")
     note(f"building the bare PySide6 bundle in {work} …")
     start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "PyInstaller",
-            "--noconfirm",
-            "--clean",
-            "--log-level",
-            "WARN",
-            "--distpath",
-            str(work / "dist"),
-            "--workpath",
-            str(work / "build"),
-            str(work / "bare.spec"),
-        ],
-        cwd=work,
-        check=True,
-    )
+    command = pyinstaller_command(work / "bare.spec", work, sys.executable)
+    subprocess.run(command, cwd=work, check=True)
     (work / "key").write_text(key)
     return exe, time.perf_counter() - start
 
