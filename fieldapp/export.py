@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from fieldapp.errors import Problem, ValidationError
 from fieldapp.reports import local_iso, recorded_here
 from fieldapp.store import loads
+from sync.protocol import sheets as cells
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 Value = str | int | None
 
 _SUFFIX = {"csv": ".zip", "xlsx": ".xlsx"}
-# Excel runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -275,19 +274,12 @@ def _sheets(ws: Workspace) -> list[Sheet]:
     ]
 
 
-def _safe_text(value: Value) -> Value:
-    """A text cell that would start a formula gets a leading apostrophe, as Excel itself does."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _csv_bytes(sheet: Sheet) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(sheet.headers)
     for row in sheet.rows:
-        writer.writerow(["" if v is None else _safe_text(v) for v in row])
+        writer.writerow(["" if v is None else cells.cell(v) for v in row])
     # The byte-order mark is what makes Excel read the file as UTF-8 and show Vietnamese.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -310,12 +302,8 @@ def _write_xlsx(sheets: Sequence[Sheet], handle: IO[bytes]) -> None:
         for cell in target[1]:
             cell.font = Font(bold=True)
         for row in sheet.rows:
-            target.append(list(row))
-        # openpyxl stores a string that starts with "=" as a formula: keep every text as text.
-        for cells in target.iter_rows(min_row=2):
-            for cell in cells:
-                if cell.data_type == "f":
-                    cell.data_type = "s"
+            # openpyxl would store text that starts with "=" as a formula: defuse it first.
+            target.append([cells.xlsx_cell(v) for v in row])
         target.freeze_panes = "A2"
         for i, header in enumerate(sheet.headers, start=1):
             longest = max([len(header), *(len(str(r[i - 1] or "")) for r in sheet.rows[:200])])

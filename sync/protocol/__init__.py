@@ -6,6 +6,8 @@ package import nothing from the laptop core (``fieldapp``) or the desktop app (`
 - ``hlc``: the one hybrid logical clock;
 - ``signing``: device keys, signed USB batch and ack files;
 - ``receipt_qr``: the receipt signature, its QR payload and verification code;
+- ``sheets``: what a spreadsheet cell may hold (no text that starts a formula), for every CSV
+  and XLSX export of either end;
 - leaves both ends use: ``clock`` (injected time), ``ids`` (UUIDv7), ``errors`` (the error
   base), ``i18n`` (messages in Vietnamese and English), ``money`` (integer đồng in figures and
   words).

@@ -438,7 +438,8 @@ def test_export_xlsx(known: Known, tmp_path: Path) -> None:
 
 
 def test_export_keeps_formulas_as_text(workspace: Workspace, tmp_path: Path) -> None:
-    """Text that looks like a spreadsheet formula stays text in XLSX and is defused in CSV."""
+    """Text that looks like a spreadsheet formula is defused (a leading apostrophe) in XLSX and
+    in CSV alike, so editing the cell in Excel cannot turn it into a formula either."""
     workspace.households.add(
         province_code=DEMO_PROVINCE,
         commune_code=DEMO_COMMUNE,
@@ -449,7 +450,7 @@ def test_export_keeps_formulas_as_text(workspace: Workspace, tmp_path: Path) -> 
     export_records(workspace, tmp_path / "a.xlsx", fmt="xlsx")
     cell = openpyxl.load_workbook(tmp_path / "a.xlsx")["Hộ gia đình"]["J2"]
     assert cell.data_type == "s"
-    assert cell.value == '=HYPERLINK("http://example.invalid")'
+    assert cell.value == '\'=HYPERLINK("http://example.invalid")'
     export_records(workspace, tmp_path / "a.zip", fmt="csv")
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         rows = list(csv.reader(io.StringIO(archive.read("households.csv").decode("utf-8-sig"))))

@@ -10,6 +10,7 @@ from typing import TypeVar
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from sync.protocol import sheets
 from sync.server.web.overview import HandoverRow, Progress, ProgressRow, ReceiptRow
 from sync.server.web.scope import HANDOVER_LABELS, SCHEME_LABELS, iso_day, local_time
 
@@ -82,7 +83,8 @@ def to_csv(table: Table) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(table[0])
-    writer.writerows(table[1])
+    # Names, reasons and notes come from laptops: none may reach Excel as a formula.
+    writer.writerows([sheets.cell(v) for v in row] for row in table[1])
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -97,7 +99,8 @@ def to_xlsx(table: Table, *, title: str) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in table[1]:
-        sheet.append(row)
+        # openpyxl would store text that starts with "=" as a formula: defuse it first.
+        sheet.append([sheets.xlsx_cell(v) for v in row])
     for column in money_columns:
         for (cell,) in sheet.iter_rows(min_row=2, min_col=column + 1, max_col=column + 1):
             cell.number_format = "#,##0"
