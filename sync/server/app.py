@@ -39,7 +39,6 @@ _ERROR_MEANINGS = {
     "the protocol",
     401: "Missing, unknown or revoked device token",
     403: "Refused: an unknown, used or expired enrolment code, or a batch naming another device",
-    409: "The batch id was already used by another device",
     413: "Body too large, before or after decompression, or a batch with more than "
     f"{wire.MAX_BATCH_RECORDS} records",
     415: "Content-Encoding other than gzip or identity",
@@ -189,10 +188,10 @@ def create_app(
 
     @app.post(
         wire.BATCHES_PATH,
-        summary="Upload a batch of outbox records (gzip JSON); idempotent by batch_id",
+        summary="Upload a batch of outbox records (gzip JSON); idempotent by device and batch_id",
         responses={
             200: {"model": models.AckModel},
-            **_errors(400, 401, 403, 409, 413, 415, 426, 429),
+            **_errors(400, 401, 403, 413, 415, 426, 429),
         },
         openapi_extra=_json_body(models.BatchModel, schemas, gzip=True),
     )

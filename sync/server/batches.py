@@ -1,4 +1,4 @@
-"""Applying uploaded batches: one transaction per batch, idempotent by batch id."""
+"""Applying uploaded batches: one transaction per batch, idempotent by device and batch id."""
 
 from __future__ import annotations
 
@@ -262,19 +262,14 @@ def receive(
     with engine.begin() as conn:
         # Taken first: it also makes the batch-id check below race-free between workers.
         feed.lock(conn)
+        # Keyed by device and batch id: batch ids travel in clear in USB files, and the same
+        # id from another device is that device's own batch, never this one's stored ack.
         known = conn.execute(
-            sa.select(batches.c.device_id, batches.c.ack).where(
-                batches.c.batch_id == batch["batch_id"]
+            sa.select(batches.c.ack).where(
+                batches.c.device_id == device.id, batches.c.batch_id == batch["batch_id"]
             )
         ).first()
         if known is not None:
-            if known.device_id != device.id:
-                raise ServerError(
-                    "Mã lô này đã được một thiết bị khác dùng",
-                    "This batch id was already used by another device",
-                    code="batch_id_taken",
-                    status=409,
-                )
             stored: wire.Ack = known.ack
             return stored
         now = iso_utc(clock.now())

@@ -101,11 +101,15 @@ enrol_codes = sa.Table(
 batches = sa.Table(
     "batches",
     metadata,
-    sa.Column("batch_id", Id, primary_key=True),
-    sa.Column("device_id", Id, sa.ForeignKey("devices.id"), nullable=False, index=True),
+    sa.Column("batch_id", Id, nullable=False),
+    sa.Column("device_id", Id, sa.ForeignKey("devices.id"), nullable=False),
     sa.Column("received_at", Stamp, nullable=False),
     sa.Column("via", sa.String(8), nullable=False),
     sa.Column("ack", sa.JSON, nullable=False),
+    # Per device: batch ids travel in clear in USB files, so another device sending the same
+    # id makes a batch of its own instead of blocking this one. The key also serves lookups
+    # by device, so device_id needs no index of its own.
+    sa.PrimaryKeyConstraint("device_id", "batch_id"),
 )
 
 

@@ -98,19 +98,6 @@ def test_upload_then_retry_gives_same_ack_and_no_duplicates(server: Server) -> N
     assert server.count("changes WHERE entity = 'household'") == 1
 
 
-def test_batch_id_of_another_device_is_409(server: Server) -> None:
-    """A batch id already used by a different device is a conflict, not a retry."""
-    agent = server.add_agent("A", [COMMUNE])
-    one, two = server.laptop(agent), server.laptop(agent)
-    batch = one.batch([one.record("household", household(COMMUNE))])
-    assert one.upload(batch).status_code == 200
-    stolen = two.batch([two.record("household", household(COMMUNE))])
-    stolen["batch_id"] = batch["batch_id"]
-    response = two.upload(stolen)
-    assert response.status_code == 409
-    assert _error(response)["code"] == "batch_id_taken"
-
-
 def test_batch_naming_another_device_is_403(server: Server) -> None:
     """A device cannot upload a batch in another device's name."""
     agent = server.add_agent("A", [COMMUNE])
