@@ -20,6 +20,7 @@ from sync.server.schema import (
     IMMUTABLE_TABLES,
     agent_communes,
     batches,
+    devices,
     field_conflicts,
     households,
     members,
@@ -64,6 +65,14 @@ _SELECT_MEMBER_HOUSEHOLDS = sa.select(members.c.id, members.c.household_id).wher
 # Pledges and receipts: the household each belongs to, for the records that refer to them.
 _SELECT_PARENT_HOUSEHOLDS = {
     entity: sa.select(table.c.id, table.c.household_id).where(table.c.id.in_(_ids()))
+    for entity, table in ((wire.PLEDGE, pledges), (wire.RECEIPT, receipts))
+}
+# Pledges and receipts: the agent whose device sent each. Only that agent may change, void or
+# take money for them (a laptop of theirs); another agent's device is refused.
+_SELECT_OWNERS = {
+    entity: sa.select(table.c.id, devices.c.agent_id)
+    .join(devices, devices.c.id == table.c.device_id)
+    .where(table.c.id.in_(_ids()))
     for entity, table in ((wire.PLEDGE, pledges), (wire.RECEIPT, receipts))
 }
 # Records that name no household but the pledge or receipt they concern (in `<parent>_id`),
@@ -221,6 +230,8 @@ class _Context:
     member_household: _Known[str, str | None] = field(init=False)
     # The household of each pledge and receipt, by entity.
     parent_household: dict[str, _Known[str, str]] = field(init=False)
+    # The agent each pledge and receipt belongs to, by entity.
+    owner: dict[str, _Known[str, str]] = field(init=False)
     books: _Known[str, Row[Any]] = field(init=False)
     receipt_numbers: _Known[tuple[str, int], str] = field(init=False)
     facts: dict[str, _Known[str, _Fact]] = field(init=False)
@@ -238,6 +249,10 @@ class _Context:
         self.parent_household = {
             entity: _Known(conn, _column_by_id(statement))
             for entity, statement in _SELECT_PARENT_HOUSEHOLDS.items()
+        }
+        self.owner = {
+            entity: _Known(conn, _column_by_id(statement))
+            for entity, statement in _SELECT_OWNERS.items()
         }
         self.books = _Known(conn, _rows_by_id(_SELECT_BOOKS))
         self.receipt_numbers = _Known(conn, _load_receipt_numbers)
@@ -338,6 +353,14 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
     ctx.member_household.prefetch(refs(wire.PLEDGE, "member_id"))
     for entity, (parent, _) in _PARENTS.items():
         ctx.parent_household[parent].prefetch(refs(entity, f"{parent}_id"))
+        ctx.owner[parent].prefetch(refs(entity, f"{parent}_id"))
+    # Pledges a receipt takes money for, and receipts a pledge event names.
+    ctx.owner[wire.PLEDGE].prefetch(
+        pledge_id for pledge_ids in refs(wire.RECEIPT, "pledge_ids") for pledge_id in pledge_ids
+    )
+    ctx.owner[wire.RECEIPT].prefetch(
+        receipt_id for receipt_id in refs(wire.PLEDGE_EVENT, "receipt_id") if receipt_id
+    )
     for entity in wire.IMMUTABLE:
         ctx.facts[entity].prefetch(ids(entity))
     # Households whose commune decides a record's scope: its own, or its parent's.
@@ -606,6 +629,8 @@ def _apply_immutable(ctx: _Context, record: wire.Record) -> None:
     _take_fact(ctx, record, data)
     if entity in ctx.parent_household:
         ctx.parent_household[entity].set(record["id"], data["household_id"])
+    if entity in ctx.owner:
+        ctx.owner[entity].set(record["id"], ctx.device.agent_id)
     if entity == wire.RECEIPT:
         ctx.receipt_numbers.set((data["series"], data["number"]), record["id"])
     ctx.feed_rows.append(
@@ -655,6 +680,20 @@ def _check_pledge(ctx: _Context, data: dict[str, Any], household_id: str) -> Non
         )
 
 
+# Receipts, their voids and pledge events belong to the agent who issued the receipt or made
+# the pledge, on whichever of their laptops; a supervisor acts on the web, not through a batch.
+NOT_YOURS = "not_your_record"
+
+
+def _foreign(ctx: _Context, entity: str, record_id: str) -> bool:
+    """True when the server holds this pledge or receipt from another agent's device.
+
+    One it has never seen is left to the check that names it as unknown.
+    """
+    owner = ctx.owner[entity].get(record_id)
+    return owner is not None and owner != ctx.device.agent_id
+
+
 def _in_book(ctx: _Context, data: dict[str, Any]) -> bool:
     book = ctx.books.get(data["book_id"])
     return (
@@ -678,12 +717,52 @@ def _check_receipt(ctx: _Context, data: dict[str, Any], household_id: str) -> No
             f"Số biên lai {data['series']} {data['number']} đã được dùng cho biên lai khác",
             f"Receipt number {data['series']} {data['number']} is already used",
         )
+    foreign = [p for p in data["pledge_ids"] if _foreign(ctx, wire.PLEDGE, p)]
+    if foreign:
+        listed = ", ".join(foreign)
+        raise _Refused(
+            NOT_YOURS,
+            f"Cam kết {listed} do nhân viên thu khác lập; chỉ người đó mới được thu tiền"
+            " cho cam kết này",
+            f"Pledge {listed} was made by another agent; only they can take the money for it",
+        )
+
+
+def _check_pledge_event(ctx: _Context, data: dict[str, Any], household_id: str) -> None:
+    if _foreign(ctx, wire.PLEDGE, data["pledge_id"]):
+        raise _Refused(
+            NOT_YOURS,
+            f"Cam kết {data['pledge_id']} do nhân viên thu khác lập; chỉ người đó mới được"
+            " đổi trạng thái cam kết",
+            f"Pledge {data['pledge_id']} was made by another agent; only they can change"
+            " its status",
+        )
+    if data["receipt_id"] and _foreign(ctx, wire.RECEIPT, data["receipt_id"]):
+        raise _Refused(
+            NOT_YOURS,
+            f"Biên lai {data['receipt_id']} do nhân viên thu khác lập; không thể ghi thu tiền"
+            " theo biên lai này",
+            f"Receipt {data['receipt_id']} was issued by another agent; a payment cannot be"
+            " recorded on it",
+        )
+
+
+def _check_receipt_void(ctx: _Context, data: dict[str, Any], household_id: str) -> None:
+    if _foreign(ctx, wire.RECEIPT, data["receipt_id"]):
+        raise _Refused(
+            NOT_YOURS,
+            f"Biên lai {data['receipt_id']} do nhân viên thu khác lập; chỉ người đó mới được"
+            " huỷ biên lai",
+            f"Receipt {data['receipt_id']} was issued by another agent; only they can void it",
+        )
 
 
 _CHECKS: dict[str, Callable[[_Context, dict[str, Any], str], None]] = {
     wire.VISIT: _check_visit,
     wire.PLEDGE: _check_pledge,
     wire.RECEIPT: _check_receipt,
+    wire.PLEDGE_EVENT: _check_pledge_event,
+    wire.RECEIPT_VOID: _check_receipt_void,
 }
 
 _APPLY: dict[str, Callable[[_Context, wire.Record], None]] = {
