@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
 from fieldapp.errors import Problem, StoreVersionError, raise_if_errors
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.fields import FIELDS
-from sync.protocol.hlc import HybridClock
+from sync.protocol.hlc import HybridClock, usable
 from sync.protocol.ids import uuid7
 
 STORE_FILENAME = "fieldapp.sqlite3"
+
+log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
@@ -93,9 +96,14 @@ class Store:
         # outbox holds every local one, so no extra write is needed per change.
         # Local stamps are appended in clock order, so the newest outbox row holds the largest.
         newest = self.scalar("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1")
-        for known in (self.meta("hlc_seen"), newest):
-            if known:
-                self.hlc.observe(str(known))
+        now_ms = self._now_ms()
+        known = [str(stamp) for stamp in (self.meta("hlc_seen"), newest) if stamp]
+        for stamp in known:
+            self.hlc.observe(stamp, now_ms=now_ms)
+        if not all(usable(stamp, now_ms=now_ms) for stamp in known):
+            # A stamp from the future (a forged clock pulled before such stamps were refused)
+            # reached this store: take it out everywhere before it decides another merge.
+            self._repair_clocks(now_ms)
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
@@ -192,14 +200,66 @@ class Store:
     def new_id(self) -> str:
         return uuid7(self.clock)
 
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
     def tick(self) -> str:
         """Next hybrid-clock timestamp, for a change that writes it to the outbox."""
-        return self.hlc.tick(int(self.clock.now().timestamp() * 1000))
+        return self.hlc.tick(self._now_ms())
+
+    def see(self, remote_hlc: str) -> None:
+        """Move the clock past a stamp for this session only (within bounds); `observe` keeps
+        it across restarts."""
+        self.hlc.observe(remote_hlc, now_ms=self._now_ms())
 
     def observe(self, remote_hlc: str) -> None:
-        """Move the clock past a timestamp received from another device (kept across restarts)."""
-        self.hlc.observe(remote_hlc)
-        self.set_meta("hlc_seen", self.hlc.last)
+        """Move the clock past a timestamp received from another device (kept across restarts);
+        a stamp out of bounds for this laptop's clock is not followed."""
+        if self.hlc.observe(remote_hlc, now_ms=self._now_ms()):
+            self.set_meta("hlc_seen", self.hlc.last)
+
+    def usable_stamp(self, stamp: object) -> bool:
+        """A well-formed clock stamp within bounds for this laptop's clock."""
+        return usable(stamp, now_ms=self._now_ms())
+
+    def _repair_clocks(self, now_ms: int) -> None:
+        """Replace every stamp out of bounds (field clocks, pending outbox rows) with a new one.
+
+        A replaced field clock is taken as written now, on this laptop; a pending row with such
+        a stamp is stamped again and leaves its batch, so it is sent afresh.
+        """
+        repaired = 0
+        with self.transaction() as conn:
+            for table in ("household", "member"):
+                for row in conn.execute(f"SELECT id, clocks FROM {table}").fetchall():
+                    clocks = loads(row["clocks"]) or {}
+                    bad = [k for k, v in clocks.items() if not usable(v, now_ms=now_ms)]
+                    if bad:
+                        clocks.update({k: self.tick() for k in bad})
+                        conn.execute(
+                            f"UPDATE {table} SET clocks = ? WHERE id = ?",
+                            (dumps(clocks), row["id"]),
+                        )
+                        repaired += len(bad)
+            pending = conn.execute(
+                "SELECT seq, hlc, base FROM outbox WHERE state = 'pending' ORDER BY seq"
+            ).fetchall()
+            for row in pending:
+                base = loads(row["base"])
+                bad_base = [
+                    k for k, v in (base or {}).items() if v and not usable(v, now_ms=now_ms)
+                ]
+                if usable(row["hlc"], now_ms=now_ms) and not bad_base:
+                    continue
+                for name in bad_base:
+                    base[name] = None
+                conn.execute(
+                    "UPDATE outbox SET hlc = ?, base = ?, batch_id = NULL WHERE seq = ?",
+                    (self.tick(), None if base is None else dumps(base), row["seq"]),
+                )
+                repaired += 1
+            self.set_meta("hlc_seen", self.hlc.last)
+        log.warning("clock stamps from the future replaced: %d", repaired)
 
     def append_outbox(
         self,

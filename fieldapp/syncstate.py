@@ -377,7 +377,9 @@ def apply_page(
             else:
                 result.skipped.append((str(change["entity"]), str(change["id"])))
             stamp = str(change["hlc"])
-            if newest is None or hlc_parse(stamp) > hlc_parse(newest):
+            if store.usable_stamp(stamp) and (
+                newest is None or hlc_parse(stamp) > hlc_parse(newest)
+            ):
                 newest = stamp
             if on_change is not None:
                 on_change(index + 1)
@@ -457,15 +459,26 @@ def _later(incoming: str, local: str | None) -> bool:
     return local is None or hlc_parse(incoming) > hlc_parse(local)
 
 
+def _clocks_in(store: Store, change: Mapping[str, Any], fields: Iterable[str]) -> dict[str, str]:
+    """The clock of each incoming field's value; one out of bounds (a forged clock the server
+    took before such stamps were refused) is taken as written now, on this laptop."""
+    field_hlc: Mapping[str, str] = change.get("field_hlc") or {}
+    stamp = str(change["hlc"])
+    clocks = {k: str(field_hlc.get(k, stamp)) for k in fields}
+    usable = {k: store.usable_stamp(v) for k, v in clocks.items()}
+    for name, value in clocks.items():
+        if usable[name]:
+            store.see(value)  # so that a replacement below comes after it
+    return {k: v if usable[k] else store.tick() for k, v in clocks.items()}
+
+
 def _merge(
     store: Store, table: str, entity_id: str, data: dict[str, Any], change: Mapping[str, Any]
 ) -> bool:
     """Field-wise last-writer-wins: a field is taken only when its clock is after the local one."""
     fields = MERGEABLE_FIELDS[table]
-    field_hlc: Mapping[str, str] = change.get("field_hlc") or {}
-    stamp = str(change["hlc"])
     incoming = {k: data[k] for k in fields if k in data}
-    clocks_in = {k: str(field_hlc.get(k, stamp)) for k in incoming}
+    clocks_in = _clocks_in(store, change, incoming)
     row = store.one(f"SELECT * FROM {table} WHERE id = ?", (entity_id,))
     now = store.now_iso()
     if row is None:

@@ -39,6 +39,18 @@ ADDRESS_LENGTH = 500
 NOTE_LENGTH = 2000
 # A choice is a short code of at most this many characters (it sizes the server's columns).
 CHOICE_LENGTH = 16
+# A timestamp's text ("2026-11-23T08:00:00.000+07:00" is 29): the server's columns are this wide.
+STAMP_LENGTH = 32
+
+# When something happened (a visit, a payment, a receipt, a handover): not before 2000, and not
+# more than FUTURE_TOLERANCE past the receiver's clock. Dates (birth, card expiry, next visit,
+# a period) lie between 1900 and 2100. Outside these, a value is a forgery or a typo, and year
+# 9999 or 0001 breaks every page and sum that touches it.
+EARLIEST_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_MOMENT = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=2)
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
 
 # A field check returns None when the value is fine, else (vi, en) describing what is expected.
 Problem = tuple[str, str] | None
@@ -126,29 +138,53 @@ def _iso_date(value: object) -> bool:
     if not isinstance(value, str) or len(value) != 10:
         return False
     try:
-        dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         return False
-    return True
+    return EARLIEST_DATE <= day <= LATEST_DATE
 
 
 def date(name: str, *, optional: bool = False) -> Field:
-    vi, en = "phải là ngày dạng YYYY-MM-DD", "must be a YYYY-MM-DD date"
+    vi = "phải là ngày dạng YYYY-MM-DD, từ năm 1900 đến 2100"
+    en = "must be a YYYY-MM-DD date from 1900 to 2100"
     return _field(name, "date", _iso_date, vi, en, optional=optional)
 
 
-def _zoned_moment(value: object) -> bool:
-    if not isinstance(value, str) or "T" not in value:
-        return False
+def moment(value: object) -> dt.datetime | None:
+    """A timestamp with a time zone, parsed; None when it is not one or lies outside
+    EARLIEST_MOMENT to LATEST_MOMENT."""
+    if not isinstance(value, str) or "T" not in value or len(value) > STAMP_LENGTH:
+        return None
     try:
-        return dt.datetime.fromisoformat(value).tzinfo is not None
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        return False
+        return None
+    if parsed.tzinfo is None:
+        return None
+    try:
+        inside = EARLIEST_MOMENT <= parsed < LATEST_MOMENT
+    except OverflowError:  # year 1 or 9999 with an offset that takes it past the calendar
+        return None
+    return parsed if inside else None
 
 
 def timestamp(name: str) -> Field:
-    vi, en = "phải là thời điểm ISO có múi giờ", "must be an ISO timestamp with a time zone"
-    return _field(name, "timestamp", _zoned_moment, vi, en)
+    vi = "phải là thời điểm ISO có múi giờ, từ năm 2000 đến nay"
+    en = "must be an ISO timestamp with a time zone, from 2000 until now"
+    return _field(
+        name, "timestamp", lambda v: moment(v) is not None, vi, en, max_length=STAMP_LENGTH
+    )
+
+
+def in_future(entity: str, data: dict[str, Any], now: dt.datetime) -> str | None:
+    """The first timestamp field of a record that lies past now + FUTURE_TOLERANCE, if any."""
+    latest = now + FUTURE_TOLERANCE
+    for name, field in FIELDS[entity].items():
+        if field.kind == "timestamp" and name in data:
+            when = moment(data[name])
+            if when is not None and when > latest:
+                return name
+    return None
 
 
 def choice(name: str, *choices: str, optional: bool = False) -> Field:

@@ -3,10 +3,16 @@
 Text form: ``<15-digit wall ms>-<5-digit counter>-<device id>``; fixed width, so plain string
 order is clock order. Both ends use this one clock: the laptop stamps its changes with it and
 the server compares them with it.
+
+Stamps are bounded: none before EPOCH_MS, none after LATEST_MS, and none more than
+FUTURE_TOLERANCE_MS past the receiver's own clock. A forged stamp from the far future would
+otherwise win every merge for ever, push every clock that sees it past the text form's 15
+digits, and break every page that shows when an edit was made.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from dataclasses import dataclass
@@ -14,8 +20,18 @@ from dataclasses import dataclass
 from sync.protocol.errors import ProtocolError
 
 MAX_COUNTER = 99_999
+# 2025-01-01T00:00:00Z: before anything was synced. A laptop whose clock says 2000 (a flat
+# clock battery) stamps from here instead.
+EPOCH_MS = 1_735_689_600_000
+# 2100-01-01T00:00:00Z: the ceiling whatever a clock says, far below the 15 digits' end (year
+# 33658) and inside the dates Python and the databases handle.
+LATEST_MS = 4_102_444_800_000
+# How far past the receiver's own clock a stamp may run: laptops' clocks drift, not by days.
+FUTURE_TOLERANCE_MS = 2 * 24 * 3600 * 1000
 
-_HLC_RE = re.compile(r"^(\d{15})-(\d{5})-([0-9A-Za-z][0-9A-Za-z-]*)$")
+# The text form as a pattern; the API description states the same one.
+HLC_PATTERN = r"^(\d{15})-(\d{5})-([0-9A-Za-z][0-9A-Za-z-]*)$"
+_HLC_RE = re.compile(HLC_PATTERN)
 
 
 @dataclass(frozen=True, order=True)
@@ -55,6 +71,44 @@ def is_hlc(text: object) -> bool:
     return isinstance(text, str) and _HLC_RE.match(text) is not None
 
 
+def latest_allowed(now_ms: int | None) -> int:
+    """The last wall clock a stamp may carry for a receiver whose clock reads now_ms."""
+    if now_ms is None:
+        return LATEST_MS
+    return min(LATEST_MS, max(now_ms, EPOCH_MS) + FUTURE_TOLERANCE_MS)
+
+
+def out_of_range(stamp: Hlc, *, now_ms: int | None = None) -> tuple[str, str] | None:
+    """Why a stamp cannot be taken (Vietnamese, English), or None when it is within bounds."""
+    if stamp.wall_ms < EPOCH_MS:
+        return (
+            "Dấu thời gian trước năm 2025: đồng hồ máy tính đặt sai; hãy chỉnh lại ngày giờ",
+            "Clock stamp before 2025: the computer's clock is wrong; set the date and time",
+        )
+    if stamp.wall_ms > latest_allowed(now_ms):
+        return (
+            "Dấu thời gian ở tương lai (quá 2 ngày so với máy chủ): đồng hồ máy tính đặt sai; "
+            "hãy chỉnh lại ngày giờ",
+            "Clock stamp in the future (more than 2 days past the server's clock): the "
+            "computer's clock is wrong; set the date and time",
+        )
+    return None
+
+
+def usable(text: object, *, now_ms: int | None = None) -> bool:
+    """True for a well-formed stamp within bounds."""
+    if not is_hlc(text):
+        return False
+    return out_of_range(hlc_parse(str(text)), now_ms=now_ms) is None
+
+
+def hlc_moment(text: object) -> dt.datetime | None:
+    """When a stamp was made (UTC), for display; None for a malformed or unbounded one."""
+    if not usable(text):
+        return None
+    return dt.datetime.fromtimestamp(hlc_parse(str(text)).wall_ms / 1000, dt.UTC)
+
+
 class HybridClock:
     """Issues stamps for one device: never backwards, and after anything it has observed.
 
@@ -64,13 +118,14 @@ class HybridClock:
     def __init__(self, device_id: str, *, last: str | None = None) -> None:
         self.device_id = device_id
         self._lock = threading.Lock()
-        self._wall = 0
+        self._wall = EPOCH_MS
         self._counter = 0
         if last is not None:
             self.observe(last)
 
     def tick(self, now_ms: int) -> str:
         """A new stamp for a local change made at now_ms (wall clock, Unix milliseconds)."""
+        now_ms = min(max(now_ms, EPOCH_MS), LATEST_MS)
         with self._lock:
             if now_ms > self._wall:
                 self._wall, self._counter = now_ms, 0
@@ -82,12 +137,19 @@ class HybridClock:
                 self._wall, self._counter = self._wall + 1, 0
             return hlc_format(self._wall, self._counter, self.device_id)
 
-    def observe(self, remote: str) -> None:
-        """Take a stamp seen from another device into account, so the next tick is after it."""
+    def observe(self, remote: str, *, now_ms: int | None = None) -> bool:
+        """Take a stamp seen from another device into account, so the next tick is after it.
+
+        A malformed stamp, or one out of bounds for a receiver whose clock reads now_ms, is
+        not taken (False): the clock must never be dragged into the future by someone else.
+        """
+        if not usable(remote, now_ms=now_ms):
+            return False
         stamp = hlc_parse(remote)
         with self._lock:
             if (stamp.wall_ms, stamp.counter) > (self._wall, self._counter):
                 self._wall, self._counter = stamp.wall_ms, stamp.counter
+        return True
 
     @property
     def last(self) -> str:

@@ -61,6 +61,11 @@ def _check_int(name: str, value: object) -> int:
     return value
 
 
+def is_signature(text: object) -> bool:
+    """True for a receipt signature's form: 16 hex characters (either case)."""
+    return isinstance(text, str) and _SIG_RE.match(text.lower()) is not None
+
+
 def _sign(text: str, device_key: bytes) -> str:
     digest = hmac.new(device_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
     return digest[:SIG_HEX_CHARS]

@@ -22,8 +22,8 @@ from sync.protocol.fields import PLEDGE_EVENT as PLEDGE_EVENT
 from sync.protocol.fields import RECEIPT as RECEIPT
 from sync.protocol.fields import RECEIPT_VOID as RECEIPT_VOID
 from sync.protocol.fields import VISIT as VISIT
-from sync.protocol.fields import is_int, synced_fields
-from sync.protocol.hlc import hlc_parse, is_hlc
+from sync.protocol.fields import in_future, is_int, synced_fields
+from sync.protocol.hlc import hlc_parse, is_hlc, out_of_range
 from sync.protocol.ids import is_uuid
 
 PROTOCOL_VERSION = 1
@@ -436,10 +436,14 @@ def _naming(code: str, names: list[str], vi: str, en: str) -> RecordProblem:
     return RecordProblem(code, vi + listed, en + listed)
 
 
-def check_record(record: dict[str, Any], *, device_id: str | None = None) -> RecordProblem | None:
+def check_record(
+    record: dict[str, Any], *, device_id: str | None = None, now: dt.datetime | None = None
+) -> RecordProblem | None:
     """Check one record's envelope and field types; None when it is well-formed.
 
-    With device_id, the record's HLC must also have been issued by that device.
+    With device_id, the record's HLC must also have been issued by that device. With now (the
+    receiver's clock), its clock stamps and the times it records may not run past it by more
+    than the tolerance; without, only the fixed bounds apply.
     """
     keys = ("seq", "entity", "id", "op", "hlc", "data", "base")
     lacking = [k for k in keys if k not in record]
@@ -464,6 +468,14 @@ def check_record(record: dict[str, Any], *, device_id: str | None = None) -> Rec
         return RecordProblem(
             "bad_hlc", "HLC không do thiết bị này tạo ra", "HLC was not issued by this device"
         )
+    now_ms = None if now is None else int(now.timestamp() * 1000)
+    stamps = [record["hlc"]]
+    if isinstance(record["base"], dict):
+        stamps += [v for v in record["base"].values() if is_hlc(v)]
+    for stamp in stamps:
+        why = out_of_range(hlc_parse(stamp), now_ms=now_ms)
+        if why is not None:
+            return RecordProblem("clock_out_of_range", f"{why[0]}: {stamp}", f"{why[1]}: {stamp}")
     if not isinstance(data, dict):
         return RecordProblem("malformed_record", "data phải là đối tượng", "data must be an object")
     if base is not None and not (
@@ -494,6 +506,15 @@ def check_record(record: dict[str, Any], *, device_id: str | None = None) -> Rec
             return RecordProblem(
                 "invalid_field", f"{entity}.{name} {problem[0]}", f"{entity}.{name} {problem[1]}"
             )
+    late = None if now is None else in_future(entity, data, now)
+    if late is not None:
+        return RecordProblem(
+            "time_out_of_range",
+            f"{entity}.{late} ở tương lai (quá 2 ngày so với máy chủ): đồng hồ máy tính đặt "
+            "sai; hãy chỉnh lại ngày giờ",
+            f"{entity}.{late} is in the future (more than 2 days past the server's clock): the "
+            "computer's clock is wrong; set the date and time",
+        )
     if entity == PLEDGE:
         expected = data["gross"] - data["central_support"] - data["local_support"]
         if data["payable"] != expected:

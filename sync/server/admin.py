@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import re
 from typing import Any
@@ -12,9 +11,10 @@ from sqlalchemy.engine import Connection, Row
 
 from sync.protocol import wire
 from sync.protocol.clock import VIETNAM_TZ, Clock, iso_utc
+from sync.protocol.fields import moment
 from sync.protocol.hlc import hlc_format
 from sync.protocol.ids import is_uuid, uuid7
-from sync.protocol.receipt_qr import receipt_signature
+from sync.protocol.receipt_qr import is_signature, receipt_signature
 from sync.server import feed
 from sync.server.devices import agent_name_and_communes, get
 from sync.server.errors import ServerError
@@ -270,17 +270,17 @@ def stats(conn: Connection) -> dict[str, Any]:
 
 
 def stored_receipt_signature(row: Row[Any], device_key: bytes) -> str | None:
-    """The signature the laptop printed in a stored receipt's QR code; None without its time."""
-    issued_at = str(row.data.get("issued_at") or "")
-    if not issued_at:
+    """The signature the laptop printed in a stored receipt's QR code; None without a sane
+    issue time (a receipt stored before times were bounded may say year 9999)."""
+    issued = moment(row.data.get("issued_at"))
+    if issued is None:
         return None
-    moment = dt.datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
     return receipt_signature(
         receipt_id=row.id,
         series=row.series,
         number=row.number,
         amount=row.amount,
-        issued_on=moment.astimezone(VIETNAM_TZ).date(),
+        issued_on=issued.astimezone(VIETNAM_TZ).date(),
         device_key=device_key,
     )
 
@@ -288,7 +288,9 @@ def stored_receipt_signature(row: Row[Any], device_key: bytes) -> str | None:
 def verify_receipt(conn: Connection, *, receipt_id: str, sig: str) -> dict[str, Any]:
     """What anyone scanning a receipt's QR code may learn: only what is printed on it."""
     unknown: dict[str, Any] = {"status": "unknown"}
-    if not is_uuid(receipt_id):
+    # The signature's form is checked before the record is read: a probe with anything else
+    # costs no lookup and learns nothing.
+    if not is_uuid(receipt_id) or not is_signature(sig):
         return unknown
     row = conn.execute(sa.select(receipts).where(receipts.c.id == receipt_id)).first()
     if row is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -308,8 +309,9 @@ def _apply(conn: Connection, device: Device, batch: wire.Batch, now: str) -> wir
         sa.select(agent_communes.c.commune_code).where(agent_communes.c.agent_id == device.agent_id)
     ).scalars()
     ctx = _Context(conn, device, batch["batch_id"], frozenset(communes), now)
+    moment = dt.datetime.fromisoformat(now)
     checked = [
-        (record, wire.check_record(dict(record), device_id=device.id))
+        (record, wire.check_record(dict(record), device_id=device.id, now=moment))
         for record in batch["records"]
     ]
     _prefetch(ctx, [record for record, problem in checked if problem is None])

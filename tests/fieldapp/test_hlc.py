@@ -9,22 +9,25 @@ from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
 from sync.protocol.hlc import MAX_COUNTER, HybridClock, hlc_parse
 
+# 2026-11-18 in Unix milliseconds: a wall clock inside the clock's bounds.
+T = 1_795_000_000_000
+
 
 def test_stamps_on_a_standing_clock_keep_moving_and_stay_parseable() -> None:
     """Past the five-digit counter a stamp moves on a millisecond instead of growing a digit."""
     clock = HybridClock("dev")
-    stamps = [clock.tick(1_000) for _ in range(MAX_COUNTER + 3)]
+    stamps = [clock.tick(T) for _ in range(MAX_COUNTER + 3)]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     parsed = [hlc_parse(s) for s in stamps[-4:]]
     assert [(p.wall_ms, p.counter) for p in parsed] == [
-        (1_000, MAX_COUNTER - 1),
-        (1_000, MAX_COUNTER),
-        (1_001, 0),
-        (1_001, 1),
+        (T, MAX_COUNTER - 1),
+        (T, MAX_COUNTER),
+        (T + 1, 0),
+        (T + 1, 1),
     ]
     # The wall clock catching up continues from the stamp, never going back.
-    assert hlc_parse(clock.tick(1_001)) == hlc_parse(f"{1_001:015d}-00002-dev")
-    assert clock.tick(5_000) > stamps[-1]
+    assert hlc_parse(clock.tick(T + 1)) == hlc_parse(f"{T + 1:015d}-00002-dev")
+    assert clock.tick(T + 4_000) > stamps[-1]
 
 
 def test_a_store_written_by_a_long_run_on_a_fixed_clock_opens_again(tmp_path: Path) -> None:

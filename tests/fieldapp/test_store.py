@@ -246,8 +246,11 @@ def test_reopen_in_folders_with_unusual_names(tmp_path: Path, folder: str) -> No
 
 
 def test_observed_remote_clock_is_kept_across_reopen(tmp_path: Path) -> None:
-    """A timestamp seen from another device keeps later local stamps ahead of it after reopen."""
-    remote = "009999999999999-00007-other-device"
+    """A timestamp seen from another device keeps later local stamps ahead of it after reopen.
+
+    The other device's clock runs a day ahead of this laptop's: within the tolerance."""
+    ahead_ms = int((NOW + dt.timedelta(days=1)).timestamp() * 1000)
+    remote = f"{ahead_ms:015d}-00007-other-device"
     ws = Workspace.open(tmp_path, clock=FixedClock(NOW))
     ws.store.observe(remote)
     ws.close()

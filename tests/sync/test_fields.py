@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from sync.protocol import fields, wire
-from sync.protocol.hlc import hlc_format
+from sync.protocol.hlc import EPOCH_MS, hlc_format
 from sync.server import schema
 from tests.sync.conftest import household, member
 
@@ -22,17 +22,17 @@ def _insert(entity: str, data: dict[str, Any]) -> dict[str, Any]:
         "entity": entity,
         "id": data["id"],
         "op": "insert",
-        "hlc": hlc_format(1, 0, DEVICE),
+        "hlc": hlc_format(EPOCH_MS, 0, DEVICE),
         "data": data,
         "base": None,
     }
 
 
 def test_every_text_field_has_a_longest_value() -> None:
-    """Text, digits and choices all carry a length; choices fit it."""
+    """Text, digits, choices and timestamps all carry a length; choices fit it."""
     for entity, described in fields.FIELDS.items():
         for field in described.values():
-            sized = field.kind in ("text", "digits", "choice")
+            sized = field.kind in ("text", "digits", "choice", "timestamp")
             assert (field.max_length is not None) == sized, f"{entity}.{field.name}"
             assert all(len(c) <= (field.max_length or 0) for c in field.choices)
 

@@ -18,7 +18,7 @@ from fieldapp import migrations
 from fieldapp.workspace import Workspace
 from sync.protocol import wire
 from sync.protocol.clock import FixedClock
-from sync.protocol.hlc import hlc_format
+from sync.protocol.hlc import EPOCH_MS, hlc_format
 from sync.server.schema import cash_handovers
 from sync.server.web.overview import HandoverRow, handover_summaries
 from tests.sync import client_fixtures
@@ -404,7 +404,7 @@ def test_handover_exports_parse_back(server: Server, laptops: MakeLaptop) -> Non
 
 
 def test_protocol_checks_a_handover_without_a_server() -> None:
-    """check_record judges handovers on its own, including moments at the calendar's edge."""
+    """check_record judges handovers on its own, and refuses moments at the calendar's edge."""
     device = new_id()
 
     def check(**fields: Any) -> str | None:
@@ -413,7 +413,7 @@ def test_protocol_checks_a_handover_without_a_server() -> None:
             "entity": wire.CASH_HANDOVER,
             "id": (data := handover(**fields))["id"],
             "op": "insert",
-            "hlc": hlc_format(1, 0, device),
+            "hlc": hlc_format(EPOCH_MS, 0, device),
             "data": data,
             "base": None,
         }
@@ -424,15 +424,18 @@ def test_protocol_checks_a_handover_without_a_server() -> None:
     assert check(handed_over=3_100_000, difference=40_900, reason="Thừa tiền lẻ") is None
     assert check(difference=True) == "invalid_field"
     assert check(reason=None) == "invalid_field"
-    assert check(at="0001-01-01T00:00:00+14:00") == "day_in_future"
-    assert check(day="9999-12-31", at="9999-12-31T23:00:00+00:00") is None
+    assert check(day="2026-11-25", at="2026-11-24T10:00:00+07:00") == "day_in_future"
+    # Moments and days at the calendar's edge are refused as fields, before any date sum.
+    assert check(at="0001-01-01T00:00:00+14:00") == "invalid_field"
+    assert check(day="9999-12-31", at="9999-12-31T23:00:00+00:00") == "invalid_field"
+    assert check(day="0001-01-01") == "invalid_field"
     assert wire.CASH_HANDOVER in wire.IMMUTABLE
     record = {
         "seq": 1,
         "entity": wire.CASH_HANDOVER,
         "id": new_id(),
         "op": "update",
-        "hlc": hlc_format(1, 0, device),
+        "hlc": hlc_format(EPOCH_MS, 0, device),
         "data": {},
         "base": None,
     }

@@ -16,6 +16,8 @@ from tests.sync.conftest import household, pledge
 
 DEVICE = "01937b2a-0000-7000-8000-000000000001"
 KEY = b"k" * 32
+# 2026-11-18 in Unix milliseconds: a wall clock inside the clock's bounds.
+T = 1_795_000_000_000
 
 
 def _record(entity: str, data: dict[str, Any], **over: Any) -> dict[str, Any]:
@@ -24,7 +26,7 @@ def _record(entity: str, data: dict[str, Any], **over: Any) -> dict[str, Any]:
         "entity": entity,
         "id": data.get("id", str(uuid.uuid4())),
         "op": "insert",
-        "hlc": hlc_format(1, 0, DEVICE),
+        "hlc": hlc_format(T, 0, DEVICE),
         "data": data,
         "base": None,
         **over,
@@ -62,15 +64,15 @@ def test_hlc_text_sorts_like_the_clock() -> None:
 def test_hybrid_clock_never_goes_back_and_follows_observed() -> None:
     """A wall clock going backwards still gives increasing values; observe jumps past others."""
     clock = HybridClock(DEVICE)
-    first = clock.tick(1000)
-    second = clock.tick(900)
-    third = clock.tick(1000)
+    first = clock.tick(T + 1000)
+    second = clock.tick(T + 900)
+    third = clock.tick(T + 1000)
     assert first < second < third
-    remote = hlc_format(5000, 7, "other-device")
-    clock.observe(remote)
-    after = clock.tick(1200)
+    remote = hlc_format(T + 5000, 7, "other-device")
+    assert clock.observe(remote)
+    after = clock.tick(T + 1200)
     parsed = hlc_parse(after)
-    assert (parsed.wall_ms, parsed.counter) == (5000, 8)
+    assert (parsed.wall_ms, parsed.counter) == (T + 5000, 8)
     resumed = HybridClock(DEVICE, last=after)
     assert resumed.tick(0) > after
 
@@ -143,7 +145,7 @@ def test_check_record_accepts_well_formed_records() -> None:
         "household",
         {"commune_code": "04001", "phone": None},
         op="update",
-        base={"phone": hlc_format(1, 0, "x")},
+        base={"phone": hlc_format(T, 0, "x")},
     )
     assert wire.check_record(update) is None
 
@@ -191,7 +193,7 @@ def test_check_record_refuses(record: dict[str, Any], code: str) -> None:
 
 def test_check_record_binds_hlc_to_device() -> None:
     """With device_id given, an HLC from another device is refused."""
-    record = _record("household", household(), hlc=hlc_format(1, 0, "someone-else"))
+    record = _record("household", household(), hlc=hlc_format(T, 0, "someone-else"))
     problem = wire.check_record(record, device_id=DEVICE)
     assert problem is not None and problem.code == "bad_hlc"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from sync.protocol.hlc import hlc_format
+from sync.protocol.hlc import EPOCH_MS, hlc_format
 from sync.server import admin
 from sync.server.schema import households, visits
 from tests.sync.conftest import Server, household, member, new_id, pledge, receipt, visit
@@ -228,6 +228,6 @@ def test_records_envelope_problems_are_refusals(server: Server) -> None:
     strange = laptop.record("household", household(COMMUNE))
     strange["entity"] = "spaceship"
     forged = laptop.record("household", household(COMMUNE))
-    forged["hlc"] = hlc_format(1, 0, new_id())
+    forged["hlc"] = hlc_format(EPOCH_MS, 0, new_id())
     ack = laptop.send(strange, forged)
     assert [r["code"] for r in ack["refused"]] == ["unknown_entity", "bad_hlc"]

@@ -21,7 +21,7 @@ from fieldapp.workspace import Workspace
 from sync.client import SyncClient
 from sync.protocol import wire
 from sync.protocol.clock import FixedClock
-from sync.protocol.hlc import hlc_format, hlc_parse
+from sync.protocol.hlc import EPOCH_MS, hlc_format, hlc_parse
 from tests.sync.client_fixtures import (
     COMMUNE,
     ForwardingTransport,
@@ -81,7 +81,7 @@ def test_batch_body_is_the_protocol_encoding_of_the_batch(
         assert batch is not None and len(batch.rows) >= 7
         # A base clock from another device is sent as it is; the laptop's own are renamed.
         # (Outbox JSON is always written by store.dumps: compact, keys sorted.)
-        foreign = hlc_format(1, 0, "0190f1c2-0000-7000-8000-0000000000aa")
+        foreign = hlc_format(EPOCH_MS, 0, "0190f1c2-0000-7000-8000-0000000000aa")
         own = f"{batch.rows[-1].hlc}"
         extra = StoredRow(
             seq=batch.rows[-1].seq + 1,

@@ -30,7 +30,7 @@ from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.clock import FixedClock
 from sync.protocol.errors import FieldappError, ProtocolError
-from sync.protocol.hlc import hlc_format
+from sync.protocol.hlc import EPOCH_MS, hlc_format
 from sync.server.admin import add_receipt_book
 from tests.sync.client_fixtures import Laptop as ClientLaptop
 from tests.sync.conftest import Laptop, Server, household, member, new_id, pledge, receipt, visit
@@ -96,7 +96,7 @@ def test_any_json_as_a_batch_is_a_batch_or_a_protocol_error(value: Any) -> None:
             {"id": new_id(), "x": value},
             dict.fromkeys(wire.FIELDS[entity], value),
         ):
-            for hlc in ("x", hlc_format(1, 0, DEVICE)):
+            for hlc in ("x", hlc_format(EPOCH_MS, 0, DEVICE)):
                 problem = wire.check_record({**record, "hlc": hlc, "data": data, "base": value})
                 assert problem is None or problem.code
 

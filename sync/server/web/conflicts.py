@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
-from sync.protocol.hlc import HybridClock, hlc_parse, is_hlc
+from sync.protocol.hlc import HybridClock, hlc_moment, hlc_parse, is_hlc
 from sync.server import feed
 from sync.server.errors import ServerError
 from sync.server.schema import agents, devices, field_conflicts, households, members
@@ -37,7 +37,7 @@ class Side:
     shown: str
     hlc: str
     who: str
-    when: dt.datetime
+    when: dt.datetime | None
 
 
 @dataclass
@@ -89,8 +89,8 @@ def _who(conn: Connection, hlc: str, fallback_device: str | None = None) -> str:
     return "Thiết bị không rõ" if row is None else f"{row.agent} — máy {row.name}"
 
 
-def _when(hlc: str) -> dt.datetime:
-    return dt.datetime.fromtimestamp(hlc_parse(hlc).wall_ms / 1000, dt.UTC)
+def _when(hlc: str) -> dt.datetime | None:
+    return hlc_moment(hlc)
 
 
 def _record(conn: Connection, entity: str, entity_id: str) -> dict[str, Any]:
@@ -256,12 +256,15 @@ def resolve(
         commune = str(target)
     together = conn.execute(_open_for_field(row, communes).with_for_update()).all()
     hlc = HybridClock(SERVER_DEVICE)
+    now_ms = int(clock.now().timestamp() * 1000)
+    # Stamps out of bounds (stored before they were refused) are not followed: the settled
+    # value is stamped by the server's own clock, never past it.
     for seen in field_hlc.values():
-        hlc.observe(seen)
+        hlc.observe(seen, now_ms=now_ms)
     for other in together:
-        hlc.observe(other.server_hlc)
-        hlc.observe(other.incoming_hlc)
-    stamp = hlc.tick(int(clock.now().timestamp() * 1000))
+        hlc.observe(other.server_hlc, now_ms=now_ms)
+        hlc.observe(other.incoming_hlc, now_ms=now_ms)
+    stamp = hlc.tick(now_ms)
     current[row.field] = value
     field_hlc[row.field] = stamp
     now = iso_utc(clock.now())

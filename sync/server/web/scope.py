@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.fields import moment
 from sync.server.errors import ServerError
 from sync.server.schema import agent_communes, agents
 
@@ -43,9 +44,9 @@ def visible_agent_ids(communes: Communes) -> sa.Select[Any]:
 
 
 def parse_stamp(stamp: str | None) -> dt.datetime | None:
-    if not stamp:
-        return None
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    """A stored timestamp, or None when there is none or it is not a sane moment (a record
+    stored before times were bounded may hold year 0001 or 9999)."""
+    return moment(stamp) if stamp else None
 
 
 def local_time(stamp: str | dt.datetime | None) -> str:
