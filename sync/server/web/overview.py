@@ -27,7 +27,14 @@ from sync.server.schema import (
     receipts,
     targets,
 )
-from sync.server.web.scope import Communes, in_scope, parse_stamp, visible_agent_ids
+from sync.server.web.scope import (
+    AgentPartlyInScope,
+    Communes,
+    OutOfScope,
+    in_scope,
+    parse_stamp,
+    visible_agent_ids,
+)
 
 T = TypeVar("T")
 
@@ -113,12 +120,27 @@ def agents_in_scope(conn: Connection, communes: Communes, clock: Clock) -> list[
 
 
 def agent_visible(conn: Connection, agent_id: str, communes: Communes) -> bool:
+    """True when every commune of the agent is in scope (see visible_agent_ids)."""
     found = conn.execute(
         sa.select(agents.c.id).where(
             agents.c.id == agent_id, agents.c.id.in_(visible_agent_ids(communes))
         )
     ).first()
     return found is not None
+
+
+def require_agent(conn: Connection, agent_id: str, communes: Communes) -> None:
+    """Before acting on an agent (or their devices): refused unless all of their communes are in
+    scope; an agent with none in scope is as unknown (404), one with only some is a 403."""
+    if agent_visible(conn, agent_id, communes):
+        return
+    shared = conn.execute(
+        sa.select(agent_communes.c.agent_id).where(
+            agent_communes.c.agent_id == agent_id,
+            in_scope(agent_communes.c.commune_code, communes),
+        )
+    ).first()
+    raise OutOfScope() if shared is None else AgentPartlyInScope()
 
 
 def enrol_codes_in_scope(conn: Connection, communes: Communes) -> list[dict[str, Any]]:
@@ -232,7 +254,12 @@ def progress(conn: Connection, communes: Communes, month: str, clock: Clock) -> 
     of the targets of the agents assigned to it.
     """
     visible = agents_in_scope(conn, communes, clock)
-    names = {a.id: a.name for a in visible}
+    # Every agent assigned to a commune in scope, seen or not: a commune's target is theirs.
+    assigned = conn.execute(
+        sa.select(agent_communes.c.agent_id, agent_communes.c.commune_code).where(
+            in_scope(agent_communes.c.commune_code, communes)
+        )
+    ).all()
     agent_of_device = {
         r.id: r.agent_id for r in conn.execute(sa.select(devices.c.id, devices.c.agent_id))
     }
@@ -263,7 +290,10 @@ def progress(conn: Connection, communes: Communes, month: str, clock: Clock) -> 
     goal = {
         (t.agent_id, t.scheme): int(t._mapping["count"])
         for t in conn.execute(
-            sa.select(targets).where(targets.c.month == month, targets.c.agent_id.in_(list(names)))
+            sa.select(targets).where(
+                targets.c.month == month,
+                targets.c.agent_id.in_(sorted({link.agent_id for link in assigned})),
+            )
         )
     }
     agent_rows = [
@@ -280,11 +310,10 @@ def progress(conn: Connection, communes: Communes, month: str, clock: Clock) -> 
     ]
     commune_goal: dict[tuple[str, str], int] = defaultdict(int)
     all_communes: set[str] = set()
-    for a in visible:
-        for code in a.communes:
-            all_communes.add(code)
-            for scheme in SCHEMES:
-                commune_goal[(code, scheme)] += goal.get((a.id, scheme), 0)
+    for link in assigned:
+        all_communes.add(link.commune_code)
+        for scheme in SCHEMES:
+            commune_goal[(link.commune_code, scheme)] += goal.get((link.agent_id, scheme), 0)
     all_communes |= {key for level, key, _ in paid if level == "commune"}
     commune_rows = [
         ProgressRow(

@@ -317,8 +317,7 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             raise PageError(400, "Thời hạn phải là một số giờ.") from None
 
         def make(conn: Connection) -> dict[str, Any]:
-            if not overview.agent_visible(conn, agent_id, login.communes):
-                raise OutOfScope()
+            overview.require_agent(conn, agent_id, login.communes)
             code = device_ops.new_enrol_code(
                 conn, agent_id=agent_id, clock=clock, valid_hours=hours
             )

@@ -25,6 +25,21 @@ class OutOfScope(ServerError):
         super().__init__("Không tìm thấy", "Not found", code="not_found", status=404)
 
 
+class AgentPartlyInScope(ServerError):
+    """An agent who also works in communes outside the supervisor's: theirs to act on only
+    whole, or a code for a new laptop would reach the other communes' households (403)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Nhân viên thu này còn được giao xã ngoài địa bàn của bạn; chỉ người quản lý tất cả"
+            " các xã của họ (hoặc cán bộ cấp tỉnh) mới thao tác được với nhân viên này.",
+            "This agent also works in communes outside yours; only a supervisor of all their"
+            " communes (or the province) can act on them.",
+            code="agent_partly_in_scope",
+            status=403,
+        )
+
+
 def in_scope(column: sa.ColumnElement[Any], communes: Communes) -> sa.ColumnElement[bool]:
     """A WHERE clause keeping rows whose commune column is in scope."""
     if communes is None:
@@ -33,12 +48,19 @@ def in_scope(column: sa.ColumnElement[Any], communes: Communes) -> sa.ColumnElem
 
 
 def visible_agent_ids(communes: Communes) -> sa.Select[Any]:
-    """Agents assigned to at least one commune in scope."""
+    """Agents all of whose communes are in scope: only those may a supervisor see or act on
+    (an agent's devices, codes and cash reach every commune the agent works in)."""
     if communes is None:
         return sa.select(agents.c.id)
+    elsewhere = sa.select(agent_communes.c.agent_id).where(
+        agent_communes.c.commune_code.not_in(sorted(communes))
+    )
     return (
         sa.select(agent_communes.c.agent_id)
-        .where(agent_communes.c.commune_code.in_(sorted(communes)))
+        .where(
+            agent_communes.c.commune_code.in_(sorted(communes)),
+            agent_communes.c.agent_id.not_in(elsewhere),
+        )
         .distinct()
     )
 
