@@ -27,10 +27,16 @@ from sync.protocol import signing, wire
 from sync.protocol.errors import FieldappError, ProtocolError
 from sync.protocol.hlc import hlc_format, hlc_parse
 from sync.protocol.ids import is_uuid
+from sync.protocol.loopback import is_loopback
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_PAGE_SIZE = 500
 CA_FILE_ENV = "FIELDAPP_CA_FILE"
+# Store meta: the plain http:// server URL the agent agreed to use although it is not this
+# machine. Kept per URL, so a different address asks again.
+PLAIN_HTTP_KEY = "plain_http_accepted"
+# SyncError.code of a refused plain-HTTP server, so the desktop app can ask and try again.
+PLAIN_HTTP_REFUSED = "insecure_server"
 
 # Statuses worth another try: the server or a proxy was busy, not the request wrong.
 _RETRY_STATUS = frozenset({408, 429})
@@ -176,6 +182,31 @@ def _not_enrolled() -> SyncError:
     )
 
 
+def needs_plain_http_consent(server_url: str) -> bool:
+    """Whether talking to server_url would carry the enrolment code, the device token and key
+    and residents' records in clear across a network: plain http:// to a host that is not this
+    machine (127.0.0.0/8, ::1, localhost). Such a server is used only once the agent agrees."""
+    try:
+        url = httpx.URL(server_url)
+    except httpx.InvalidURL:
+        return False  # the request itself fails, with its own reason
+    return url.scheme == "http" and not is_loopback(url.host)
+
+
+def _plain_http_refused(server_url: str) -> SyncError:
+    return SyncError(
+        f"Máy chủ {server_url} dùng http:// không mã hoá: mã đăng ký, khoá của máy này và dữ "
+        "liệu người dân sẽ đi qua mạng ở dạng ai trên đường truyền cũng đọc và sửa được. Hãy "
+        "dùng địa chỉ https:// của máy chủ, hoặc xác nhận chấp nhận rủi ro này "
+        "(dòng lệnh: --allow-insecure).",
+        f"The server {server_url} uses plain http:// (no encryption): the enrolment code, this "
+        "laptop's key and residents' records would cross the network where anyone on the way "
+        "can read and change them. Use the server's https:// address, or confirm that you "
+        "accept this risk (command line: --allow-insecure).",
+        code=PLAIN_HTTP_REFUSED,
+    )
+
+
 class SyncClient(AbstractContextManager["SyncClient"]):
     """Talks to one provincial server for one workspace. Not thread-safe: one per worker thread.
 
@@ -199,6 +230,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
         random: Callable[[], float] = random_module.random,
         should_cancel: Callable[[], bool] | None = None,
         progress: Progress | None = None,
+        allow_insecure: bool = False,
     ) -> None:
         self.workspace = workspace
         # The outbox, the cursor and the enrolment live in the store; this client is the one
@@ -217,6 +249,9 @@ class SyncClient(AbstractContextManager["SyncClient"]):
         self._random = random
         self._should_cancel = should_cancel or (lambda: False)
         self._progress = progress
+        # The agent's go-ahead for a plain-HTTP server beyond this machine (see
+        # needs_plain_http_consent); remembered in the store once used.
+        self._allow_insecure = allow_insecure
         self._client: httpx.Client | None = None
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -295,6 +330,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
 
         A non-idempotent request is retried only when it surely never reached the server.
         """
+        self._refuse_plain_http()
         attempt = 0
         while True:
             self._check_cancel()
@@ -337,6 +373,22 @@ class SyncClient(AbstractContextManager["SyncClient"]):
                 raise problem
             self._sleep(max(self._delay(attempt), min(retry_after, self.max_backoff)))
 
+    def _plain_http_accepted(self, url: str) -> bool:
+        return self._allow_insecure or self.store.meta(PLAIN_HTTP_KEY) == url
+
+    def _refuse_plain_http(self) -> None:
+        """Stop before anything is sent to a plain-HTTP server beyond this machine that the
+        agent has not agreed to. (The health check in reachable() carries nothing secret.)"""
+        url = self.server_url
+        if url and needs_plain_http_consent(url) and not self._plain_http_accepted(url):
+            raise _plain_http_refused(url)
+
+    def _remember_plain_http(self) -> None:
+        """Keep the agent's go-ahead for this plain-HTTP server, so later syncs do not ask."""
+        url = self.server_url
+        if url and self._allow_insecure and needs_plain_http_consent(url):
+            self.store.set_meta(PLAIN_HTTP_KEY, url)
+
     def _auth_headers(self) -> dict[str, str]:
         token = self.store.meta("device_token")
         if not token:
@@ -348,10 +400,22 @@ class SyncClient(AbstractContextManager["SyncClient"]):
 
     # -- enrolment ----------------------------------------------------------------------------
 
-    def enrol(self, server_url: str, code: str, *, device_name: str | None = None) -> Enrolment:
-        """Exchange a one-time code for this laptop's token, server device id and device key."""
+    def enrol(
+        self,
+        server_url: str,
+        code: str,
+        *,
+        device_name: str | None = None,
+        allow_insecure: bool = False,
+    ) -> Enrolment:
+        """Exchange a one-time code for this laptop's token, server device id and device key.
+
+        A plain http:// server that is not this machine is refused, nothing sent or stored,
+        unless the agent agrees (allow_insecure); the agreement is then kept with the enrolment.
+        """
         self.close()
         self._server_url = server_url.rstrip("/")
+        self._allow_insecure = self._allow_insecure or allow_insecure
         request = wire.EnrolRequest(
             code=code.strip(),
             device_name=device_name or socket.gethostname() or "laptop",
@@ -379,6 +443,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             }
             for key, value in meta.items():
                 self.store.set_meta(key, value)
+            self._remember_plain_http()
             if previous != body["device_id"]:
                 # A new device identity: the feed and batch ids of the old one do not apply.
                 self.store.set_meta(syncstate.CURSOR_KEY, "0")
@@ -616,6 +681,8 @@ class SyncClient(AbstractContextManager["SyncClient"]):
         """Upload, then pull; stops at a cancel or a failure, and logs the run."""
         result = SyncResult()
         try:
+            self._refuse_plain_http()
+            self._remember_plain_http()
             self.upload(result)
             if not result.errors:
                 self.pull(result)

@@ -3,6 +3,7 @@ background when the server can be reached; USB files for days without a network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -26,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from fieldapp.syncstate import RefusedRecord
 from fieldapp.workspace import Workspace
-from sync.client import Enrolment, SyncClient, SyncResult, SyncStatus
+from sync.client import PLAIN_HTTP_REFUSED, Enrolment, SyncClient, SyncResult, SyncStatus
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
@@ -165,6 +167,8 @@ class SyncPage(QWidget):
         self._sync_op: int | None = None
         self._probe_op: int | None = None
         self._background = False
+        # The question about a plain-HTTP server, while it is open.
+        self.plain_http_box: QMessageBox | None = None
 
         self.heading = QLabel()
         self.heading.setProperty("role", "title")
@@ -431,7 +435,7 @@ class SyncPage(QWidget):
 
     # -- enrolment ------------------------------------------------------------------------
 
-    def enrol_now(self) -> None:
+    def enrol_now(self, *, allow_insecure: bool = False) -> None:
         url, code = self.enrol_url_edit.text().strip(), self.enrol_code_edit.text().strip()
         if not url or not code:
             self.enrol_message.setStyleSheet(ERROR_STYLE)
@@ -445,7 +449,7 @@ class SyncPage(QWidget):
         self.enrol_button.setEnabled(False)
         self.enrol_message.setStyleSheet("")
         self.enrol_message.setText(say("Đang đăng ký…", "Enrolling…"))
-        options = dict(self.client_options)
+        options = {**self.client_options, "allow_insecure": allow_insecure}
         self._ops.run_op(
             self,
             lambda ws: enrol(ws, url, code, options),
@@ -475,16 +479,72 @@ class SyncPage(QWidget):
             self._ops.show_error(self, exc)
             return
         self.enrol_message.setStyleSheet(ERROR_STYLE)
+        if exc.code == PLAIN_HTTP_REFUSED:
+            # Refused before anything was sent: ask, and enrol again if the agent agrees.
+            self.enrol_message.setText(
+                say(
+                    "Chưa đăng ký: máy chủ không dùng https://.",
+                    "Not enrolled: the server does not use https://.",
+                )
+            )
+            self.ask_plain_http(
+                self.enrol_url_edit.text().strip(), lambda: self.enrol_now(allow_insecure=True)
+            )
+            return
         self.enrol_message.setText(exc.message(i18n.language()))
+
+    def ask_plain_http(self, url: str, go_on: Callable[[], None]) -> None:
+        """Say what plain HTTP to another computer exposes; go on only if the agent agrees.
+        The core decides when to ask (sync.client) and keeps the answer for that address."""
+        box = QMessageBox(self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(say("Kết nối không mã hoá", "Unencrypted connection"))
+        box.setText(
+            say(
+                "Địa chỉ {url} dùng http:// (không mã hoá) tới một máy khác.",
+                "The address {url} uses http:// (no encryption) to another computer.",
+            ).format(url=url)
+        )
+        box.setInformativeText(
+            say(
+                "Mã đăng ký, khoá của máy này và dữ liệu người dân (họ tên, số CCCD, số tiền) sẽ "
+                "đi qua mạng ở dạng ai trên đường truyền cũng đọc và sửa được. Chỉ tiếp tục khi "
+                "BHXH tỉnh xác nhận đây là mạng nội bộ tin cậy; nếu không, hãy hỏi tỉnh địa chỉ "
+                "https:// của máy chủ. Máy sẽ nhớ lựa chọn cho địa chỉ này.",
+                "The enrolment code, this laptop's key and residents' records (names, ID "
+                "numbers, amounts) would cross the network where anyone on the way can read and "
+                "change them. Go on only if the provincial office confirms this is a trusted "
+                "local network; otherwise ask them for the server's https:// address. The "
+                "laptop remembers the choice for this address.",
+            )
+        )
+        go = box.addButton(
+            say("Vẫn dùng http://", "Use http:// anyway"), QMessageBox.ButtonRole.AcceptRole
+        )
+        stop = box.addButton(say("Không dùng", "Do not connect"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stop)
+        box.setEscapeButton(stop)
+
+        def chosen(button: Any) -> None:
+            self.plain_http_box = None
+            if button is go:
+                go_on()
+
+        box.buttonClicked.connect(chosen)
+        self.plain_http_box = box
+        box.open()
 
     # -- syncing --------------------------------------------------------------------------
 
-    def sync_now(self, *, background: bool = False) -> bool:
+    def sync_now(self, *, background: bool = False, allow_insecure: bool = False) -> bool:
         """Start a sync unless one is running; the page and the status line show its progress."""
         if self.syncing:
             return False
         url = self.server_url or None
         options = {**(BACKGROUND_OPTIONS if background else {}), **self.client_options}
+        if allow_insecure:
+            options["allow_insecure"] = True
         self._background = background
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
@@ -552,6 +612,10 @@ class SyncPage(QWidget):
         )
         self.status_message.emit(f"{prefix}: {self.result_label.text().splitlines()[0]}")
         self.synced.emit()
+        refused_http = any(getattr(e, "code", None) == PLAIN_HTTP_REFUSED for e in result.errors)
+        if refused_http and not self._background:
+            # A laptop enrolled over plain HTTP before it was asked: ask now, then sync.
+            self.ask_plain_http(self.effective_url, lambda: self.sync_now(allow_insecure=True))
 
     def _sync_failed(self, exc: Exception) -> None:
         self._finish()

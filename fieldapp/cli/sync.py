@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 def _client(args: argparse.Namespace, ws: Workspace) -> SyncClient:
     from sync.client import SyncClient
 
-    return SyncClient(ws, ca_file=getattr(args, "ca_file", None))
+    return SyncClient(
+        ws,
+        ca_file=getattr(args, "ca_file", None),
+        allow_insecure=getattr(args, "allow_insecure", False),
+    )
 
 
 def _print_refused(refused: Sequence[Any]) -> None:
@@ -143,6 +147,14 @@ def register(commands: Commands) -> None:
         "tệp chứng chỉ CA tin cậy (mặc định: FIELDAPP_CA_FILE hoặc CA của hệ thống)",
         "trusted CA certificate file (default: FIELDAPP_CA_FILE or the system's CAs)",
     )
+    insecure_help = say(
+        "đồng ý dùng máy chủ http:// (không mã hoá) không phải máy này: mã đăng ký, khoá máy và "
+        "dữ liệu đi qua mạng ai cũng đọc được; chỉ dùng trong mạng nội bộ tin cậy. Máy nhớ lựa "
+        "chọn cho địa chỉ này",
+        "agree to use a plain http:// (unencrypted) server that is not this machine: the code, "
+        "the device key and the records cross the network readable by anyone; only on a trusted "
+        "local network. Remembered for this address",
+    )
 
     p = command(
         sync,
@@ -161,6 +173,7 @@ def register(commands: Commands) -> None:
         "--device-name", help=say("tên máy (mặc định: tên máy tính)", "device name (hostname)")
     )
     p.add_argument("--ca-file", help=ca_help)
+    p.add_argument("--allow-insecure", action="store_true", help=insecure_help)
 
     p = command(
         sync,
@@ -171,6 +184,7 @@ def register(commands: Commands) -> None:
         json_flag=True,
     )
     p.add_argument("--ca-file", help=ca_help)
+    p.add_argument("--allow-insecure", action="store_true", help=insecure_help)
 
     command(
         sync,

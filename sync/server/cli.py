@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sync.protocol import signing, wire
 from sync.protocol.clock import Clock, SystemClock
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import language, say
+from sync.protocol.loopback import is_loopback
 from sync.server import admin, batches, devices
 from sync.server.errors import ServerError
 from sync.server.schema import database_url_for, migrate, open_engine
@@ -75,13 +77,63 @@ class _Command:
 Handler = Callable[[_Command], None]
 
 
+def _tls_files(keyfile: str | None, certfile: str | None) -> dict[str, str]:
+    """uvicorn's TLS arguments, once the key and certificate are known to be usable together;
+    none without either. Checked here so a wrong file is one clear line, not a traceback."""
+    if not keyfile and not certfile:
+        return {}
+    if not keyfile or not certfile:
+        raise ServerError(
+            "Cần cả --ssl-keyfile và --ssl-certfile (hoặc không dùng cái nào)",
+            "Give both --ssl-keyfile and --ssl-certfile (or neither)",
+            code="bad_tls",
+        )
+    for path in (keyfile, certfile):
+        with open(path, "rb"):  # an unreadable file: main names it with the system's reason
+            pass
+    try:
+        # A key protected by a password would make OpenSSL prompt on the terminal: refuse it.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, password=lambda: b""
+        )
+    except ssl.SSLError as exc:
+        raise ServerError(
+            f"Không dùng được chứng chỉ {certfile} với khoá {keyfile}: {exc.reason or exc}. "
+            "Chứng chỉ (cả chuỗi) và khoá phải ở dạng PEM, khớp nhau, khoá không đặt mật khẩu.",
+            f"The certificate {certfile} cannot be used with the key {keyfile}: "
+            f"{exc.reason or exc}. Both must be PEM and match (the certificate with its chain), "
+            "and the key must not have a password.",
+            code="bad_tls",
+        ) from None
+    return {"ssl_keyfile": keyfile, "ssl_certfile": certfile}
+
+
+def plain_http_warning(host: str, port: int) -> str:
+    """What the server says, in both languages, when it listens beyond this machine without
+    TLS: tokens, enrolment codes, supervisors' passwords and residents' records in clear."""
+    return (
+        f"CẢNH BÁO: máy chủ nghe trên {host}:{port} bằng HTTP không mã hoá. Mã thiết bị, mã "
+        "đăng ký, mật khẩu giám sát và dữ liệu người dân sẽ đi qua mạng ở dạng ai cũng đọc "
+        "được. Hãy dùng --ssl-keyfile và --ssl-certfile, hoặc chạy sau nginx có TLS với "
+        "--host 127.0.0.1.\n"
+        f"WARNING: the server listens on {host}:{port} over plain HTTP (no encryption). Device "
+        "tokens, enrolment codes, supervisors' passwords and residents' records will cross the "
+        "network readable by anyone. Use --ssl-keyfile and --ssl-certfile, or run behind nginx "
+        "with TLS and --host 127.0.0.1."
+    )
+
+
 def _run(cmd: _Command) -> None:
     import uvicorn
 
     from sync.server.app import create_app
 
+    a = cmd.args
+    tls = _tls_files(a.ssl_keyfile, a.ssl_certfile)
+    if not tls and not is_loopback(a.host):
+        print(plain_http_warning(a.host, a.port), file=sys.stderr, flush=True)
     app = create_app(cmd.engine, clock=cmd.clock)
-    uvicorn.run(app, host=cmd.args.host, port=cmd.args.port, log_level="info")
+    uvicorn.run(app, host=a.host, port=a.port, log_level="info", **tls)
 
 
 def _agent_add(cmd: _Command) -> None:
@@ -323,6 +375,22 @@ _COMMANDS = (
         (
             _arg("--host", default="127.0.0.1", help=("địa chỉ lắng nghe", "listen address")),
             _arg("--port", type=int, default=8080, help=("cổng", "port")),
+            _arg(
+                "--ssl-keyfile",
+                metavar="KEY.pem",
+                help=(
+                    "khoá riêng TLS (PEM); dùng cùng --ssl-certfile để phục vụ HTTPS",
+                    "TLS private key (PEM); with --ssl-certfile, serve HTTPS",
+                ),
+            ),
+            _arg(
+                "--ssl-certfile",
+                metavar="CERT.pem",
+                help=(
+                    "chứng chỉ TLS kèm chuỗi trung gian (PEM)",
+                    "TLS certificate with its intermediates (PEM)",
+                ),
+            ),
         ),
     ),
     _Cmd(
