@@ -86,6 +86,10 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Households in this laptop's lists: not moved to a commune it does not serve.
+_HERE = "WHERE moved_to IS NULL"
+
+
 class Households:
     """Household records of the agent's villages."""
 
@@ -160,14 +164,16 @@ class Households:
 
     def villages(self) -> list[str]:
         """Villages that have households, in Vietnamese order."""
-        names = [r[0] for r in self.store.query("SELECT DISTINCT village FROM household")]
+        names = [r[0] for r in self.store.query(f"SELECT DISTINCT village FROM household {_HERE}")]
         return sorted(names, key=lambda v: [word_sort_key(w) for w in v.split()])
 
     def in_village(self, village: str) -> list[Household]:
-        rows = self.store.query("SELECT * FROM household WHERE village = ?", (clean(village),))
+        rows = self.store.query(
+            f"SELECT * FROM household {_HERE} AND village = ?", (clean(village),)
+        )
         return sorted(
             (Household.from_row(r) for r in rows), key=lambda h: name_sort_text(h.head_name)
         )
 
     def count(self) -> int:
-        return int(self.store.scalar("SELECT count(*) FROM household"))
+        return int(self.store.scalar(f"SELECT count(*) FROM household {_HERE}"))

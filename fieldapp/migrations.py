@@ -390,3 +390,11 @@ def _unix_ms(stamp: object) -> int:
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+@migration(6, "households that moved to a commune this laptop does not serve")
+def _moved_households(conn: sqlite3.Connection) -> None:
+    # Local only: the commune a household moved to, learnt from the province. The household
+    # stays (its visits, pledges and receipts are facts of this laptop) but leaves the lists
+    # and the search; a later change of it from the province, back in scope, clears this.
+    conn.execute("ALTER TABLE household ADD COLUMN moved_to TEXT")

@@ -117,6 +117,8 @@ class Household(Stored):
     notes: str
     created_at: str
     updated_at: str
+    # The commune it moved to, when the province says it left this laptop's communes.
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,11 @@ def reindex_household(conn: sqlite3.Connection, household_id: str) -> None:
     )
     conn.execute("DELETE FROM search_row WHERE household_id = ?", (household_id,))
     household = conn.execute(
-        "SELECT head_name, village, phone, address FROM household WHERE id = ?", (household_id,)
+        "SELECT head_name, village, phone, address FROM household "
+        "WHERE id = ? AND moved_to IS NULL",
+        (household_id,),
     ).fetchone()
-    if household is None:
+    if household is None:  # gone, or moved to a commune this laptop does not serve
         return
     _index(
         conn,

@@ -143,7 +143,7 @@ class Search:
             SELECT m.household_id, m.id, m.full_name, h.head_name, h.village,
                 m.date_of_birth, m.cccd, h.phone
             FROM member m JOIN household h ON h.id = m.household_id
-            WHERE m.removed = 0
+            WHERE m.removed = 0 AND h.moved_to IS NULL
         """
         params: list[object] = []
         if village:

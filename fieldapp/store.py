@@ -273,12 +273,13 @@ class Store:
     ) -> int:
         """Record a change for sync; must be called inside the transaction that makes it.
 
-        Text longer than the wire allows is refused here, with the change it belongs to, so
-        nothing enters the outbox that the provincial server would refuse for its length.
+        Text longer than the wire allows, and a change to a household that moved to a commune
+        this laptop does not serve, are refused here with the change they belong to: nothing
+        enters the outbox that the provincial server would refuse for ever.
         """
         if not self._depth:
             raise RuntimeError("outbox rows are written only inside a transaction")
-        raise_if_errors(too_long(entity, data))
+        raise_if_errors(too_long(entity, data) + self._moved_away(entity, entity_id, data))
         cur = self.conn.execute(
             "INSERT INTO outbox (entity, entity_id, op, hlc, data, base, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -293,6 +294,34 @@ class Store:
             ),
         )
         return int(cur.lastrowid or 0)
+
+    def _moved_away(self, entity: str, entity_id: str, data: dict[str, Any]) -> list[Problem]:
+        """A problem when the change concerns a household that moved out of this laptop's
+        communes (the province would refuse it as out of scope)."""
+        if entity == "household":
+            household_id: Any = entity_id
+        elif entity == "pledge_event":
+            household_id = self.scalar(
+                "SELECT household_id FROM pledge WHERE id = ?", (data.get("pledge_id"),)
+            )
+        else:
+            household_id = data.get("household_id")
+        if household_id is None:
+            return []
+        row = self.one("SELECT head_name, moved_to FROM household WHERE id = ?", (household_id,))
+        if row is None or row["moved_to"] is None:
+            return []
+        name, to = row["head_name"], row["moved_to"]
+        return [
+            Problem(
+                "household_id",
+                "household_moved",
+                f"Hộ {name} đã được chuyển sang xã {to}, không còn thuộc địa bàn của máy này; "
+                "không ghi thay đổi được.",
+                f"The household of {name} was moved to commune {to}, outside this laptop's "
+                "communes; the change cannot be recorded.",
+            )
+        ]
 
     def integrity_ok(self) -> bool:
         return bool(self.scalar("PRAGMA integrity_check") == "ok")

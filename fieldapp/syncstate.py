@@ -13,6 +13,7 @@ from fieldapp.records import reindex_household
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import name_sort_text
 from sync.protocol.hlc import hlc_parse
+from sync.protocol.wire import HOUSEHOLD_MOVED
 
 CURSOR_KEY = "sync_cursor"
 
@@ -350,6 +351,8 @@ class PageResult:
 
     applied: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Households that left this laptop's communes: (head's name, the commune they went to).
+    moved: list[tuple[str, str]] = field(default_factory=list)
 
 
 def cursor(store: Store) -> int:
@@ -372,7 +375,12 @@ def apply_page(
     with store.transaction():
         newest: str | None = None
         for index, change in enumerate(changes):
-            if _apply_change(store, change):
+            if change["entity"] == HOUSEHOLD_MOVED:
+                gone = _household_moved(store, str(change["id"]), dict(change["data"]))
+                if gone is not None:
+                    result.moved.append(gone)
+                    result.applied += 1
+            elif _apply_change(store, change):
                 result.applied += 1
             else:
                 result.skipped.append((str(change["entity"]), str(change["id"])))
@@ -455,6 +463,24 @@ def _parents_present(store: Store, entity: str, data: Mapping[str, Any]) -> bool
     return True
 
 
+def _household_moved(
+    store: Store, household_id: str, data: dict[str, Any]
+) -> tuple[str, str] | None:
+    """Take a household off the lists: it moved to a commune this laptop does not serve.
+
+    Nothing of it is deleted (its visits, pledges and receipts stay with this laptop); a change
+    of it from the province, once it is back in scope, brings it back.
+    """
+    row = store.one("SELECT head_name FROM household WHERE id = ?", (household_id,))
+    commune = str(data.get("commune_code") or "")
+    served = store.one("SELECT 1 FROM assignment WHERE commune_code = ?", (commune,))
+    if row is None or served is not None:  # unknown here, or moved within this laptop's own
+        return None
+    store.conn.execute("UPDATE household SET moved_to = ? WHERE id = ?", (commune, household_id))
+    reindex_household(store.conn, household_id)
+    return str(row["head_name"]), commune
+
+
 def _later(incoming: str, local: str | None) -> bool:
     return local is None or hlc_parse(incoming) > hlc_parse(local)
 
@@ -498,6 +524,10 @@ def _merge(
         household_id = entity_id if table == "household" else str(incoming["household_id"])
         reindex_household(store.conn, household_id)
         return True
+    if table == "household" and row["moved_to"] is not None:
+        # The province sends a household only to the laptops it is in scope for: it is back.
+        store.conn.execute("UPDATE household SET moved_to = NULL WHERE id = ?", (entity_id,))
+        reindex_household(store.conn, entity_id)
     clocks: dict[str, str] = loads(row["clocks"]) or {}
     wins = {k: v for k, v in incoming.items() if _later(clocks_in[k], clocks.get(k))}
     if "household_id" in wins and not _parents_present(store, table, wins):

@@ -196,12 +196,14 @@ class Visits:
                     ELSE 1
                 END AS kind
             FROM household h LEFT JOIN latest ON latest.household_id = h.id
-            WHERE (latest.next_visit IS NOT NULL AND latest.next_visit <= :today)
-               OR (
+            WHERE h.moved_to IS NULL AND (
+                (latest.next_visit IS NOT NULL AND latest.next_visit <= :today)
+                OR (
                     EXISTS (SELECT 1 FROM json_each(h.best_months) WHERE value = :month)
                     AND (latest.at IS NULL OR latest.at < :month_start)
                     AND (latest.next_visit IS NULL OR latest.next_visit <= :today)
-               )
+                )
+            )
             ORDER BY kind, latest.next_visit, h.village, h.head_name
             LIMIT :limit
             """,

@@ -26,6 +26,7 @@ from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.errors import FieldappError, ProtocolError
 from sync.protocol.hlc import hlc_format, hlc_parse
+from sync.protocol.i18n import say
 from sync.protocol.ids import is_uuid
 from sync.protocol.loopback import is_loopback
 
@@ -95,6 +96,8 @@ class SyncResult:
     errors: list[FieldappError] = field(default_factory=list)
     cancelled: bool = False
     files: list[Path] = field(default_factory=list)
+    # Households that left this laptop's communes: (head's name, the commune they went to).
+    moved: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +106,18 @@ class SyncResult:
 
     def message(self, lang: str | None = None) -> str:
         return "; ".join(e.message(lang) for e in self.errors)
+
+    def moved_notes(self) -> list[str]:
+        """A line for each household the province moved out of this laptop's communes."""
+        return [
+            say(
+                f"Hộ {name} đã được chuyển sang xã {to}: hộ này không còn trong danh sách của "
+                "máy (lịch sử thăm, cam kết và biên lai vẫn được giữ).",
+                f"The household of {name} was moved to commune {to}: it is no longer in this "
+                "laptop's lists (its visits, pledges and receipts are kept).",
+            )
+            for name, to in self.moved
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +131,7 @@ class SyncResult:
             "cancelled": self.cancelled,
             "errors": [{"code": e.code, "vi": e.vi, "en": e.en} for e in self.errors],
             "files": [str(p) for p in self.files],
+            "moved": [{"head_name": name, "commune_code": to} for name, to in self.moved],
         }
 
 
@@ -670,6 +686,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             )
             result.pulled += outcome.applied
             result.skipped += len(outcome.skipped)
+            result.moved += outcome.moved
             if not page["more"] or page["cursor"] <= since:
                 return result
             since = page["cursor"]

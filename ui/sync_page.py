@@ -94,7 +94,8 @@ def result_text(result: SyncResult, pending: int) -> str:
             accepted=result.accepted,
             refused=len(result.refused),
             pulled=result.pulled,
-        )
+        ),
+        *result.moved_notes(),
     ]
     if result.cancelled:
         lines.append(

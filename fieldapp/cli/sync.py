@@ -70,6 +70,8 @@ def cmd_sync_run(args: argparse.Namespace) -> int:
         _print_refused(result.refused)
     if result.cancelled:
         print(say("Đã huỷ giữa chừng.", "Cancelled part-way."))
+    for note in result.moved_notes():
+        print(note)
     _print_errors(result.errors)
     print(say(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
     return 0 if result.ok else 1

@@ -54,7 +54,17 @@ POLICY = "policy"
 TARGET = "target"
 RECEIPT_BOOK = "receipt_book"
 CONFLICT_RESOLUTION = "conflict_resolution"
-FEED_ONLY_ENTITIES = (ASSIGNMENT, POLICY, TARGET, RECEIPT_BOOK, CONFLICT_RESOLUTION)
+# A household moved to another commune: sent to the laptops of the commune it left (data:
+# {"commune_code": where it went}), which take it off their lists.
+HOUSEHOLD_MOVED = "household_moved"
+FEED_ONLY_ENTITIES = (
+    ASSIGNMENT,
+    POLICY,
+    TARGET,
+    RECEIPT_BOOK,
+    CONFLICT_RESOLUTION,
+    HOUSEHOLD_MOVED,
+)
 
 Op = Literal["insert", "update"]
 OPS = ("insert", "update")
@@ -294,8 +304,17 @@ def _require_keys(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> None
 
 
 def check_protocol(obj: dict[str, Any]) -> None:
-    """Refuse a message from another protocol version (HTTP 426: the laptop must update)."""
+    """Refuse a message from another protocol version (HTTP 426: the laptop must update).
+
+    A message without a version, or with one that is not a whole number, is malformed (400):
+    updating the app would not help it.
+    """
     version = obj.get("protocol")
+    if not is_int(version):
+        raise _invalid(
+            "Thiếu phiên bản giao thức (protocol) hoặc không phải số nguyên",
+            "protocol is missing or not an integer",
+        )
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             f"Phiên bản giao thức {version!r} không được hỗ trợ (máy chủ dùng {PROTOCOL_VERSION});"

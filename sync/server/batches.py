@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.hlc import hlc_compare, hlc_parse
-from sync.server import feed
+from sync.server import edits, feed
 from sync.server.devices import Device
 from sync.server.errors import ServerError
 from sync.server.schema import (
@@ -565,6 +565,17 @@ def _apply_mergeable(ctx: _Context, record: wire.Record) -> None:
             commune = str(current["commune_code"])
     written.changed = True
     if is_household:
+        if stored is not None and str(stored.key) != commune:
+            ctx.feed_rows.append(
+                edits.moved(
+                    household_id=record["id"],
+                    old_commune=str(stored.key),
+                    new_commune=commune,
+                    hlc=max(field_hlc.values()),
+                    now=ctx.now,
+                    origin_device_id=ctx.device.id,
+                )
+            )
         written.key = current["commune_code"]
         ctx.household_commune.set(record["id"], written.key)
     else:

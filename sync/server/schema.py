@@ -273,6 +273,20 @@ login_failures = sa.Table(
     sa.Column("locked_until", Stamp),
 )
 
+# A supervisor's merge of people who share a CCCD: the member kept, one merged into it (and
+# removed, on the server and on the laptops), by whom and when. Append-only.
+member_merges = sa.Table(
+    "member_merges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cccd", field_column(wire.MEMBER, "cccd").type, nullable=False),
+    sa.Column("kept_id", Id, nullable=False, index=True),
+    sa.Column("merged_id", Id, nullable=False),
+    sa.Column("commune_code", Commune, nullable=False, index=True),
+    sa.Column("merged_by", sa.String(64), nullable=False),
+    sa.Column("merged_at", Stamp, nullable=False),
+)
+
 IMMUTABLE_TABLES = {
     wire.VISIT: visits,
     wire.PLEDGE: pledges,

@@ -83,10 +83,15 @@ def version_4_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeStor
         with monkeypatch.context() as patch:
             patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
             ws = Workspace(Store(path, clock=FixedClock(NOW)))
-            ws.households.add(
-                province_code="15", commune_code="99001", village="Bản Phố", head_name="Vàng A Sử"
-            )
             with ws.store.transaction() as conn:
+                # A change written at schema 4 (raw: today's services need today's schema).
+                ws.store.append_outbox(
+                    entity="household",
+                    entity_id=ws.store.new_id(),
+                    op="insert",
+                    hlc=ws.store.tick(),
+                    data={"head_name": "Vàng A Sử"},
+                )
                 for n in range(rows):
                     conn.execute(
                         "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, "

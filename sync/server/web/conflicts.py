@@ -12,8 +12,9 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
-from sync.protocol.hlc import HybridClock, hlc_moment, hlc_parse, is_hlc
+from sync.protocol.hlc import hlc_moment, hlc_parse, is_hlc
 from sync.server import feed
+from sync.server.edits import SERVER_DEVICE, edit_fields
 from sync.server.errors import ServerError
 from sync.server.schema import agents, devices, field_conflicts, households, members
 from sync.server.web.scope import (
@@ -26,7 +27,6 @@ from sync.server.web.scope import (
 )
 
 Choice = Literal["server", "incoming"]
-SERVER_DEVICE = "server"
 
 
 @dataclass
@@ -237,54 +237,26 @@ def resolve(
     stored = conn.execute(sa.select(table).where(table.c.id == row.entity_id)).first()
     if stored is None:
         raise OutOfScope()
-    current, field_hlc = dict(stored.data), dict(stored.field_hlc)
-    keys: dict[str, Any] = {}
-    commune = row.commune_code
     if row.entity == wire.HOUSEHOLD:
         if row.field == "commune_code" and communes is not None and value not in communes:
             # Moving a household needs rights over where it goes as well.
             raise OutOfScope()
-        commune = str(value) if row.field == "commune_code" else str(stored.commune_code)
-        keys["commune_code"] = commune
     elif row.field == "household_id":
         target = conn.execute(
             sa.select(households.c.commune_code).where(households.c.id == value)
         ).scalar()
         if target is None or (communes is not None and target not in communes):
             raise OutOfScope()
-        keys["household_id"] = value
-        commune = str(target)
     together = conn.execute(_open_for_field(row, communes).with_for_update()).all()
-    hlc = HybridClock(SERVER_DEVICE)
-    now_ms = int(clock.now().timestamp() * 1000)
-    # Stamps out of bounds (stored before they were refused) are not followed: the settled
-    # value is stamped by the server's own clock, never past it.
-    for seen in field_hlc.values():
-        hlc.observe(seen, now_ms=now_ms)
-    for other in together:
-        hlc.observe(other.server_hlc, now_ms=now_ms)
-        hlc.observe(other.incoming_hlc, now_ms=now_ms)
-    stamp = hlc.tick(now_ms)
-    current[row.field] = value
-    field_hlc[row.field] = stamp
-    now = iso_utc(clock.now())
-    conn.execute(
-        table.update()
-        .where(table.c.id == row.entity_id)
-        .values(data=current, field_hlc=field_hlc, updated_at=now, **keys)
-    )
-    cursor = feed.append(
+    stamp, cursor = edit_fields(
         conn,
-        feed.entry(
-            entity=row.entity,
-            entity_id=row.entity_id,
-            data=current,
-            field_hlc=field_hlc,
-            hlc=stamp,
-            now=now,
-            commune_code=commune,
-        ),
+        entity=row.entity,
+        stored=stored,
+        changes={row.field: value},
+        clock=clock,
+        seen=[s for other in together for s in (other.server_hlc, other.incoming_hlc)],
     )
+    now = iso_utc(clock.now())
     closed = [int(other.id) for other in together]
     for other in together:
         conn.execute(

@@ -22,7 +22,7 @@ from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.errors import FieldappError
 from sync.protocol.money import format_vnd
 from sync.server import devices as device_ops
-from sync.server.web import auth, conflicts, exports, overview
+from sync.server.web import auth, conflicts, exports, overview, people
 from sync.server.web.scope import (
     HANDOVER_LABELS,
     SCHEME_LABELS,
@@ -370,6 +370,36 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             ),
         )
         return RedirectResponse(f"{PREFIX}/conflicts/{conflict_id}?done=1", status_code=303)
+
+    # -- people who share a CCCD -----------------------------------------------------------------
+
+    @router.get(f"{PREFIX}/people")
+    def people_page(
+        request: Request, login: Signed, done: Annotated[int, Query(ge=0, le=10_000)] = 0
+    ) -> HTMLResponse:
+        groups, merges = db(
+            lambda conn: (
+                people.shared_cccd(conn, login.communes),
+                people.recent_merges(conn, login.communes),
+            )
+        )
+        context = {"groups": groups, "merges": merges, "done": done, "nav": "people"}
+        return render(request, "people.html", context, login=login)
+
+    @router.post(f"{PREFIX}/people/merge")
+    async def people_merge(request: Request, login: Signed) -> RedirectResponse:
+        form = await checked_form(request, login)
+        merged = await run_in_threadpool(
+            db,
+            lambda conn: people.merge(
+                conn,
+                keep=form.get("keep", "")[:64],
+                communes=login.communes,
+                supervisor=login.supervisor.username,
+                clock=clock,
+            ),
+        )
+        return RedirectResponse(f"{PREFIX}/people?done={len(merged.merged)}", status_code=303)
 
     # -- receipts ------------------------------------------------------------------------------
 
