@@ -84,13 +84,11 @@ def version_4_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeStor
             patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
             ws = Workspace(Store(path, clock=FixedClock(NOW)))
             with ws.store.transaction() as conn:
-                # A change written at schema 4 (raw: today's services need today's schema).
-                ws.store.append_outbox(
-                    entity="household",
-                    entity_id=ws.store.new_id(),
-                    op="insert",
-                    hlc=ws.store.tick(),
-                    data={"head_name": "Vàng A Sử"},
+                # A change written at schema 4 (raw SQL: today's services need today's schema).
+                conn.execute(
+                    "INSERT INTO outbox (entity, entity_id, op, hlc, data, created_at) "
+                    "VALUES ('household', ?, 'insert', ?, '{}', ?)",
+                    (ws.store.new_id(), ws.store.tick(), ws.store.now_iso()),
                 )
                 for n in range(rows):
                     conn.execute(
