@@ -23,7 +23,7 @@ from sync.server.schema import cash_handovers
 from sync.server.web.overview import HandoverRow, handover_summaries
 from tests.sync import client_fixtures
 from tests.sync.client_fixtures import COMMUNE, OTHER, Laptop, laptop_factory
-from tests.sync.conftest import START, Server, new_id
+from tests.sync.conftest import START, Server, household, new_id
 from tests.sync.test_web import add_supervisor, signed_in
 
 MakeLaptop = Callable[[str], Laptop]
@@ -260,10 +260,15 @@ def test_handovers_of_an_old_store_are_enqueued_and_synced(
     with monkeypatch.context() as patch:
         patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
         old = Workspace.open(folder, clock=clock)
-        old.households.add(
-            province_code="04", commune_code=COMMUNE, village="Bản Phố", head_name="Vàng A Sử"
-        )
         with old.store.transaction() as conn:
+            # A household added at schema 4, as its outbox row (plain SQL: today's services
+            # need today's schema).
+            home = household(COMMUNE, head_name="Vàng A Sử")
+            conn.execute(
+                "INSERT INTO outbox (entity, entity_id, op, hlc, data, created_at) "
+                "VALUES ('household', ?, 'insert', ?, ?, ?)",
+                (home["id"], old.store.tick(), json.dumps(home), old.store.now_iso()),
+            )
             conn.executemany(
                 "INSERT INTO cash_handover (id, day, scheme, expected, handed_over, difference, "
                 "reason, at) VALUES (?, ?, 'all', ?, ?, ?, ?, ?)",
