@@ -264,13 +264,18 @@ web_sessions = sa.Table(
     sa.Column("expires_at", Stamp, nullable=False),
 )
 
-# Keyed by the typed user name, known or not, so a lockout says nothing about who exists.
+# Wrong logins counted per typed user name (kind "name"; known or not, so a lockout says
+# nothing about who exists) and per client address (kind "address"), so that neither many
+# guesses at one name nor a few at many names get far. A row is forgotten, and deleted, once
+# forget_at has passed: the table holds only recent failures.
 login_failures = sa.Table(
     "login_failures",
     metadata,
-    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("subject", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("locked_until", Stamp),
+    sa.Column("forget_at", Stamp, nullable=False, index=True),
 )
 
 # A supervisor's merge of people who share a CCCD: the member kept, one merged into it (and

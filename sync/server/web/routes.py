@@ -229,13 +229,17 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
         if not cookie or not secrets.compare_digest(cookie, form.get("csrf", "")):
             return login_page(request, error="Phiên đăng nhập đã hết hạn. Hãy thử lại.", status=403)
         username, password = form.get("username", ""), form.get("password", "")
+        # Behind the TLS proxy this is the browser's address (uvicorn reads X-Forwarded-For
+        # from the proxy it trusts).
+        address = request.client.host if request.client is not None else None
         try:
             token = await run_in_threadpool(
-                db,
-                lambda conn: auth.log_in(conn, username=username, password=password, clock=clock),
+                lambda: auth.log_in(
+                    engine, username=username, password=password, address=address, clock=clock
+                )
             )
-        except PageError as exc:
-            return login_page(request, error=exc.message, status=exc.status)
+        except auth.LoginLocked as exc:
+            return login_page(request, error=exc.vi, status=exc.status)
         if token is None:
             return login_page(request, error="Sai tên đăng nhập hoặc mật khẩu.", status=401)
         response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
