@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from typing import NewType
@@ -15,6 +16,11 @@ VisitId = NewType("VisitId", str)
 PledgeId = NewType("PledgeId", str)
 ReceiptId = NewType("ReceiptId", str)
 DeviceId = NewType("DeviceId", str)
+
+# The one text form of an id: 8-4-4-4-12 hex digits. The API description states the same pattern.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_LENGTH = 36
+_UUID = re.compile(UUID_PATTERN.strip("^$"))
 
 _lock = threading.Lock()
 _last_ms = -1
@@ -50,11 +56,9 @@ def uuid7(clock: Clock) -> str:
 
 
 def is_uuid(value: object) -> bool:
-    """True when value is a well-formed UUID string."""
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    """True when value is a UUID in its 36-character text form (either case).
+
+    uuid.UUID() also reads braces, "urn:uuid:" and any number of dashes: such text is refused,
+    so one UUID has one spelling and always fits the 36-character columns that hold ids.
+    """
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from sync.protocol import wire
 from sync.protocol.clock import Clock, SystemClock, iso_utc
 from sync.protocol.errors import FieldappError
+from sync.protocol.ids import is_uuid
 from sync.server import admin, batches, devices, feed, models, web
 from sync.server.errors import ServerError
 from sync.server.ratelimit import RateLimiter
@@ -33,6 +34,18 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_ENROL_BODY = 16 * 1024
 _bearer = HTTPBearer(auto_error=False, description="the device token from enrolment")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+# The outbox rows a laptop reports pending: plain digits that fit the 32-bit column they are
+# kept in. Anything else (20 digits, a non-ASCII digit, a sign) is a 400, not a guess.
+MAX_PENDING = 2**31 - 1
+Pending = Annotated[
+    int | None,
+    Header(
+        alias=wire.PENDING_HEADER,
+        ge=0,
+        le=MAX_PENDING,
+        description="outbox rows still pending on the laptop, shown to supervisors",
+    ),
+]
 # Why each error status is answered, as documented on the endpoints that can answer it.
 _ERROR_MEANINGS = {
     400: "Bad request: malformed JSON or gzip, a bad query parameter, or a message that breaks "
@@ -61,6 +74,24 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         if status == 429:
             out[status]["headers"] = _RETRY_AFTER
     return out
+
+
+async def _one_value_each(request: Request) -> None:
+    """Refuse a query parameter given twice (?since=1&since=9): which value is meant would be a
+    guess, and FastAPI would silently take the last."""
+    params = request.query_params
+    repeated = sorted({key for key in params if len(params.getlist(key)) > 1})
+    if repeated:
+        named = ", ".join(repeated)
+        raise ServerError(
+            f"Tham số truy vấn bị lặp lại: {named}",
+            f"Query parameter given more than once: {named}",
+            code="bad_request",
+        )
+
+
+# On every endpoint that takes query parameters.
+_QUERY_CHECKS = [Depends(_one_value_each)]
 
 
 def _error(status: int, code: str, vi: str, en: str) -> JSONResponse:
@@ -104,7 +135,7 @@ def create_app(
         return run
 
     async def device_for(
-        request: Request, credentials: HTTPAuthorizationCredentials | None
+        credentials: HTTPAuthorizationCredentials | None, pending: int | None
     ) -> devices.Device:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise ServerError(
@@ -113,8 +144,6 @@ def create_app(
                 code="unauthorized",
                 status=401,
             )
-        pending_text = request.headers.get(wire.PENDING_HEADER, "")
-        pending = int(pending_text) if pending_text.isdigit() else None
         device = await run_in_threadpool(
             in_transaction(
                 lambda conn: devices.authenticate(
@@ -145,9 +174,12 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(
+        response = _error(
             exc.status_code, f"http_{exc.status_code}", f"Lỗi HTTP: {exc.detail}", str(exc.detail)
         )
+        # Starlette's own headers, such as the Allow of a 405 that RFC 9110 requires.
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.get(wire.HEALTH_PATH, response_model=models.Health, summary="Is the server up (no auth)")
     async def health() -> dict[str, Any]:
@@ -173,6 +205,12 @@ def create_app(
                 "code and device_name are required strings",
                 code="bad_request",
             )
+        if wanted_id is not None and not is_uuid(wanted_id):
+            raise ServerError(
+                "device_id phải là UUID dạng 8-4-4-4-12 hoặc bỏ trống",
+                "device_id must be a UUID in its 8-4-4-4-12 form, or absent",
+                code="bad_request",
+            )
         result = await run_in_threadpool(
             in_transaction(
                 lambda conn: devices.enrol(
@@ -180,7 +218,7 @@ def create_app(
                     code=code,
                     device_name=name.strip(),
                     clock=the_clock,
-                    device_id=wanted_id if isinstance(wanted_id, str) else None,
+                    device_id=wanted_id,
                 )
             )
         )
@@ -195,8 +233,10 @@ def create_app(
         },
         openapi_extra=_json_body(models.BatchModel, schemas, gzip=True),
     )
-    async def upload(request: Request, credentials: Credentials) -> JSONResponse:
-        device = await device_for(request, credentials)
+    async def upload(
+        request: Request, credentials: Credentials, pending: Pending = None
+    ) -> JSONResponse:
+        device = await device_for(credentials, pending)
         body = await _read_json(request, wire.MAX_BATCH_COMPRESSED, wire.MAX_BATCH_DECOMPRESSED)
         batch = wire.validate_batch(body)
         ack = await run_in_threadpool(
@@ -208,14 +248,15 @@ def create_app(
         wire.CHANGES_PATH,
         summary="Pull the changes in this device's scope after a cursor",
         responses={200: {"model": models.ChangePageModel}, **_errors(400, 401, 429)},
+        dependencies=_QUERY_CHECKS,
     )
     async def changes(
-        request: Request,
         credentials: Credentials,
         since: Annotated[int, Query(ge=0, description="the cursor from the previous page")] = 0,
         limit: Annotated[int, Query(ge=1, le=wire.MAX_CHANGES_LIMIT)] = 500,
+        pending: Pending = None,
     ) -> JSONResponse:
-        device = await device_for(request, credentials)
+        device = await device_for(credentials, pending)
         since = min(since, 2**63 - 1)  # past any real cursor; larger overflows the database
         page = await run_in_threadpool(
             in_transaction(
@@ -232,6 +273,7 @@ def create_app(
         response_model=models.ReceiptStatus,
         responses=_errors(400),
         response_model_exclude_none=True,
+        dependencies=_QUERY_CHECKS,
     )
     async def verify_receipt(
         id: Annotated[str, Query(max_length=64, description="receipt id")],
@@ -247,6 +289,7 @@ def create_app(
         response_model=models.ReceiptStatus,
         responses=_errors(400),
         response_model_exclude_none=True,
+        dependencies=_QUERY_CHECKS,
     )
     async def verify_receipt_short(
         request: Request,
@@ -293,9 +336,22 @@ def _finish_openapi(document: dict[str, Any], schemas: dict[str, Any]) -> None:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
+            for parameter in operation.get("parameters", []):
+                _absent_not_null(parameter)
     for unused in ("HTTPValidationError", "ValidationError"):
         if f'"#/components/schemas/{unused}"' not in json.dumps(document):
             components.pop(unused, None)
+
+
+def _absent_not_null(parameter: dict[str, Any]) -> None:
+    """An optional header or query parameter is left out, never null: FastAPI describes
+    `int | None` as anyOf(integer, null), which only invites a client to send the text "null"."""
+    schema = parameter.get("schema", {})
+    options = schema.get("anyOf", [])
+    if parameter.get("required") or {"type": "null"} not in options or len(options) != 2:
+        return
+    del schema["anyOf"]
+    schema.update(next(option for option in options if option != {"type": "null"}))
 
 
 async def _read_json(request: Request, max_raw: int, max_decompressed: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ from sync.server.schema import agent_communes, agents, devices, enrol_codes
 # No 0/O, 1/I/L: codes are read aloud over the phone and typed on a laptop keyboard.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10
+# A code is meant for the next few days; past 30 days it is a typo (or a code valid until
+# year 7730), and infinity or NaN cannot become an expiry time at all.
+MAX_ENROL_HOURS = 30 * 24
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,12 @@ def agent_name_and_communes(conn: Connection, agent_id: str) -> tuple[str, list[
 def new_enrol_code(conn: Connection, *, agent_id: str, clock: Clock, valid_hours: float) -> str:
     """A one-time code for enrolling one device of this agent; only its hash is stored."""
     agent_name_and_communes(conn, agent_id)
-    if valid_hours <= 0:
+    if not (math.isfinite(valid_hours) and 0 < valid_hours <= MAX_ENROL_HOURS):
         raise ServerError(
-            "Thời hạn phải lớn hơn 0 giờ", "Validity must be more than 0 hours", code="bad_value"
+            f"Thời hạn của mã đăng ký phải lớn hơn 0 và tối đa {MAX_ENROL_HOURS} giờ (30 ngày)",
+            f"An enrolment code's validity must be more than 0 and at most {MAX_ENROL_HOURS}"
+            " hours (30 days)",
+            code="bad_value",
         )
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     now = clock.now()

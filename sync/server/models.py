@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, Field, create_model
 
 from sync.protocol import wire
+from sync.protocol.hlc import HLC_PATTERN
+from sync.protocol.ids import UUID_PATTERN
+
+# What the wire's checks take, stated so that the description refuses what the server refuses:
+# ids in their one 36-character form, clock stamps in theirs, whole numbers within 64 bits.
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN, description="a UUID, 8-4-4-4-12 hex digits")]
+Stamp = Annotated[
+    str, Field(pattern=HLC_PATTERN, description="wall_ms(15 digits)-counter(5 digits)-device_id")
+]
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class ErrorBody(BaseModel):
@@ -23,8 +33,10 @@ class Health(BaseModel):
 
 class EnrolRequestModel(BaseModel):
     code: str = Field(description="the one-time enrolment code from the supervisor")
-    device_name: str
-    device_id: str | None = Field(
+    device_name: str = Field(
+        min_length=1, pattern=r"\S", description="the laptop's name; not blank"
+    )
+    device_id: Uuid | None = Field(
         None, description="the laptop's own device id (UUID), adopted when no device has it"
     )
 
@@ -41,7 +53,7 @@ class EnrolResponseModel(BaseModel):
 
 
 class RecordModel(BaseModel):
-    seq: int
+    seq: Seq
     entity: Literal[
         "household",
         "member",
@@ -52,20 +64,22 @@ class RecordModel(BaseModel):
         "receipt_void",
         "cash_handover",
     ]
-    id: str
+    id: Uuid
     op: Literal["insert", "update"]
-    hlc: str = Field(description="wall_ms(15 digits)-counter(5 digits)-device_id")
+    hlc: Stamp
     data: dict[str, Any]
-    base: dict[str, str | None] | None
+    base: dict[str, Stamp | None] | None
 
 
 class BatchModel(BaseModel):
+    """A batch: seq_from <= seq_to, and the records' seq increase within that range."""
+
     protocol: Literal[1]
-    device_id: str
-    batch_id: str
-    seq_from: int
-    seq_to: int
-    records: list[RecordModel]
+    device_id: Uuid
+    batch_id: Uuid
+    seq_from: Seq
+    seq_to: Seq
+    records: list[RecordModel] = Field(max_length=wire.MAX_BATCH_RECORDS)
 
 
 def _described(message: type, name: str, **instead: Any) -> type[BaseModel]:
