@@ -241,10 +241,14 @@ class Store:
                             (dumps(clocks), row["id"]),
                         )
                         repaired += len(bad)
-            pending = conn.execute(
-                "SELECT seq, hlc, base FROM outbox WHERE state = 'pending' ORDER BY seq"
+            # Pending changes, and those the province refused for their clock (this laptop's
+            # clock was set ahead when they were made): stamped again, they are sent afresh.
+            unsent = conn.execute(
+                "SELECT seq, hlc, base, state FROM outbox WHERE state = 'pending' OR "
+                "(state = 'refused' AND json_extract(refusal, '$.code') = 'clock_out_of_range') "
+                "ORDER BY seq"
             ).fetchall()
-            for row in pending:
+            for row in unsent:
                 base = loads(row["base"])
                 bad_base = [
                     k for k, v in (base or {}).items() if v and not usable(v, now_ms=now_ms)
@@ -254,7 +258,8 @@ class Store:
                 for name in bad_base:
                     base[name] = None
                 conn.execute(
-                    "UPDATE outbox SET hlc = ?, base = ?, batch_id = NULL WHERE seq = ?",
+                    "UPDATE outbox SET hlc = ?, base = ?, batch_id = NULL, state = 'pending', "
+                    "refusal = NULL WHERE seq = ?",
                     (self.tick(), None if base is None else dumps(base), row["seq"]),
                 )
                 repaired += 1

@@ -323,10 +323,27 @@ def serving(app: Any, engine: Engine, clock: FixedClock, database_url: str) -> I
         engine.dispose()
 
 
+@contextmanager
+def server_at(database_url: str, moment: dt.datetime) -> Iterator[Server]:
+    """The real server (uvicorn, 127.0.0.1, a free port) over a fresh database, its clock
+    standing at `moment`."""
+    engine = open_engine(database_url)
+    clock = FixedClock(moment)
+    with serving(create_app(engine, clock=clock), engine, clock, database_url) as running:
+        yield running
+
+
 @pytest.fixture
 def server(database_url: str) -> Iterator[Server]:
-    """The real server (uvicorn, 127.0.0.1, a free port) over a fresh database."""
-    engine = open_engine(database_url)
-    clock = FixedClock(START)
-    with serving(create_app(engine, clock=clock), engine, clock, database_url) as running:
+    """The real server over a fresh database, its clock at START (the laptops' test clocks
+    start there too)."""
+    with server_at(database_url, START) as running:
+        yield running
+
+
+@pytest.fixture
+def server_now(database_url: str) -> Iterator[Server]:
+    """The real server with its clock at the real time, for an app whose clock is the system's
+    (the server refuses clock stamps more than two days past its own)."""
+    with server_at(database_url, dt.datetime.now(dt.UTC)) as running:
         yield running

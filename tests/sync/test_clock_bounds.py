@@ -321,3 +321,25 @@ def test_a_pulled_forged_clock_does_not_move_the_laptop_s(tmp_path: Path) -> Non
         now_ms = int(clock.now().timestamp() * 1000)
         assert hlc_parse(ws.store.hlc.last).wall_ms <= now_ms + FUTURE_TOLERANCE_MS
         assert usable(ws.store.meta("hlc_seen") or ws.store.hlc.last, now_ms=now_ms)
+
+
+def test_a_laptop_whose_clock_ran_ahead_recovers_once_the_clock_is_set_right(
+    server: Server, tmp_path: Path
+) -> None:
+    """A laptop whose clock is five days ahead has its changes refused for their clock, with a
+    reason; once its clock is right and the app opens again, the changes are stamped again
+    and taken."""
+    factory = laptop_factory(server, tmp_path)
+    laptop = next(factory)("ahead")
+    laptop.enrol(server.add_agent("Lò Thị Mai", [COMMUNE]))
+    laptop.clock.advance(days=5)
+    laptop.add_household(head="Vàng Seo Sử")
+    refused = laptop.sync()
+    assert [r.code for r in refused.refused] == ["clock_out_of_range"]
+    assert "chỉnh lại ngày giờ" in refused.refused[0].vi
+    laptop.clock.advance(days=-5)
+    laptop.reopen()
+    again = laptop.sync()
+    assert again.ok and again.refused == [] and again.accepted == 1
+    assert server.count("households") == 1
+    next(factory, None)

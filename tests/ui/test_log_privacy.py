@@ -28,7 +28,7 @@ from fieldapp.text import fold, nfc
 from fieldapp.validation import decode_cccd
 from fieldapp.workspace import Workspace
 from tests.sync.client_fixtures import server_counts
-from tests.sync.conftest import Server, server
+from tests.sync.conftest import Server, server_now  # noqa: F401 (a fixture used below)
 from tests.ui.conftest import wait_idle
 from tests.ui.test_day_report_ui import open_day
 from tests.ui.test_receipts_ui import add_book_from, payment_dialog
@@ -67,6 +67,14 @@ IMPORTED = [
     "0971 224 466",
     "Sần Văn 4",
 ]
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Server:
+    """The app runs on the system's clock, so the server does too: it refuses clock stamps
+    more than two days past its own."""
+    running: Server = request.getfixturevalue("server_now")
+    return running
 
 
 @pytest.fixture
