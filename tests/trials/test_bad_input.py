@@ -30,7 +30,7 @@ from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.clock import FixedClock
 from sync.protocol.errors import FieldappError, ProtocolError
-from sync.protocol.hlc import EPOCH_MS, hlc_format
+from sync.protocol.hlc import EPOCH_MS, hlc_format, usable
 from sync.server.admin import add_receipt_book
 from tests.sync.client_fixtures import Laptop as ClientLaptop
 from tests.sync.conftest import Laptop, Server, household, member, new_id, pledge, receipt, visit
@@ -42,13 +42,35 @@ DEVICE = "01a20000-0000-7000-8000-000000000001"
 LIMITS = {"max_compressed": 64 * 1024, "max_decompressed": 256 * 1024}
 COMMUNE = "04001"
 
+# Values at the edges the server must bound: clocks from the far future, the calendar's ends,
+# text past every column's length, and text a spreadsheet would take for a formula.
+EXTREME = st.sampled_from(
+    [
+        "999999999999999-99999-" + DEVICE,
+        "1000000000000000-00000-" + DEVICE,
+        "000000000000001-00000-" + DEVICE,
+        "9999-12-31",
+        "0001-01-01",
+        "9999-12-31T23:59:59-12:00",
+        "0001-01-01T00:00:00+14:00",
+        "2026-11-23T08:00:00.000000000+07:00:00",
+        '=HYPERLINK("http://x","bấm")',
+        "+84912345678",
+        "-1+1",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+    ]
+) | st.text(min_size=2001, max_size=2100)
+
 # Any JSON value, nested a little.
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30),
+    | st.text(max_size=30)
+    | EXTREME,
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -241,7 +263,8 @@ def test_every_endpoint_answers_malformed_requests_with_4xx(server: Server) -> N
 @FUZZ
 @given(data=st.data())
 def test_records_with_any_field_values_are_refused_not_crashed(server: Server, data: Any) -> None:
-    """Uploads whose records carry random JSON in every field get an ack, never a 5xx."""
+    """Uploads whose records carry random JSON in every field, extreme clocks, dates and lengths
+    and formula-looking text get an ack, never a 5xx; what is taken has a usable clock."""
     if not hasattr(server, "_fuzz_laptop"):
         laptop = _enrolled(server)
         with server.engine.begin() as conn:
@@ -270,8 +293,13 @@ def test_records_with_any_field_values_are_refused_not_crashed(server: Server, d
     for name in data.draw(st.sets(st.sampled_from(sorted(record)), min_size=1, max_size=3)):
         record[name] = data.draw(json_values)
     sent = laptop.record(entity, record, record_id=new_id())
+    if data.draw(st.booleans()):
+        sent["hlc"] = data.draw(EXTREME).replace(DEVICE, laptop.device_id)
     response = _no_5xx(laptop.upload(laptop.batch([sent])))
     assert response.status_code in (200, 400, 413)
+    if response.status_code == 200 and not response.json()["refused"]:
+        # What was taken is within bounds: a clock the server's pages and laptops can use.
+        assert usable(sent["hlc"], now_ms=int(server.clock.now().timestamp() * 1000))
 
 
 def test_surrogates_nul_and_huge_numbers_in_records_do_not_break_the_server(
