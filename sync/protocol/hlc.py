@@ -53,7 +53,8 @@ def hlc_format(wall_ms: int, counter: int, device_id: str) -> str:
 
 def hlc_parse(text: str) -> Hlc:
     """Parse the text form; raises ProtocolError (code bad_hlc) when malformed."""
-    match = _HLC_RE.match(text) if isinstance(text, str) else None
+    # fullmatch: "$" alone would let a trailing newline through.
+    match = _HLC_RE.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ProtocolError(
             f"Dấu thời gian HLC không hợp lệ: {text!r}", f"Malformed HLC: {text!r}", code="bad_hlc"
@@ -68,7 +69,7 @@ def hlc_compare(a: str, b: str) -> int:
 
 
 def is_hlc(text: object) -> bool:
-    return isinstance(text, str) and _HLC_RE.match(text) is not None
+    return isinstance(text, str) and _HLC_RE.fullmatch(text) is not None
 
 
 def latest_allowed(now_ms: int | None) -> int:

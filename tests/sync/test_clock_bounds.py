@@ -88,6 +88,9 @@ def test_a_forged_base_and_a_sixteen_digit_clock_are_refused(server: Server) -> 
     wide = laptop.record("household", household(COMMUNE))
     wide["hlc"] = f"1{FORGED}-{laptop.device_id}"
     assert _refusal(laptop, wide) == "bad_hlc"
+    trailing = laptop.record("household", household(COMMUNE))
+    trailing["hlc"] += "\n"
+    assert _refusal(laptop, trailing) == "bad_hlc"
     assert server.count("households") == 1
 
 
