@@ -284,6 +284,26 @@ def test_demo_store_has_one_outbox_insert_per_record(demo_workspace: Workspace) 
     assert store.integrity_ok()
 
 
+def test_household_lists_read_an_index_not_the_whole_table(workspace: Workspace) -> None:
+    """The village list, a village's households and the count each read the partial index."""
+    _add(workspace)
+    statements: list[str] = []
+    workspace.store.conn.set_trace_callback(statements.append)
+    try:
+        workspace.households.villages()
+        workspace.households.in_village("Bản Phố")
+        workspace.households.count()
+    finally:
+        workspace.store.conn.set_trace_callback(None)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 3, reads
+    for sql in reads:
+        plan = " ".join(
+            str(row[3]) for row in workspace.store.conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+        )
+        assert "household_here" in plan, (sql, plan)
+
+
 def _write_as_version_1(conn: sqlite3.Connection) -> None:
     """A household, a member, their search rows and outbox rows, as the first schema held them."""
     now = "2026-11-23T03:00:00.000Z"
