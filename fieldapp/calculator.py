@@ -6,12 +6,13 @@ import calendar
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
 from fieldapp.errors import Problem, ValidationError
+from fieldapp.periods import add_months, month_start, period_end
 from fieldapp.policy import LocalSupportLine, Policy
 from sync.protocol.money import format_vnd, round_half_up
 
@@ -68,9 +69,38 @@ class ContributionResult:
     notes_vi: tuple[str, ...] = ()
     # Policy items behind this result whose figures are unconfirmed, for the UI to mark.
     unconfirmed: tuple[str, ...] = field(default=())
+    # BHYT: each person's amounts and card period, in the order asked.
+    people: tuple[PersonQuote, ...] = field(default=())
+    # BHXH: months whose income floor is higher than the chosen income, and the months the
+    # state supports (the rest hit the lifetime cap).
+    floor_changes: tuple[FloorChange, ...] = field(default=())
+    supported_months: int = 0
+
+    @property
+    def card_valid_from(self) -> date | None:
+        """The earliest first valid day of the cards paid for (None when not computed)."""
+        days = [p.card_valid_from for p in self.people if p.card_valid_from is not None]
+        return min(days) if days else None
+
+    @property
+    def card_valid_to(self) -> date | None:
+        days = [p.card_valid_to for p in self.people if p.card_valid_to is not None]
+        return max(days) if days else None
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {}
+        if self.scheme == "bhyt_household":
+            extra = {
+                "card_valid_from": _iso(self.card_valid_from),
+                "card_valid_to": _iso(self.card_valid_to),
+                "people": [p.as_dict() for p in self.people],
+            }
+        else:
+            extra = {
+                "supported_months": self.supported_months,
+                "floor_changes": [f.as_dict() for f in self.floor_changes],
+            }
+        return extra | {
             "scheme": self.scheme,
             "mode": self.mode,
             "on": self.on.isoformat(),
@@ -85,6 +115,59 @@ class ContributionResult:
             "notes_vi": list(self.notes_vi),
             "unconfirmed": list(self.unconfirmed),
         }
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+CardRule = Literal["first_time", "renewal", "short_gap", "long_gap", "unknown"]
+
+
+@dataclass(frozen=True)
+class BhytPerson:
+    """One person a BHYT quote is for: their group and, for a renewal, their card's last day."""
+
+    group: str = "household"
+    previous_expiry: date | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class PersonQuote:
+    """One person's part of a BHYT quote; amounts add up to the result's totals exactly."""
+
+    index: int
+    label: str
+    group: str
+    # Place on the household ladder (counting those already enrolled); None outside it.
+    position: int | None
+    monthly: int
+    gross: int
+    central_support: int
+    local_support: int
+    payable: int
+    card_valid_from: date | None
+    card_valid_to: date | None
+    card_rule: CardRule
+
+    def as_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["card_valid_from"] = _iso(self.card_valid_from)
+        data["card_valid_to"] = _iso(self.card_valid_to)
+        return data
+
+
+@dataclass(frozen=True)
+class FloorChange:
+    """From `start`, the income floor is `floor`, above the chosen income, for `months` months."""
+
+    start: date
+    floor: int
+    months: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"from": self.start.isoformat(), "floor": self.floor, "months": self.months}
 
 
 class _Notes:
@@ -199,6 +282,31 @@ def _local_note(notes: _Notes, line: LocalSupportLine) -> None:
 # BHYT hộ gia đình ---------------------------------------------------------------------------
 
 
+def card_period(
+    policy: Policy, *, paid_on: date, months: int, previous_expiry: date | None
+) -> tuple[date | None, date | None, CardRule]:
+    """The period a card paid on `paid_on` is valid for (DOMAIN.md §2).
+
+    First time, or after a gap of the policy's gap months or more: valid the policy's wait
+    days after payment. A renewal paid before the old card ends continues from the day after
+    its expiry; one paid after a shorter gap is valid from the day of payment.
+    """
+    rule = policy.card_rule(paid_on)
+    if rule is None:
+        return None, None, "unknown"
+    wait_days, gap_months = rule
+    kind: CardRule
+    if previous_expiry is None:
+        start, kind = paid_on + timedelta(days=wait_days), "first_time"
+    elif paid_on <= previous_expiry:
+        start, kind = previous_expiry + timedelta(days=1), "renewal"
+    elif paid_on >= add_months(previous_expiry + timedelta(days=1), gap_months):
+        start, kind = paid_on + timedelta(days=wait_days), "long_gap"
+    else:
+        start, kind = paid_on, "short_gap"
+    return start, period_end(start, months), kind
+
+
 def bhyt_household(
     policy: Policy,
     *,
@@ -208,16 +316,19 @@ def bhyt_household(
     covered_elsewhere: int = 0,
     support_group: str | None = None,
     province: str | None = None,
+    already_enrolled: int = 0,
+    previous_expiry: date | None = None,
 ) -> ContributionResult:
-    """BHYT for the members of a household who join through it, for a 3, 6 or 12-month period.
+    """BHYT for `members` people of one group (the household group unless `support_group`).
 
-    Members whose card another group already pays for are not counted in `members`;
-    `covered_elsewhere` only records how many there are.
+    Household-group members pay on the ladder after `already_enrolled` others of the same
+    household; near-poor people, students and average-income farming households each pay the
+    full rate with their own state support, without the ladder. Members covered by another
+    group are not counted in `members`; `covered_elsewhere` only records how many there are.
     """
     members = _require_int(members, "members", "Số người tham gia")
-    months = _require_int(months, "months", "Số tháng đóng")
-    covered_elsewhere = _require_int(covered_elsewhere, "covered_elsewhere", "Số người đã có thẻ")
     _require_between(members, MIN_MEMBERS, MAX_MEMBERS, "members", "Số người tham gia")
+    covered_elsewhere = _require_int(covered_elsewhere, "covered_elsewhere", "Số người đã có thẻ")
     if covered_elsewhere < 0:
         raise _refuse(
             "covered_elsewhere",
@@ -225,19 +336,53 @@ def bhyt_household(
             "Số người đã có thẻ BHYT ở nhóm khác không được âm",
             "covered_elsewhere must not be negative",
         )
+    group = "household" if support_group is None else support_group
+    people = [BhytPerson(group=group, previous_expiry=previous_expiry)] * members
+    result = bhyt_people(
+        policy,
+        people=people,
+        months=months,
+        on=on,
+        already_enrolled=already_enrolled,
+        province=province,
+        field_name="support_group",
+    )
+    if not covered_elsewhere:
+        return result
+    return dataclasses.replace(
+        result,
+        notes=(
+            *result.notes,
+            f"{covered_elsewhere} member(s) covered by another group, not counted",
+        ),
+        notes_vi=(
+            *result.notes_vi,
+            f"{covered_elsewhere} người đã có thẻ BHYT theo nhóm khác, không tính trong hộ",
+        ),
+    )
+
+
+def bhyt_people(
+    policy: Policy,
+    *,
+    people: Sequence[BhytPerson],
+    months: int,
+    on: date,
+    already_enrolled: int = 0,
+    province: str | None = None,
+    field_name: str = "group",
+) -> ContributionResult:
+    """BHYT for the given people of one household, paid on `on`, each by their own group."""
+    months = _require_int(months, "months", "Số tháng đóng")
+    already_enrolled = _require_int(already_enrolled, "already_enrolled", "Số người đã tham gia")
+    _require_between(
+        already_enrolled, 0, MAX_MEMBERS, "already_enrolled", "Số người đã tham gia trong năm"
+    )
+    _require_between(len(people), MIN_MEMBERS, MAX_MEMBERS, "members", "Số người tham gia")
     _require_in(months, policy.bhyt_periods(on), "months", "Số tháng đóng")
-    share = Fraction(0)
-    if support_group is not None:
-        if support_group in policy.bhyt.covered_elsewhere_groups:
-            raise _refuse(
-                "support_group",
-                "covered_elsewhere",
-                f"Nhóm '{support_group}' được cấp thẻ BHYT theo nhóm khác, không tham gia "
-                "theo hộ gia đình",
-                f"Group '{support_group}' is covered by another group and does not join "
-                "through the household",
-            )
-        share = policy.bhyt_support_share(support_group, on)
+    paying = ("household", *policy.bhyt_support_groups())
+    for person in people:
+        _check_bhyt_group(policy, person, paying, field_name)
 
     notes = _Notes()
     base = policy.base_figure(on)
@@ -245,112 +390,203 @@ def bhyt_household(
     ladder = policy.bhyt_ladder(on)
     notes.check(policy, "base_figure", on, "Lương cơ sở", "The base figure")
     notes.check(policy, "bhyt_household.rate_pct", on, "Tỷ lệ đóng BHYT", "The BHYT rate")
-    notes.check(policy, "bhyt_household.ladder_pct", on, "Mức giảm theo thứ tự", "The ladder")
+    local_lines = (
+        policy.local_support_lines(province, "bhyt_household", on) if province is not None else ()
+    )
 
     lines: list[ResultLine] = []
-    exact_monthly: list[Fraction] = []
-    for position in range(1, members + 1):
-        step = ladder[min(position, len(ladder)) - 1]
-        monthly = step * rate * base
-        exact_monthly.append(monthly)
-        lines.append(
-            ResultLine.exact(
-                "member",
-                f"Người thứ {position} ({_pct(step)}% × {_pct(rate)}% lương cơ sở)",
-                f"Member {position} ({_pct(step)}% × {_pct(rate)}% of the base figure)",
-                monthly=monthly,
-                months=months,
-                total=monthly * months,
+    exact: list[tuple[Fraction, Fraction, Fraction]] = []  # gross, central, local per person
+    positions: list[int | None] = []
+    position = already_enrolled
+    for person in people:
+        who = f"{person.label}: " if person.label else ""
+        if person.group == "household":
+            notes.check(
+                policy, "bhyt_household.ladder_pct", on, "Mức giảm theo thứ tự", "The ladder"
             )
+            position += 1
+            positions.append(position)
+            step = ladder[min(position, len(ladder)) - 1]
+            monthly = step * rate * base
+            share = Fraction(0)
+            vi = f"{who}Người thứ {position} ({_pct(step)}% × {_pct(rate)}% lương cơ sở)"
+            en = f"{who}Member {position} ({_pct(step)}% × {_pct(rate)}% of the base figure)"
+        else:
+            positions.append(None)
+            monthly = rate * base
+            share = policy.bhyt_support_share(person.group, on)
+            notes.check(
+                policy,
+                "bhyt_household.support_pct",
+                on,
+                f"Mức hỗ trợ cho nhóm {group_name(person.group)}",
+                f"The support share for {group_name(person.group, 'en')}",
+                group=person.group,
+            )
+            vi = (
+                f"{who}{group_name(person.group).capitalize()} ({_pct(rate)}% lương cơ sở, "
+                f"NSNN hỗ trợ {_pct(share)}%)"
+            )
+            en = (
+                f"{who}{group_name(person.group, 'en').capitalize()} ({_pct(rate)}% of the "
+                f"base figure, state support {_pct(share)}%)"
+            )
+        gross = monthly * months
+        central = share * gross
+        local = _bhyt_person_local(local_lines, person.group, monthly, months, notes)
+        exact.append((gross, central, min(local, gross - central)))
+        lines.append(
+            ResultLine.exact("member", vi, en, monthly=monthly, months=months, total=gross)
         )
-    gross_exact = sum(exact_monthly, Fraction(0)) * months
-    gross = round_half_up(gross_exact)
+    if already_enrolled:
+        notes.add(
+            f"{already_enrolled} người trong hộ đã tham gia trong năm: người tiếp theo tính từ "
+            f"người thứ {already_enrolled + 1}",
+            f"{already_enrolled} member(s) of the household already enrolled this year: the "
+            f"next one counts from member {already_enrolled + 1}",
+        )
 
-    central_exact = share * gross_exact
-    if support_group is not None:
-        notes.check(
-            policy,
-            "bhyt_household.support_pct",
-            on,
-            f"Mức hỗ trợ cho nhóm {group_name(support_group)}",
-            f"The support share for {group_name(support_group, 'en')}",
-            group=support_group,
-        )
+    central_exact = sum((c for _, c, _ in exact), Fraction(0))
+    local_exact = sum((lo for _, _, lo in exact), Fraction(0))
+    if central_exact:
         lines.append(
             ResultLine.exact(
                 "central_support",
-                f"Ngân sách nhà nước hỗ trợ {_pct(share)}% ({group_name(support_group)})",
-                f"State support {_pct(share)}% ({group_name(support_group, 'en')})",
-                monthly=share * sum(exact_monthly, Fraction(0)),
+                "Ngân sách nhà nước hỗ trợ",
+                "State support",
+                monthly=central_exact / months,
                 months=months,
                 total=central_exact,
             )
         )
-
-    local_exact = Fraction(0)
-    if province is not None:
-        groups = [support_group] if support_group is not None else []
-        candidates = [
-            line
-            for line in policy.local_support_lines(province, "bhyt_household", on)
-            if line.covers(groups)
-        ]
-        local_exact = _bhyt_local(candidates, exact_monthly, months, notes, lines)
-    # The province cannot pay more than what is left after the central support.
-    local_exact = min(local_exact, gross_exact - central_exact)
-
-    if covered_elsewhere:
-        notes.add(
-            f"{covered_elsewhere} người đã có thẻ BHYT theo nhóm khác, không tính trong hộ",
-            f"{covered_elsewhere} member(s) covered by another group, not counted",
+    if local_exact:
+        lines.append(
+            ResultLine.exact(
+                "local_support",
+                f"Địa phương hỗ trợ (tỉnh {province})",
+                f"Local support (province {province})",
+                monthly=local_exact / months,
+                months=months,
+                total=local_exact,
+            )
         )
-    return _result(
+    quotes = _person_quotes(policy, people, positions, exact, months, on)
+    result = _result(
         "bhyt_household",
         "periodic",
         policy,
         on,
         months,
-        gross,
+        round_half_up(sum((g for g, _, _ in exact), Fraction(0))),
         central_exact,
         local_exact,
         lines,
         notes,
     )
+    if any(q.card_rule == "unknown" for q in quotes):
+        notes.add(
+            "Bảng chính sách không có quy định về ngày thẻ có giá trị",
+            "The policy tables do not say when cards become valid",
+        )
+        result = dataclasses.replace(result, notes=tuple(notes.en), notes_vi=tuple(notes.vi))
+    return dataclasses.replace(result, people=tuple(quotes))
 
 
-def _bhyt_local(
-    candidates: Sequence[LocalSupportLine],
-    exact_monthly: Sequence[Fraction],
+def _check_bhyt_group(
+    policy: Policy, person: BhytPerson, paying: Sequence[str], field_name: str
+) -> None:
+    who = f"{person.label}: " if person.label else ""
+    if person.group in policy.bhyt.covered_elsewhere_groups:
+        raise _refuse(
+            field_name,
+            "covered_elsewhere",
+            f"{who}nhóm '{group_name(person.group)}' đã được cấp thẻ BHYT theo nhóm khác "
+            "(ngân sách, quỹ hoặc đơn vị đóng), không thu tiền qua hộ gia đình",
+            f"{who}group '{group_name(person.group, 'en')}' is covered by another group (the "
+            "state, the fund or an employer pays); nothing is collected through the household",
+        )
+    if person.group not in paying:
+        raise _refuse(
+            field_name,
+            "not_allowed",
+            f"{who}nhóm không hợp lệ '{person.group}'; các nhóm: {', '.join(paying)}",
+            f"{who}unknown group '{person.group}'; groups: {', '.join(paying)}",
+        )
+
+
+def _bhyt_person_local(
+    lines: Sequence[LocalSupportLine],
+    group: str,
+    monthly: Fraction,
     months: int,
     notes: _Notes,
-    lines: list[ResultLine],
 ) -> Fraction:
-    if not candidates:
-        return Fraction(0)
-    # A share is of each member's own amount, a fixed sum is per member per month.
+    """The province's support for one person: the best line covering their group."""
     best: LocalSupportLine | None = None
     best_total = Fraction(0)
-    for line in candidates:
+    for line in lines:
+        if not line.covers([group]):
+            continue
         if line.share is not None:
-            total = line.share * sum(exact_monthly, Fraction(0)) * months
+            total = line.share * monthly * months
         else:
-            total = sum((min(Fraction(line.amount or 0), m) for m in exact_monthly), Fraction(0))
-            total *= months
+            total = min(Fraction(line.amount or 0), monthly) * months
         if best is None or total > best_total:
             best, best_total = line, total
-    assert best is not None
-    _local_note(notes, best)
-    lines.append(
-        ResultLine.exact(
-            "local_support",
-            f"Địa phương hỗ trợ (tỉnh {best.province})",
-            f"Local support (province {best.province})",
-            monthly=best_total / months,
-            months=months,
-            total=best_total,
-        )
-    )
+    if best is not None and best_total:
+        note = f"Hỗ trợ của địa phương (tỉnh {best.province}): {best.source}"
+        if note not in notes.vi:
+            _local_note(notes, best)
     return best_total
+
+
+def _person_quotes(
+    policy: Policy,
+    people: Sequence[BhytPerson],
+    positions: Sequence[int | None],
+    exact: Sequence[tuple[Fraction, Fraction, Fraction]],
+    months: int,
+    on: date,
+) -> list[PersonQuote]:
+    """Each person's amounts, rounded so that they add up to the rounded totals exactly.
+
+    A person's amount is the rounded running total after them less the one before them, so
+    no đồng is lost or invented between the people and the household's total.
+    """
+    quotes: list[PersonQuote] = []
+    running = [Fraction(0)] * 3
+    rounded_before = [0, 0, 0]
+    for index, (person, position, amounts) in enumerate(
+        zip(people, positions, exact, strict=True), start=1
+    ):
+        parts = []
+        for k in range(3):
+            running[k] += amounts[k]
+            now = round_half_up(running[k])
+            parts.append(now - rounded_before[k])
+            rounded_before[k] = now
+        gross, central, local = parts
+        local = min(local, gross - central)
+        valid_from, valid_to, rule = card_period(
+            policy, paid_on=on, months=months, previous_expiry=person.previous_expiry
+        )
+        quotes.append(
+            PersonQuote(
+                index=index,
+                label=person.label,
+                group=person.group,
+                position=position,
+                monthly=round_half_up(amounts[0] / months),
+                gross=gross,
+                central_support=central,
+                local_support=local,
+                payable=gross - central - local,
+                card_valid_from=valid_from,
+                card_valid_to=valid_to,
+                card_rule=rule,
+            )
+        )
+    return quotes
 
 
 # BHXH tự nguyện -----------------------------------------------------------------------------
@@ -360,19 +596,35 @@ def bhxh_voluntary(
     policy: Policy,
     *,
     income: int,
-    months: int,
+    months: int | None = None,
     groups: Sequence[str],
     on: date,
     province: str | None = None,
     lump_years: int | None = None,
     back_months: int | None = None,
     supported_months_used: int = 0,
+    period_start: date | None = None,
 ) -> ContributionResult:
     """BHXH tự nguyện on a chosen income: periodic, lump sum for future years, or back-payment.
 
-    For a lump sum `months` must equal 12 × lump_years, for a back-payment back_months.
+    For a lump sum `months` is 12 × lump_years, for a back-payment back_months (inferred when
+    not given). The months paid for start in the month of `period_start` (default: `on`);
+    the rules are those in force on `on`, the day of payment, and a month whose income floor
+    is above the chosen income is named in a warning.
     """
     income = _require_int(income, "income", "Mức thu nhập")
+    if months is None:
+        if lump_years is not None and back_months is None:
+            months = 12 * _require_int(lump_years, "lump_years", "Số năm đóng một lần")
+        elif back_months is not None and lump_years is None:
+            months = _require_int(back_months, "back_months", "Số tháng đóng bù")
+        else:
+            raise _refuse(
+                "months",
+                "months_required",
+                "Cần số tháng đóng (1, 3, 6, 12), số năm đóng một lần hoặc số tháng đóng bù",
+                "Give the months (1, 3, 6, 12), the lump-sum years or the months to back-pay",
+            )
     months = _require_int(months, "months", "Số tháng đóng")
     supported_months_used = _require_int(
         supported_months_used, "supported_months_used", "Số tháng đã được hỗ trợ"
@@ -474,6 +726,20 @@ def bhxh_voluntary(
     central_exact = central_monthly * supported_weight
     local_exact = local_monthly * supported_weight
 
+    floor_changes: tuple[FloorChange, ...] = ()
+    if mode != "back_payment":
+        floor_changes = _floor_changes(policy, income, period_start or on, months)
+        for change in floor_changes:
+            notes.add(
+                f"Từ {change.start:%d/%m/%Y} mức thu nhập tối thiểu là "
+                f"{format_vnd(change.floor)}: {change.months} tháng từ {change.start:%m/%Y} "
+                f"cần thu nhập ít nhất {format_vnd(change.floor)}/tháng (đang chọn "
+                f"{format_vnd(income)})",
+                f"From {change.start:%d/%m/%Y} the income floor is {format_vnd(change.floor)}: "
+                f"{change.months} month(s) from {change.start:%m/%Y} need an income of at least "
+                f"{format_vnd(change.floor)} a month (chosen: {format_vnd(income)})",
+            )
+
     lines = _bhxh_lines(mode, rate, income, months, weights, contribution)
     if central_exact:
         lines.append(
@@ -504,7 +770,7 @@ def bhxh_voluntary(
                 total=local_exact,
             )
         )
-    return _result(
+    result = _result(
         "bhxh_voluntary",
         mode,
         policy,
@@ -516,6 +782,33 @@ def bhxh_voluntary(
         lines,
         notes,
     )
+    return dataclasses.replace(result, floor_changes=floor_changes, supported_months=supported)
+
+
+def _floor_changes(
+    policy: Policy, income: int, start: date, months: int
+) -> tuple[FloorChange, ...]:
+    """Where the income floor of the months paid for rises above the chosen income.
+
+    The floor applies month by month (DOMAIN.md §3): a 12-month payment in December 2026 at
+    1,500,000 covers months from 2027-01-01, when the floor is 2,200,000.
+    """
+    first = month_start(start)
+    changes: list[FloorChange] = []
+    for i in range(months):
+        month = add_months(first, i)
+        try:
+            floor = policy.rural_poverty_line(month)
+        except ValidationError:
+            break  # past the policy's history: nothing known to warn about
+        if floor <= income:
+            continue
+        if changes and changes[-1].floor == floor:
+            last = changes[-1]
+            changes[-1] = FloorChange(last.start, floor, last.months + 1)
+        else:
+            changes.append(FloorChange(month, floor, 1))
+    return tuple(changes)
 
 
 def _bhxh_lines(

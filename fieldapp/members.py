@@ -7,6 +7,8 @@ from typing import Any
 
 from fieldapp.errors import NotFoundError, Problem, raise_if_errors
 from fieldapp.model import MEMBER_EDITABLE_FIELDS, SEXES, Member
+from fieldapp.participation import BHYT_GROUPS
+from fieldapp.periods import month_end
 from fieldapp.records import insert_mergeable, reindex_household, update_mergeable
 from fieldapp.store import Store
 from fieldapp.text import clean, name_sort_text
@@ -16,12 +18,23 @@ from fieldapp.validation import (
     check_cccd,
     check_date_of_birth,
     check_required_name,
+    is_old_id_number,
     normalise_bhxh_code,
     normalise_bhyt_card,
     normalise_cccd,
+    old_id_warning,
 )
 
 _EDITABLE = MEMBER_EDITABLE_FIELDS
+_PARTICIPATION = (
+    "bhyt_group",
+    "bhyt_valid_from",
+    "bhxh_participating",
+    "bhxh_income",
+    "bhxh_paid_through",
+    "bhxh_supported_months",
+    "old_id",
+)
 
 
 def _iso(value: dt.date | str | None, field: str, problems: list[Problem]) -> str | None:
@@ -43,6 +56,61 @@ def _iso(value: dt.date | str | None, field: str, problems: list[Problem]) -> st
         return None
 
 
+# Bounds of what a form or a list may say about a person's BHXH (DOMAIN.md §3): a monthly
+# income far above any ceiling is a typo, and no one has used more than 1,200 months.
+_WHOLE_BOUNDS = {
+    "bhxh_income": (0, 1_000_000_000, "Mức thu nhập đóng BHXH", "BHXH income"),
+    "bhxh_supported_months": (0, 1200, "Số tháng đã được hỗ trợ", "Supported months used"),
+}
+
+
+def _whole(key: str, value: object, problems: list[Problem]) -> int | None:
+    low, high, vi, en = _WHOLE_BOUNDS[key]
+    if value is None or value == "":
+        return None if key == "bhxh_income" else 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value).replace(".", "").replace(",", "").strip())
+        except ValueError:
+            problems.append(
+                Problem(key, "not_integer", f"{vi} phải là số nguyên", f"{en} must be a number")
+            )
+            return None
+    if not low <= value <= high:
+        problems.append(
+            Problem(
+                key,
+                "out_of_range",
+                f"{vi} phải từ {low:,} đến {high:,}".replace(",", "."),
+                f"{en} must be between {low:,} and {high:,}",
+            )
+        )
+        return None
+    return value
+
+
+def _check_participation(out: dict[str, Any], state: dict[str, Any]) -> list[Problem]:
+    """The card's first valid day cannot follow its last."""
+    if not {"bhyt_valid_from", "bhyt_expiry"} & set(out):
+        return []
+    start, end = state.get("bhyt_valid_from"), state.get("bhyt_expiry")
+    if start and end and start > end:
+        return [
+            Problem(
+                "bhyt_valid_from",
+                "card_dates_reversed",
+                f"Thẻ BHYT có giá trị từ {_vn(start)} nhưng hết hạn {_vn(end)}: ngày bắt đầu "
+                "phải trước ngày hết hạn.",
+                f"The BHYT card starts on {start} but ends on {end}: the start must come first.",
+            )
+        ]
+    return []
+
+
+def _vn(iso: str) -> str:
+    return dt.date.fromisoformat(iso).strftime("%d/%m/%Y")
+
+
 def _blank_to_none(value: str | None) -> str | None:
     text = clean(value)
     return text or None
@@ -61,10 +129,39 @@ class Members:
         problems: list[Problem] = []
         out: dict[str, Any] = {}
         for key, value in values.items():
-            if key in ("date_of_birth", "bhyt_expiry"):
+            if key in ("date_of_birth", "bhyt_expiry", "bhyt_valid_from"):
                 out[key] = _iso(value, key, problems)
+            elif key == "bhxh_paid_through":
+                # A month is paid whole: the last day paid is the month's last day.
+                day = _iso(value, key, problems)
+                out[key] = (
+                    None if day is None else month_end(dt.date.fromisoformat(day)).isoformat()
+                )
             elif key == "cccd":
                 out[key] = normalise_cccd(value) if value else None
+                if out[key] is not None and is_old_id_number(out[key]):
+                    # A 9-digit CMND from before the CCCD: kept as the old ID, not refused.
+                    old = out.pop(key)
+                    out["cccd"] = None
+                    out["old_id"] = old
+                    problems.append(old_id_warning(old))
+            elif key == "old_id":
+                out[key] = normalise_cccd(value) if value else None
+            elif key == "bhyt_group":
+                out[key] = value or None
+                if out[key] is not None and out[key] not in BHYT_GROUPS:
+                    problems.append(
+                        Problem(
+                            "bhyt_group",
+                            "bad_group",
+                            f"Nhóm tham gia BHYT không hợp lệ: {value}",
+                            f"Unknown BHYT group: {value}",
+                        )
+                    )
+            elif key in ("bhxh_participating",):
+                out[key] = bool(value)
+            elif key in ("bhxh_income", "bhxh_supported_months"):
+                out[key] = _whole(key, value, problems)
             elif key == "bhxh_code":
                 out[key] = normalise_bhxh_code(value) if value else None
             elif key == "bhyt_card":
@@ -96,6 +193,7 @@ class Members:
             problems += check_bhxh_code(out["bhxh_code"])
         if "bhyt_card" in out:
             problems += check_bhyt_card(out["bhyt_card"])
+        problems += _check_participation(out, state)
         return out, problems
 
     def add(
@@ -114,9 +212,15 @@ class Members:
         covered_by: str | None = None,
         bhxh_status: str = "",
         import_key: str | None = None,
+        **participation: Any,
     ) -> Member:
+        """Add a person; `participation` takes the group, card and BHXH fields by name."""
+        unknown = set(participation) - set(_PARTICIPATION)
+        if unknown:
+            raise TypeError(f"not a member field: {', '.join(sorted(unknown))}")
         values, problems = self._prepare(
             {
+                **participation,
                 "full_name": full_name,
                 "date_of_birth": date_of_birth,
                 "sex": sex,

@@ -406,3 +406,105 @@ def _households_here_index(conn: sqlite3.Connection) -> None:
     # for households "WHERE moved_to IS NULL"; without this partial index each of them scans
     # the whole table (12 ms at 25,000 households instead of 1 ms).
     conn.execute("CREATE INDEX household_here ON household (village) WHERE moved_to IS NULL")
+
+
+@migration(8, "each member's BHYT group, card dates and BHXH state; re-quoted pledges")
+def _participation(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        ALTER TABLE member ADD COLUMN bhyt_group TEXT;
+        ALTER TABLE member ADD COLUMN bhyt_valid_from TEXT;
+        ALTER TABLE member ADD COLUMN bhxh_participating INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE member ADD COLUMN bhxh_income INTEGER;
+        ALTER TABLE member ADD COLUMN bhxh_paid_through TEXT;
+        ALTER TABLE member ADD COLUMN bhxh_supported_months INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE member ADD COLUMN old_id TEXT;
+        -- A status event may now say a pledge was re-quoted; a CHECK cannot be altered, so
+        -- the table is rebuilt with its rows and index.
+        CREATE TABLE pledge_event_new (
+            id TEXT PRIMARY KEY,
+            pledge_id TEXT NOT NULL REFERENCES pledge (id),
+            status TEXT NOT NULL
+                CHECK (status IN ('pledged', 'paid', 'cancelled', 'superseded')),
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            receipt_id TEXT
+        );
+        INSERT INTO pledge_event_new (id, pledge_id, status, at, reason, receipt_id)
+            SELECT id, pledge_id, status, at, reason, receipt_id FROM pledge_event ORDER BY rowid;
+        DROP TABLE pledge_event;
+        ALTER TABLE pledge_event_new RENAME TO pledge_event;
+        CREATE INDEX pledge_event_pledge ON pledge_event (pledge_id, at);
+        -- Local only: what a payment changed on its member (card dates, BHXH months), so
+        -- that voiding the receipt can put the member's values back.
+        CREATE TABLE payment_effect (
+            receipt_id TEXT NOT NULL REFERENCES receipt (id),
+            pledge_id TEXT NOT NULL REFERENCES pledge (id),
+            member_id TEXT NOT NULL REFERENCES member (id),
+            before TEXT NOT NULL,
+            PRIMARY KEY (receipt_id, pledge_id)
+        );
+        """,
+    )
+    _fill_participation(conn)
+
+
+def _fill_participation(conn: sqlite3.Connection) -> None:
+    """Fill the new fields from what the store already knows, for this laptop's own use.
+
+    The BHYT group from the card's prefix or the old free-text "covered by"; the card's
+    period, where no expiry was recorded, from the last paid BHYT pledge (what its receipt
+    printed); the BHXH state from the paid BHXH pledges (each supported month was counted,
+    since no cap was applied before). These are local readings of synced facts: they are not
+    queued, and the next edit or payment of the member sends them.
+    """
+    from fieldapp.participation import group_from_card, group_from_text
+    from fieldapp.periods import period_end
+
+    for member_id, card, covered_by in conn.execute(
+        "SELECT id, bhyt_card, covered_by FROM member"
+    ).fetchall():
+        group = group_from_card(card)
+        if group is None and covered_by and str(covered_by).strip():
+            group = group_from_text(covered_by) or "other_covered"
+        if group is not None:
+            conn.execute("UPDATE member SET bhyt_group = ? WHERE id = ?", (group, member_id))
+    paid = (
+        "SELECT p.member_id, p.scheme, p.params, p.start_date, p.central_support "
+        "FROM pledge p JOIN pledge_event e ON e.pledge_id = p.id AND e.status = 'paid' "
+        "ORDER BY p.start_date, p.created_at"
+    )
+    bhxh: dict[str, dict[str, object]] = {}
+    for member_id, scheme, params_text, start_text, central in conn.execute(paid).fetchall():
+        try:
+            params = json.loads(params_text)
+            months = int(params["months"])
+            start = dt.date.fromisoformat(start_text)
+        except (ValueError, KeyError, TypeError):
+            continue
+        end = period_end(start, months)
+        if scheme == "bhyt_household":
+            conn.execute(
+                "UPDATE member SET bhyt_valid_from = ?, bhyt_expiry = ? "
+                "WHERE id = ? AND (bhyt_expiry IS NULL OR bhyt_expiry <= ?)",
+                (start.isoformat(), end.isoformat(), member_id, end.isoformat()),
+            )
+            continue
+        state = bhxh.setdefault(member_id, {"supported": 0})
+        state["income"] = params.get("income")
+        state["paid_through"] = end.isoformat()
+        if int(central) > 0 and params.get("mode", "periodic") != "back_payment":
+            state["supported"] = int(str(state["supported"])) + months
+    for member_id, state in bhxh.items():
+        income = state.get("income")
+        conn.execute(
+            "UPDATE member SET bhxh_participating = 1, bhxh_income = ?, bhxh_paid_through = ?, "
+            "bhxh_supported_months = ? WHERE id = ?",
+            (
+                income if isinstance(income, int) else None,
+                state["paid_through"],
+                state["supported"],
+                member_id,
+            ),
+        )

@@ -138,8 +138,27 @@ class Member(Stored):
     bhxh_status: str
     removed: bool
     warnings: tuple[dict[str, str], ...]
+    # Participation (fieldapp.participation): the recorded BHYT group (None: read from the
+    # card or the household), the card's first valid day (bhyt_expiry is its last), and the
+    # BHXH state: participating, chosen income, last day paid, supported months used.
+    bhyt_group: str | None = field(default=None, kw_only=True)
+    bhyt_valid_from: str | None = field(default=None, kw_only=True)
+    bhxh_participating: bool = field(default=False, kw_only=True)
+    bhxh_income: int | None = field(default=None, kw_only=True)
+    bhxh_paid_through: str | None = field(default=None, kw_only=True)
+    bhxh_supported_months: int = field(default=0, kw_only=True)
+    old_id: str | None = field(default=None, kw_only=True)
     created_at: str
     updated_at: str
+
+    @property
+    def bhyt_group_effective(self) -> str:
+        """The group this member's BHYT is counted in (recorded, card prefix, or household)."""
+        from fieldapp.participation import bhyt_group_of
+
+        return bhyt_group_of(
+            bhyt_group=self.bhyt_group, bhyt_card=self.bhyt_card, covered_by=self.covered_by
+        )
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fieldapp import calculator
-from fieldapp.calculator import ContributionResult
+from fieldapp.calculator import BhytPerson, ContributionResult
 from fieldapp.errors import NotFoundError, Problem, ValidationError
-from fieldapp.model import Pledge, PledgeEvent
+from fieldapp.model import Member, Pledge, PledgeEvent
+from fieldapp.participation import bhxh_groups_of_person
+from fieldapp.periods import add_months, month_end, month_start
 from fieldapp.policy import Policy
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
@@ -20,13 +24,120 @@ from sync.protocol.errors import FieldappError
 BHXH_SUPPORT_GROUPS = ("poor", "near_poor", "ethnic_minority", "island")
 
 # Allowed status changes; a status change is a new event, never an overwrite.
-_TRANSITIONS = {"pledged": {"paid", "cancelled"}, "paid": set(), "cancelled": set()}
+_TRANSITIONS = {
+    "pledged": {"paid", "cancelled", "superseded"},
+    "paid": set(),
+    "cancelled": set(),
+    "superseded": set(),
+}
+_AMOUNTS = ("gross", "central_support", "local_support", "payable")
+
+
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Requote:
+    """A pledge whose amount under the rules in force on the payment date differs."""
+
+    pledge: Pledge
+    member_name: str
+    on: dt.date
+    new: dict[str, int]
+    policy_version: str
+    params: dict[str, Any]
+    notes_vi: tuple[str, ...]
+    notes_en: tuple[str, ...]
+
+    @property
+    def old(self) -> dict[str, int]:
+        return {k: int(getattr(self.pledge, k)) for k in _AMOUNTS}
+
+    def line(self, lang: str | None = None) -> str:
+        """ "Nguyễn Văn A: 1.263.600 đ → 1.366.200 đ" for a dialog or the terminal."""
+        from sync.protocol.i18n import say
+        from sync.protocol.money import format_vnd
+
+        old, new = format_vnd(self.old["payable"]), format_vnd(self.new["payable"])
+        return say(
+            f"{self.member_name}: {old} → {new}", f"{self.member_name}: {old} → {new}", lang=lang
+        )
 
 
 def bhxh_groups_of(household_groups: Sequence[str]) -> list[str]:
     """The BHXH support groups a household's recorded groups give; "other" when none."""
     groups = [g for g in household_groups if g in BHXH_SUPPORT_GROUPS]
     return groups or ["other"]
+
+
+@dataclass
+class PaymentQuote:
+    """Pledges quoted again for a payment: the ones whose amount changed, and the period each
+    payment covers (by pledge id; None when the policy has no card rule)."""
+
+    on: dt.date
+    requotes: list[Requote] = dataclasses.field(default_factory=list)
+    periods: dict[str, tuple[dt.date | None, dt.date | None]] = dataclasses.field(
+        default_factory=dict
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _local_day(stamp: str) -> dt.date:
+    """The day in Vietnam of a stored UTC time."""
+    from sync.protocol.clock import VIETNAM_TZ
+
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(VIETNAM_TZ).date()
+
+
+def _bhyt_params(
+    result: ContributionResult,
+    person: calculator.PersonQuote,
+    months: int,
+    support_group: str | None,
+) -> dict[str, Any]:
+    """What a BHYT pledge records of its quote: ladder place, group, card period."""
+    return {
+        "months": months,
+        "position": person.position,
+        "group": person.group,
+        "household_members": len(result.people),
+        "support_group": support_group,
+        "card_valid_from": _iso(person.card_valid_from),
+        "card_valid_to": _iso(person.card_valid_to),
+        "card_rule": person.card_rule,
+    }
+
+
+def _bhxh_params(
+    result: ContributionResult,
+    income: int,
+    groups: Sequence[str],
+    lump_years: int | None,
+    back_months: int | None,
+    period_start: dt.date,
+) -> dict[str, Any]:
+    """What a BHXH pledge records of its quote: months, groups, supported months, period."""
+    params: dict[str, Any] = {
+        "income": income,
+        "months": result.months,
+        "groups": list(groups),
+        "mode": result.mode,
+        "supported_months": result.supported_months,
+        "period_start": period_start.isoformat(),
+    }
+    if lump_years:
+        params["lump_years"] = lump_years
+    if back_months:
+        params["back_months"] = back_months
+    return params
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 class Pledges:
@@ -50,7 +161,9 @@ class Pledges:
         on: dt.date,
         province: str | None = None,
         support_group: str | None = None,
+        already_enrolled: int = 0,
     ) -> ContributionResult:
+        """A quote for `members` people of one group, without household records."""
         return calculator.bhyt_household(
             self.policy,
             members=members,
@@ -58,18 +171,91 @@ class Pledges:
             on=on,
             province=province,
             support_group=support_group,
+            already_enrolled=already_enrolled,
         )
+
+    def quote_household_bhyt(
+        self,
+        household_id: str,
+        *,
+        member_ids: Sequence[str],
+        months: int,
+        on: dt.date,
+        support_group: str | None = None,
+    ) -> ContributionResult:
+        """BHYT for these members of a household paid on `on`, each by their own group.
+
+        Household-group members go on the ladder after those of the household already
+        enrolled this year; each card period follows from the member's previous card.
+        `support_group` puts every chosen member in that group instead of their recorded one.
+        """
+        household = self._household(household_id)
+        members = [Member.from_row(r) for r in self._members(household_id, member_ids)]
+        people = [
+            BhytPerson(
+                group=support_group or m.bhyt_group_effective,
+                previous_expiry=_date(m.bhyt_expiry),
+                label=m.full_name,
+            )
+            for m in members
+        ]
+        return calculator.bhyt_people(
+            self.policy,
+            people=people,
+            months=months,
+            on=on,
+            already_enrolled=self.already_enrolled(household_id, on, exclude=member_ids),
+            province=household["province_code"],
+            field_name="member_ids",
+        )
+
+    def already_enrolled(
+        self, household_id: str, on: dt.date, *, exclude: Sequence[str] = ()
+    ) -> int:
+        """Household-group members of the household enrolled for a period overlapping `on`
+        in the same financial (calendar) year: the ladder continues after them.
+
+        A member counts when their card is still valid on `on` and they paid for it in the
+        year of `on` (by this laptop's payment record, or else by the card's first day).
+        """
+        rows = self.store.query(
+            "SELECT m.*, (SELECT max(e.at) FROM pledge p JOIN pledge_event e "
+            "ON e.pledge_id = p.id AND e.status = 'paid' WHERE p.member_id = m.id "
+            "AND p.scheme = 'bhyt_household') AS paid_at "
+            "FROM member m WHERE m.household_id = ? AND m.removed = 0",
+            (household_id,),
+        )
+        count = 0
+        for row in rows:
+            if row["id"] in exclude:
+                continue
+            member = Member.from_row(row)
+            if member.bhyt_group_effective != "household":
+                continue
+            expiry = _date(member.bhyt_expiry)
+            if expiry is None or expiry < on:
+                continue
+            if row["paid_at"]:
+                year = _local_day(row["paid_at"]).year
+            elif member.bhyt_valid_from:
+                year = dt.date.fromisoformat(member.bhyt_valid_from).year
+            else:
+                continue
+            count += year == on.year
+        return count
 
     def quote_bhxh(
         self,
         *,
         income: int,
-        months: int,
+        months: int | None,
         groups: Sequence[str],
         on: dt.date,
         province: str | None = None,
         lump_years: int | None = None,
         back_months: int | None = None,
+        supported_months_used: int = 0,
+        period_start: dt.date | None = None,
     ) -> ContributionResult:
         return calculator.bhxh_voluntary(
             self.policy,
@@ -80,7 +266,71 @@ class Pledges:
             province=province,
             lump_years=lump_years,
             back_months=back_months,
+            supported_months_used=supported_months_used,
+            period_start=period_start,
         )
+
+    def bhxh_groups(self, member_id: str) -> tuple[list[str], bool]:
+        """A person's own BHXH support groups, and whether the ethnic group was assumed from
+        the household (the person's ethnicity is not recorded)."""
+        member = self._member(member_id)
+        household = self._household(member.household_id)
+        return bhxh_groups_of_person(loads(household["groups"]), member.ethnicity)
+
+    def bhxh_period_start(self, member_id: str, on: dt.date) -> dt.date:
+        """The first month a new BHXH payment covers: after the months already paid, or the
+        month of `on` for someone not paid up to it."""
+        member = self._member(member_id)
+        paid = _date(member.bhxh_paid_through)
+        if paid is not None and paid >= month_start(on) - dt.timedelta(days=1):
+            return add_months(month_start(paid), 1)
+        return month_start(on)
+
+    def quote_member_bhxh(
+        self,
+        member_id: str,
+        *,
+        income: int,
+        months: int | None,
+        on: dt.date,
+        groups: Sequence[str] | None = None,
+        lump_years: int | None = None,
+        back_months: int | None = None,
+    ) -> ContributionResult:
+        """BHXH for one person: their own groups, the support months they have left, and the
+        months after those already paid."""
+        member = self._member(member_id)
+        household = self._household(member.household_id)
+        assumed = False
+        if groups is None:
+            groups, assumed = bhxh_groups_of_person(loads(household["groups"]), member.ethnicity)
+        result = self.quote_bhxh(
+            income=income,
+            months=months,
+            groups=groups,
+            on=on,
+            province=household["province_code"],
+            lump_years=lump_years,
+            back_months=back_months,
+            supported_months_used=min(
+                member.bhxh_supported_months, self.policy.max_supported_months(on)
+            ),
+            period_start=self.bhxh_period_start(member_id, on),
+        )
+        if assumed:
+            result = dataclasses.replace(
+                result,
+                notes=(
+                    *result.notes,
+                    "The person's ethnicity is not recorded: the household's ethnic-minority "
+                    "group was used",
+                ),
+                notes_vi=(
+                    *result.notes_vi,
+                    "Chưa ghi dân tộc của người này: tính theo nhóm dân tộc thiểu số của hộ",
+                ),
+            )
+        return result
 
     # -- pledges --------------------------------------------------------------------------
 
@@ -93,60 +343,26 @@ class Pledges:
         start: dt.date,
         support_group: str | None = None,
     ) -> list[Pledge]:
-        """One pledge per member, each at its position on the household ladder (1st, 2nd…)."""
-        household = self._household(household_id)
-        members = self._members(household_id, member_ids)
-        covered = [m["full_name"] for m in members if m["covered_by"]]
-        if covered:
-            raise ValidationError(
-                [
-                    Problem(
-                        "member_ids",
-                        "covered_elsewhere",
-                        "Các thành viên đã có thẻ BHYT theo nhóm khác, không tham gia theo hộ: "
-                        + ", ".join(covered),
-                        "These members are covered by another group and do not join through "
-                        "the household: " + ", ".join(covered),
-                    )
-                ]
-            )
-        province = household["province_code"]
-        totals = [
-            self.quote_bhyt(
-                members=n,
-                months=months,
-                on=start,
-                province=province,
-                support_group=support_group,
-            )
-            for n in range(1, len(members) + 1)
-        ]
+        """One pledge per member, each with its own group, ladder place and card period."""
+        result = self.quote_household_bhyt(
+            household_id,
+            member_ids=member_ids,
+            months=months,
+            on=start,
+            support_group=support_group,
+        )
         due = calculator.due_date("bhyt_household", months, start)
         created: list[str] = []
         with self.store.transaction():
-            previous: ContributionResult | None = None
-            for position, (member, total) in enumerate(zip(members, totals, strict=True), 1):
-                # The share of the n-th member is what the n-member household pays beyond the
-                # (n-1)-member one, so the pledges add up to the household's total exactly.
-                share = {
-                    k: getattr(total, k) - (getattr(previous, k) if previous else 0)
-                    for k in ("gross", "central_support", "local_support", "payable")
-                }
-                previous = total
-                params = {
-                    "months": months,
-                    "position": position,
-                    "household_members": len(members),
-                    "support_group": support_group,
-                }
+            for member_id, person in zip(member_ids, result.people, strict=True):
                 created.append(
                     self._insert(
                         household_id=household_id,
-                        member_id=member["id"],
+                        member_id=member_id,
                         scheme="bhyt_household",
-                        params=params,
-                        amounts=share,
-                        policy_version=total.policy_version,
+                        params=_bhyt_params(result, person, months, support_group),
+                        amounts={k: getattr(person, k) for k in _AMOUNTS},
+                        policy_version=result.policy_version,
                         start=start,
                         due=due,
                     )
@@ -158,55 +374,232 @@ class Pledges:
         member_id: str,
         *,
         income: int,
-        months: int,
+        months: int | None,
         start: dt.date,
         groups: Sequence[str] | None = None,
         lump_years: int | None = None,
         back_months: int | None = None,
     ) -> Pledge:
-        member = self.store.one("SELECT * FROM member WHERE id = ?", (member_id,))
-        if member is None:
-            raise NotFoundError("thành viên", "member", member_id)
-        household = self._household(member["household_id"])
-        if groups is None:
-            groups = bhxh_groups_of(loads(household["groups"]))
-        result = self.quote_bhxh(
+        member = self._member(member_id)
+        result = self.quote_member_bhxh(
+            member_id,
             income=income,
             months=months,
-            groups=groups,
             on=start,
-            province=household["province_code"],
+            groups=groups,
             lump_years=lump_years,
             back_months=back_months,
         )
+        if groups is None:
+            groups = self.bhxh_groups(member_id)[0]
         due = calculator.due_date("bhxh_voluntary", result.months, start, mode=result.mode)
-        params: dict[str, Any] = {
-            "income": income,
-            "months": result.months,
-            "groups": list(groups),
-            "mode": result.mode,
-        }
-        if lump_years:
-            params["lump_years"] = lump_years
-        if back_months:
-            params["back_months"] = back_months
+        params = _bhxh_params(
+            result,
+            income,
+            groups,
+            lump_years,
+            back_months,
+            self.bhxh_period_start(member_id, start),
+        )
         with self.store.transaction():
             pledge_id = self._insert(
-                household_id=household["id"],
+                household_id=member.household_id,
                 member_id=member_id,
                 scheme="bhxh_voluntary",
                 params=params,
-                amounts={
-                    "gross": result.gross,
-                    "central_support": result.central_support,
-                    "local_support": result.local_support,
-                    "payable": result.payable,
-                },
+                amounts={k: getattr(result, k) for k in _AMOUNTS},
                 policy_version=result.policy_version,
                 start=start,
                 due=due,
             )
         return self.get(pledge_id)
+
+    # -- payment: re-quotes and the member's new card or BHXH months ----------------------
+
+    def requotes(self, pledge_ids: Sequence[str], on: dt.date) -> list[Requote]:
+        """The pledges whose amount under the rules in force on `on` differs from the quote."""
+        return self.payment_quote(pledge_ids, on).requotes
+
+    def payment_quote(self, pledge_ids: Sequence[str], on: dt.date) -> PaymentQuote:
+        """These pledges quoted again for a payment on `on`: what changed, and the period
+        each payment covers (the card's period for BHYT, the months for BHXH).
+
+        Pledges paid together are quoted together: BHYT members of one household on one
+        ladder (after those already enrolled that year), BHXH each on its own.
+        """
+        pledges = [self.get(pid) for pid in pledge_ids]
+        quote = PaymentQuote(on=on)
+        bhyt = [p for p in pledges if p.scheme == "bhyt_household"]
+        if bhyt:
+            self._bhyt_requotes(bhyt, on, quote)
+        for pledge in pledges:
+            if pledge.scheme == "bhxh_voluntary":
+                self._bhxh_requote(pledge, on, quote)
+        return quote
+
+    def _bhyt_requotes(self, pledges: list[Pledge], on: dt.date, quote: PaymentQuote) -> None:
+        household_id = pledges[0].household_id
+        months = int(pledges[0].params["months"])
+        member_ids = [p.member_id for p in pledges]
+        members = {m: self._member(m) for m in member_ids}
+        people = [
+            BhytPerson(
+                group=str(p.params.get("group") or p.params.get("support_group") or "household"),
+                previous_expiry=_date(members[p.member_id].bhyt_expiry),
+                label=members[p.member_id].full_name,
+            )
+            for p in pledges
+        ]
+        household = self._household(household_id)
+        result = calculator.bhyt_people(
+            self.policy,
+            people=people,
+            months=months,
+            on=on,
+            already_enrolled=self.already_enrolled(household_id, on, exclude=member_ids),
+            province=household["province_code"],
+            field_name="member_ids",
+        )
+        for pledge, person in zip(pledges, result.people, strict=True):
+            quote.periods[pledge.id] = (person.card_valid_from, person.card_valid_to)
+            new = {k: getattr(person, k) for k in _AMOUNTS}
+            if new != {k: getattr(pledge, k) for k in _AMOUNTS}:
+                params = {
+                    **pledge.params,
+                    **_bhyt_params(result, person, months, pledge.params.get("support_group")),
+                }
+                quote.requotes.append(
+                    Requote(
+                        pledge,
+                        person.label,
+                        on,
+                        new,
+                        result.policy_version,
+                        params,
+                        result.notes_vi,
+                        result.notes,
+                    )
+                )
+
+    def _bhxh_requote(self, pledge: Pledge, on: dt.date, quote: PaymentQuote) -> None:
+        p = pledge.params
+        result = self.quote_member_bhxh(
+            pledge.member_id,
+            income=int(p["income"]),
+            months=int(p["months"]),
+            on=on,
+            groups=list(p.get("groups") or ["other"]),
+            lump_years=p.get("lump_years"),
+            back_months=p.get("back_months"),
+        )
+        first = self.bhxh_period_start(pledge.member_id, on)
+        if result.mode == "back_payment":
+            # Back-paid months are the ones missed before this one.
+            quote.periods[pledge.id] = (add_months(first, -result.months), first - _DAY)
+        else:
+            quote.periods[pledge.id] = (first, add_months(first, result.months) - _DAY)
+        new = {k: getattr(result, k) for k in _AMOUNTS}
+        if new == {k: getattr(pledge, k) for k in _AMOUNTS}:
+            return
+        params = {
+            **p,
+            **_bhxh_params(
+                result,
+                int(p["income"]),
+                list(p.get("groups") or ["other"]),
+                p.get("lump_years"),
+                p.get("back_months"),
+                self.bhxh_period_start(pledge.member_id, on),
+            ),
+        }
+        name = self._member(pledge.member_id).full_name
+        quote.requotes.append(
+            Requote(
+                pledge, name, on, new, result.policy_version, params, result.notes_vi, result.notes
+            )
+        )
+
+    def apply_requotes(self, requotes: Sequence[Requote]) -> dict[str, str]:
+        """Replace each re-quoted pledge by a new one; {old pledge id: new pledge id}.
+
+        The old pledge keeps its amounts and gets a "superseded" event naming the new one:
+        the history shows what was quoted, and what was charged instead and why.
+        """
+        replaced: dict[str, str] = {}
+        with self.store.transaction():
+            for requote in requotes:
+                old = requote.pledge
+                new_id = self._insert(
+                    household_id=old.household_id,
+                    member_id=old.member_id,
+                    scheme=old.scheme,
+                    params={**requote.params, "supersedes": old.id},
+                    amounts=requote.new,
+                    policy_version=requote.policy_version,
+                    start=requote.on,
+                    due=dt.date.fromisoformat(old.due_date),
+                )
+                self._change_status(
+                    old.id,
+                    "superseded",
+                    reason=(
+                        f"Tính lại khi thu tiền ngày {requote.on:%d/%m/%Y} theo chính sách "
+                        f"{requote.policy_version}: {requote.old['payable']} → "
+                        f"{requote.new['payable']} đồng; thay bằng cam kết {new_id}"
+                    ),
+                    receipt_id=None,
+                )
+                replaced[old.id] = new_id
+        return replaced
+
+    def record_payment(
+        self, pledge: Pledge, period: tuple[dt.date | None, dt.date | None]
+    ) -> dict[str, Any]:
+        """What a paid pledge changes on its member (inside the caller's transaction).
+
+        BHYT: the new card's period (as quoted on the payment date) and group; BHXH:
+        participating, the income, the last month paid and the supported months used.
+        Returns the member's values before, so a voided receipt can put them back.
+        """
+        from fieldapp.records import update_mergeable
+
+        row = self.store.conn.execute(
+            "SELECT * FROM member WHERE id = ?", (pledge.member_id,)
+        ).fetchone()
+        p = pledge.params
+        start, end = period
+        changes: dict[str, Any]
+        if pledge.scheme == "bhyt_household":
+            if start is None or end is None:
+                return {}  # the policy has no card rule: the card's dates stay unknown
+            changes = {
+                "bhyt_valid_from": start.isoformat(),
+                "bhyt_expiry": end.isoformat(),
+                "bhyt_group": p.get("group") or row["bhyt_group"] or "household",
+            }
+        else:
+            changes = {
+                "bhxh_participating": True,
+                "bhxh_income": int(p["income"]),
+                "bhxh_supported_months": int(row["bhxh_supported_months"])
+                + int(p.get("supported_months", 0)),
+            }
+            if p.get("mode") != "back_payment" and end is not None:
+                # Back-paid months lie before what is paid now; the paid-through month stays.
+                changes["bhxh_paid_through"] = month_end(end).isoformat()
+        before = {k: row[k] for k in changes}
+        update_mergeable(self.store, "member", row, changes, always=("household_id",))
+        return before
+
+    def undo_payment(self, member_id: str, before: dict[str, Any]) -> None:
+        """Put back a member's participation as it was before a voided payment."""
+        from fieldapp.records import update_mergeable
+
+        if not before:
+            return
+        row = self.store.conn.execute("SELECT * FROM member WHERE id = ?", (member_id,)).fetchone()
+        if row is not None:
+            update_mergeable(self.store, "member", row, before, always=("household_id",))
 
     def mark_paid(self, pledge_id: str, *, receipt_id: str | None = None) -> Pledge:
         return self._change_status(pledge_id, "paid", reason="", receipt_id=receipt_id)
@@ -247,6 +640,12 @@ class Pledges:
             "SELECT * FROM pledge_event WHERE pledge_id = ? ORDER BY at, rowid", (pledge_id,)
         )
         return tuple(PledgeEvent.from_row(r) for r in rows)
+
+    def _member(self, member_id: str) -> Member:
+        row = self.store.one("SELECT * FROM member WHERE id = ?", (member_id,))
+        if row is None:
+            raise NotFoundError("thành viên", "member", member_id)
+        return Member.from_row(row)
 
     def _household(self, household_id: str) -> Any:
         row = self.store.one("SELECT * FROM household WHERE id = ?", (household_id,))

@@ -142,6 +142,11 @@ class BhytRules:
     periods: Timeline[tuple[int, ...]]
     support: Mapping[str, Timeline[Fraction]]
     covered_elsewhere_groups: tuple[str, ...]
+    # The card rule (DOMAIN.md §2): a first-time member's card, or one after a gap of
+    # card_gap_months or more, is valid card_wait_days after payment. Policies published
+    # before the rule was modelled lack both; card dates are then not computed.
+    card_wait_days: Timeline[int] | None = None
+    card_gap_months: Timeline[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,12 @@ class Policy:
 
     def bhyt_periods(self, on: date) -> tuple[int, ...]:
         return self.bhyt.periods.at(on).value
+
+    def card_rule(self, on: date) -> tuple[int, int] | None:
+        """(days a new card waits, months of gap after which a card counts as new), or None."""
+        if self.bhyt.card_wait_days is None or self.bhyt.card_gap_months is None:
+            return None
+        return self.bhyt.card_wait_days.at(on).value, self.bhyt.card_gap_months.at(on).value
 
     def bhyt_support_groups(self) -> tuple[str, ...]:
         return tuple(self.bhyt.support)
@@ -317,7 +328,11 @@ class Policy:
         return tuple(found)
 
     def _items(self) -> dict[str, Timeline[object] | Mapping[str, Timeline[object]]]:
-        return {
+        cards: dict[str, Timeline[object] | Mapping[str, Timeline[object]]] = {}
+        if self.bhyt.card_wait_days is not None and self.bhyt.card_gap_months is not None:
+            cards["bhyt_household.card_wait_days"] = self.bhyt.card_wait_days
+            cards["bhyt_household.card_gap_months"] = self.bhyt.card_gap_months
+        return cards | {
             "base_figure": self.base_figures,
             "rural_poverty_line": self.rural_poverty_lines,
             "bhyt_household.rate_pct": self.bhyt.rate,
@@ -602,7 +617,14 @@ def _parse_policy(data: object) -> Policy:
 
     bhyt_raw = _object(_get(root, "bhyt_household", ""), "bhyt_household")
     bhyt_keys = ("rate_pct", "ladder_pct", "periods_months", "support_pct")
-    _only_keys(bhyt_raw, (*bhyt_keys, "covered_elsewhere_groups"), "bhyt_household")
+    card_keys = ("card_wait_days", "card_gap_months")
+    _only_keys(bhyt_raw, (*bhyt_keys, *card_keys, "covered_elsewhere_groups"), "bhyt_household")
+    if sum(k in bhyt_raw for k in card_keys) == 1:
+        _fail(
+            f"bhyt_household.{card_keys[0]}",
+            "card_wait_days và card_gap_months phải có cùng nhau",
+            "card_wait_days and card_gap_months go together",
+        )
     b = "bhyt_household"
     ladder = timeline(_get(bhyt_raw, "ladder_pct", b), f"{b}.ladder_pct", _list_of(_pct))
     for i, entry in enumerate(ladder.entries):
@@ -620,6 +642,16 @@ def _parse_policy(data: object) -> Policy:
             _get(bhyt_raw, "support_pct", b), f"{b}.support_pct", _pct, version
         ),
         covered_elsewhere_groups=covered,
+        card_wait_days=(
+            timeline(bhyt_raw["card_wait_days"], f"{b}.card_wait_days", _whole)
+            if "card_wait_days" in bhyt_raw
+            else None
+        ),
+        card_gap_months=(
+            timeline(bhyt_raw["card_gap_months"], f"{b}.card_gap_months", _whole)
+            if "card_gap_months" in bhyt_raw
+            else None
+        ),
     )
 
     x = "bhxh_voluntary"
@@ -651,7 +683,8 @@ def _parse_policy(data: object) -> Policy:
         monthly_return=parsed["monthly_return_pct"],
     )
     groups_by_scheme = {
-        "bhyt_household": set(bhyt.support),
+        # A province may support the household group too, not only the individual ones.
+        "bhyt_household": {*bhyt.support, "household"},
         "bhxh_voluntary": set(bhxh.central_support),
     }
     return Policy(

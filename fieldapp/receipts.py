@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import calendar
 import datetime as dt
 import json
 import os
@@ -15,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import resources
 from fieldapp.errors import NotFoundError, Problem, ValidationError
-from fieldapp.model import Stored
-from fieldapp.pledges import Pledges
+from fieldapp.model import Pledge, Stored
+from fieldapp.periods import period_end
+from fieldapp.pledges import Pledges, Requote
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
@@ -97,12 +97,38 @@ def _problem(field: str, code: str, vi: str, en: str) -> ValidationError:
     return ValidationError([Problem(field, code, vi, en)])
 
 
-def period_end(start: dt.date, months: int) -> dt.date:
-    """The last day covered by `months` months starting on `start` (01/12 + 12 → 30/11)."""
-    month_index = start.month - 1 + months
-    year, month = start.year + month_index // 12, month_index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return dt.date(year, month, day) - dt.timedelta(days=1)
+class RequoteNeeded(FieldappError):
+    """The rules in force on the payment date give other amounts than the pledges say."""
+
+    def __init__(self, requotes: Sequence[Requote]) -> None:
+        self.requotes = list(requotes)
+        day = self.requotes[0].on
+        lines_vi = "; ".join(r.line("vi") for r in self.requotes)
+        lines_en = "; ".join(r.line("en") for r in self.requotes)
+        super().__init__(
+            f"Mức đóng theo quy định ngày {day:%d/%m/%Y} khác với lúc cam kết ({lines_vi}). "
+            "Cần tính lại trước khi thu tiền.",
+            f"The amounts under the rules in force on {day:%d/%m/%Y} differ from the pledge "
+            f"({lines_en}). Re-quote before taking the money.",
+            code="requote_needed",
+        )
+
+
+def _paid_period(
+    pledges: Sequence[sqlite3.Row], periods: dict[str, tuple[dt.date | None, dt.date | None]]
+) -> tuple[dt.date, dt.date]:
+    """What a receipt says is paid for: the cards' period (BHYT), the months covered (BHXH),
+    as quoted on the payment date. Without a card rule in the policy, the pledge's start and
+    months stand in."""
+    starts, ends = [], []
+    for pledge in pledges:
+        start, end = periods.get(pledge["id"], (None, None))
+        if start is None or end is None:
+            start = dt.date.fromisoformat(pledge["start_date"])
+            end = period_end(start, int(loads(pledge["params"])["months"]))
+        starts.append(start)
+        ends.append(end)
+    return min(starts), max(ends)
 
 
 def _vn_date(iso: str) -> str:
@@ -176,11 +202,28 @@ class Receipts:
 
     # -- issuing --------------------------------------------------------------------------
 
-    def issue(self, *, pledge_ids: Sequence[str], payer_member_id: str | None = None) -> Receipt:
+    def requotes(self, pledge_ids: Sequence[str]) -> list[Requote]:
+        """The pledges whose amount, under the rules in force today, differs from the quote."""
+        return self.pledges.requotes(pledge_ids, self._today())
+
+    def _today(self) -> dt.date:
+        return self.store.clock.now().astimezone(VIETNAM_TZ).date()
+
+    def issue(
+        self,
+        *,
+        pledge_ids: Sequence[str],
+        payer_member_id: str | None = None,
+        requote: bool = False,
+    ) -> Receipt:
         """Record the payment of these pledges on the next free receipt number.
 
-        Number, receipt, and the pledges' "paid" events are one transaction: either the money
-        is recorded on a number that is used up for good, or nothing is recorded.
+        Every pledge is first quoted again under the rules in force on the payment date. If
+        an amount differs, the payment is refused (`requote_needed`, naming old and new
+        amounts) unless `requote`: then each such pledge is replaced by a new one at the new
+        amount (the old one marked superseded) and the new ones are paid.
+        Number, receipt, re-quotes, the pledges' "paid" events and the members' new card or
+        BHXH months are one transaction: all of it is recorded, or nothing.
         """
         if not pledge_ids or len(set(pledge_ids)) != len(pledge_ids):
             raise _problem(
@@ -211,6 +254,16 @@ class Receipts:
                     "before taking money.",
                     code="no_receipt_numbers",
                 )
+            quote = self.pledges.payment_quote(pledge_ids, self._today())
+            if quote.requotes and not requote:
+                raise RequoteNeeded(quote.requotes)
+            if quote.requotes:
+                replaced = self.pledges.apply_requotes(quote.requotes)
+                pledge_ids = [replaced.get(pid, pid) for pid in pledge_ids]
+                periods = {replaced.get(pid, pid): quote.periods[pid] for pid in quote.periods}
+                pledges = [self._open_pledge(conn, pid) for pid in pledge_ids]
+            else:
+                periods = quote.periods
             number = int(book["next_number"])
             conn.execute(
                 "UPDATE receipt_book SET next_number = next_number + 1 WHERE id = ?", (book["id"],)
@@ -229,13 +282,7 @@ class Receipts:
                     "Số tiền phải thu bằng 0.",
                     "There is nothing to pay.",
                 )
-            start = min(dt.date.fromisoformat(p["start_date"]) for p in pledges)
-            end = max(
-                period_end(
-                    dt.date.fromisoformat(p["start_date"]), int(loads(p["params"])["months"])
-                )
-                for p in pledges
-            )
+            start, end = _paid_period(pledges, periods)
             issued_on = now.astimezone(VIETNAM_TZ).date()
             seal = ReceiptSeal(receipt_id, book["series"], number, amount, issued_on)
             sig = seal.signature(key)
@@ -276,6 +323,12 @@ class Receipts:
             )
             for pledge in pledges:
                 self.pledges.record_event(pledge["id"], "paid", reason="", receipt_id=receipt_id)
+                before = self.pledges.record_payment(Pledge.from_row(pledge), periods[pledge["id"]])
+                conn.execute(
+                    "INSERT INTO payment_effect (receipt_id, pledge_id, member_id, before) "
+                    "VALUES (?, ?, ?, ?)",
+                    (receipt_id, pledge["id"], pledge["member_id"], dumps(before)),
+                )
         return self.get(receipt_id)
 
     def void(self, receipt_id: str, *, reason: str) -> Receipt:
@@ -329,6 +382,13 @@ class Receipts:
                         reason=f"Biên lai {receipt.series} số {receipt.number:07d} huỷ: {reason}",
                         receipt_id=None,
                     )
+                    effect = conn.execute(
+                        "SELECT member_id, before FROM payment_effect "
+                        "WHERE receipt_id = ? AND pledge_id = ?",
+                        (receipt_id, pledge_id),
+                    ).fetchone()
+                    if effect is not None:
+                        self.pledges.undo_payment(effect[0], loads(effect[1]))
         return self.get(receipt_id)
 
     # -- printing -------------------------------------------------------------------------
@@ -485,10 +545,12 @@ class Receipts:
     @staticmethod
     def _description(scheme: str, pledges: list[sqlite3.Row], start: dt.date, end: dt.date) -> str:
         months = int(loads(pledges[0]["params"])["months"])
-        period = f"từ ngày {start:%d/%m/%Y} đến ngày {end:%d/%m/%Y}"
         if scheme == "bhyt_household":
+            # The card period (DOMAIN.md §4): what the family's cards will say.
             people = f" cho {len(pledges)} người" if len(pledges) > 1 else ""
+            period = f"thẻ có giá trị từ ngày {start:%d/%m/%Y} đến ngày {end:%d/%m/%Y}"
             return f"Tiền đóng BHYT hộ gia đình{people}, phương thức đóng {months} tháng, {period}"
+        period = f"từ tháng {start:%m/%Y} đến tháng {end:%m/%Y}"
         mode = loads(pledges[0]["params"]).get("mode", "periodic")
         how = {
             "lump_sum": f"đóng một lần cho {months // 12} năm về sau",

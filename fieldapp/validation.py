@@ -130,6 +130,22 @@ def normalise_cccd(value: str | None) -> str | None:
     return _compact(value)
 
 
+def is_old_id_number(number: str) -> bool:
+    """A 9-digit CMND number (the identity card before the 12-digit CCCD)."""
+    return len(number) == 9 and number.isascii() and number.isdigit()
+
+
+def old_id_warning(number: str, field: str = "cccd") -> Problem:
+    """The warning kept with a person whose only identity number is an old 9-digit CMND."""
+    return Problem(
+        field,
+        "old_id_number",
+        f"Số {number} là CMND 9 số cũ: đã lưu làm giấy tờ cũ; hãy hỏi số CCCD 12 số",
+        f"{number} is an old 9-digit CMND: kept as the old ID; ask for the 12-digit CCCD",
+        severity="warning",
+    )
+
+
 def normalise_phone(value: str | None) -> str | None:
     """A phone number in national form "0xxxxxxxxx"; None when blank. Does not validate.
 

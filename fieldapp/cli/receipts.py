@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fieldapp.cli.common import (
@@ -53,8 +54,27 @@ def cmd_receipts_list(args: argparse.Namespace) -> int:
 
 
 def cmd_receipt_issue(args: argparse.Namespace) -> int:
+    from fieldapp.receipts import RequoteNeeded
+
     with workspace(args) as ws:
-        receipt = ws.receipts.issue(pledge_ids=args.pledge, payer_member_id=args.payer)
+        try:
+            receipt = ws.receipts.issue(
+                pledge_ids=args.pledge, payer_member_id=args.payer, requote=args.requote
+            )
+        except RequoteNeeded as exc:
+            # Both amounts, then how to go on: the agent decides, nothing was stored.
+            print(exc.message(), file=sys.stderr)
+            for requote in exc.requotes:
+                print(f"  {requote.line()}", file=sys.stderr)
+            print(
+                say(
+                    "Chạy lại với --requote để tính lại theo quy định hiện hành và thu tiền.",
+                    "Run again with --requote to re-quote under the rules in force and take "
+                    "the payment.",
+                ),
+                file=sys.stderr,
+            )
+            return 3
     if args.json:
         print_json(receipt.as_dict())
         return 0
@@ -167,6 +187,16 @@ def register(commands: Commands) -> None:
         "--pledge", action="append", required=True, help=say("mã cam kết (lặp lại)", "pledge id")
     )
     p.add_argument("--payer", help=say("mã thành viên nộp tiền", "member id of the payer"))
+    p.add_argument(
+        "--requote",
+        action="store_true",
+        help=say(
+            "nếu mức đóng theo quy định ngày thu khác lúc cam kết: tính lại (cam kết mới thay "
+            "cam kết cũ) rồi thu tiền",
+            "when the rules on the payment date give another amount: re-quote (a new pledge "
+            "supersedes the old) and take the payment",
+        ),
+    )
 
     p = command(receipts, "void", cmd_receipt_void, "huỷ biên lai hỏng", "void a spoiled receipt")
     p.add_argument("receipt_id", help=say("mã biên lai", "receipt id"))

@@ -6,6 +6,7 @@ server sizes its columns by them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,23 @@ RECEIPT_VOID = "receipt_void"
 CASH_HANDOVER = "cash_handover"
 
 SCHEMES = ("bhyt_household", "bhxh_voluntary")
+# A person's BHYT participation group (DOMAIN.md §2): the household group pays on the ladder,
+# the next three pay individually with state support, the rest are covered elsewhere.
+BHYT_PAYING_GROUPS = ("household", "near_poor", "student", "agri_average")
+BHYT_COVERED_GROUPS = (
+    "poor",
+    "ethnic_minority",
+    "child_under_6",
+    "pensioner",
+    "employee",
+    "social_aid",
+    "merit",
+    "other_covered",
+)
+BHYT_GROUPS = BHYT_PAYING_GROUPS + BHYT_COVERED_GROUPS
+# Supported BHXH months a person may have used, as the field bounds them (the policy's cap is
+# 120; a generous bound lets a later law raise it without refusing records).
+MAX_SUPPORTED_MONTHS_FIELD = 1200
 # What a cash handover covers: the whole day, or one scheme's receipts.
 HANDOVER_SCOPES = ("all", *SCHEMES)
 
@@ -73,6 +91,9 @@ class Field:
     choices: tuple[str, ...] = ()
     # Characters at most (text and choices), or exactly (digits); None for other kinds.
     max_length: int | None = None
+    # Whether a new record must carry it. Fields added after laptops were in the field are
+    # not: an older laptop's new member lacks them, and the receiver keeps their defaults.
+    on_insert: bool = True
 
 
 def is_int(value: object) -> bool:
@@ -202,6 +223,23 @@ def choice(name: str, *choices: str, optional: bool = False) -> Field:
     )
 
 
+def added_later(field: Field) -> Field:
+    """A field that older laptops do not send with a new record."""
+    return dataclasses.replace(field, on_insert=False)
+
+
+def whole(name: str, low: int, high: int, *, optional: bool = False) -> Field:
+    """A whole number from low to high (a count of months)."""
+    return _field(
+        name,
+        "count",
+        lambda v: is_int(v) and low <= cast(int, v) <= high,
+        f"phải là số nguyên từ {low} đến {high}",
+        f"must be a whole number from {low} to {high}",
+        optional=optional,
+    )
+
+
 def _is(kind: type) -> Callable[[object], bool]:
     return lambda value: isinstance(value, kind)
 
@@ -214,13 +252,13 @@ def _list_of(item: Callable[[object], bool]) -> Callable[[object], bool]:
     return lambda value: isinstance(value, list) and all(item(v) for v in value)
 
 
-def money(name: str, *, signed: bool = False) -> Field:
+def money(name: str, *, signed: bool = False, optional: bool = False) -> Field:
     """Whole đồng; negative only where `signed` (a difference)."""
     if signed:
         vi, en = "phải là số nguyên đồng", "must be a whole number of đồng"
-        return _field(name, "money", is_int, vi, en)
+        return _field(name, "money", is_int, vi, en, optional=optional)
     vi, en = "phải là số nguyên đồng không âm", "must be a non-negative whole number of đồng"
-    return _field(name, "money", _at_least(0), vi, en)
+    return _field(name, "money", _at_least(0), vi, en, optional=optional)
 
 
 def count(name: str) -> Field:
@@ -289,6 +327,17 @@ FIELDS: dict[str, dict[str, Field]] = {
         text("bhxh_status", NAME_LENGTH, optional=True),
         flag("removed"),
         objects("warnings"),
+        # The person's participation (DOMAIN.md §2-§3), added with the per-person rules: the
+        # BHYT group (None: unknown, read from the card's prefix), the card's first valid day
+        # (bhyt_expiry is its last), and the BHXH state.
+        added_later(choice("bhyt_group", *BHYT_GROUPS, optional=True)),
+        added_later(date("bhyt_valid_from", optional=True)),
+        added_later(flag("bhxh_participating")),
+        added_later(money("bhxh_income", optional=True)),
+        added_later(date("bhxh_paid_through", optional=True)),
+        added_later(whole("bhxh_supported_months", 0, MAX_SUPPORTED_MONTHS_FIELD)),
+        # A 9-digit CMND from before the CCCD, kept as it was written.
+        added_later(text("old_id", CODE_LENGTH, optional=True)),
     ),
     VISIT: _entity(
         uuid("id"),
@@ -319,7 +368,8 @@ FIELDS: dict[str, dict[str, Field]] = {
     PLEDGE_EVENT: _entity(
         uuid("id"),
         uuid("pledge_id"),
-        choice("status", "pledged", "paid", "cancelled"),
+            # superseded: re-quoted under the rules in force at payment; a new pledge replaces it.
+        choice("status", "pledged", "paid", "cancelled", "superseded"),
         timestamp("at"),
         text("reason", NOTE_LENGTH, optional=True),
         uuid("receipt_id", optional=True),

@@ -47,6 +47,28 @@ PLEDGE_STATUSES: Mapping[str, Pair] = {
     "pledged": ("Đã cam kết", "Pledged"),
     "paid": ("Đã đóng", "Paid"),
     "cancelled": ("Đã huỷ", "Cancelled"),
+    "superseded": ("Đã tính lại", "Re-quoted"),
+}
+# A person's BHYT participation group (sync.protocol.fields.BHYT_GROUPS).
+BHYT_GROUP_LABELS: Mapping[str, Pair] = {
+    "household": ("Hộ gia đình (GD)", "Household (GD)"),
+    "near_poor": ("Cận nghèo (CN)", "Near-poor (CN)"),
+    "student": ("Học sinh, sinh viên (HS/SV)", "Student (HS/SV)"),
+    "agri_average": (
+        "Hộ nông nghiệp mức sống trung bình (GB)",
+        "Average-income farming household (GB)",
+    ),
+    "poor": ("Hộ nghèo (HN) – NSNN đóng", "Poor (HN) – state-paid"),
+    "ethnic_minority": (
+        "Dân tộc thiểu số vùng khó khăn (DT/DK) – NSNN đóng",
+        "Ethnic minority, difficult area (DT/DK) – state-paid",
+    ),
+    "child_under_6": ("Trẻ em dưới 6 tuổi (TE) – NSNN đóng", "Child under 6 (TE) – state-paid"),
+    "pensioner": ("Hưu trí (HT) – quỹ BHXH đóng", "Pensioner (HT) – paid by the fund"),
+    "employee": ("Người lao động – đơn vị đóng", "Employee – paid by the employer"),
+    "social_aid": ("Bảo trợ xã hội (BT) – NSNN đóng", "Social assistance (BT) – state-paid"),
+    "merit": ("Người có công (CC/CK) – NSNN đóng", "Person of merit (CC/CK) – state-paid"),
+    "other_covered": ("Có thẻ theo nhóm khác", "Covered by another group"),
 }
 SEXES: Mapping[str, Pair] = {"male": ("Nam", "Male"), "female": ("Nữ", "Female")}
 # Visit topics and materials are stored as the Vietnamese text an agent ticks (free text is

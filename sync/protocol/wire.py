@@ -515,7 +515,11 @@ def check_record(
     unknown = sorted(set(data) - set(fields))
     if unknown:
         return _naming("unknown_field", unknown, "Trường không xác định: ", "Unknown field(s): ")
-    required = synced_fields(entity) if op == "insert" else ALWAYS_SENT[entity]
+    required = (
+        [f for f in synced_fields(entity) if fields[f].on_insert]
+        if op == "insert"
+        else ALWAYS_SENT[entity]
+    )
     missing = [f for f in required if f not in data]
     if missing:
         return _naming("missing_field", missing, "Thiếu trường: ", "Missing field(s): ")

@@ -32,7 +32,7 @@ def new_household(ws: Workspace, **overrides: Any) -> Household:
 
 # -- a policy with provincial support lines ----------------------------------------------------
 
-SHIPPED_POLICY = resources.path("policy", "vn-2026.11.json")
+SHIPPED_POLICY = resources.path("policy", "vn-2026.12.json")
 
 
 def shipped_policy_dict() -> dict[str, Any]:

@@ -96,7 +96,7 @@ def test_bhyt_worked_example() -> None:
     assert result.central_support == result.local_support == 0
     assert result.scheme == "bhyt_household"
     assert result.mode == "periodic"
-    assert result.policy_version == "vn-2026.11"
+    assert result.policy_version == "vn-2026.12"
     assert bhyt(months=6).gross == 1_571_130
 
 
@@ -123,16 +123,20 @@ def test_bhyt_amount_per_position(on: date, monthly: list[int], yearly: list[int
     assert all(line.kind == "member" for line in result.lines)
 
 
-def test_bhyt_support_group_and_covered_members_are_recorded() -> None:
+def test_bhyt_individual_group_pays_without_the_ladder_and_covered_members_are_noted() -> None:
+    # Near-poor people each pay 4.5 % of the base with 70 % state support (confirmed), not
+    # the household ladder (DOMAIN.md §2).
     result = bhyt(members=2, covered_elsewhere=1, support_group="near_poor")
-    gross = 1_366_200 + 956_340
+    gross = 2 * 1_366_200
     assert result.gross == gross
     assert result.central_support == gross * 7 // 10
     assert result.payable == gross - gross * 7 // 10
-    assert "bhyt_household.support_pct.near_poor" in result.unconfirmed
-    assert any("near-poor household is unconfirmed" in note for note in result.notes)
-    assert any("chưa được xác nhận" in note for note in result.notes_vi)
+    assert [p.position for p in result.people] == [None, None]
+    assert "bhyt_household.support_pct.near_poor" not in result.unconfirmed
     assert any("1 member(s) covered" in note for note in result.notes)
+    farming = bhyt(members=1, support_group="agri_average")
+    assert "bhyt_household.support_pct.agri_average" in farming.unconfirmed
+    assert any("chưa được xác nhận" in note for note in farming.notes_vi)
 
 
 def test_bhyt_local_support_is_per_member_per_month() -> None:
@@ -152,7 +156,7 @@ def test_bhyt_local_support_is_per_member_per_month() -> None:
         ({"months": 2}, "months", "3, 6, 12"),
         ({"months": 1}, "months", "3, 6, 12"),
         ({"support_group": "poor"}, "support_group", "another group"),
-        ({"support_group": "farmer"}, "support_group", "near_poor, student, agri_average"),
+        ({"support_group": "farmer"}, "support_group", "household, near_poor, student"),
         ({"covered_elsewhere": -1}, "covered_elsewhere", "negative"),
         ({"on": date(2019, 6, 30)}, "on", "2019-07-01"),
         ({"members": True}, "members", "whole number"),
@@ -304,7 +308,7 @@ def test_as_dict_is_json_ready() -> None:
     assert json.loads(json.dumps(data)) == data
     for key in ("gross", "central_support", "local_support", "payable"):
         assert type(data[key]) is int
-    assert data["policy_version"] == "vn-2026.11"
+    assert data["policy_version"] == "vn-2026.12"
     assert data["on"] == "2026-03-01"
 
 

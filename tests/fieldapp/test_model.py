@@ -76,9 +76,14 @@ def test_from_row_converts_by_field_type() -> None:
         "SELECT 'm1' AS id, 'h1' AS household_id, 'A' AS full_name, NULL AS date_of_birth,"
         " NULL AS sex, '' AS relation, NULL AS cccd, NULL AS bhxh_code, '' AS ethnicity,"
         " NULL AS bhyt_card, NULL AS bhyt_expiry, NULL AS covered_by, '' AS bhxh_status,"
-        " 1 AS removed, '[{\"code\":\"x\"}]' AS warnings, 'c' AS created_at, 'u' AS updated_at"
+        " 1 AS removed, '[{\"code\":\"x\"}]' AS warnings, 'c' AS created_at, 'u' AS updated_at,"
+        " 'near_poor' AS bhyt_group, NULL AS bhyt_valid_from, 1 AS bhxh_participating,"
+        " 1500000 AS bhxh_income, NULL AS bhxh_paid_through, 12 AS bhxh_supported_months,"
+        " NULL AS old_id"
     ).fetchone()
     read = Member.from_row(member)
     assert read.removed is True
+    assert read.bhxh_participating is True
+    assert read.bhyt_group_effective == "near_poor"
     assert read.warnings == ({"code": "x"},)
     assert read.date_of_birth is None

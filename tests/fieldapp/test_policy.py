@@ -45,8 +45,8 @@ def policy() -> Policy:
 
 
 def test_shipped_policy_is_the_default(policy: Policy) -> None:
-    assert policy.version == "vn-2026.11"
-    assert policy.published == date(2026, 11, 1)
+    assert policy.version == "vn-2026.12"
+    assert policy.published == date(2026, 12, 1)
     assert policy.country == "VN"
     assert load_policy(SHIPPED_POLICY) == policy
 
@@ -108,22 +108,27 @@ def test_rates_and_shares_are_exact(policy: Policy) -> None:
         "other": Fraction(1, 5),
     }
     assert policy.bhyt_support_share("near_poor", on) == Fraction(7, 10)
-    assert policy.bhyt_support_share("student", on) == Fraction(3, 10)
+    # Students: at least 30 % until 30/6/2025, at least 50 % from 1/7/2025 (Law 51/2024).
+    assert policy.bhyt_support_share("student", date(2025, 6, 30)) == Fraction(3, 10)
+    assert policy.bhyt_support_share("student", date(2025, 7, 1)) == Fraction(1, 2)
+    assert policy.bhyt_support_share("student", on) == Fraction(1, 2)
     assert policy.bhyt_support_share("agri_average", on) == Fraction(3, 10)
     assert "poor" in policy.bhyt.covered_elsewhere_groups
+    # A first card waits 30 days; a gap of 3 months or more makes a card new again.
+    assert policy.card_rule(on) == (30, 3)
 
 
 def test_unconfirmed_items_are_marked(policy: Policy) -> None:
     on = date(2026, 3, 1)
-    assert policy.is_unconfirmed("bhyt_household.support_pct", on, "near_poor")
+    # The near-poor 70 % is confirmed (NĐ 188/2025); the farming households' 30 % is not.
+    assert not policy.is_unconfirmed("bhyt_household.support_pct", on, "near_poor")
+    assert policy.is_unconfirmed("bhyt_household.support_pct", on, "agri_average")
     assert policy.is_unconfirmed("bhxh_voluntary.monthly_return_pct", on)
     assert policy.is_unconfirmed("bhxh_voluntary.monthly_return_pct", date(2025, 8, 1))
     assert not policy.is_unconfirmed("base_figure", on)
     assert not policy.is_unconfirmed("bhxh_voluntary.central_support_pct", on, "near_poor")
     assert not policy.is_unconfirmed("bhxh_voluntary.ceiling", on)
     assert set(policy.unconfirmed_on(on)) == {
-        "bhyt_household.support_pct.near_poor",
-        "bhyt_household.support_pct.student",
         "bhyt_household.support_pct.agri_average",
         "bhxh_voluntary.monthly_return_pct",
     }
@@ -189,13 +194,13 @@ def test_policy_set_picks_the_latest_and_replaces_by_version(tmp_path: Path) -> 
     newer = shipped_policy_dict()
     newer["version"] = "vn-2027.01"
     newer["published"] = "2027-01-05"
-    (tmp_path / "vn-2026.11.json").write_text(SHIPPED_POLICY.read_text(encoding="utf-8"), "utf-8")
+    (tmp_path / "vn-2026.12.json").write_text(SHIPPED_POLICY.read_text(encoding="utf-8"), "utf-8")
     (tmp_path / "vn-2027.01.json").write_text(json.dumps(newer), "utf-8")
     policies = PolicySet.from_directory(tmp_path)
-    assert policies.versions() == ("vn-2026.11", "vn-2027.01")
+    assert policies.versions() == ("vn-2026.12", "vn-2027.01")
     assert policies.latest().version == "vn-2027.01"
     assert load_policy(tmp_path).version == "vn-2027.01"
-    assert policies.get("vn-2026.11").published == date(2026, 11, 1)
+    assert policies.get("vn-2026.12").published == date(2026, 12, 1)
     with pytest.raises(NotFoundError):
         policies.get("vn-1999.01")
 
@@ -209,7 +214,7 @@ def test_policy_set_refuses_duplicates_and_emptiness() -> None:
     policy = load_policy()
     with pytest.raises(FieldappError) as info:
         PolicySet((policy, policy))
-    assert "vn-2026.11" in info.value.en
+    assert "vn-2026.12" in info.value.en
     with pytest.raises(FieldappError):
         PolicySet(())
 
@@ -314,3 +319,15 @@ def test_malformed_file_names_the_file_and_key(tmp_path: Path) -> None:
         load_policy(tmp_path / "broken.json")
     assert "line 1" in info.value.en
     assert "dòng 1" in info.value.vi
+
+
+def test_card_rule_keys_go_together_and_older_tables_have_none() -> None:
+    lone = shipped_policy_dict()
+    del lone["bhyt_household"]["card_gap_months"]
+    with pytest.raises(PolicyFormatError) as info:
+        Policy.from_dict(lone)
+    assert "card_wait_days and card_gap_months go together" in info.value.en
+    older = shipped_policy_dict()
+    del older["bhyt_household"]["card_gap_months"]
+    del older["bhyt_household"]["card_wait_days"]
+    assert Policy.from_dict(older).card_rule(date(2026, 12, 4)) is None

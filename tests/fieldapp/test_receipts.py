@@ -113,7 +113,8 @@ def test_issue_records_the_payment_on_number_one(
     assert receipt.payer_name == "Giàng Thị Mỷ"
     assert receipt.household_id == family.household_id
     assert receipt.pledge_ids == tuple(_ids(family.bhyt))
-    assert (receipt.period_from, receipt.period_to) == ("2026-12-01", "2027-11-30")
+    # First cards, paid on 23/11/2026: valid 30 days later, for 12 months (DOMAIN.md §2).
+    assert (receipt.period_from, receipt.period_to) == ("2026-12-23", "2027-12-22")
     for pledge in family.bhyt:
         after = workspace.pledges.get(pledge.id)
         assert after.status == "paid"
@@ -384,7 +385,7 @@ def test_receipt_pdf_carries_the_payment(
         "Họ tên người nộp tiền: Giàng Thị Mỷ",
         "Địa chỉ: Bản Phìn Hồ, xã Tả Phìn, tỉnh Lào Cai",
         "Tiền đóng BHYT hộ gia đình cho 3 người, phương thức đóng 12 tháng, "
-        "từ ngày 01/12/2026 đến ngày 30/11/2027",
+        "thẻ có giá trị từ ngày 23/12/2026 đến ngày 22/12/2027",
         "Ngày 23 tháng 11 năm 2026",
         f"Mã tra cứu: {receipt.verification_code}",
     ):
