@@ -89,8 +89,10 @@ def import_residents(
     """Add the households and people of a resident list that the store does not have yet.
 
     Importing the same file twice adds nothing the second time: people are recognised by their
-    CCCD, or by name, date of birth and village when there is none. Everything is added in one
-    transaction, so an exception raised by progress (a cancel) leaves the store as it was.
+    CCCD (or old CMND), or by name, date of birth and village when there is none. People already
+    there are counted and left as they are: a newer list does not update them. Everything is
+    added in one transaction, so an exception raised by progress (a cancel) leaves the store as
+    it was.
     progress gets (steps done, steps): reading the rows is the first half, storing the second.
     """
     store = workspace.store
@@ -159,6 +161,24 @@ def _import_household(
         return
     key = _household_key(household, head)
     existing = ws.households.by_import_key(key)
+    # Each new person is checked by the members service before anything of the household is
+    # stored: a row it refuses is reported and leaves nothing behind, not even an empty
+    # household (the store's transaction covers the whole file, not one household).
+    accepted: list[tuple[ParsedPerson, dict[str, Any]]] = []
+    for person in household.rows:
+        if ws.members.by_import_key(person.import_key) is not None:
+            # Already there: nothing is updated, even when the list now says more (a newer
+            # card expiry); updating people from a newer list is a separate change.
+            report.members_existing += 1
+            continue
+        values = _member_values(person)
+        errors = [p for p in ws.members.check(**values) if p.severity == "error"]
+        if errors:
+            report.refuse(person.row, errors)
+            continue
+        accepted.append((person, values))
+    if not accepted:
+        return
     if existing is None:
         try:
             existing = ws.households.add(
@@ -170,27 +190,13 @@ def _import_household(
                 import_key=key,
             )
         except ValidationError as exc:
-            for person in household.rows:
+            for person, _ in accepted:
                 report.refuse(person.row, exc.problems)
             return
         report.households_added += 1
-    for person in household.rows:
-        if ws.members.by_import_key(person.import_key) is not None:
-            report.members_existing += 1
-            continue
+    for person, values in accepted:
         try:
-            member = ws.members.add(
-                existing.id,
-                full_name=person.full_name,
-                date_of_birth=person.date_of_birth,
-                sex=person.sex,
-                relation=person.relation or ("Chủ hộ" if person.is_head else ""),
-                cccd=person.cccd,
-                bhxh_code=person.bhxh_code,
-                ethnicity=person.ethnicity or "",
-                bhyt_card=person.bhyt_card,
-                import_key=person.import_key,
-            )
+            member = ws.members.add(existing.id, **values, import_key=person.import_key)
         except ValidationError as exc:
             report.refuse(person.row, exc.problems)
             continue
@@ -198,3 +204,26 @@ def _import_household(
         # The row's warnings include the member's (the same CCCD checks) and also the values
         # left out while reading, such as a bad phone number, which the member does not keep.
         report.warnings += max(len(person.warnings), len(member.warnings))
+
+
+def _member_values(person: ParsedPerson) -> dict[str, Any]:
+    """What the members service is given for one person of the list."""
+    return {
+        "full_name": person.full_name,
+        "date_of_birth": person.date_of_birth,
+        "sex": person.sex,
+        "relation": person.relation or ("Chủ hộ" if person.is_head else ""),
+        # An old 9-digit CMND goes in as the CCCD: the members service keeps it as the old ID
+        # and stores its warning with the member, where the agent sees it at the visit.
+        "cccd": person.cccd or person.old_id,
+        "bhxh_code": person.bhxh_code,
+        "ethnicity": person.ethnicity or "",
+        "bhyt_card": person.bhyt_card,
+        "bhyt_group": person.bhyt_group,
+        "bhyt_valid_from": person.bhyt_valid_from,
+        "bhyt_expiry": person.bhyt_expiry,
+        "bhxh_participating": person.bhxh_participating,
+        "bhxh_income": person.bhxh_income,
+        "bhxh_paid_through": person.bhxh_paid_through,
+        "bhxh_supported_months": person.bhxh_supported_months or 0,
+    }

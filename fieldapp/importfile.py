@@ -8,10 +8,12 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from fieldapp.errors import Problem
+from fieldapp.participation import group_from_card, group_from_text
+from fieldapp.periods import month_end
 from fieldapp.text import clean, fold
 from fieldapp.validation import (
     DateParseError,
@@ -21,14 +23,18 @@ from fieldapp.validation import (
     check_date_of_birth,
     check_phone,
     check_required_name,
+    is_old_id_number,
     normalise_bhxh_code,
     normalise_bhyt_card,
     normalise_cccd,
     normalise_phone,
+    old_id_warning,
+    parse_date,
     parse_date_loose,
     parse_sex,
 )
 from sync.protocol.errors import FieldappError
+from sync.protocol.fields import MAX_SUPPORTED_MONTHS_FIELD
 
 __all__ = [
     "FIELDS",
@@ -55,9 +61,14 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "dob",
     ),
     "sex": ("gioi tinh", "gioi", "sex", "gender"),
+    # A 9-digit number in this column is an old CMND: kept as the old ID, with a warning.
     "cccd": (
         "so cccd",
         "cccd",
+        "so cmnd cccd",
+        "cmnd cccd",
+        "so cccd cmnd",
+        "cccd cmnd",
         "so dinh danh ca nhan",
         "so dinh danh",
         "ma dinh danh ca nhan",
@@ -90,6 +101,50 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "bhxh_code": ("ma so bhxh", "ma bhxh", "so bhxh", "ma so bao hiem xa hoi"),
     "bhyt_card": ("so the bhyt", "ma the bhyt", "the bhyt"),
     "household_code": ("ma ho", "so ho", "ma ho gia dinh", "so ho khau"),
+    # Participation (DOMAIN.md §2-§3). The group is read by group_from_text: a code like "CN"
+    # or words like "Hộ cận nghèo".
+    "bhyt_group": (
+        "doi tuong",
+        "ma doi tuong",
+        "nhom doi tuong",
+        "nhom tham gia",
+        "doi tuong tham gia",
+        "ma doi tuong bhyt",
+        "doi tuong bhyt",
+    ),
+    "bhyt_valid_from": (
+        "tu ngay",
+        "gia tri tu",
+        "han the tu",
+        "ngay hieu luc",
+        "gia tri su dung tu",
+        "hieu luc tu",
+    ),
+    "bhyt_expiry": (
+        "han the",
+        "han the bhyt",
+        "gia tri den",
+        "den ngay",
+        "han the den",
+        "gia tri su dung den",
+        "ngay het han",
+        "ngay het han the",
+        "han su dung",
+    ),
+    "bhxh_income": (
+        "thu nhap dong bhxh",
+        "muc thu nhap",
+        "muc thu nhap dong bhxh",
+        "muc thu nhap dong",
+        "thu nhap dong",
+    ),
+    "bhxh_paid_through": ("dong den thang", "da dong den", "da dong den thang", "dong den"),
+    "bhxh_supported_months": (
+        "so thang da ho tro",
+        "so thang da duoc ho tro",
+        "so thang duoc ho tro",
+        "so thang ho tro",
+    ),
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
 # Row numbers: recognised, used for nothing.
@@ -129,6 +184,21 @@ class ParsedPerson:
     is_head: bool
     warnings: list[Problem]
     import_key: str
+    # A 9-digit CMND found in the CCCD column (cccd is then None).
+    old_id: str | None = None
+    # None when the list has no group: the member's group is then read from the card's prefix.
+    bhyt_group: str | None = None
+    bhyt_valid_from: date | None = None
+    bhyt_expiry: date | None = None
+    bhxh_income: int | None = None
+    # The last day of the last month paid.
+    bhxh_paid_through: date | None = None
+    bhxh_supported_months: int | None = None
+
+    @property
+    def bhxh_participating(self) -> bool:
+        """A list gives an income only for people who pay BHXH."""
+        return self.bhxh_income is not None
 
 
 @dataclass(frozen=True)
@@ -512,6 +582,8 @@ def _parse_rows(
 def _duplicate_problem(first_row: int, key: str) -> Problem:
     if key.startswith("cccd:"):
         same_vi, same_en = "cùng số CCCD", "same CCCD number"
+    elif key.startswith("cmnd:"):
+        same_vi, same_en = "cùng số CMND", "same CMND number"
     else:
         same_vi, same_en = "cùng họ tên, ngày sinh và thôn", "same name, date of birth and village"
     return Problem(
@@ -552,20 +624,22 @@ def _read_person(
     date_of_birth, year_only, dob_problems = _read_date_of_birth(cells.get("date_of_birth"), today)
     errors += dob_problems
 
-    raw_cccd = _number_text(cells.get("cccd"), 12)
-    for problem in check_cccd(raw_cccd, sex=sex, date_of_birth=date_of_birth):
-        (errors if problem.severity == "error" else warnings).append(problem)
+    cccd, old_id = _read_identity_number(cells.get("cccd"), sex, date_of_birth, errors, warnings)
 
     # A bad phone or insurance number should not cost the person their row: the value is left
     # out and the agent is told, so it can be asked for at the visit.
     phone = _kept_or_warned(_phone_text(cells.get("phone")), check_phone, warnings)
     bhxh_code = _kept_or_warned(_number_text(cells.get("bhxh_code"), 10), check_bhxh_code, warnings)
     bhyt_card = _kept_or_warned(_text(cells.get("bhyt_card")), check_bhyt_card, warnings)
+    # Unlike those, a participation value the file cannot read refuses the row: left out, it
+    # would change what the person is quoted (a near-poor member priced on the household
+    # ladder) or drop them from the renewal lists, and a re-import of the corrected list
+    # would not fill it in, because people already there are not updated.
+    participation = _read_participation(cells, normalise_bhyt_card(bhyt_card), errors, warnings)
 
     if errors:
         return None, errors
 
-    cccd = normalise_cccd(raw_cccd)
     village = _optional(_text(cells.get("village")))
     relation = _optional(_text(cells.get("relation")))
     person = ParsedPerson(
@@ -583,7 +657,14 @@ def _read_person(
         bhyt_card=normalise_bhyt_card(bhyt_card),
         is_head=False,
         warnings=warnings,
-        import_key=_import_key(full_name, date_of_birth, year_only, village, cccd),
+        import_key=_import_key(full_name, date_of_birth, year_only, village, cccd, old_id),
+        old_id=old_id,
+        bhyt_group=participation.bhyt_group,
+        bhyt_valid_from=participation.bhyt_valid_from,
+        bhyt_expiry=participation.bhyt_expiry,
+        bhxh_income=participation.bhxh_income,
+        bhxh_paid_through=participation.bhxh_paid_through,
+        bhxh_supported_months=participation.bhxh_supported_months,
     )
     head_name = _optional(_text(cells.get("head_name")))
     ticked = head_name is not None and fold(head_name) in _HEAD_TICKS
@@ -596,6 +677,271 @@ def _read_person(
         ),
         [],
     )
+
+
+def _read_identity_number(
+    cell: Cell,
+    sex: str | None,
+    date_of_birth: date | None,
+    errors: list[Problem],
+    warnings: list[Problem],
+) -> tuple[str | None, str | None]:
+    """The CCCD number, or the old 9-digit CMND found in its place (as the second value)."""
+    text = _number_text(cell, 12)
+    if _is_number(cell) and text.isdigit() and len(text) == 8:
+        # Old CMND numbers of the northern provinces start with 0 (Hà Nội 01…): stored as a
+        # number, the cell lost it. A CCCD cannot shrink to 8 digits (no province code 000).
+        text = "0" + text
+    number = normalise_cccd(text)
+    if number is not None and is_old_id_number(number):
+        warnings.append(old_id_warning(number))
+        return None, number
+    for problem in check_cccd(text, sex=sex, date_of_birth=date_of_birth):
+        if problem.code == "cccd_format":
+            # Now that a CMND is taken, say so: an 11-digit number may be either one mistyped.
+            problem = replace(
+                problem,
+                vi=f"Số CCCD phải gồm đúng 12 chữ số, hoặc 9 chữ số nếu là CMND cũ "
+                f"(đang là “{text}”)",
+                en=f"The CCCD number must have exactly 12 digits, or 9 for an old CMND "
+                f"(got “{text}”)",
+            )
+        (errors if problem.severity == "error" else warnings).append(problem)
+    return number, None
+
+
+@dataclass(frozen=True)
+class _Participation:
+    bhyt_group: str | None = None
+    bhyt_valid_from: date | None = None
+    bhyt_expiry: date | None = None
+    bhxh_income: int | None = None
+    bhxh_paid_through: date | None = None
+    bhxh_supported_months: int | None = None
+
+
+# Labels of the participation values in the row's reasons, Vietnamese and English.
+_LABELS = {
+    "bhyt_valid_from": ("Ngày thẻ BHYT có giá trị từ", "BHYT card valid-from date"),
+    "bhyt_expiry": ("Hạn thẻ BHYT", "BHYT card expiry"),
+    "bhxh_paid_through": ("Tháng đóng BHXH đến", "BHXH paid-through month"),
+}
+
+
+def _read_participation(
+    cells: dict[str, Cell], bhyt_card: str | None, errors: list[Problem], warnings: list[Problem]
+) -> _Participation:
+    """The person's BHYT group and card dates and BHXH state; unreadable cells are errors."""
+    group = _read_group(cells.get("bhyt_group"), bhyt_card, errors, warnings)
+    valid_from = _read_dated(cells, "bhyt_valid_from", _read_day, errors)
+    expiry = _read_dated(cells, "bhyt_expiry", _read_day, errors)
+    if valid_from is not None and expiry is not None and valid_from > expiry:
+        errors.append(
+            Problem(
+                "bhyt_valid_from",
+                "card_dates_reversed",
+                f"Thẻ BHYT có giá trị từ {valid_from:%d/%m/%Y} nhưng hết hạn {expiry:%d/%m/%Y}: "
+                "ngày bắt đầu phải trước ngày hết hạn",
+                f"The BHYT card is valid from {valid_from:%d/%m/%Y} but expires on "
+                f"{expiry:%d/%m/%Y}: the start must come first",
+            )
+        )
+    paid_through = _read_dated(cells, "bhxh_paid_through", _read_month, errors)
+    return _Participation(
+        bhyt_group=group,
+        bhyt_valid_from=valid_from,
+        bhyt_expiry=expiry,
+        bhxh_income=_read_income(cells.get("bhxh_income"), errors),
+        # A month is paid whole: the last day paid is the month's last day.
+        bhxh_paid_through=None if paid_through is None else month_end(paid_through),
+        bhxh_supported_months=_read_supported_months(cells.get("bhxh_supported_months"), errors),
+    )
+
+
+# A dash or a dot in a participation cell is how lists write "none".
+_NOTHING = re.compile(r"[-–—.]+")
+
+
+def _value_text(cell: Cell) -> str:
+    """A participation cell's text; "" when blank or only a dash."""
+    text = _text(cell)
+    return "" if _NOTHING.fullmatch(text) else text
+
+
+def _read_group(
+    cell: Cell, bhyt_card: str | None, errors: list[Problem], warnings: list[Problem]
+) -> str | None:
+    text = _value_text(cell)
+    if not text:
+        # Left None, not copied from the card's prefix: the member's group is then always read
+        # from the card it holds, so a renewed card with another prefix (a child turning 6,
+        # TE → GD) is not contradicted by a copy made at import.
+        return None
+    group = group_from_text(text)
+    if group is None:
+        errors.append(
+            Problem(
+                "bhyt_group",
+                "bhyt_group_unknown",
+                f"Không hiểu đối tượng tham gia BHYT “{text}”: hãy ghi mã 2 chữ cái như GD, CN, "
+                "HN, HS hoặc tên nhóm như “Hộ gia đình”, “Hộ cận nghèo”",
+                f"Cannot read the BHYT group “{text}”: write a 2-letter code such as GD, CN, HN, "
+                "HS or a group's name such as “Hộ gia đình”, “Hộ cận nghèo”",
+            )
+        )
+        return None
+    from_card = group_from_card(bhyt_card)
+    if from_card is not None and from_card != group:
+        # The recorded group wins (participation.bhyt_group_of); the agent checks the card.
+        warnings.append(
+            Problem(
+                "bhyt_group",
+                "bhyt_group_card_mismatch",
+                f"Đối tượng “{text}” khác mã đối tượng trên thẻ BHYT {bhyt_card}; "
+                "đã lấy theo cột đối tượng, hãy kiểm tra thẻ",
+                f"The group “{text}” differs from the group on the BHYT card {bhyt_card}; "
+                "the group column was taken, check the card",
+                "warning",
+            )
+        )
+    return group
+
+
+def _read_dated(
+    cells: dict[str, Cell], name: str, read: Callable[[Cell], date | None], errors: list[Problem]
+) -> date | None:
+    try:
+        return read(cells.get(name))
+    except DateParseError as exc:
+        vi, en = _LABELS[name]
+        errors.append(Problem(name, "date_invalid", f"{vi}: {exc.vi}", f"{en}: {exc.en}"))
+        return None
+
+
+# Excel counts days from 30/12/1899 (its phantom 29/02/1900 is before any date read here).
+_EXCEL_EPOCH = date(1899, 12, 30)
+# Serials of card and payment dates: 01/01/1950 to 31/12/2099. A 4-digit number is a year.
+_FIRST_SERIAL = (date(1950, 1, 1) - _EXCEL_EPOCH).days
+_LAST_SERIAL = (date(2099, 12, 31) - _EXCEL_EPOCH).days
+_SERIAL_TEXT = re.compile(r"\d{5}(?:\.\d+)?", re.ASCII)
+# "5/3/27": card and payment dates are all after 2000, so "27" is 2027.
+_SHORT_YEAR = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{2})", re.ASCII)
+# "12/2026", "T12/2026", "tháng 12/2026" (folded), "2026-12".
+_MONTH_YEAR = re.compile(r"(?:thang|t)?\s*(\d{1,2})\s*[/.\-]\s*(\d{4})", re.ASCII)
+_YEAR_MONTH = re.compile(r"(\d{4})[/.\-](\d{1,2})", re.ASCII)
+
+
+def _no_such_date(text: str) -> DateParseError:
+    return DateParseError(f"Ngày “{text}” không tồn tại", f"There is no such date as “{text}”")
+
+
+def _from_serial(serial: float, text: str) -> date:
+    if not _FIRST_SERIAL <= serial <= _LAST_SERIAL:
+        raise DateParseError(
+            f"Không đọc được ngày “{text}”: hãy viết dạng ngày/tháng/năm, ví dụ 31/12/2026",
+            f"Cannot read the date “{text}”: write it as day/month/year, e.g. 31/12/2026",
+        )
+    return _EXCEL_EPOCH + timedelta(days=int(serial))
+
+
+def _read_day(cell: Cell) -> date | None:
+    """A full date from a date cell, an Excel serial, or text: 31/12/2026, 5/3/27, 2026-12-31.
+
+    Raises DateParseError, whose message says what is wrong with the text.
+    """
+    if cell is None:
+        return None
+    if isinstance(cell, datetime):
+        return cell.date()
+    if isinstance(cell, date):
+        return cell
+    text = _value_text(cell)
+    if isinstance(cell, int | float) and not isinstance(cell, bool):
+        return _from_serial(cell, text)  # a date cell formatted as a number
+    if not text:
+        return None
+    if _SERIAL_TEXT.fullmatch(text):
+        return _from_serial(float(text), text)  # the same, saved to CSV
+    if match := _SHORT_YEAR.fullmatch(text):
+        day, _, month, year = match.groups()
+        try:
+            return date(2000 + int(year), int(month), int(day))
+        except ValueError:
+            raise _no_such_date(text) from None
+    return parse_date(text)
+
+
+def _read_month(cell: Cell) -> date | None:
+    """The first day of a month written "12/2026" or "2026-12", or of any date _read_day reads."""
+    if not isinstance(cell, str):
+        return _read_day(cell)
+    text = _value_text(cell)
+    if match := _MONTH_YEAR.fullmatch(fold(text)):
+        month, year = match.groups()
+    elif match := _YEAR_MONTH.fullmatch(text):
+        year, month = match.groups()
+    else:
+        return _read_day(cell)
+    if not 1 <= int(month) <= 12:
+        raise DateParseError(f"Tháng “{text}” không tồn tại", f"There is no such month as “{text}”")
+    return date(int(year), int(month), 1)
+
+
+# An amount in đồng as lists write it: 1500000, 1.500.000, 1,500,000, "1 500 000 đ".
+_AMOUNT = re.compile(r"(\d{1,3}(?:([., ])\d{3})?(?:\2\d{3})*|\d+)(?: ?(?:d|dong|vnd))?", re.ASCII)
+
+
+def _read_income(cell: Cell, errors: list[Problem]) -> int | None:
+    """The monthly income BHXH is paid on, in đồng; None when blank or 0 (not participating)."""
+    text = _value_text(cell)
+    if not text:
+        return None
+    amount: int | None = None
+    if isinstance(cell, int | float) and not isinstance(cell, bool):
+        if float(cell).is_integer() and cell >= 0:
+            amount = int(cell)
+    elif match := _AMOUNT.fullmatch(fold(text)):
+        amount = int(re.sub(r"\D", "", match.group(1)))
+    if amount is None:
+        errors.append(
+            Problem(
+                "bhxh_income",
+                "bhxh_income_invalid",
+                f"Không đọc được mức thu nhập đóng BHXH “{text}”: cần số tiền đồng, "
+                "ví dụ 1.500.000",
+                f"Cannot read the BHXH income “{text}”: expected an amount in đồng, e.g. 1,500,000",
+            )
+        )
+    return amount or None
+
+
+_MONTHS = re.compile(r"(\d+)(?: ?thang)?", re.ASCII)
+
+
+def _read_supported_months(cell: Cell, errors: list[Problem]) -> int | None:
+    """Months of BHXH state support already used, 0 to the field's bound."""
+    text = _value_text(cell)
+    if not text:
+        return None
+    months: int | None = None
+    if isinstance(cell, int | float) and not isinstance(cell, bool):
+        if float(cell).is_integer():
+            months = int(cell)
+    elif match := _MONTHS.fullmatch(fold(text)):
+        months = int(match.group(1))
+    if months is None or not 0 <= months <= MAX_SUPPORTED_MONTHS_FIELD:
+        errors.append(
+            Problem(
+                "bhxh_supported_months",
+                "bhxh_supported_months_invalid",
+                f"Số tháng đã được hỗ trợ “{text}” không hợp lệ: cần số nguyên từ 0 đến "
+                f"{MAX_SUPPORTED_MONTHS_FIELD}",
+                f"The supported months used “{text}” is not valid: expected a whole number "
+                f"from 0 to {MAX_SUPPORTED_MONTHS_FIELD}",
+            )
+        )
+        return None
+    return months
 
 
 def _read_date_of_birth(cell: Cell, today: date) -> tuple[date | None, bool, list[Problem]]:
@@ -650,10 +996,14 @@ def _import_key(
     year_only: bool,
     village: str | None,
     cccd: str | None,
+    old_id: str | None = None,
 ) -> str:
     """Identity of a person across imports of the same list, even if rows move."""
     if cccd:
         return f"cccd:{cccd}"
+    if old_id:
+        # A CMND is as personal as a CCCD; its own prefix keeps the two number spaces apart.
+        return f"cmnd:{old_id}"
     if date_of_birth is None:
         born = ""
     elif year_only:
