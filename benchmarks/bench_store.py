@@ -250,10 +250,68 @@ def pull_figures(households: int, size: int = 1_000, rounds: int = 5) -> list[Fi
     ]
 
 
+def quote_figures(count: int = 300) -> list[Figure]:
+    """Quoting BHYT for a household of seven, each by their own group, card and ladder place.
+
+    Floor: the same member rows read bare, and the seven amounts worked in plain integers.
+    The issue's target is absolute (≤ 2 ms); the note says whether it holds.
+    """
+    import datetime as dt
+
+    on = dt.date(2026, 12, 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "ours", clock=SystemClock())
+        household = ws.households.add(
+            province_code="15", commune_code="99001", village="Bản Phố", head_name="Giàng Seo Sử"
+        )
+        people = [
+            {"full_name": "Giàng Seo Sử", "bhyt_card": "GD4151512345678",
+             "bhyt_expiry": "2026-12-31"},
+            {"full_name": "Vàng Thị Mai"},
+            {"full_name": "Giàng A Páo", "bhyt_group": "student"},
+            {"full_name": "Giàng Thị Dợ", "bhyt_group": "near_poor"},
+            {"full_name": "Giàng A Lử"},
+            {"full_name": "Giàng Thị Chở"},
+            {"full_name": "Giàng A Chứ"},
+        ]  # fmt: skip
+        ids = [ws.members.add(household.id, **p).id for p in people]
+        ours = []
+        for _ in range(count):
+            start = time.perf_counter()
+            ws.pledges.quote_household_bhyt(household.id, member_ids=ids, months=12, on=on)
+            ours.append(time.perf_counter() - start)
+        conn = ws.store.conn
+        floor = []
+        for _ in range(count):
+            start = time.perf_counter()
+            rows = conn.execute(
+                "SELECT * FROM member WHERE household_id = ? AND removed = 0", (household.id,)
+            ).fetchall()
+            amounts = [113_850 * step // 100 * 12 for step in (100, 70, 60, 50, 40)] + [
+                113_850 * 12 // 2,
+                113_850 * 12 * 3 // 10,
+            ]
+            assert len(rows) == len(amounts)
+            floor.append(time.perf_counter() - start)
+        ws.close()
+    p50 = percentile(ours, 50) * 1000
+    return [
+        Figure(
+            "quote BHYT for a household of 7 (per person)",
+            p50,
+            percentile(floor, 50) * 1000,
+            "ms",
+            None,
+            note=f"target ≤ 2 ms: {'met' if p50 <= 2 else 'MISSED'}; floor: bare rows + ints",
+        )
+    ]
+
+
 def run(quick: bool = False) -> list[Figure]:
     households = 2_500 if quick else 25_000
     return (
-        search_figures(households)
+        quote_figures(100 if quick else 300)
+        + search_figures(households)
         + visit_figures(100 if quick else 300)
         + import_figures(100 if quick else 500)
         + pull_figures(households)
