@@ -97,6 +97,9 @@ def create_demo(
             code="bad_count",
         )
     rng = random.Random(seed)
+    # Cards and BHXH states draw from their own sequence, so the households, names and
+    # visits of a seed stay what they were before cards were part of the demo.
+    cards = random.Random(f"{seed}-cards")
     store = workspace.store
     # The demo agent and commune, unless the agent has set their own.
     for key, value in (
@@ -115,7 +118,7 @@ def create_demo(
     for start in range(0, households, chunk):
         with workspace.store.transaction():
             for _ in range(start, min(start + chunk, households)):
-                _one_household(workspace, rng, today, now, counts)
+                _one_household(workspace, rng, cards, today, now, counts)
         if on_progress:
             on_progress(min(start + chunk, households), households)
     return DemoSummary(
@@ -130,6 +133,7 @@ def create_demo(
 def _one_household(
     ws: Workspace,
     rng: random.Random,
+    cards: random.Random,
     today: dt.date,
     now: dt.datetime,
     counts: dict[str, int],
@@ -174,8 +178,10 @@ def _one_household(
     if rng.random() < 0.2:
         people.append((f"{family} {rng.choice(males)}", _date(rng, 1940, 1958), "male", "Bố"))
     member_ids = []
+    joining = []
     for name, born, sex, relation in people:
         adult = (today - born).days >= 14 * 365
+        participation = _participation(cards, groups, born, today)
         member = ws.members.add(
             household.id,
             full_name=name,
@@ -185,8 +191,11 @@ def _one_household(
             ethnicity=ethnicity,
             cccd=_cccd(rng, sex, born) if adult else None,
             covered_by="HN" if "poor" in groups else None,
+            **participation,
         )
         member_ids.append(member.id)
+        if participation.get("bhyt_group") in (None, "household", "near_poor", "student"):
+            joining.append(member.id)
         counts["members"] += 1
     for _ in range(rng.choice((0, 1, 1, 2))):
         days_ago = rng.randint(1, 60)
@@ -208,10 +217,10 @@ def _one_household(
             notes="Hẹn sau thu hoạch" if next_visit else "",
         )
         counts["visits"] += 1
-    if "poor" not in groups and rng.random() < 0.3:
+    if "poor" not in groups and rng.random() < 0.3 and joining:
         months = rng.choice((3, 6, 12))
         pledges = ws.pledges.pledge_bhyt_household(
-            household.id, member_ids=member_ids, months=months, start=today
+            household.id, member_ids=joining, months=months, start=today
         )
         counts["pledges"] += len(pledges)
     if rng.random() < 0.15:
@@ -220,3 +229,31 @@ def _one_household(
         income = rng.choice((floor, floor, floor + 500_000))
         ws.pledges.pledge_bhxh(member_ids[0], income=income, months=12, start=today)
         counts["pledges"] += 1
+
+
+def _participation(
+    cards: random.Random, groups: list[str], born: dt.date, today: dt.date
+) -> dict[str, str]:
+    """A person's BHYT group and card as a commune's list shows them: children under 6 and
+    the poor have state-paid cards, near-poor people their own group, students theirs; most
+    others hold a household card ending somewhere in the year around today, some none."""
+    age_days = (today - born).days
+    if "poor" in groups:
+        return {"bhyt_group": "poor", "bhyt_expiry": _card_end(cards, today, 365)}
+    if age_days < 6 * 365:
+        return {"bhyt_group": "child_under_6", "bhyt_expiry": _card_end(cards, today, 365)}
+    if "near_poor" in groups:
+        group = "near_poor"
+    elif 6 * 365 <= age_days < 22 * 365 and cards.random() < 0.6:
+        group = "student"
+    else:
+        group = "household"
+    roll = cards.random()
+    if roll < 0.25:
+        return {"bhyt_group": group}  # never insured: to be found and visited
+    return {"bhyt_group": group, "bhyt_expiry": _card_end(cards, today, 180)}
+
+
+def _card_end(cards: random.Random, today: dt.date, spread: int) -> str:
+    """A card's last day within `spread` days before or after today."""
+    return (today + dt.timedelta(days=cards.randint(-spread, spread))).isoformat()
