@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fieldapp.errors import NotFoundError, Problem, raise_if_errors
 from fieldapp.model import MEMBER_EDITABLE_FIELDS, SEXES, Member
@@ -24,6 +25,9 @@ from fieldapp.validation import (
     normalise_cccd,
     old_id_warning,
 )
+
+if TYPE_CHECKING:
+    from fieldapp.policy import Policy
 
 _EDITABLE = MEMBER_EDITABLE_FIELDS
 _PARTICIPATION = (
@@ -119,8 +123,11 @@ def _blank_to_none(value: str | None) -> str | None:
 class Members:
     """People in households. Errors block a change; warnings are stored with the member."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, policy: Callable[[], Policy] | None = None) -> None:
         self.store = store
+        # The policy bounds the supported BHXH months a person can have used (loaded only
+        # when that field is given).
+        self._policy = policy
 
     def _prepare(
         self, values: dict[str, Any], merged: dict[str, Any]
@@ -162,6 +169,8 @@ class Members:
                 out[key] = bool(value)
             elif key in ("bhxh_income", "bhxh_supported_months"):
                 out[key] = _whole(key, value, problems)
+                if key == "bhxh_supported_months" and out[key] is not None:
+                    problems += self._within_support_cap(out[key])
             elif key == "bhxh_code":
                 out[key] = normalise_bhxh_code(value) if value else None
             elif key == "bhyt_card":
@@ -195,6 +204,25 @@ class Members:
             problems += check_bhyt_card(out["bhyt_card"])
         problems += _check_participation(out, state)
         return out, problems
+
+    def _within_support_cap(self, used: int) -> list[Problem]:
+        """The policy's lifetime cap on supported BHXH months: a number above it is a typing
+        mistake, refused rather than quietly capped when quoting."""
+        if self._policy is None:
+            return []
+        cap = self._policy().max_supported_months(self.store.clock.today())
+        if used <= cap:
+            return []
+        return [
+            Problem(
+                "bhxh_supported_months",
+                "over_cap",
+                f"Số tháng đã được hỗ trợ phải từ 0 đến {cap} (tối đa {cap} tháng trong đời), "
+                f"nhận được {used}",
+                f"Supported months used must be from 0 to {cap} (at most {cap} in a "
+                f"lifetime); got {used}",
+            )
+        ]
 
     def add(
         self,

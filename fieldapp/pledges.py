@@ -19,6 +19,7 @@ from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.clock import iso_utc
 from sync.protocol.errors import FieldappError
+from sync.protocol.money import format_vnd
 
 # Household groups that carry a BHXH tự nguyện central-support share (DOMAIN.md §3).
 BHXH_SUPPORT_GROUPS = ("poor", "near_poor", "ethnic_minority", "island")
@@ -56,7 +57,6 @@ class Requote:
     def line(self, lang: str | None = None) -> str:
         """ "Nguyễn Văn A: 1.263.600 đ → 1.366.200 đ" for a dialog or the terminal."""
         from sync.protocol.i18n import say
-        from sync.protocol.money import format_vnd
 
         old, new = format_vnd(self.old["payable"]), format_vnd(self.new["payable"])
         return say(
@@ -542,10 +542,11 @@ class Pledges:
                 self._change_status(
                     old.id,
                     "superseded",
+                    # The new pledge names this one (params.supersedes).
                     reason=(
                         f"Tính lại khi thu tiền ngày {requote.on:%d/%m/%Y} theo chính sách "
-                        f"{requote.policy_version}: {requote.old['payable']} → "
-                        f"{requote.new['payable']} đồng; thay bằng cam kết {new_id}"
+                        f"{requote.policy_version}: {format_vnd(requote.old['payable'])} → "
+                        f"{format_vnd(requote.new['payable'])}"
                     ),
                     receipt_id=None,
                 )

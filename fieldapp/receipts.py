@@ -114,6 +114,10 @@ class RequoteNeeded(FieldappError):
         )
 
 
+def _amounts(requotes: Sequence[Requote]) -> dict[str, dict[str, int]]:
+    return {r.pledge.id: r.new for r in requotes}
+
+
 def _paid_period(
     pledges: Sequence[sqlite3.Row], periods: dict[str, tuple[dt.date | None, dt.date | None]]
 ) -> tuple[dt.date, dt.date]:
@@ -215,13 +219,16 @@ class Receipts:
         pledge_ids: Sequence[str],
         payer_member_id: str | None = None,
         requote: bool = False,
+        seen: Sequence[Requote] | None = None,
     ) -> Receipt:
         """Record the payment of these pledges on the next free receipt number.
 
         Every pledge is first quoted again under the rules in force on the payment date. If
         an amount differs, the payment is refused (`requote_needed`, naming old and new
         amounts) unless `requote`: then each such pledge is replaced by a new one at the new
-        amount (the old one marked superseded) and the new ones are paid.
+        amount (the old one marked superseded) and the new ones are paid. `seen` holds the
+        re-quotes the agent was shown: if the rules give anything else by now, the payment is
+        refused again rather than charging an amount nobody saw.
         Number, receipt, re-quotes, the pledges' "paid" events and the members' new card or
         BHXH months are one transaction: all of it is recorded, or nothing.
         """
@@ -257,6 +264,8 @@ class Receipts:
             quote = self.pledges.payment_quote(pledge_ids, self._today())
             if quote.requotes and not requote:
                 raise RequoteNeeded(quote.requotes)
+            if seen is not None and _amounts(quote.requotes) != _amounts(seen):
+                raise RequoteNeeded(quote.requotes or list(seen))
             if quote.requotes:
                 replaced = self.pledges.apply_requotes(quote.requotes)
                 pledge_ids = [replaced.get(pid, pid) for pid in pledge_ids]

@@ -70,7 +70,7 @@ class Workspace(AbstractContextManager["Workspace"]):
         self.store = store
         self._policy = policy
         self.households = Households(store)
-        self.members = Members(store)
+        self.members = Members(store, policy=lambda: self.policy)
         self.visits: Visits = _AgentVisits(store, lambda: self.agent_id)
         self.search = Search(store)
 

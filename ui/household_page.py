@@ -34,7 +34,7 @@ from sync.protocol.labels import (
     topic_label,
 )
 from sync.protocol.money import format_vnd
-from ui.labels import date_text, moment_text, month_label
+from ui.labels import bhyt_group_text, date_text, moment_text, month_label, month_text
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
 from ui.receipts import LAYOUTS, layout_label, receipt_columns
@@ -65,6 +65,23 @@ def load_household(ws: Workspace, household_id: str) -> HouseholdData:
 def _warnings(member: Member) -> str:
     key = "en" if i18n.language() == "en" else "vi"
     return "; ".join(w.get(key, "") for w in member.warnings)
+
+
+def _card(member: Member) -> str:
+    """The card number (or the other group's note) and its last valid day."""
+    card = member.bhyt_card or member.covered_by or ""
+    if member.bhyt_expiry:
+        until = say("đến {day}", "to {day}").format(day=date_text(member.bhyt_expiry))
+        return f"{card} ({until})" if card else until
+    return card
+
+
+def _bhxh(member: Member) -> str:
+    if member.bhxh_paid_through:
+        return say("Đã đóng đến {month}", "Paid through {month}").format(
+            month=month_text(member.bhxh_paid_through)
+        )
+    return say("Đang tham gia", "Participating") if member.bhxh_participating else ""
 
 
 def _table(model: RecordsModel) -> QTableView:
@@ -125,10 +142,12 @@ class HouseholdPage(QWidget):
                 ),
                 Column(lambda: say("Giới tính", "Sex"), lambda m: sex_label(m.sex)),
                 Column(lambda: say("CCCD", "ID card (CCCD)"), lambda m: m.cccd or ""),
+                Column(lambda: say("Thẻ BHYT", "Health card"), _card),
                 Column(
-                    lambda: say("Thẻ BHYT", "Health card"),
-                    lambda m: m.covered_by or m.bhyt_card or "",
+                    lambda: say("Nhóm BHYT", "BHYT group"),
+                    lambda m: bhyt_group_text(m.bhyt_group_effective),
                 ),
+                Column(lambda: say("BHXH tự nguyện", "Voluntary BHXH"), _bhxh),
                 Column(lambda: say("Cảnh báo", "Warnings"), _warnings),
             ],
             highlight=lambda m: bool(m.warnings),

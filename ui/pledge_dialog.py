@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -15,29 +17,41 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
+    QPushButton,
     QRadioButton,
     QSpinBox,
     QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from fieldapp.calculator import BHXH_GROUPS, ContributionResult
+from fieldapp.calculator import BHXH_GROUPS, ContributionResult, PersonQuote
 from fieldapp.model import Household, Member, Pledge
-from fieldapp.pledges import bhxh_groups_of
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
 from sync.protocol.labels import group_label, scheme_label, status_label
 from sync.protocol.money import format_vnd
-from ui.labels import moment_text
+from ui.forms import WARNING_STYLE
+from ui.labels import (
+    bhyt_group_text,
+    card_period_text,
+    card_rule_text,
+    ladder_text,
+    moment_text,
+    month_text,
+)
 from ui.operations import Operations
 
 QUOTE_DELAY_MS = 120
+# Columns of the BHYT table: one row per member of the household.
+NAME, GROUP, LADDER, PAYABLE, SUPPORT, CARD = range(6)
+DISABLED_STYLE = "QTableWidget::item:disabled { color: #777; }"
 
 
 @dataclass(frozen=True)
@@ -54,23 +68,38 @@ class PledgeContext:
     income_ceiling: int
     default_groups: list[str]
     bhyt_support_groups: tuple[str, ...] = ()
+    # Each member's BHYT group as the core counts it, and the groups someone else pays for.
+    bhyt_groups: dict[str, str] = field(default_factory=dict)
+    covered_groups: tuple[str, ...] = ()
+    # (days a new card waits, months of gap that make a card new); None: no card rule.
+    card_rule: tuple[int, int] | None = None
+    # Each member's own BHXH support groups, and whether the ethnic group was assumed.
+    bhxh_groups: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
+    max_supported_months: int = 0
 
 
 def load_pledge_context(ws: Workspace, household_id: str) -> PledgeContext:
     household = ws.households.get(household_id)
+    members = ws.members.of_household(household_id)
     today = ws.today()
     policy = ws.policy
+    own = {m.id: ws.pledges.bhxh_groups(m.id) for m in members}
     return PledgeContext(
         household=household,
-        members=ws.members.of_household(household_id),
+        members=members,
         today=today,
         bhyt_periods=policy.bhyt_periods(today),
         bhxh_periods=policy.bhxh_periods(today),
         lump_max_years=policy.lump_sum_max_years(today),
         income_floor=policy.rural_poverty_line(today),
         income_ceiling=policy.bhxh_ceiling(today),
-        default_groups=bhxh_groups_of(household.groups),
+        default_groups=own[members[0].id][0] if members else ["other"],
         bhyt_support_groups=policy.bhyt_support_groups(),
+        bhyt_groups={m.id: m.bhyt_group_effective for m in members},
+        covered_groups=tuple(policy.bhyt.covered_elsewhere_groups),
+        card_rule=policy.card_rule(today),
+        bhxh_groups=own,
+        max_supported_months=policy.max_supported_months(today),
     )
 
 
@@ -82,6 +111,28 @@ def _affected(unconfirmed: tuple[str, ...]) -> set[str]:
             figures.add("local_support")
         elif "support" in key:
             figures.add("central_support")
+        elif "return" not in key:
+            figures.add("gross")
+    if figures:
+        figures.add("payable")
+    return figures
+
+
+def _person_affected(unconfirmed: Sequence[str], person: PersonQuote) -> set[str]:
+    """Which of one person's figures rest on an unconfirmed item: a support share only for
+    its own group, the ladder only for those on it, the base figure and rate for everyone."""
+    figures: set[str] = set()
+    for key in unconfirmed:
+        own_group = key.rsplit(".", 1)[-1] == person.group
+        if "local" in key:
+            if own_group:
+                figures.add("local_support")
+        elif "support" in key:
+            if own_group:
+                figures.add("central_support")
+        elif "ladder" in key:
+            if person.position is not None:
+                figures.add("gross")
         elif "return" not in key:
             figures.add("gross")
     if figures:
@@ -102,6 +153,8 @@ class PledgeDialog(QDialog):
         self._context = context
         self._quote_generation = 0
         self.result: ContributionResult | None = None
+        # The members the BHYT result is for, in the order of result.people.
+        self.quoted_ids: list[str] = []
         self.saved_pledges: list[Pledge] = []
 
         self.heading = QLabel()
@@ -113,39 +166,74 @@ class PledgeDialog(QDialog):
         self.scheme_group.addButton(self.bhxh_radio, 1)
         self.bhyt_radio.setChecked(True)
 
-        # BHYT hộ gia đình: who joins, for how long.
-        self.bhyt_members_label = QLabel()
-        self.bhyt_members = QListWidget()
-        for member in context.members:
-            item = QListWidgetItem()
-            item.setData(Qt.ItemDataRole.UserRole, member.id)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                Qt.CheckState.Unchecked if member.covered_by else Qt.CheckState.Checked
-            )
-            self.bhyt_members.addItem(item)
+        # BHYT hộ gia đình: who joins, each by their own group, for how long.
+        self.bhyt_table = QTableWidget(len(context.members), 6)
+        self.bhyt_table.setObjectName("bhytPeople")
+        self.bhyt_table.verticalHeader().hide()
+        self.bhyt_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.bhyt_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.bhyt_table.setWordWrap(False)
+        self.bhyt_table.setStyleSheet(DISABLED_STYLE)
+        for row, member in enumerate(context.members):
+            name = QTableWidgetItem(member.full_name)
+            name.setData(Qt.ItemDataRole.UserRole, member.id)
+            if self.is_covered(member.id):
+                # Someone else pays for this card: shown, never ticked.
+                name.setFlags(Qt.ItemFlag.NoItemFlags)
+            else:
+                name.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+                name.setCheckState(Qt.CheckState.Checked)
+            self.bhyt_table.setItem(row, NAME, name)
+            for column in range(GROUP, CARD + 1):
+                item = QTableWidgetItem()
+                item.setFlags(
+                    Qt.ItemFlag.NoItemFlags
+                    if self.is_covered(member.id)
+                    else Qt.ItemFlag.ItemIsEnabled
+                )
+                if column in (PAYABLE, SUPPORT):
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.bhyt_table.setItem(row, column, item)
+            if self.is_covered(member.id):
+                self.bhyt_table.setSpan(row, LADDER, 1, CARD - LADDER + 1)
+        header = self.bhyt_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.bhyt_months_label = QLabel()
         self.bhyt_months = QComboBox()
         for months in context.bhyt_periods:
             self.bhyt_months.addItem("", months)
         self.bhyt_months.setCurrentIndex(self.bhyt_months.count() - 1)
-        # The agent picks the support group: which card group applies is their judgement.
+        # Each member counts in their own group; the agent may put everyone in one group.
         self.bhyt_support_label = QLabel()
         self.bhyt_support = QComboBox()
         self.bhyt_support.addItem("", None)
         for group in context.bhyt_support_groups:
             self.bhyt_support.addItem("", group)
         bhyt_page = QWidget()
-        bhyt_form = QFormLayout(bhyt_page)
-        bhyt_form.addRow(self.bhyt_members_label, self.bhyt_members)
-        bhyt_form.addRow(self.bhyt_months_label, self.bhyt_months)
-        bhyt_form.addRow(self.bhyt_support_label, self.bhyt_support)
+        bhyt_column = QVBoxLayout(bhyt_page)
+        bhyt_column.setContentsMargins(0, 0, 0, 0)
+        bhyt_column.addWidget(self.bhyt_table, 1)
+        bhyt_choices = QHBoxLayout()
+        bhyt_choices.addWidget(self.bhyt_months_label)
+        bhyt_choices.addWidget(self.bhyt_months)
+        bhyt_choices.addSpacing(24)
+        bhyt_choices.addWidget(self.bhyt_support_label)
+        bhyt_choices.addWidget(self.bhyt_support)
+        bhyt_choices.addStretch(1)
+        bhyt_column.addLayout(bhyt_choices)
 
         # BHXH tự nguyện: one member, an income, support groups, a period or a lump sum.
         self.bhxh_member_label = QLabel()
         self.bhxh_member = QComboBox()
         for member in context.members:
             self.bhxh_member.addItem(member.full_name, member.id)
+        self.own_groups_label = QLabel()
+        self.own_groups = QLabel()
+        self.own_groups.setObjectName("ownGroups")
+        self.own_groups.setWordWrap(True)
         self.income_label = QLabel()
         self.income_spin = QSpinBox()
         self.income_spin.setRange(context.income_floor, context.income_ceiling)
@@ -162,7 +250,6 @@ class PledgeDialog(QDialog):
         groups_grid.setContentsMargins(0, 0, 0, 0)
         for i, group in enumerate(BHXH_GROUPS):
             box = QCheckBox()
-            box.setChecked(group in context.default_groups)
             self.group_boxes[group] = box
             groups_grid.addWidget(box, i // 3, i % 3)
         self.period_label = QLabel()
@@ -173,12 +260,37 @@ class PledgeDialog(QDialog):
         for _period in self.periods:
             self.period_combo.addItem("")
         self.select_period(12, None)
+        # The months whose income floor is above the chosen income, and the support cap.
+        self.floor_warning = QLabel()
+        self.floor_warning.setObjectName("floorWarning")
+        self.floor_warning.setWordWrap(True)
+        self.floor_warning.setStyleSheet(WARNING_STYLE)
+        self.floor_warning.hide()
+        self.raise_income_button = QPushButton()
+        self.raise_income_button.hide()
+        self.raise_income_button.clicked.connect(self._raise_income)
+        self.supported_warning = QLabel()
+        self.supported_warning.setObjectName("supportedWarning")
+        self.supported_warning.setWordWrap(True)
+        self.supported_warning.setStyleSheet(WARNING_STYLE)
+        self.supported_warning.hide()
+        # Fields as wide as their content needs, not the whole dialog.
+        for wide in (self.bhxh_member, self.income_spin, self.period_combo):
+            wide.setMaximumWidth(460)
+        groups_widget.setMaximumWidth(760)
         bhxh_page = QWidget()
         bhxh_form = QFormLayout(bhxh_page)
+        bhxh_form.setContentsMargins(0, 0, 0, 0)
         bhxh_form.addRow(self.bhxh_member_label, self.bhxh_member)
+        bhxh_form.addRow(self.own_groups_label, self.own_groups)
         bhxh_form.addRow(self.income_label, self.income_spin)
         bhxh_form.addRow(self.groups_label, groups_widget)
         bhxh_form.addRow(self.period_label, self.period_combo)
+        floor_row = QHBoxLayout()
+        floor_row.addWidget(self.floor_warning, 1)
+        floor_row.addWidget(self.raise_income_button, 0, Qt.AlignmentFlag.AlignTop)
+        bhxh_form.addRow(floor_row)
+        bhxh_form.addRow(self.supported_warning)
 
         self.pages = QStackedWidget()
         self.pages.addWidget(bhyt_page)
@@ -197,6 +309,7 @@ class PledgeDialog(QDialog):
         self.figure_captions["payable"].setStyleSheet("font-size: 13pt; font-weight: bold;")
         self.period_note = QLabel()
         self.lines_label = QLabel()
+        self.lines_label.setWordWrap(True)
         self.notes_label = QLabel()
         self.notes_label.setWordWrap(True)
         self.notes_label.setStyleSheet("color: #8a5300;")
@@ -212,16 +325,24 @@ class PledgeDialog(QDialog):
         for row, key in enumerate(self.figures):
             figures.addWidget(self.figure_captions[key], row, 0)
             figures.addWidget(self.figures[key], row, 1)
+        figures.addWidget(self.period_note, len(self.figures), 0, 1, 2)
+        figures.addWidget(self.version_label, len(self.figures) + 1, 0, 1, 2)
         figures.setColumnStretch(0, 1)
-        result_box = QVBoxLayout()
-        result_box.addLayout(figures)
-        result_box.addWidget(self.period_note)
-        result_box.addWidget(self.lines_label)
-        result_box.addWidget(self.notes_label)
-        result_box.addWidget(self.version_label)
-        result_box.addWidget(self.error_label)
-        result_box.addWidget(self.history_label)
-        result_box.addStretch(1)
+        figures.setRowStretch(len(self.figures) + 2, 1)
+        figures_widget = QWidget()
+        figures_widget.setLayout(figures)
+        # A fixed width keeps the figures whole whatever the length of the notes beside them.
+        figures_widget.setFixedWidth(440)
+        details = QVBoxLayout()
+        details.addWidget(self.lines_label)
+        details.addWidget(self.notes_label)
+        details.addWidget(self.error_label)
+        details.addWidget(self.history_label)
+        details.addStretch(1)
+        result_box = QHBoxLayout()
+        result_box.addWidget(figures_widget)
+        result_box.addSpacing(16)
+        result_box.addLayout(details, 1)
         result_widget = QWidget()
         result_widget.setLayout(result_box)
         result_widget.setObjectName("resultPanel")
@@ -237,17 +358,11 @@ class PledgeDialog(QDialog):
         schemes.addWidget(self.bhyt_radio)
         schemes.addWidget(self.bhxh_radio)
         schemes.addStretch(1)
-        left = QVBoxLayout()
-        left.addLayout(schemes)
-        left.addWidget(self.pages, 1)
-        body = QHBoxLayout()
-        # A fixed width keeps the figures whole whatever the length of the detail lines.
-        result_widget.setFixedWidth(520)
-        body.addLayout(left, 1)
-        body.addWidget(result_widget)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
-        layout.addLayout(body, 1)
+        layout.addLayout(schemes)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(result_widget)
         layout.addWidget(self.buttons)
 
         self._timer = QTimer(self)
@@ -255,17 +370,20 @@ class PledgeDialog(QDialog):
         self._timer.setInterval(QUOTE_DELAY_MS)
         self._timer.timeout.connect(self.quote_now)
         self.scheme_group.idToggled.connect(self._scheme_toggled)
-        self.bhyt_members.itemChanged.connect(lambda _item: self._timer.start())
+        self.bhyt_table.itemChanged.connect(self._bhyt_item_changed)
         self.bhyt_months.currentIndexChanged.connect(lambda _i: self._timer.start())
         self.bhyt_support.currentIndexChanged.connect(lambda _i: self._timer.start())
-        self.bhxh_member.currentIndexChanged.connect(lambda _i: self._timer.start())
+        self.bhxh_member.currentIndexChanged.connect(lambda _i: self._bhxh_member_changed())
         self.income_spin.valueChanged.connect(lambda _v: self._timer.start())
         self.period_combo.currentIndexChanged.connect(lambda _i: self._timer.start())
         for box in self.group_boxes.values():
             box.toggled.connect(lambda _on: self._timer.start())
-        self.resize(1160, 640)
+        self._set_own_groups()
+        self.resize(1280, 660)
         self.retranslate()
         self.quote_now()
+
+    # -- choices --------------------------------------------------------------------------
 
     def scheme(self) -> str:
         return "bhxh_voluntary" if self.bhxh_radio.isChecked() else "bhyt_household"
@@ -282,15 +400,59 @@ class PledgeDialog(QDialog):
         if (months, lump_years) in self.periods:
             self.period_combo.setCurrentIndex(self.periods.index((months, lump_years)))
 
+    def is_covered(self, member_id: str) -> bool:
+        """Whether someone else pays for this member's card (the core refuses to quote them)."""
+        return self._context.bhyt_groups.get(member_id) in self._context.covered_groups
+
     def bhyt_member_ids(self) -> list[str]:
-        return [
-            self.bhyt_members.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(self.bhyt_members.count())
-            if self.bhyt_members.item(i).checkState() == Qt.CheckState.Checked
-        ]
+        ids = []
+        for row in range(self.bhyt_table.rowCount()):
+            item = self.bhyt_table.item(row, NAME)
+            if item.checkState() == Qt.CheckState.Checked:
+                ids.append(str(item.data(Qt.ItemDataRole.UserRole)))
+        return ids
+
+    def set_bhyt_member(self, member_id: str, joining: bool) -> None:
+        """Tick or untick a member in the BHYT table (members covered elsewhere stay out)."""
+        for row in range(self.bhyt_table.rowCount()):
+            item = self.bhyt_table.item(row, NAME)
+            if item.data(Qt.ItemDataRole.UserRole) == member_id and not self.is_covered(member_id):
+                item.setCheckState(Qt.CheckState.Checked if joining else Qt.CheckState.Unchecked)
+
+    def _bhyt_item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() == NAME:
+            self._timer.start()
 
     def bhxh_groups(self) -> list[str]:
         return [g for g, box in self.group_boxes.items() if box.isChecked()]
+
+    def own_bhxh_groups(self) -> tuple[list[str], bool]:
+        member_id = self.bhxh_member.currentData()
+        return self._context.bhxh_groups.get(str(member_id), (self._context.default_groups, False))
+
+    def chosen_bhxh_groups(self) -> list[str] | None:
+        """The ticked groups, or None when they are the person's own (the core's default)."""
+        groups = self.bhxh_groups()
+        return None if set(groups) == set(self.own_bhxh_groups()[0]) else groups
+
+    def _set_own_groups(self) -> None:
+        own, _assumed = self.own_bhxh_groups()
+        for group, box in self.group_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(group in own)
+            box.blockSignals(False)
+        self._render_own_groups()
+
+    def _bhxh_member_changed(self) -> None:
+        self._set_own_groups()
+        self._timer.start()
+
+    def _raise_income(self) -> None:
+        """Choose the highest income floor of the months paid for."""
+        if self.result is not None and self.result.floor_changes:
+            self.income_spin.setValue(max(c.floor for c in self.result.floor_changes))
+
+    # -- quotes ---------------------------------------------------------------------------
 
     def quote_now(self) -> None:
         """Ask the calculator for the current choices; older answers are dropped."""
@@ -298,47 +460,51 @@ class PledgeDialog(QDialog):
         self._quote_generation += 1
         generation = self._quote_generation
         context = self._context
-        province = context.household.province_code
+        member_ids: list[str] = []
         if self.scheme() == "bhyt_household":
-            count = len(self.bhyt_member_ids())
+            member_ids = self.bhyt_member_ids()
             months = int(self.bhyt_months.currentData())
             support_group = self.bhyt_support.currentData()
 
             def quote(ws: Workspace) -> ContributionResult:
-                return ws.pledges.quote_bhyt(
-                    members=count,
+                return ws.pledges.quote_household_bhyt(
+                    context.household.id,
+                    member_ids=member_ids,
                     months=months,
                     on=context.today,
-                    province=province,
                     support_group=support_group,
                 )
 
         else:
+            member_id = str(self.bhxh_member.currentData())
             income = self.income_spin.value()
             months, lump_years = self.period()
-            groups = self.bhxh_groups()
+            groups = self.chosen_bhxh_groups()
 
             def quote(ws: Workspace) -> ContributionResult:
-                return ws.pledges.quote_bhxh(
+                return ws.pledges.quote_member_bhxh(
+                    member_id,
                     income=income,
                     months=months,
-                    groups=groups,
                     on=context.today,
-                    province=province,
+                    groups=groups,
                     lump_years=lump_years,
                 )
 
         self._ops.run_op(
             self,
             quote,
-            success=lambda result: self._show_result(generation, result),
+            success=lambda result: self._show_result(generation, result, member_ids),
             failure=lambda exc: self._show_refusal(generation, exc),
         )
 
-    def _show_result(self, generation: int, result: ContributionResult) -> None:
+    def _show_result(
+        self, generation: int, result: ContributionResult, member_ids: list[str]
+    ) -> None:
         if generation != self._quote_generation:
             return
         self.result = result
+        self.quoted_ids = member_ids
         self.error_label.clear()
         if not self.saved_pledges:
             self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(True)
@@ -351,11 +517,144 @@ class PledgeDialog(QDialog):
             self._ops.show_error(self, exc)
             return
         self.result = None
+        self.quoted_ids = []
         self._render_result()
         self.error_label.setText(exc.message(i18n.language()))
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(False)
 
+    # -- showing the answer ---------------------------------------------------------------
+
+    def person_quote(self, member_id: str) -> PersonQuote | None:
+        """The member's part of the current BHYT quote; None when not in it."""
+        result = self.result
+        if result is None or result.scheme != "bhyt_household":
+            return None
+        for quoted, person in zip(self.quoted_ids, result.people, strict=False):
+            if quoted == member_id:
+                return person
+        return None
+
+    def _render_people(self) -> None:
+        """One row per member: group, ladder place, amounts and card period, or why not."""
+        table, context = self.bhyt_table, self._context
+        unconfirmed = say("(chưa xác nhận)", "(unconfirmed)")
+        rule = context.card_rule
+        wait, gap = (rule[0], rule[1]) if rule else (None, None)
+        table.blockSignals(True)
+        try:
+            for row, member in enumerate(context.members):
+                cells = {c: table.item(row, c) for c in range(GROUP, CARD + 1)}
+                group = context.bhyt_groups.get(member.id)
+                if self.is_covered(member.id):
+                    cells[GROUP].setText(bhyt_group_text(group))
+                    cells[LADDER].setText(
+                        say(
+                            "Không thu qua hộ: đã có thẻ theo nhóm này",
+                            "Nothing to collect: covered by this group",
+                        )
+                    )
+                    continue
+                person = self.person_quote(member.id)
+                if person is None:
+                    override = self.bhyt_support.currentData()
+                    cells[GROUP].setText(bhyt_group_text(override or group))
+                    for column in (LADDER, PAYABLE, SUPPORT, CARD):
+                        cells[column].setText("")
+                    continue
+                marks = _person_affected(self.result.unconfirmed if self.result else (), person)
+                support = person.central_support + person.local_support
+                cells[GROUP].setText(bhyt_group_text(person.group))
+                cells[LADDER].setText(ladder_text(person.position))
+                cells[PAYABLE].setText(
+                    format_vnd(person.payable) + (f" {unconfirmed}" if "payable" in marks else "")
+                )
+                cells[SUPPORT].setText(
+                    format_vnd(support)
+                    + (f" {unconfirmed}" if {"central_support", "local_support"} & marks else "")
+                )
+                cells[CARD].setText(
+                    f"{card_period_text(person.card_valid_from, person.card_valid_to)} "
+                    f"({card_rule_text(person.card_rule, wait_days=wait, gap_months=gap)})"
+                )
+        finally:
+            table.blockSignals(False)
+        table.resizeColumnsToContents()
+        table.resizeRowsToContents()
+
+    def _render_own_groups(self) -> None:
+        own, assumed = self.own_bhxh_groups()
+        text = ", ".join(group_label(g) for g in own)
+        if assumed:
+            text += " " + say(
+                "(chưa ghi dân tộc của người này: theo hộ)",
+                "(this person's ethnicity is not recorded: from the household)",
+            )
+        member = self._selected_bhxh_member()
+        if member is not None and member.bhxh_supported_months:
+            text += " · " + say(
+                "đã được hỗ trợ {used} tháng", "{used} supported months used"
+            ).format(used=member.bhxh_supported_months)
+        if member is not None and member.bhxh_paid_through:
+            text += " · " + say("đã đóng đến tháng {month}", "paid through {month}").format(
+                month=month_text(member.bhxh_paid_through)
+            )
+        self.own_groups.setText(text)
+
+    def _selected_bhxh_member(self) -> Member | None:
+        member_id = self.bhxh_member.currentData()
+        return next((m for m in self._context.members if m.id == member_id), None)
+
+    def _render_bhxh_warnings(self) -> None:
+        result = self.result
+        if result is None or result.scheme != "bhxh_voluntary":
+            self.floor_warning.hide()
+            self.raise_income_button.hide()
+            self.supported_warning.hide()
+            return
+        income = format_vnd(self.income_spin.value())
+        lines = [
+            say(
+                "⚠ Từ tháng {month}, thu nhập tối thiểu là {floor}/tháng, cao hơn mức đang chọn "
+                "({income}): {months} tháng của kỳ này cần ít nhất mức đó.",
+                "⚠ From {month} the income floor is {floor} a month, above the chosen income "
+                "({income}): {months} month(s) of this period need at least that.",
+            ).format(
+                month=f"{change.start:%m/%Y}",
+                floor=format_vnd(change.floor),
+                income=income,
+                months=change.months,
+            )
+            for change in result.floor_changes
+        ]
+        self.floor_warning.setText("\n".join(lines))
+        self.floor_warning.setVisible(bool(lines))
+        floors = [c.floor for c in result.floor_changes if c.floor <= self.income_spin.maximum()]
+        self.raise_income_button.setVisible(bool(floors))
+        if floors:
+            self.raise_income_button.setText(
+                say("Chọn {floor}", "Choose {floor}").format(floor=format_vnd(max(floors)))
+            )
+        capped = result.mode != "back_payment" and result.supported_months < result.months
+        if capped:
+            self.supported_warning.setText(
+                say(
+                    "⚠ Nhà nước chỉ hỗ trợ {supported} trong {months} tháng: người này sắp "
+                    "dùng hết {cap} tháng được hỗ trợ trong đời; các tháng còn lại không được "
+                    "hỗ trợ.",
+                    "⚠ The state supports only {supported} of {months} months: this person "
+                    "reaches the {cap} supported months of a lifetime; the other months get no "
+                    "support.",
+                ).format(
+                    supported=result.supported_months,
+                    months=result.months,
+                    cap=self._context.max_supported_months,
+                )
+            )
+        self.supported_warning.setVisible(capped)
+
     def _render_result(self) -> None:
+        self._render_people()
+        self._render_bhxh_warnings()
         result = self.result
         if result is None:
             for label in self.figures.values():
@@ -386,11 +685,13 @@ class PledgeDialog(QDialog):
                 )
             )
         english = i18n.language() == "en"
+        # BHYT's lines are the table's rows; BHXH's explain the figures.
+        lines = result.lines if result.scheme == "bhxh_voluntary" else ()
         self.lines_label.setText(
             "\n".join(
-                f"• {line.label_en if english else line.label_vi}\n"
-                f"   {format_vnd(line.monthly)} × {line.months} = {format_vnd(line.total)}"
-                for line in result.lines
+                f"• {line.label_en if english else line.label_vi}: "
+                f"{format_vnd(line.monthly)} × {line.months} = {format_vnd(line.total)}"
+                for line in lines
             )
         )
         notes = result.notes if english else result.notes_vi
@@ -400,6 +701,8 @@ class PledgeDialog(QDialog):
                 version=result.policy_version
             )
         )
+
+    # -- saving ---------------------------------------------------------------------------
 
     def save(self) -> None:
         if self.result is None or self.saved_pledges:
@@ -424,7 +727,7 @@ class PledgeDialog(QDialog):
             member_id = self.bhxh_member.currentData()
             income = self.income_spin.value()
             months, lump_years = self.period()
-            groups = self.bhxh_groups()
+            groups = self.chosen_bhxh_groups()
 
             def pledge(ws: Workspace) -> list[Pledge]:
                 return [
@@ -478,19 +781,26 @@ class PledgeDialog(QDialog):
         )
         self.bhyt_radio.setText(scheme_label("bhyt_household"))
         self.bhxh_radio.setText(scheme_label("bhxh_voluntary"))
-        self.bhyt_members_label.setText(say("Thành viên tham gia", "Members joining"))
-        for member, i in zip(self._context.members, range(self.bhyt_members.count()), strict=True):
-            text = member.full_name
-            if member.covered_by:
-                text += " " + say("(đã có thẻ: {group})", "(already covered: {group})").format(
-                    group=member.covered_by
-                )
-            self.bhyt_members.item(i).setText(text)
+        self.bhyt_table.setHorizontalHeaderLabels(
+            [
+                say("Thành viên tham gia", "Member joining"),
+                say("Nhóm BHYT", "BHYT group"),
+                say("Thứ tự", "Ladder place"),
+                say("Phải đóng", "Payable"),
+                say("Ngân sách hỗ trợ", "State support"),
+                say("Thẻ có giá trị", "Card valid"),
+            ]
+        )
         self.bhyt_months_label.setText(say("Thời hạn", "Period"))
-        self.bhyt_support_label.setText(say("Nhóm được hỗ trợ", "Support groups"))
-        self.bhyt_support.setItemText(0, say("(không có)", "(none)"))
+        self.bhyt_support_label.setText(say("Nhóm được hỗ trợ", "Support group"))
+        self.bhyt_support.setItemText(0, say("Theo nhóm của từng người", "Each member's own group"))
         for i in range(1, self.bhyt_support.count()):
-            self.bhyt_support.setItemText(i, group_label(self.bhyt_support.itemData(i)))
+            self.bhyt_support.setItemText(
+                i,
+                say("Tất cả theo nhóm: {group}", "Everyone as: {group}").format(
+                    group=bhyt_group_text(self.bhyt_support.itemData(i))
+                ),
+            )
         for i in range(self.bhyt_months.count()):
             self.bhyt_months.setItemText(
                 i,
@@ -499,6 +809,7 @@ class PledgeDialog(QDialog):
                 ),
             )
         self.bhxh_member_label.setText(say("Người tham gia", "Participant"))
+        self.own_groups_label.setText(say("Nhóm của người này", "This person's groups"))
         self.income_label.setText(say("Thu nhập chọn đóng (tháng)", "Chosen monthly income"))
         self.groups_label.setText(say("Nhóm được hỗ trợ", "Support groups"))
         for group, box in self.group_boxes.items():
@@ -523,5 +834,6 @@ class PledgeDialog(QDialog):
             say("Lưu cam kết", "Save pledge")
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Close).setText(say("Đóng", "Close"))
+        self._render_own_groups()
         self._render_result()
         self._render_history()

@@ -19,13 +19,16 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from fieldapp.errors import ValidationError
 from fieldapp.model import Household, Member, Pledge
-from fieldapp.receipts import Receipt, ReceiptBook
+from fieldapp.pledges import Requote
+from fieldapp.receipts import Receipt, ReceiptBook, RequoteNeeded
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
@@ -106,6 +109,157 @@ def load_payment_context(ws: Workspace, household_id: str, pledge_ids: list[str]
     )
 
 
+@dataclass(frozen=True)
+class Payment:
+    """An issued receipt and the pledges it paid (new ones where the amounts were re-quoted)."""
+
+    receipt: Receipt
+    pledges: list[Pledge]
+
+
+def issue_payment(
+    ws: Workspace,
+    pledge_ids: list[str],
+    payer_member_id: str | None,
+    *,
+    seen: list[Requote] | None = None,
+) -> Payment:
+    """Take the payment; with the re-quotes the agent accepted (`seen`), pledges whose
+    amounts changed are replaced first — refused if the rules now say anything else."""
+    receipt = ws.receipts.issue(
+        pledge_ids=pledge_ids,
+        payer_member_id=payer_member_id,
+        requote=seen is not None,
+        seen=seen,
+    )
+    return Payment(receipt, [ws.pledges.get(p) for p in receipt.pledge_ids])
+
+
+class RequoteDialog(QDialog):
+    """The amounts under the rules in force on the payment day differ from the pledge's:
+    show old → new for each member and ask whether to take the new amount or nothing."""
+
+    def __init__(self, requotes: list[Requote], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.requotes = requotes
+        self.heading = QLabel()
+        self.heading.setProperty("role", "title")
+        self.explanation = QLabel()
+        self.explanation.setObjectName("explanation")
+        self.explanation.setWordWrap(True)
+        # Amounts right-aligned, so that old and new line up digit under digit.
+        self.table = QTableWidget(len(requotes), 5)
+        self.table.setObjectName("requotes")
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for row, requote in enumerate(requotes):
+            old, new = requote.old["payable"], requote.new["payable"]
+            cells = (
+                requote.member_name,
+                scheme_label(requote.pledge.scheme),
+                format_vnd(old),
+                format_vnd(new),
+                _signed(new - old),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column >= 2:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(row, column, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.resizeRowsToContents()
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setFixedHeight(
+            min(rows, 8 * 32) + header.sizeHint().height() + 2 * self.table.frameWidth()
+        )
+        self.total_label = QLabel()
+        self.total_label.setObjectName("total")
+        self.total_label.setStyleSheet("font-size: 14pt; font-weight: bold;")
+        self.notes_label = QLabel()
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setStyleSheet("color: #8a5300;")
+        self.buttons = QDialogButtonBox()
+        self.requote_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.decline_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.RejectRole)
+        self.requote_button.setObjectName("requote")
+        self.decline_button.setObjectName("decline")
+        self.requote_button.clicked.connect(self.accept)
+        self.decline_button.clicked.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.explanation)
+        layout.addWidget(self.table)
+        layout.addWidget(self.total_label)
+        layout.addWidget(self.notes_label)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.resize(860, 360)
+        self.retranslate()
+        # Nothing is taken unless the agent says so: Enter does not re-quote.
+        self.decline_button.setDefault(True)
+        self.decline_button.setFocus()
+
+    def old_total(self) -> int:
+        return sum(r.old["payable"] for r in self.requotes)
+
+    def new_total(self) -> int:
+        return sum(r.new["payable"] for r in self.requotes)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(say("Mức đóng đã thay đổi", "The amounts have changed"))
+        self.heading.setText(
+            say("Cần tính lại trước khi thu tiền", "Re-quote before taking the money")
+        )
+        first = self.requotes[0]
+        versions = ", ".join(sorted({r.policy_version for r in self.requotes}))
+        pledged = sorted({date_text(r.pledge.start_date) for r in self.requotes})
+        self.explanation.setText(
+            say(
+                "Cam kết được tính ngày {pledged}. Theo quy định áp dụng ngày {day} (chính sách "
+                "{version}), số tiền phải đóng đã khác. Không thu theo số tiền cũ: tính lại "
+                "theo mức mới, hoặc chưa thu lần này.",
+                "The pledge was quoted on {pledged}. Under the rules in force on {day} (policy "
+                "{version}) the amounts are different. The old amount is not taken: re-quote "
+                "at the new amount, or take nothing now.",
+            ).format(pledged=", ".join(pledged), day=date_text(first.on), version=versions)
+        )
+        self.table.setHorizontalHeaderLabels(
+            [
+                say("Người tham gia", "Participant"),
+                say("Loại", "Scheme"),
+                say("Lúc cam kết", "When pledged"),
+                say("Nay phải đóng", "Payable now"),
+                say("Chênh lệch", "Difference"),
+            ]
+        )
+        for row, requote in enumerate(self.requotes):
+            self.table.item(row, 1).setText(scheme_label(requote.pledge.scheme))
+        self.total_label.setText(
+            say("Tổng cộng: {old} → {new}", "Total: {old} → {new}").format(
+                old=format_vnd(self.old_total()), new=format_vnd(self.new_total())
+            )
+        )
+        notes: list[str] = []
+        for requote in self.requotes:
+            for note in requote.notes_en if i18n.language() == "en" else requote.notes_vi:
+                if note not in notes:
+                    notes.append(note)
+        self.notes_label.setText("\n".join(f"⚠ {n}" for n in notes))
+        self.notes_label.setVisible(bool(notes))
+        self.requote_button.setText(say("Tính lại và thu tiền", "Re-quote and take payment"))
+        self.decline_button.setText(say("Không thu", "Do not take payment"))
+
+
+def _signed(amount: int) -> str:
+    return ("+" if amount > 0 else "") + format_vnd(amount)
+
+
 class PaymentDialog(QDialog):
     """Confirm who pays what on which receipt number; the core issues the receipt."""
 
@@ -120,6 +274,8 @@ class PaymentDialog(QDialog):
         self.context = context
         self.book = context.book
         self.receipt: Receipt | None = None
+        # Open while the agent decides about changed amounts.
+        self.requote_dialog: RequoteDialog | None = None
         names = {m.id: m.full_name for m in context.members}
 
         self.heading = QLabel()
@@ -227,22 +383,65 @@ class PaymentDialog(QDialog):
         return str(value) if value else None
 
     def confirm(self) -> None:
-        """Issue the receipt through the core; its refusal is shown here, nothing is recorded."""
-        if self.receipt is not None:
+        """Ask the core whether the rules on the payment day give other amounts; if not,
+        issue the receipt. A refusal is shown here and nothing is recorded."""
+        if self.receipt is not None or self.requote_dialog is not None:
             return
         pledge_ids = [p.id for p in self.context.pledges]
-        payer = self.payer_id()
         self.confirm_button.setEnabled(False)
         self.error_label.clear()
         self._ops.run_op(
             self,
-            lambda ws: ws.receipts.issue(pledge_ids=pledge_ids, payer_member_id=payer),
+            lambda ws: ws.receipts.requotes(pledge_ids),
+            success=self._requotes_checked,
+            failure=self._refused,
+        )
+
+    def _requotes_checked(self, requotes: list[Requote]) -> None:
+        if requotes:
+            self._ask_requote(requotes)
+        else:
+            self.issue()
+
+    def issue(self, *, seen: list[Requote] | None = None) -> None:
+        """Issue the receipt through the core; with the accepted re-quotes, at those amounts."""
+        pledge_ids = [p.id for p in self.context.pledges]
+        payer = self.payer_id()
+        self.confirm_button.setEnabled(False)
+        self._ops.run_op(
+            self,
+            lambda ws: issue_payment(ws, pledge_ids, payer, seen=seen),
             success=self._issued,
             failure=self._refused,
         )
 
-    def _issued(self, receipt: Receipt) -> None:
-        self.receipt = receipt
+    def _ask_requote(self, requotes: list[Requote]) -> None:
+        dialog = RequoteDialog(requotes, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.requote_dialog = dialog
+        dialog.accepted.connect(self._requote_accepted)
+        dialog.rejected.connect(self._requote_declined)
+        dialog.open()
+
+    def _requote_accepted(self) -> None:
+        seen = self.requote_dialog.requotes if self.requote_dialog is not None else None
+        self.requote_dialog = None
+        self.issue(seen=seen)
+
+    def _requote_declined(self) -> None:
+        self.requote_dialog = None
+        self.confirm_button.setEnabled(True)
+        self.error_label.setText(
+            say(
+                "Chưa thu tiền: mức đóng hôm nay khác với lúc cam kết. Không có gì được lưu.",
+                "No money taken: today's amounts differ from the pledge. Nothing was recorded.",
+            )
+        )
+
+    def _issued(self, payment: Payment) -> None:
+        self.receipt = payment.receipt
+        self.covers_model.set_records(payment.pledges)
         self.payer_combo.setEnabled(False)
         self.books_button.hide()
         self.confirm_button.hide()
@@ -250,9 +449,13 @@ class PaymentDialog(QDialog):
         self.print_button.setDefault(True)
         self.print_button.setFocus()
         self.retranslate()
-        self.issued.emit(receipt)
+        self.issued.emit(payment.receipt)
 
     def _refused(self, exc: Exception) -> None:
+        if isinstance(exc, RequoteNeeded):
+            # The rules changed between the check and the payment (midnight, a new policy).
+            self._ask_requote(exc.requotes)
+            return
         self.confirm_button.setEnabled(True)
         if not isinstance(exc, FieldappError):
             self._ops.show_error(self, exc)

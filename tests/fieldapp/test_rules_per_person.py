@@ -6,6 +6,7 @@ Each case is one the agents meet; the amounts are worked by hand from the publis
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from fieldapp.policy import load_policy
 from fieldapp.receipts import RequoteNeeded
 from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
+from sync.protocol.money import format_vnd
 from tests.fieldapp.samples import new_household
 
 POLICY = load_policy()
@@ -246,15 +248,27 @@ def test_a_june_pledge_paid_in_july_is_requoted_never_charged_silently(ws_at: An
     assert ws.store.scalar("SELECT count(*) FROM receipt") == 0
     assert {ws.pledges.get(p.id).status for p in old} == {"pledged"}
 
-    receipt = ws.receipts.issue(pledge_ids=[p.id for p in old], requote=True)
+    # The agent accepts the amounts shown; if the rules said anything else by the time the
+    # receipt is issued, it is refused again rather than charging an amount nobody saw.
+    shown = info.value.requotes
+    stale = [dataclasses.replace(shown[0], new={**shown[0].new, "payable": 1}), *shown[1:]]
+    with pytest.raises(RequoteNeeded):
+        ws.receipts.issue(pledge_ids=[p.id for p in old], requote=True, seen=stale)
+    assert ws.store.scalar("SELECT count(*) FROM receipt") == 0
+    receipt = ws.receipts.issue(pledge_ids=[p.id for p in old], requote=True, seen=shown)
     assert receipt.amount == 2_322_540
     assert receipt.number == 1
+    new_amounts = {old[0].id: 1_366_200, old[1].id: 956_340}
     for pledge in old:
         stored = ws.pledges.get(pledge.id)
         assert stored.status == "superseded"
         assert stored.payable == pledge.payable  # the old quote is kept, not overwritten
-        assert "Tính lại khi thu tiền ngày 02/07/2026" in stored.history[-1].reason
+        assert stored.history[-1].reason == (
+            "Tính lại khi thu tiền ngày 02/07/2026 theo chính sách vn-2026.12: "
+            f"{format_vnd(pledge.payable)} → {format_vnd(new_amounts[pledge.id])}"
+        )
     new = [ws.pledges.get(pid) for pid in receipt.pledge_ids]
+    assert [p.payable for p in new] == [1_366_200, 956_340]
     assert [p.params["supersedes"] for p in new] == [p.id for p in old]
     assert [p.status for p in new] == ["paid", "paid"]
     assert [p.policy_version for p in new] == [POLICY.version] * 2
@@ -505,3 +519,16 @@ def test_an_older_store_fills_the_new_fields_from_what_it_knows(
         # An unpaid pledge says nothing about participation.
         assert (m1.bhxh_participating, m1.bhxh_supported_months) == (False, 0)
         assert [e.status for e in ws.pledges.get("p2").history] == ["paid"]
+
+
+def test_supported_months_above_the_lifetime_cap_are_refused(tmp_path: Path) -> None:
+    with Workspace.open(tmp_path, clock=at(dt.date(2026, 12, 4))) as ws:
+        household = new_household(ws)
+        with pytest.raises(ValidationError) as info:
+            ws.members.add(household.id, full_name="Lý A Sử", bhxh_supported_months=500)
+        (problem,) = info.value.problems
+        assert (problem.field, problem.code) == ("bhxh_supported_months", "over_cap")
+        assert "0 đến 120" in problem.vi
+        assert ws.members.count() == 0
+        kept = ws.members.add(household.id, full_name="Lý A Sử", bhxh_supported_months=120)
+        assert kept.bhxh_supported_months == 120

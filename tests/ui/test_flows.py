@@ -6,7 +6,6 @@ import datetime as dt
 
 from PySide6.QtCore import Qt
 
-from fieldapp.pledges import bhxh_groups_of
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
 from sync.protocol.money import format_vnd
@@ -148,35 +147,45 @@ def test_visit_without_an_outcome_is_refused_by_the_core(
     dialog.reject()
 
 
-def test_pledge_shows_calculator_payable(
-    app: App, qtbot, idle, workspace: Workspace, typing
-) -> None:
-    """The pledge dialog shows the calculator's payable; saving stores it with its history."""
-    household_id = _open_first_household(app, qtbot, idle)
+def _open_paying_household(app: App, idle, workspace: Workspace) -> str:
+    """Open a demo household with members who pay for their BHYT through the household."""
+    covered = workspace.policy.bhyt.covered_elsewhere_groups
+    for village in workspace.households.villages():
+        for household in workspace.households.in_village(village):
+            members = workspace.members.of_household(household.id)
+            if len(members) >= 2 and all(m.bhyt_group_effective not in covered for m in members):
+                app.window.open_household(household.id)
+                idle()
+                assert app.window.stack.currentIndex() == HOUSEHOLD
+                return household.id
+    raise AssertionError("the demo has no household paying for its own BHYT")
+
+
+def test_pledge_shows_calculator_payable(app: App, qtbot, idle, workspace: Workspace) -> None:
+    """The pledge dialog shows the core's quote for the ticked members, an unconfirmed support
+    share marks the payable, and saving a BHXH pledge stores the person's own quote."""
+    household_id = _open_paying_household(app, idle, workspace)
     app.window.new_pledge(household_id)
     idle()
     dialog = app.window.dialog
     assert isinstance(dialog, PledgeDialog)
     members = workspace.members.of_household(household_id)
-    household = workspace.households.get(household_id)
-    today = workspace.store.clock.today()
-    joining = [m for m in members if not m.covered_by]
-    if not joining:  # the demo's poor households are covered already; join one anyway
-        joining = members[:1]
-    expected = workspace.pledges.quote_bhyt(
-        members=len(joining), months=12, on=today, province=household.province_code
+    today = workspace.today()
+    assert dialog.bhyt_member_ids() == [m.id for m in members]
+    expected = workspace.pledges.quote_household_bhyt(
+        household_id, member_ids=[m.id for m in members], months=12, on=today
     )
-    qtbot.waitUntil(lambda: dialog.result is not None)
-    assert dialog.figures["payable"].text().startswith(format_vnd(expected.payable))
+    qtbot.waitUntil(lambda: dialog.result == expected)
+    assert dialog.figures["payable"].text() == format_vnd(expected.payable)
 
-    # The near-poor share is marked unconfirmed in the policy table: the figure says so.
-    dialog.bhyt_support.setCurrentIndex(dialog.bhyt_support.findData("near_poor"))
-    supported = workspace.pledges.quote_bhyt(
-        members=len(joining),
+    # The support share of average-income farming households is unconfirmed: the figure says so.
+    dialog.bhyt_support.setCurrentIndex(dialog.bhyt_support.findData("agri_average"))
+    supported = workspace.pledges.quote_household_bhyt(
+        household_id,
+        member_ids=[m.id for m in members],
         months=12,
         on=today,
-        province=household.province_code,
-        support_group="near_poor",
+        support_group="agri_average",
     )
     qtbot.waitUntil(lambda: dialog.result == supported)
     assert dialog.figures["payable"].text() == f"{format_vnd(supported.payable)}\n(chưa xác nhận)"
@@ -188,13 +197,8 @@ def test_pledge_shows_calculator_payable(
     qtbot.waitUntil(lambda: dialog.result is not None and dialog.result.scheme == "bhxh_voluntary")
     qtbot.waitUntil(lambda: dialog.result.months == 36)
     idle()
-    quote = workspace.pledges.quote_bhxh(
-        income=2_000_000,
-        months=36,
-        groups=bhxh_groups_of(household.groups),
-        on=today,
-        province=household.province_code,
-        lump_years=3,
+    quote = workspace.pledges.quote_member_bhxh(
+        members[0].id, income=2_000_000, months=36, on=today, lump_years=3
     )
     assert dialog.figures["payable"].text().startswith(format_vnd(quote.payable))
     assert "đ" in dialog.figures["gross"].text()
@@ -203,6 +207,7 @@ def test_pledge_shows_calculator_payable(
     assert dialog.saved_pledges
     saved = workspace.pledges.get(dialog.saved_pledges[0].id)
     assert saved.payable == quote.payable
+    assert saved.params["groups"] == workspace.pledges.bhxh_groups(members[0].id)[0]
     assert "Đã cam kết" in dialog.history_label.text()
 
 
