@@ -12,7 +12,7 @@ from fieldapp import calculator
 from fieldapp.calculator import BhytPerson, ContributionResult
 from fieldapp.errors import NotFoundError, Problem, ValidationError
 from fieldapp.model import Member, Pledge, PledgeEvent
-from fieldapp.participation import bhxh_groups_of_person
+from fieldapp.participation import BHYT_COVERED_GROUPS, bhxh_groups_of_person
 from fieldapp.periods import add_months, month_end, month_start
 from fieldapp.policy import Policy
 from fieldapp.store import Store, dumps, loads
@@ -193,7 +193,12 @@ class Pledges:
         members = [Member.from_row(r) for r in self._members(household_id, member_ids)]
         people = [
             BhytPerson(
-                group=support_group or m.bhyt_group_effective,
+                # An override never makes a state-paid card payable: such a member is refused.
+                group=(
+                    m.bhyt_group_effective
+                    if support_group is None or m.bhyt_group_effective in BHYT_COVERED_GROUPS
+                    else support_group
+                ),
                 previous_expiry=_date(m.bhyt_expiry),
                 label=m.full_name,
             )

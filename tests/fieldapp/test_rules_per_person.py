@@ -123,6 +123,15 @@ def test_household_groups_are_read_from_each_member(tmp_path: Path) -> None:
         (problem,) = info.value.problems
         assert problem.code == "covered_elsewhere"
         assert "Lò Văn Tủa" in problem.vi and "Trẻ em" not in problem.en
+        # Putting everyone in one group does not make his state-paid card payable either.
+        with pytest.raises(ValidationError):
+            ws.pledges.quote_household_bhyt(
+                ws.members.get(ids[0]).household_id,
+                member_ids=ids,
+                months=12,
+                on=dt.date(2026, 7, 1),
+                support_group="near_poor",
+            )
 
 
 def test_a_card_prefix_gives_the_group_when_nothing_else_does() -> None:
