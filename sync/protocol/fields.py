@@ -368,7 +368,7 @@ FIELDS: dict[str, dict[str, Field]] = {
     PLEDGE_EVENT: _entity(
         uuid("id"),
         uuid("pledge_id"),
-            # superseded: re-quoted under the rules in force at payment; a new pledge replaces it.
+        # superseded: re-quoted under the rules in force at payment; a new pledge replaces it.
         choice("status", "pledged", "paid", "cancelled", "superseded"),
         timestamp("at"),
         text("reason", NOTE_LENGTH, optional=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -199,10 +200,16 @@ def create_app(
         body = await _read_json(request, MAX_ENROL_BODY, MAX_ENROL_BODY)
         code, name = body.get("code"), body.get("device_name")
         wanted_id = body.get("device_id")
-        if not isinstance(code, str) or not isinstance(name, str) or not name.strip():
+        if (
+            not isinstance(code, str)
+            or not isinstance(name, str)
+            or re.fullmatch(models.DEVICE_NAME_PATTERN, name) is None
+        ):
             raise ServerError(
-                "Cần mã đăng ký (code) và tên thiết bị (device_name)",
-                "code and device_name are required strings",
+                "Cần mã đăng ký (code) và tên thiết bị (device_name) có chữ, không có ký tự "
+                "điều khiển",
+                "code and device_name are required strings; the name must show a character "
+                "and hold no control characters",
                 code="bad_request",
             )
         if wanted_id is not None and not is_uuid(wanted_id):

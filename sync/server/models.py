@@ -31,10 +31,18 @@ class Health(BaseModel):
     server_time: str
 
 
+# A laptop's name: at least one visible character and no control characters. The server
+# checks names with this same pattern, so what the API description allows is what it takes
+# (a name of only U+001E characters is blank to Python and visible to ECMA regexes).
+DEVICE_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
 class EnrolRequestModel(BaseModel):
     code: str = Field(description="the one-time enrolment code from the supervisor")
     device_name: str = Field(
-        min_length=1, pattern=r"\S", description="the laptop's name; not blank"
+        min_length=1,
+        pattern=DEVICE_NAME_PATTERN,
+        description="the laptop's name: not blank, no control characters",
     )
     device_id: Uuid | None = Field(
         None, description="the laptop's own device id (UUID), adopted when no device has it"

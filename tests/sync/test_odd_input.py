@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from sync.protocol.ids import UUID_LENGTH, UUID_PATTERN, is_uuid
 from sync.server import devices
 from sync.server.app import OPENAPI_PATH
 from sync.server.errors import ServerError
+from sync.server.models import DEVICE_NAME_PATTERN
 from sync.server.schema import IMMUTABLE_TABLES, MERGEABLE_TABLES, migrate, open_engine
 from tests.sync.conftest import Server, household
 from tests.sync.test_web import add_supervisor, csrf_of, signed_in
@@ -148,6 +150,20 @@ def test_enrolment_refuses_a_device_id_that_is_not_a_uuid(server: Server) -> Non
     assert server.count("devices") == 0
 
 
+def test_enrolment_refuses_a_blank_or_control_character_name(server: Server) -> None:
+    """Names that show nothing (U+001E is blank to Python, not to ECMA regexes) or hold control
+    characters are a 400, as the API description says; the code stays unused."""
+    agent = server.add_agent("A", [COMMUNE])
+    code = server.enrol_code(agent)
+    with server.http() as client:
+        for name in ("", " ", "\x1e\x1e\x1e\x1e", "Máy\x07", "\u3000"):
+            response = client.post(wire.ENROL_PATH, json={"code": code, "device_name": name})
+            assert response.status_code == 400, (name, response.text)
+            assert _error_code(response) == "bad_request"
+        assert client.post(wire.ENROL_PATH, json={"code": code, "device_name": "Máy 1"}).is_success
+    assert server.count("devices") == 1
+
+
 def _declared_longest(entity: str, name: str) -> int | None:
     """The longest text the wire lets through for a field, or None when it sets no bound."""
     field = FIELDS[entity][name]
@@ -252,7 +268,13 @@ def test_the_api_description_refuses_what_the_server_refuses() -> None:
     out-of-range sequence numbers are refused by the document too."""
     schemas = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))["components"]["schemas"]
     enrol = schemas["EnrolRequestModel"]["properties"]
-    assert enrol["device_name"]["minLength"] == 1 and enrol["device_name"]["pattern"] == r"\S"
+    name = enrol["device_name"]
+    assert name["minLength"] == 1 and name["pattern"] == DEVICE_NAME_PATTERN
+    # The document and the server read the pattern alike: blank and control characters out.
+    for bad in ("", "   ", "\x1e\x1e", "Máy\x00 1", "\t"):
+        assert re.fullmatch(name["pattern"], bad) is None, repr(bad)
+    for good in ("Máy của Lan", " Laptop 2 ", "ThinkPad-T480"):
+        assert re.fullmatch(name["pattern"], good) is not None, good
     assert enrol["device_id"]["anyOf"][0]["pattern"] == UUID_PATTERN
     batch, record = schemas["BatchModel"]["properties"], schemas["RecordModel"]["properties"]
     assert batch["device_id"]["pattern"] == batch["batch_id"]["pattern"] == UUID_PATTERN
