@@ -10,7 +10,7 @@ from fieldapp.errors import NotFoundError, Problem, raise_if_errors
 from fieldapp.model import HOUSEHOLD_FIELDS, HOUSEHOLD_GROUPS, Household
 from fieldapp.records import insert_mergeable, reindex_household, update_mergeable
 from fieldapp.store import Store
-from fieldapp.text import clean, name_sort_text, word_sort_key
+from fieldapp.text import clean, name_sort_text, village_sort_key
 from fieldapp.validation import check_phone, check_required_name, normalise_phone
 
 _EDITABLE = HOUSEHOLD_FIELDS
@@ -165,7 +165,7 @@ class Households:
     def villages(self) -> list[str]:
         """Villages that have households, in Vietnamese order."""
         names = [r[0] for r in self.store.query(f"SELECT DISTINCT village FROM household {_HERE}")]
-        return sorted(names, key=lambda v: [word_sort_key(w) for w in v.split()])
+        return sorted(names, key=village_sort_key)
 
     def in_village(self, village: str) -> list[Household]:
         rows = self.store.query(

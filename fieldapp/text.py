@@ -68,6 +68,12 @@ def word_sort_key(word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return _letter_key(clean(word))
 
 
+def village_sort_key(village: str) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Villages in Vietnamese letter order, word by word from the first ("Bản …" before
+    "Thôn …"), unlike people's names, which sort by the given name."""
+    return [word_sort_key(w) for w in village.split()]
+
+
 def _name_keys(full_name: str) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     words = clean(full_name).split(" ")
     if words == [""]:

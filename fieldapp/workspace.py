@@ -21,6 +21,7 @@ from sync.protocol.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from fieldapp.backup import Backups
+    from fieldapp.coverage import Coverage
     from fieldapp.lock import PinLock
     from fieldapp.pledges import Pledges
     from fieldapp.policy import Policy
@@ -87,6 +88,12 @@ class Workspace(AbstractContextManager["Workspace"]):
         from fieldapp.receipts import Receipts
 
         return Receipts(self.store, pledges=self.pledges)
+
+    @cached_property
+    def coverage(self) -> Coverage:
+        from fieldapp.coverage import Coverage
+
+        return Coverage(self)
 
     @cached_property
     def reports(self) -> Reports:
