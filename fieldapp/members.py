@@ -115,6 +115,23 @@ def _vn(iso: str) -> str:
     return dt.date.fromisoformat(iso).strftime("%d/%m/%Y")
 
 
+def _choice(
+    field: str,
+    value: Any,
+    allowed: tuple[str, ...],
+    problems: list[Problem],
+    *,
+    code: str,
+    vi: str,
+    en: str,
+) -> str | None:
+    """A coded value (None when blank); anything outside `allowed` is a problem on the field."""
+    chosen = value or None
+    if chosen is not None and chosen not in allowed:
+        problems.append(Problem(field, code, vi, en))
+    return chosen
+
+
 def _blank_to_none(value: str | None) -> str | None:
     text = clean(value)
     return text or None
@@ -155,16 +172,15 @@ class Members:
             elif key == "old_id":
                 out[key] = normalise_cccd(value) if value else None
             elif key == "bhyt_group":
-                out[key] = value or None
-                if out[key] is not None and out[key] not in BHYT_GROUPS:
-                    problems.append(
-                        Problem(
-                            "bhyt_group",
-                            "bad_group",
-                            f"Nhóm tham gia BHYT không hợp lệ: {value}",
-                            f"Unknown BHYT group: {value}",
-                        )
-                    )
+                out[key] = _choice(
+                    key,
+                    value,
+                    BHYT_GROUPS,
+                    problems,
+                    code="bad_group",
+                    vi=f"Nhóm tham gia BHYT không hợp lệ: {value}",
+                    en=f"Unknown BHYT group: {value}",
+                )
             elif key in ("bhxh_participating",):
                 out[key] = bool(value)
             elif key in ("bhxh_income", "bhxh_supported_months"):
@@ -178,16 +194,15 @@ class Members:
             elif key == "covered_by":
                 out[key] = _blank_to_none(value)
             elif key == "sex":
-                out[key] = value or None
-                if out[key] is not None and out[key] not in SEXES:
-                    problems.append(
-                        Problem(
-                            "sex",
-                            "bad_sex",
-                            "Giới tính phải là nam hoặc nữ.",
-                            "Sex must be male or female.",
-                        )
-                    )
+                out[key] = _choice(
+                    key,
+                    value,
+                    SEXES,
+                    problems,
+                    code="bad_sex",
+                    vi="Giới tính phải là nam hoặc nữ.",
+                    en="Sex must be male or female.",
+                )
             else:
                 out[key] = clean(value)
         state = {**merged, **out}

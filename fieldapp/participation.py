@@ -7,10 +7,8 @@ prefix says it; failing that, a person joins through the household.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from fieldapp.text import fold
 from sync.protocol.fields import BHYT_COVERED_GROUPS, BHYT_GROUPS, BHYT_PAYING_GROUPS
@@ -20,17 +18,12 @@ __all__ = [
     "BHYT_COVERED_GROUPS",
     "BHYT_GROUPS",
     "BHYT_PAYING_GROUPS",
-    "INDIVIDUAL_GROUPS",
-    "CardState",
     "bhxh_groups_of_person",
     "bhyt_group_of",
     "group_from_card",
     "group_from_text",
     "is_minority",
 ]
-
-# Groups that pay for themselves, each at 4.5 % of the base with their own state support.
-INDIVIDUAL_GROUPS = tuple(g for g in BHYT_PAYING_GROUPS if g != "household")
 
 # The card number's first two letters (QĐ 1351/QĐ-BHXH "mã đối tượng"), by group.
 _PREFIXES: Mapping[str, tuple[str, ...]] = {
@@ -147,16 +140,3 @@ def bhxh_groups_of_person(
     elif minority:
         groups.append("ethnic_minority")
     return groups or ["other"], assumed
-
-
-@dataclass(frozen=True)
-class CardState:
-    """A member's card on a date, for the renewal rule."""
-
-    group: str
-    valid_from: dt.date | None
-    valid_to: dt.date | None
-
-    @property
-    def covered_elsewhere(self) -> bool:
-        return self.group in BHYT_COVERED_GROUPS

@@ -77,6 +77,12 @@ def command(
 # -- argument types -----------------------------------------------------------------------------
 
 
+def percent_text(value: float) -> str:
+    """A share in percent with one decimal; Vietnamese writes a decimal comma (73,8%)."""
+    text = f"{value:.1f}%"
+    return say(text.replace(".", ","), text)
+
+
 def date_arg(text: str) -> dt.date:
     """An argument type for YYYY-MM-DD dates."""
     try:

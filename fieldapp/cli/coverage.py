@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from fieldapp.cli.common import Commands, command, date_arg, print_json, workspace
+from fieldapp.cli.common import Commands, command, date_arg, percent_text, print_json, workspace
 from sync.protocol.i18n import say
 from sync.protocol.labels import BHYT_GROUP_LABELS, label
 from sync.protocol.money import format_vnd
-
-
-def _percent(value: float) -> str:
-    text = f"{value:.1f}%"
-    return say(text.replace(".", ","), text)  # Vietnamese writes a decimal comma
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
@@ -34,7 +29,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     for r in rows:
         name = r.village or say("Cả xã", "Commune")
         print(
-            f"{name[:21]:<22}{r.residents:>8}{r.insured:>8}{_percent(r.rate_percent):>8}"
+            f"{name[:21]:<22}{r.residents:>8}{r.insured:>8}{percent_text(r.rate_percent):>8}"
             f"{r.expiring_30d:>9}{r.lapsed:>9}{r.uninsured:>9}{r.covered_elsewhere:>11}"
         )
     return 0

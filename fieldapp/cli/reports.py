@@ -15,6 +15,7 @@ from fieldapp.cli.common import (
     date_arg,
     group,
     month_arg,
+    percent_text,
     print_json,
     workspace,
     write_file,
@@ -29,12 +30,6 @@ _STATE = {
     "difference": ("có chênh lệch (đã ghi lý do)", "difference (reason recorded)"),
     "outdated": ("số liệu đã thay đổi, cần đối chiếu lại", "figures changed, reconcile again"),
 }
-
-
-def _percent(value: float) -> str:
-    text = f"{value:.1f}%"
-    # Vietnamese writes a decimal comma: 73,8%.
-    return say(text.replace(".", ","), text)
 
 
 def _label(table: dict[str, tuple[str, str]], key: str) -> str:
@@ -109,7 +104,7 @@ def cmd_report_month(args: argparse.Namespace) -> int:
     print(say(f"Tiến độ chỉ tiêu tháng {month}", f"Target progress for {month}"))
     for p in progress:
         target = "—" if p.target is None else str(p.target)
-        percent = "" if p.percent is None else f" ({_percent(p.percent)})"
+        percent = "" if p.percent is None else f" ({percent_text(p.percent)})"
         scheme = scheme_label(p.scheme)
         print(
             say(
