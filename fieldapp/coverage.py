@@ -14,21 +14,15 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from fieldapp.participation import BHYT_COVERED_GROUPS, bhyt_group_of
 from fieldapp.periods import add_months
+from sync.protocol.coverage import EXPIRING_DAYS, Status, person_status, rate_percent
 from sync.protocol.errors import FieldappError
-from sync.protocol.money import round_half_up
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace
-
-Status = Literal["insured", "expiring", "lapsed", "never"]
-
-# How soon a card's end makes it "expiring", in days, unless asked otherwise.
-EXPIRING_DAYS = 30
 
 _RESIDENTS = (
     "SELECT m.id, m.household_id, m.full_name, m.bhyt_group, m.bhyt_card, m.covered_by, "
@@ -78,31 +72,10 @@ class VillageCoverage:
     @property
     def rate_percent(self) -> float:
         """Insured ÷ residents in percent, to one decimal (0 for a village with nobody)."""
-        if not self.residents:
-            return 0.0
-        tenths = round_half_up(Fraction(self.insured * 1000, self.residents))
-        return tenths / 10
+        return rate_percent(self.insured, self.residents)
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "rate_percent": self.rate_percent}
-
-
-def person_status(
-    *,
-    valid_from: dt.date | None,
-    valid_to: dt.date | None,
-    on: dt.date,
-    within: int = EXPIRING_DAYS,
-) -> Status:
-    """A card's status on a day: no card, not yet or no longer valid, valid (and how long)."""
-    if valid_to is None:
-        return "never"
-    if valid_to < on:
-        return "lapsed"
-    if valid_from is not None and valid_from > on:
-        # Paid, waiting for the card to start: not insured yet.
-        return "never"
-    return "expiring" if (valid_to - on).days <= within else "insured"
 
 
 class Coverage:

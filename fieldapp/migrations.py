@@ -508,3 +508,25 @@ def _fill_participation(conn: sqlite3.Connection) -> None:
                 member_id,
             ),
         )
+
+
+@migration(9, "members' own phone numbers; the commune's coverage day by day; card ends indexed")
+def _coverage(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        ALTER TABLE member ADD COLUMN phone TEXT;
+        -- Local only: each village's coverage counts as first computed on a day, so the month's
+        -- change ("+12 since 1 December") compares what was seen then with what is seen now
+        -- (a renewed card's new dates say nothing about the days before it).
+        CREATE TABLE coverage_day (
+            day TEXT NOT NULL,
+            village TEXT NOT NULL,
+            residents INTEGER NOT NULL,
+            insured INTEGER NOT NULL,
+            PRIMARY KEY (day, village)
+        );
+        -- Renewals ask for the cards ending around a day.
+        CREATE INDEX member_card_end ON member (bhyt_expiry) WHERE removed = 0;
+        """,
+    )
