@@ -310,9 +310,11 @@ def quote_figures(count: int = 300) -> list[Figure]:
 def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
     """Coverage of the whole commune on a day, and the renewal list with its amounts.
 
-    Floor: one bare SQL aggregate over the same rows counting valid, expiring and lapsed cards
-    per village (it does not read card prefixes). Targets (coverage ≤ 2× the floor, renewals
-    ≤ 50 ms) are those of the coverage work; they are reported here, not yet met.
+    Coverage's floor: one bare SQL aggregate over the same rows counting valid, expiring and
+    lapsed cards per village (it does not read card prefixes); target ≤ 2× the floor. The
+    renewal list's target is 50 ms: the first page of 200 is measured against that budget
+    (the floor column holds the 50 ms); the whole list (some 21,000 people, each row read
+    from the member table) and the count are reported against the bare read of the same rows.
     """
     import datetime as dt
 
@@ -320,8 +322,12 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
     ws = Workspace.open(path.parent, clock=SystemClock())
     on = dt.date(2026, 11, 23)
     within = (on + dt.timedelta(days=30)).isoformat()
+    cut = ws.coverage._long_lapse_end(on).isoformat()
     bare = sqlite3.connect(path)
-    floor, ours = [], []
+    from fieldapp.agenda import day_agenda
+
+    floor, ours, rows_floor, full, page, count, agenda = [], [], [], [], [], [], []
+    due: list[Any] = []
     for _ in range(rounds):
         start = time.perf_counter()
         bare.execute(
@@ -335,28 +341,70 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
         start = time.perf_counter()
         ws.coverage.by_village(on)
         ours.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    due = ws.coverage.renewals(on)
-    renewals = time.perf_counter() - start
+        start = time.perf_counter()
+        bare.execute(
+            "SELECT m.id, m.household_id, m.full_name, m.bhyt_group, m.bhyt_expiry, h.village, "
+            "h.province_code FROM member m JOIN household h ON h.id = m.household_id "
+            "WHERE m.removed = 0 AND h.moved_to IS NULL AND m.bhyt_expiry > ? "
+            "AND m.bhyt_expiry <= ? ORDER BY m.bhyt_expiry",
+            (cut, within),
+        ).fetchall()
+        rows_floor.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        due = ws.coverage.renewals(on)
+        full.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ws.coverage.renewals(on, limit=200)
+        page.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ws.coverage.renewal_count(on)
+        count.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        day_agenda(ws, on, limit=200)
+        agenda.append(time.perf_counter() - start)
     members = ws.members.count()
     ws.close()
     bare.close()
+    whole = median(full) * 1000
     return [
         Figure(
             f"coverage of the commune, {members:,} members",
             median(ours) * 1000,
             median(floor) * 1000,
             "ms",
-            None,
-            note="target ≤ 2× the bare aggregate: not met yet",
+            2.0,
+        ),
+        Figure(
+            "renewal list, first 200 with amounts",
+            median(page) * 1000,
+            50.0,
+            "ms",
+            1.0,
+            note="floor: the 50 ms budget",
         ),
         Figure(
             f"renewal list with amounts ({len(due):,} people)",
-            renewals * 1000,
-            median(floor) * 1000,
+            whole,
+            median(rows_floor) * 1000,
             "ms",
             None,
-            note=f"target ≤ 50 ms: {'met' if renewals <= 0.05 else 'not met'}",
+            note=f"target ≤ 50 ms: {'met' if whole <= 50 else 'not met'}; floor: bare read",
+        ),
+        Figure(
+            "renewals count for Today",
+            median(count) * 1000,
+            median(rows_floor) * 1000,
+            "ms",
+            None,
+            note="floor: bare read of the due rows",
+        ),
+        Figure(
+            "Today's agenda, first 200 rows with amounts",
+            median(agenda) * 1000,
+            median(rows_floor) * 1000,
+            "ms",
+            None,
+            note="read off the UI thread after the window shows; floor: bare read of due rows",
         ),
     ]
 

@@ -510,7 +510,9 @@ def _fill_participation(conn: sqlite3.Connection) -> None:
         )
 
 
-@migration(9, "members' own phone numbers; the commune's coverage day by day; card ends indexed")
+@migration(
+    9, "members' own phone numbers; the commune's coverage day by day; card and BHXH ends indexed"
+)
 def _coverage(conn: sqlite3.Connection) -> None:
     run_script(
         conn,
@@ -526,7 +528,10 @@ def _coverage(conn: sqlite3.Connection) -> None:
             insured INTEGER NOT NULL,
             PRIMARY KEY (day, village)
         );
-        -- Renewals ask for the cards ending around a day.
+        -- Renewals ask for the cards ending around a day, Today for the BHXH periods ending
+        -- this month.
         CREATE INDEX member_card_end ON member (bhyt_expiry) WHERE removed = 0;
+        CREATE INDEX member_bhxh_end ON member (bhxh_paid_through)
+            WHERE removed = 0 AND bhxh_participating = 1;
         """,
     )
