@@ -626,15 +626,16 @@ def _read_person(
 
     cccd, old_id = _read_identity_number(cells.get("cccd"), sex, date_of_birth, errors, warnings)
 
-    # A bad phone or insurance number should not cost the person their row: the value is left
-    # out and the agent is told, so it can be asked for at the visit.
+    # The person's own phone is kept on the member (and the head's, or the first one, on a new
+    # household). A bad phone or insurance number should not cost the person their row (they
+    # would be missing from the village's coverage): the value is left out with a warning, so
+    # it can be asked for at the visit.
     phone = _kept_or_warned(_phone_text(cells.get("phone")), check_phone, warnings)
     bhxh_code = _kept_or_warned(_number_text(cells.get("bhxh_code"), 10), check_bhxh_code, warnings)
     bhyt_card = _kept_or_warned(_text(cells.get("bhyt_card")), check_bhyt_card, warnings)
     # Unlike those, a participation value the file cannot read refuses the row: left out, it
     # would change what the person is quoted (a near-poor member priced on the household
-    # ladder) or drop them from the renewal lists, and a re-import of the corrected list
-    # would not fill it in, because people already there are not updated.
+    # ladder) or drop them from the renewal lists until a corrected list is imported again.
     participation = _read_participation(cells, normalise_bhyt_card(bhyt_card), errors, warnings)
 
     if errors:

@@ -18,11 +18,13 @@ from fieldapp.validation import (
     check_bhyt_card,
     check_cccd,
     check_date_of_birth,
+    check_phone,
     check_required_name,
     is_old_id_number,
     normalise_bhxh_code,
     normalise_bhyt_card,
     normalise_cccd,
+    normalise_phone,
     old_id_warning,
 )
 
@@ -38,6 +40,7 @@ _PARTICIPATION = (
     "bhxh_paid_through",
     "bhxh_supported_months",
     "old_id",
+    "phone",
 )
 
 
@@ -191,6 +194,11 @@ class Members:
                 out[key] = normalise_bhxh_code(value) if value else None
             elif key == "bhyt_card":
                 out[key] = normalise_bhyt_card(value) if value else None
+            elif key == "phone":
+                # Checked as the household's phone is; kept in national form, so "+84 912…"
+                # and "0912…" are the same number (and the search finds either).
+                problems += check_phone(value)
+                out[key] = normalise_phone(clean(value)) if value else None
             elif key == "covered_by":
                 out[key] = _blank_to_none(value)
             elif key == "sex":
@@ -257,7 +265,7 @@ class Members:
         import_key: str | None = None,
         **participation: Any,
     ) -> Member:
-        """Add a person; `participation` takes the group, card and BHXH fields by name."""
+        """Add a person; `participation` takes the group, card, BHXH fields and phone by name."""
         unknown = set(participation) - set(_PARTICIPATION)
         if unknown:
             raise TypeError(f"not a member field: {', '.join(sorted(unknown))}")
@@ -349,6 +357,14 @@ class Members:
 
     def by_import_key(self, import_key: str) -> Member | None:
         row = self.store.one("SELECT * FROM member WHERE import_key = ?", (import_key,))
+        return None if row is None else Member.from_row(row)
+
+    def by_cccd(self, cccd: str) -> Member | None:
+        """The present member holding this CCCD number (the first one added, if two do)."""
+        row = self.store.one(
+            "SELECT * FROM member WHERE cccd = ? AND removed = 0 ORDER BY created_at, id LIMIT 1",
+            (cccd,),
+        )
         return None if row is None else Member.from_row(row)
 
     def of_household(self, household_id: str, *, include_removed: bool = False) -> list[Member]:

@@ -148,6 +148,8 @@ class Member(Stored):
     bhxh_paid_through: str | None = field(default=None, kw_only=True)
     bhxh_supported_months: int = field(default=0, kw_only=True)
     old_id: str | None = field(default=None, kw_only=True)
+    # The person's own phone, in national form "0xxxxxxxxx".
+    phone: str | None = field(default=None, kw_only=True)
     created_at: str
     updated_at: str
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from fieldapp.search import phone_terms
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import fold
 from sync.protocol.fields import FIELDS, HOUSEHOLD, MEMBER
@@ -124,12 +125,19 @@ def reindex_household(conn: sqlite3.Connection, household_id: str) -> None:
         ),
     )
     members = conn.execute(
-        "SELECT id, full_name, cccd, bhxh_code FROM member WHERE household_id = ? AND removed = 0",
+        "SELECT id, full_name, cccd, bhxh_code, phone FROM member "
+        "WHERE household_id = ? AND removed = 0",
         (household_id,),
     ).fetchall()
     village = fold(household["village"])
     for m in members:
-        parts = (fold(m["full_name"]), m["cccd"] or "", m["bhxh_code"] or "", village)
+        parts = (
+            fold(m["full_name"]),
+            m["cccd"] or "",
+            m["bhxh_code"] or "",
+            phone_terms(m["phone"]),
+            village,
+        )
         _index(conn, household_id, m["id"], " ".join(p for p in parts if p))
 
 

@@ -10,6 +10,22 @@ from fieldapp.store import Store
 from fieldapp.text import clean, fold
 
 _TOKEN = re.compile(r"[0-9a-z]+")
+# A member's phone is indexed with its trailing digits too, from this many on: agents often
+# know only the end of a number ("…5678"), and its 9 digits without the leading 0.
+_PHONE_TAIL_MIN = 4
+
+
+def phone_terms(phone: str | None) -> str:
+    """Search words for a stored phone number: the number, then its tails, longest first.
+
+    FTS5 matches the start of a word, so "0912345678" gets the words "912345678" …
+    "5678" as well: typing "5678", "345678" or "912345678" finds it.
+    """
+    digits = re.sub(r"\D", "", phone or "")
+    if not digits:
+        return ""
+    tails = [digits[i:] for i in range(1, len(digits) - _PHONE_TAIL_MIN + 1)]
+    return " ".join([digits, *tails])
 
 
 def match_expression(text: str) -> str | None:
@@ -61,7 +77,7 @@ class SearchHit:
 _PAGE = """
     SELECT s.household_id, s.member_id,
         coalesce(m.full_name, h.head_name) AS full_name, h.head_name, h.village,
-        m.date_of_birth, m.cccd, h.phone
+        m.date_of_birth, m.cccd, coalesce(m.phone, h.phone) AS phone
     FROM (
         SELECT json_extract(j.value, '$[0]') AS household_id,
             json_extract(j.value, '$[1]') AS member_id,
@@ -141,7 +157,7 @@ class Search:
         """Members in Vietnamese order (given name, then family name)."""
         sql = """
             SELECT m.household_id, m.id, m.full_name, h.head_name, h.village,
-                m.date_of_birth, m.cccd, h.phone
+                m.date_of_birth, m.cccd, coalesce(m.phone, h.phone)
             FROM member m JOIN household h ON h.id = m.household_id
             WHERE m.removed = 0 AND h.moved_to IS NULL
         """

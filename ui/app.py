@@ -291,15 +291,17 @@ def import_resident_list(app: App) -> None:
         box = QMessageBox(app.window)
         box.setWindowTitle(say("Kết quả nhập danh sách", "Import result"))
         box.setText(report.summary(i18n.language()))
-        if report.refused:
-            row = say("Dòng", "Row")
-            lines = [f"{row} {r['row']}: {r['reason']}" for r in report.refused]
-            if report.refused_not_listed:
-                lines.append(
-                    say("… và {n} dòng bị từ chối khác", "… and {n} more refused rows").format(
-                        n=report.refused_not_listed
-                    )
+        row = say("Dòng", "Row")
+        lines = [f"{row} {r['row']}: {r['reason']}" for r in report.refused]
+        if report.refused_not_listed:
+            lines.append(
+                say("… và {n} dòng bị từ chối khác", "… and {n} more refused rows").format(
+                    n=report.refused_not_listed
                 )
+            )
+        # Values the store keeps because its card or payment is newer than the list's.
+        lines += report.kept_lines(i18n.language())
+        if lines:
             box.setDetailedText("\n".join(lines))
         box.open()
 

@@ -100,6 +100,8 @@ class MemberDialog(RecordDialog):
         self.old_id_edit = QLineEdit((m.old_id or "") if m else "")
         self.old_id_edit.setMaxLength(20)
         self.bhxh_edit = QLineEdit((m.bhxh_code or "") if m else "")
+        self.phone_edit = QLineEdit((m.phone or "") if m else "")
+        self.phone_edit.setMaxLength(32)
         self.ethnicity_edit = QLineEdit(m.ethnicity if m else "")
 
         # Participation: the BHYT group and card, the BHXH state.
@@ -148,6 +150,7 @@ class MemberDialog(RecordDialog):
                 "cccd": self.cccd_edit,
                 "old_id": self.old_id_edit,
                 "bhxh_code": self.bhxh_edit,
+                "phone": self.phone_edit,
                 "ethnicity": self.ethnicity_edit,
             }
         )
@@ -192,6 +195,7 @@ class MemberDialog(RecordDialog):
             self.cccd_edit,
             self.old_id_edit,
             self.bhxh_edit,
+            self.phone_edit,
             self.card_edit,
             self.valid_from_edit,
             self.expiry_edit,
@@ -232,6 +236,7 @@ class MemberDialog(RecordDialog):
             "old_id": self.old_id_edit.text() or None,
             "cccd": self.cccd_edit.text() or None,
             "bhxh_code": self.bhxh_edit.text() or None,
+            "phone": self.phone_edit.text() or None,
             "ethnicity": self.ethnicity_edit.text(),
             "bhyt_card": self.card_edit.text() or None,
             "bhyt_group": self.group_combo.currentData() or None,
@@ -337,6 +342,7 @@ class MemberDialog(RecordDialog):
                 "cccd": say("Số &CCCD", "&ID card (CCCD)"),
                 "old_id": say("Số CMND cũ (9 số)", "Old ID card (9-digit CMND)"),
                 "bhxh_code": say("Mã số &BHXH", "Social insurance &code"),
+                "phone": say("Số điện thoại riêng", "Own phone number"),
                 "ethnicity": say("&Dân tộc", "&Ethnicity"),
                 "bhyt_card": say("Mã thẻ BHYT", "Health card number"),
                 "bhyt_group": say("&Nhóm tham gia BHYT", "BHYT &group"),
@@ -380,6 +386,7 @@ class MemberDialog(RecordDialog):
         for edit in (self.valid_from_edit, self.expiry_edit):
             edit.setPlaceholderText(say("ngày/tháng/năm, để trống nếu chưa rõ", "day/month/year"))
         self.paid_through_edit.setPlaceholderText(say("ví dụ 12/2026", "e.g. 12/2026"))
+        self.phone_edit.setPlaceholderText(say("ví dụ 0912 345 678", "e.g. 0912 345 678"))
         self.old_id_edit.setPlaceholderText(
             say("chỉ khi chưa có CCCD", "only when there is no CCCD")
         )

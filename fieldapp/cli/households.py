@@ -74,6 +74,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print_json(report.as_dict())
         return 0
     print(report.summary(language()))
+    for kept in report.kept_lines(language()):
+        print(f"  {kept}")
     for refused in report.refused:
         print(f"  {say('dòng', 'row')} {refused['row']}: {refused['reason']}")
     if report.refused_not_listed:

@@ -338,6 +338,8 @@ FIELDS: dict[str, dict[str, Field]] = {
         added_later(whole("bhxh_supported_months", 0, MAX_SUPPORTED_MONTHS_FIELD)),
         # A 9-digit CMND from before the CCCD, kept as it was written.
         added_later(text("old_id", CODE_LENGTH, optional=True)),
+        # The person's own phone number (the household's is on the household).
+        added_later(text("phone", CODE_LENGTH, optional=True)),
     ),
     VISIT: _entity(
         uuid("id"),

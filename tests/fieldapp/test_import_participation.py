@@ -442,13 +442,14 @@ def test_reimport_finds_everyone_again(workspace: Workspace, participation_csv: 
     assert workspace.members.by_import_key("cmnd:012345678") is not None
 
 
-def test_newer_list_with_a_later_expiry_leaves_people_as_they_are(
+def test_newer_list_with_a_later_expiry_updates_the_card(
     workspace: Workspace, participation_csv: Path
 ) -> None:
-    """People already there are counted and not updated, even when the list now holds a later
-    card expiry (updating from a newer list is a separate change)."""
+    """A person already there takes the later card expiry of a newer list, as a member edit
+    queued for sync; nobody else changes."""
     import_residents(workspace, participation_csv, **CODES)
-    before = _snapshot(workspace.store)
+    before = members_by_name(workspace)
+    pending = workspace.pending_sync()
     newer = participation_csv.with_name("danh sach 2027.csv")
     newer.write_text(
         participation_csv.read_text(encoding="utf-8-sig").replace(
@@ -460,8 +461,14 @@ def test_newer_list_with_a_later_expiry_leaves_people_as_they_are(
     report = import_residents(workspace, newer, **CODES)
 
     assert (report.members_added, report.members_existing) == (0, 5)
-    assert members_by_name(workspace)["Hà Văn Dũng"].bhyt_expiry == "2026-12-31"
-    assert _snapshot(workspace.store) == before
+    assert (report.members_updated, report.members_unchanged) == (1, 4)
+    assert report.updated_fields == {"bhyt_expiry": 1}
+    after = members_by_name(workspace)
+    assert after["Hà Văn Dũng"].bhyt_expiry == "2027-12-31"
+    assert {n: m for n, m in after.items() if n != "Hà Văn Dũng"} == {
+        n: m for n, m in before.items() if n != "Hà Văn Dũng"
+    }
+    assert workspace.pending_sync() == pending + 1
 
 
 def test_xlsx_import_and_reimport(workspace: Workspace, participation_xlsx: Path) -> None:

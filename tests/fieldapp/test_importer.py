@@ -104,17 +104,34 @@ def test_importing_the_same_file_twice_adds_nothing(workspace: Workspace, messy_
 
 
 def test_reading_warnings_are_counted(workspace: Workspace, tmp_path: Path) -> None:
-    """A value left out while reading (a bad phone number) is counted in the report's warnings."""
-    path = tmp_path / "phones.csv"
+    """A value left out while reading (a bad BHXH code) is counted in the report's warnings."""
+    path = tmp_path / "codes.csv"
     path.write_text(
-        "Họ và tên,Ngày sinh,Thôn,Số điện thoại,Quan hệ\nHà Văn Dũng,1980,Bản Phố,12345,Chủ hộ\n",
+        "Họ và tên,Ngày sinh,Thôn,Mã số BHXH,Quan hệ\nHà Văn Dũng,1980,Bản Phố,12345,Chủ hộ\n",
         encoding="utf-8",
     )
     report = import_residents(workspace, path, **CODES)
     assert report.members_added == 1
     assert report.warnings == 1
     (household,) = workspace.households.in_village("Bản Phố")
-    assert household.phone is None
+    (member,) = workspace.members.of_household(household.id)
+    assert member.bhxh_code is None
+
+
+def test_a_bad_phone_is_left_out_and_the_person_kept(workspace: Workspace, tmp_path: Path) -> None:
+    """A phone that cannot be a phone does not cost the resident their row (they would be
+    missing from the village's coverage): the person is imported, the phone left out with a
+    warning that quotes it."""
+    path = tmp_path / "phones.csv"
+    path.write_text(
+        "Họ và tên,Ngày sinh,Thôn,Số điện thoại,Quan hệ\nHà Văn Dũng,1980,Bản Phố,12345,Chủ hộ\n",
+        encoding="utf-8",
+    )
+    report = import_residents(workspace, path, **CODES)
+    assert (report.members_added, report.refused_count, report.warnings) == (1, 0, 1)
+    (household,) = workspace.households.in_village("Bản Phố")
+    (member,) = workspace.members.of_household(household.id)
+    assert (household.phone, member.phone) == (None, None)
 
 
 def test_xlsx_with_typed_cells_is_imported(workspace: Workspace, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +69,8 @@ BAD_MEMBERS = [
     ("date_of_birth", "2027-01-01", "dob_future"),
     ("bhxh_code", "012345678", "bhxh_code_format"),
     ("bhyt_card", "GD4", "bhyt_card_format"),
+    ("phone", "091234", "phone_format"),
+    ("phone", "0123456789", "phone_format"),
 ]
 
 
@@ -254,3 +257,30 @@ def test_check_reports_problems_without_saving(
     problems = workspace.members.check(full_name="A1")
     assert ("name_has_digit", "error") in [(p.code, p.severity) for p in problems]
     assert counts(workspace.store) == before
+
+
+@pytest.mark.parametrize(
+    "typed", ["0912 345 678", "+84 912 345 678", "84912345678", "0912.345.678"]
+)
+def test_member_phone_is_kept_in_national_form_and_synced(
+    workspace: Workspace, household: Household, typed: str
+) -> None:
+    """The member's own phone, as the household's: normalised, and queued with the member."""
+    member = workspace.members.add(household.id, full_name="Nông Thị Hương", phone=typed)
+    assert member.phone == "0912345678"
+    assert workspace.members.get(member.id).phone == "0912345678"
+    inserted = workspace.store.one(
+        "SELECT data FROM outbox WHERE entity = 'member' AND entity_id = ?", (member.id,)
+    )
+    assert inserted is not None and json.loads(inserted["data"])["phone"] == "0912345678"
+
+    changed = workspace.members.update(member.id, phone="0987 111 222")
+    assert changed.phone == "0987111222"
+    last = workspace.store.one(
+        "SELECT data FROM outbox WHERE entity = 'member' AND entity_id = ? ORDER BY seq DESC",
+        (member.id,),
+    )
+    assert last is not None
+    assert json.loads(last["data"])["phone"] == "0987111222"
+    cleared = workspace.members.update(member.id, phone=None)
+    assert cleared.phone is None

@@ -79,7 +79,7 @@ def test_from_row_converts_by_field_type() -> None:
         " 1 AS removed, '[{\"code\":\"x\"}]' AS warnings, 'c' AS created_at, 'u' AS updated_at,"
         " 'near_poor' AS bhyt_group, NULL AS bhyt_valid_from, 1 AS bhxh_participating,"
         " 1500000 AS bhxh_income, NULL AS bhxh_paid_through, 12 AS bhxh_supported_months,"
-        " NULL AS old_id"
+        " NULL AS old_id, '0912345678' AS phone"
     ).fetchone()
     read = Member.from_row(member)
     assert read.removed is True
@@ -87,3 +87,4 @@ def test_from_row_converts_by_field_type() -> None:
     assert read.bhyt_group_effective == "near_poor"
     assert read.warnings == ({"code": "x"},)
     assert read.date_of_birth is None
+    assert read.phone == "0912345678"

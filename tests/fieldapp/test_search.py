@@ -127,6 +127,25 @@ def test_phone_typed_in_groups_finds_the_household(
         assert [h.head_name for h in hits] == ["Đặng Văn Đức"], typed
 
 
+def test_member_phone_finds_the_member(
+    workspace: Workspace, people: dict[str, tuple[str, str]]
+) -> None:
+    """A member's own phone finds the member (not only the household): the whole number, typed
+    with +84 or without its 0, or only its last digits; a changed number is found instead."""
+    household_id, member_id = people["Bản Phố/Lò Thị Hoà"]
+    workspace.members.update(member_id, phone="0336 123 456")
+    for typed in ("0336123456", "0336 123 456", "+84 336 123 456", "336123456", "123456", "3456"):
+        hits = workspace.search.find(typed)
+        assert [h.member_id for h in hits] == [member_id], typed
+        assert hits[0].phone == "0336123456"
+    # The household's number still finds the household's people, not through this member.
+    assert member_id not in [h.member_id for h in workspace.search.find("0912345678")]
+    workspace.members.update(member_id, phone="0389000111")
+    assert workspace.search.find("0336123456") == []
+    assert [h.member_id for h in workspace.search.find("000111")] == [member_id]
+    assert household_id == workspace.members.get(member_id).household_id
+
+
 def test_village_filter(workspace: Workspace, people: dict[str, tuple[str, str]]) -> None:
     """A village filter keeps only that village's people, also when typed in NFD."""
     wanted = people["Thôn Đồi Chè/Nguyễn Thị Hương"][1]

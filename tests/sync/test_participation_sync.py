@@ -110,3 +110,62 @@ def test_a_payment_on_one_laptop_updates_the_card_on_the_other(
         paid.bhyt_expiry,
     )
     assert dt.date.fromisoformat(seen.bhyt_valid_from or "") > a.ws.today()
+
+
+def test_a_member_phone_reaches_another_agent(server: Server) -> None:
+    a = server.laptop(server.add_agent("A", [COMMUNE]))
+    home = household(COMMUNE)
+    person = member(home["id"], phone="0987111222")
+    ack = a.send(a.record("household", home), a.record("member", person))
+    assert ack["refused"] == []
+    changes, _ = server.laptop(server.add_agent("V", [COMMUNE])).pull()
+    (pulled,) = [c for c in changes if c["entity"] == "member"]
+    assert pulled["data"]["phone"] == "0987111222"
+
+
+def test_a_member_without_a_phone_from_an_older_laptop_is_taken(server: Server) -> None:
+    a = server.laptop(server.add_agent("A", [COMMUNE]))
+    home = household(COMMUNE)
+    person = member(home["id"])
+    assert "phone" not in person
+    ack = a.send(a.record("household", home), a.record("member", person))
+    assert ack["refused"] == []
+    assert server.count("members") == 1
+
+
+@pytest.mark.parametrize("value", ["9" * 40, 912345678])
+def test_a_bad_member_phone_refuses_the_member(server: Server, value: object) -> None:
+    a = server.laptop(server.add_agent("A", [COMMUNE]))
+    home = household(COMMUNE)
+    ack = a.send(a.record("household", home), a.record("member", member(home["id"], phone=value)))
+    (refusal,) = ack["refused"]
+    assert refusal["code"] == "invalid_field"
+    assert "member.phone" in refusal["en"]
+    assert server.count("members") == 0
+
+
+def test_a_phone_set_on_one_laptop_is_searchable_on_the_other(server: Server, laptops: Any) -> None:
+    """Added with the member, then changed as an edit: both reach the other laptop, whose
+    search finds the member by the number."""
+    a: Laptop = laptops("a")
+    b: Laptop = laptops("b")
+    a.enrol(server.add_agent("Trần Thị Bình", [COMMUNE]))
+    b.enrol(server.add_agent("Lê Văn Cường", [COMMUNE]))
+    home = a.add_household()
+    person = a.ws.members.add(home, full_name="Lò Thị Hương", phone="+84 987 111 222")
+    assert person.phone == "0987111222"
+    assert a.sync().ok
+    assert b.sync().ok
+    assert b.ws.members.get(person.id).phone == "0987111222"
+    assert person.id in [h.member_id for h in b.ws.search.find("111222")]
+
+    a.ws.members.update(person.id, phone="0365432100")
+    outbox = a.ws.store.one(
+        "SELECT data FROM outbox WHERE entity = 'member' AND op = 'update' ORDER BY seq DESC"
+    )
+    assert outbox is not None and '"phone":"0365432100"' in outbox["data"]
+    assert a.sync().ok
+    assert b.sync().ok
+    assert b.ws.members.get(person.id).phone == "0365432100"
+    assert person.id in [h.member_id for h in b.ws.search.find("0365432100")]
+    assert person.id not in [h.member_id for h in b.ws.search.find("0987111222")]
