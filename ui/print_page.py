@@ -1,4 +1,5 @@
-"""The Print area: flyers for a whole village in one batch, and the receipt books."""
+"""The Print area: flyers for a whole village in one batch (all households, those with someone
+uninsured, or renewal reminders for those with a card to renew), and the receipt books."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.documents import Cancelled as FlyersCancelled
-from fieldapp.flyers import AUDIENCES, village_flyers
+from fieldapp.flyers import AUDIENCES, ONLY, village_flyers
 from fieldapp.receipts import ReceiptBook
 from fieldapp.workspace import Workspace
 from sync.protocol.i18n import say
@@ -47,7 +48,9 @@ def load_print_data(ws: Workspace) -> PrintData:
 
 
 class PrintPage(QWidget):
-    """Choose a village, an audience and a language; the core lays out one flyer per household."""
+    """Choose a village, which households, an audience and a language; the core lays out one
+    page per household (a flyer, or a renewal reminder for the households with a card to
+    renew)."""
 
     def __init__(
         self,
@@ -66,6 +69,11 @@ class PrintPage(QWidget):
         self.flyers_box = QGroupBox()
         self.village_caption, self.village_combo = QLabel(), QComboBox()
         self.village_combo.setMinimumContentsLength(24)
+        self.only_caption, self.only_combo = QLabel(), QComboBox()
+        self.only_combo.addItem("", None)
+        for choice in ONLY:
+            self.only_combo.addItem("", choice)
+        self.only_combo.currentIndexChanged.connect(lambda _i: self.retranslate())
         self.group_caption, self.group_combo = QLabel(), QComboBox()
         self.group_combo.addItem("", None)
         for audience in AUDIENCES:
@@ -75,6 +83,7 @@ class PrintPage(QWidget):
             self.language_combo.addItem(language_label(language), language)
         for caption, combo in (
             (self.village_caption, self.village_combo),
+            (self.only_caption, self.only_combo),
             (self.group_caption, self.group_combo),
             (self.language_caption, self.language_combo),
         ):
@@ -89,6 +98,7 @@ class PrintPage(QWidget):
         self.status_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow(self.village_caption, self.village_combo)
+        form.addRow(self.only_caption, self.only_combo)
         form.addRow(self.group_caption, self.group_combo)
         form.addRow(self.language_caption, self.language_combo)
         button_row = QHBoxLayout()
@@ -144,6 +154,11 @@ class PrintPage(QWidget):
     def flyer_language(self) -> str:
         return str(self.language_combo.currentData() or "vi")
 
+    def flyer_choice(self) -> str | None:
+        """Which households get a page: None for all, else one of the core's ONLY choices."""
+        choice = self.only_combo.currentData()
+        return str(choice) if choice else None
+
     def make_flyers(self) -> None:
         """One PDF of flyers for the chosen village, on the worker, cancellable between pages."""
         village = self.village_combo.currentText()
@@ -151,8 +166,14 @@ class PrintPage(QWidget):
             return
         group = self.group_combo.currentData()
         language = self.flyer_language()
+        only = self.flyer_choice()
+        reminders = only == "expiring"
         self.status_label.setStyleSheet("")
-        self.status_label.setText(say("Đang dựng tờ rơi…", "Laying out flyers…"))
+        self.status_label.setText(
+            say("Đang dựng tờ nhắc gia hạn…", "Laying out renewal reminders…")
+            if reminders
+            else say("Đang dựng tờ rơi…", "Laying out flyers…")
+        )
 
         def produce(ws: Workspace, progress: Progress) -> bytes:
             return village_flyers(
@@ -160,22 +181,38 @@ class PrintPage(QWidget):
                 village=village,
                 group=group,
                 language=language,
+                only=only,
                 on_progress=progress,
                 should_cancel=lambda: progress.cancelled,
             )
 
-        name = f"to-roi-{slug(village)}" + (f"-{group}" if group else "") + f"-{language}.pdf"
+        stem = {"expiring": "nhac-gia-han", "uninsured": "to-roi-chua-co-the"}.get(only or "")
+        name = (
+            f"{stem or 'to-roi'}-{slug(village)}"
+            + (f"-{group}" if group else "")
+            + f"-{language}.pdf"
+        )
+        title = (
+            say("Nhắc gia hạn thẻ BHYT {village}", "BHYT renewal reminders for {village}")
+            if reminders
+            else say("Tờ rơi {village}", "Flyers for {village}")
+        )
         show_document(
             self,
             self._ops,
             produce,
-            title=say("Tờ rơi {village}", "Flyers for {village}").format(village=village),
+            title=title.format(village=village),
             file_name=name,
             present=self._present,
             produced=lambda _document: self.status_label.clear(),
             failure=self._failed,
-            progress=say(
-                "Đang dựng tờ rơi cho {village}…", "Laying out flyers for {village}…"
+            progress=(
+                say(
+                    "Đang dựng tờ nhắc gia hạn cho {village}…",
+                    "Laying out renewal reminders for {village}…",
+                )
+                if reminders
+                else say("Đang dựng tờ rơi cho {village}…", "Laying out flyers for {village}…")
             ).format(village=village),
         )
 
@@ -202,6 +239,15 @@ class PrintPage(QWidget):
         self.heading.setText(say("In ấn", "Print"))
         self.flyers_box.setTitle(say("Tờ rơi cho cả thôn/bản", "Flyers for a whole village"))
         self.village_caption.setText(say("&Thôn/bản", "&Village"))
+        self.only_caption.setText(say("&In cho", "Print &for"))
+        for i, text in enumerate(
+            (
+                say("Mọi hộ", "All households"),
+                say("Hộ có người chưa có thẻ BHYT", "Households with someone uninsured"),
+                say("Hộ có thẻ BHYT cần gia hạn", "Households with a card to renew"),
+            )
+        ):
+            self.only_combo.setItemText(i, text)
         self.group_caption.setText(say("Nhó&m đối tượng", "Audience &group"))
         self.language_caption.setText(say("N&gôn ngữ", "Lan&guage"))
         self.group_combo.setItemText(0, say("Mọi nhóm", "All groups"))
@@ -213,6 +259,17 @@ class PrintPage(QWidget):
                 "đã ghi của hộ.",
                 "One A5 page per household, with the household's own amounts. The audience group "
                 "follows the groups recorded for the household.",
+            )
+            + " "
+            + (
+                say(
+                    "Hộ có thẻ sắp hết hạn hoặc vừa hết hạn nhận tờ nhắc gia hạn: tên người, "
+                    "ngày hết hạn và số tiền gia hạn cho cả hộ.",
+                    "Households with a card ending soon or just ended get a renewal reminder: "
+                    "names, card end dates and what renewing costs the household.",
+                )
+                if self.flyer_choice() == "expiring"
+                else ""
             )
         )
         self.flyers_button.setText(say("Tạo tờ rơi (Ctrl+P)", "Make flyers (Ctrl+P)"))

@@ -145,9 +145,11 @@ def cmd_print_flyers(args: argparse.Namespace) -> int:
             village=args.village,
             group=args.group,
             language=args.lang,
+            only=args.only,
             on_progress=show_progress,
         )
-    _deliver(args, pdf, title=f"Tờ rơi {args.village}")
+    what = "Nhắc gia hạn thẻ BHYT" if args.only == "expiring" else "Tờ rơi"
+    _deliver(args, pdf, title=f"{what} {args.village}")
     return 0
 
 
@@ -218,5 +220,16 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--village", required=True, help=say("tên thôn/bản", "village"))
     p.add_argument("--group", help=say("chỉ nhóm này", "only this audience group"))
+    p.add_argument(
+        "--only",
+        choices=("uninsured", "expiring"),
+        help=say(
+            "chỉ các hộ có người chưa có thẻ BHYT còn hạn (uninsured), hoặc chỉ các hộ có thẻ "
+            "cần gia hạn, mỗi hộ một tờ nhắc gia hạn ghi tên, ngày hết hạn và số tiền (expiring)",
+            "only households with someone lacking a valid BHYT card (uninsured), or only those "
+            "with a card to renew, each getting a renewal reminder with names, card end dates "
+            "and the amount (expiring)",
+        ),
+    )
     p.add_argument("--lang", default="vi", help=say("ngôn ngữ (vi, en, …)", "language"))
     _add_destination(p)

@@ -1,4 +1,4 @@
-"""Printed documents as PDF: receipts and household flyers."""
+"""Printed documents as PDF: receipts, household flyers and BHYT renewal reminders."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ _WHERE = {
     "TemplateError": "flyer",
     "load_flyer_templates": "flyer",
     "render_flyers": "flyer",
+    "ReminderData": "reminder",
+    "ReminderPerson": "reminder",
+    "load_reminder_templates": "reminder",
+    "render_reminders": "reminder",
     "ReceiptDocument": "receipt",
     "render_receipt": "receipt",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pypdf
@@ -13,9 +14,23 @@ from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
 from fieldapp.text import nfc
 from fieldapp.workspace import Workspace
-from tests.ui.conftest import open_dialog
+from sync.protocol import i18n
+from sync.protocol.clock import FixedClock
+from sync.protocol.money import format_vnd
+from tests.fieldapp.pdfcheck import flat, page_texts
+from tests.fieldapp.test_renewal_reminders import (
+    CLOCK,
+    DUE,
+    EXPIRING,
+    HOUSEHOLDS,
+    ON,
+    UNINSURED,
+    VILLAGE,
+    build_commune,
+)
+from tests.ui.conftest import open_dialog, shown, wait_idle
 from tests.ui.test_receipts_ui import pdf_printer
-from ui.app import App
+from ui.app import App, build
 from ui.main_window import HOUSEHOLD, PRINT
 from ui.printing import DocumentDialog, can_rasterise
 
@@ -140,3 +155,72 @@ def test_without_poppler_only_save(app: App, qtbot, idle, tmp_path: Path, monkey
     idle()
     assert (tmp_path / "flyers.pdf").read_bytes() == dialog.document.pdf
     dialog.reject()
+
+
+@pytest.fixture
+def small_app(qtbot, settings, tmp_path: Path) -> Iterator[App]:
+    """The app on the small commune of the renewal tests, its clock on 4 December 2026."""
+    folder = tmp_path / "small"
+    with Workspace.open(folder, clock=FixedClock(CLOCK)) as ws:
+        build_commune(ws)
+    i18n.set_language("vi")
+    with shown(qtbot, build(settings, folder, clock=FixedClock(CLOCK))) as built:
+        yield built
+
+
+def _choose(app: App, qtbot, village: str, only: str | None) -> DocumentDialog | None:
+    """Pick the village and the households in the Print area, make the PDF: its dialog."""
+    page = _print_area(app, lambda: wait_idle(qtbot, app))
+    page.village_combo.setCurrentText(village)
+    page.only_combo.setCurrentIndex(page.only_combo.findData(only))
+    assert page.flyer_choice() == only
+    page.make_flyers()
+    wait_idle(qtbot, app)
+    dialog = app.window.dialog
+    return dialog if isinstance(dialog, DocumentDialog) else None
+
+
+def _heads(pdf: bytes) -> list[str]:
+    texts = [flat(t) for t in page_texts(pdf)]
+    return [head for text in texts for head in HOUSEHOLDS if f"ông/bà {head}" in text]
+
+
+def test_print_area_only_expiring_makes_renewal_reminders(small_app: App, qtbot) -> None:
+    """ "Hộ có thẻ BHYT cần gia hạn": a reminder for each household due, with its amount."""
+    dialog = _choose(small_app, qtbot, VILLAGE, "expiring")
+    assert dialog is not None
+    assert "Nhắc gia hạn thẻ BHYT" in dialog.heading.text()
+    pdf = dialog.document.pdf
+    assert _heads(pdf) == EXPIRING
+    with Workspace.open(small_app.data_dir, clock=FixedClock(CLOCK)) as ws:
+        for head, text in zip(EXPIRING, (flat(t) for t in page_texts(pdf)), strict=True):
+            household = next(h for h in ws.households.in_village(VILLAGE) if h.head_name == head)
+            names = [name for name, _line in DUE[head]]
+            ids = [m.id for m in ws.members.of_household(household.id) if m.full_name in names]
+            amount = ws.pledges.quote_household_bhyt(
+                household.id, member_ids=ids, months=12, on=ON
+            ).payable
+            assert format_vnd(amount) in text
+            assert all(f"{name} {line}" in text for name, line in DUE[head])
+    dialog.reject()
+
+
+def test_print_area_only_uninsured_and_all(small_app: App, qtbot) -> None:
+    dialog = _choose(small_app, qtbot, VILLAGE, "uninsured")
+    assert dialog is not None
+    assert _heads(dialog.document.pdf) == UNINSURED
+    dialog.reject()
+    wait_idle(qtbot, small_app)
+    dialog = _choose(small_app, qtbot, VILLAGE, None)
+    assert dialog is not None
+    assert sorted(_heads(dialog.document.pdf)) == sorted(HOUSEHOLDS)
+    dialog.reject()
+
+
+def test_print_area_nobody_to_remind_says_so(small_app: App, qtbot) -> None:
+    """A village where every card is good: the core's message, and no document."""
+    dialog = _choose(small_app, qtbot, "Bản Mới", "expiring")
+    assert dialog is None
+    assert small_app.ops.last_error is not None
+    assert "Không có hộ nào ở Bản Mới có thẻ BHYT cần gia hạn" in small_app.ops.last_error
+    assert small_app.window.print_page.status_label.text() == ""
