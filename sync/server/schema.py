@@ -292,6 +292,21 @@ member_merges = sa.Table(
     sa.Column("merged_at", Stamp, nullable=False),
 )
 
+# A commune's BHYT coverage target set on the supervisor pages: the share of residents insured
+# (in tenths of a percent, 950 = 95.0 %) to reach by a day, who set it and when. One per commune.
+coverage_targets = sa.Table(
+    "coverage_targets",
+    metadata,
+    sa.Column("commune_code", Commune, primary_key=True),
+    sa.Column("percent_tenths", sa.Integer, nullable=False),
+    sa.Column("due_on", sa.String(10), nullable=False),
+    sa.Column("set_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", Stamp, nullable=False),
+    sa.CheckConstraint(
+        "percent_tenths >= 0 AND percent_tenths <= 1000", name="ck_coverage_targets_percent"
+    ),
+)
+
 IMMUTABLE_TABLES = {
     wire.VISIT: visits,
     wire.PLEDGE: pledges,

@@ -1,4 +1,4 @@
-"""Progress, receipts and cash handovers as CSV (UTF-8 with BOM, for Excel) and XLSX."""
+"""Progress, BHYT coverage, receipts and cash handovers as CSV (UTF-8 with BOM) and XLSX."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from sync.protocol import sheets
+from sync.server.web.coverage import AreaRow, CoveragePage
 from sync.server.web.overview import HandoverRow, Progress, ProgressRow, ReceiptRow
 from sync.server.web.scope import HANDOVER_LABELS, SCHEME_LABELS, iso_day, local_time
 
@@ -41,6 +42,29 @@ PROGRESS_COLUMNS: tuple[tuple[str, Callable[[ProgressRow], object]], ...] = (
 def progress_table(data: Progress) -> Table:
     month: tuple[str, Callable[[ProgressRow], object]] = ("Tháng", lambda _: data.month)
     return _table((month, *PROGRESS_COLUMNS), data.rows())
+
+
+COVERAGE_COLUMNS: tuple[tuple[str, Callable[[AreaRow], object]], ...] = (
+    ("Cấp", lambda r: LEVELS[r.level]),
+    ("Mã xã", lambda r: r.commune_code),
+    ("Thôn/bản", lambda r: r.village),
+    ("Người cư trú", lambda r: r.counts.residents),
+    ("Có thẻ BHYT", lambda r: r.counts.insured),
+    ("Tỷ lệ bao phủ (%)", lambda r: r.counts.rate),
+    ("Sắp hết hạn (30 ngày)", lambda r: r.counts.expiring),
+    ("Đã hết hạn", lambda r: r.counts.lapsed),
+    ("Chưa có thẻ", lambda r: r.counts.never),
+    ("Có thẻ do nơi khác đóng", lambda r: r.counts.covered_elsewhere),
+    ("Mục tiêu (%)", lambda r: r.target.percent if r.target else ""),
+    ("Hạn đạt mục tiêu", lambda r: r.target.due_on.strftime("%d/%m/%Y") if r.target else ""),
+    ("Còn thiếu (người)", lambda r: r.needed if r.needed is not None else ""),
+)
+
+
+def coverage_table(data: CoveragePage) -> Table:
+    """Communes, then villages, on the page's day."""
+    day: tuple[str, Callable[[AreaRow], object]] = ("Ngày", lambda _: iso_day(data.on.isoformat()))
+    return _table((day, *COVERAGE_COLUMNS), data.rows())
 
 
 RECEIPT_COLUMNS: tuple[tuple[str, Callable[[ReceiptRow], object]], ...] = (

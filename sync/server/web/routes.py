@@ -22,7 +22,7 @@ from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.errors import FieldappError
 from sync.protocol.money import format_vnd
 from sync.server import devices as device_ops
-from sync.server.web import auth, conflicts, exports, overview, people
+from sync.server.web import auth, conflicts, coverage, exports, overview, people
 from sync.server.web.scope import (
     HANDOVER_LABELS,
     SCHEME_LABELS,
@@ -46,6 +46,7 @@ templates.env.filters["money"] = format_vnd
 templates.env.filters["when"] = local_time
 templates.env.filters["day"] = local_date
 templates.env.filters["iso_day"] = iso_day
+templates.env.filters["percent"] = coverage.percent_text
 templates.env.globals["SCHEMES"] = SCHEME_LABELS
 templates.env.globals["HANDOVER_LABELS"] = HANDOVER_LABELS
 
@@ -148,6 +149,8 @@ Signed = Annotated[Login, Depends(signed_in)]
 # Query parameters of the pages by month: the month (YYYY-MM, else this one) and one agent.
 Month = Annotated[str | None, Query()]
 AgentFilter = Annotated[str | None, Query(max_length=64)]
+# The day of the coverage page (checked by coverage.day_asked, so a bad one gets a clear page).
+OnDay = Annotated[str | None, Query()]
 
 
 def install(app: FastAPI, engine: Engine, clock: Clock) -> None:
@@ -436,6 +439,50 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             login=login,
         )
 
+    # -- BHYT coverage against targets ---------------------------------------------------------
+
+    def coverage_on(on: str | None) -> dt.date:
+        try:
+            return coverage.day_asked(on, clock.today())
+        except FieldappError as exc:
+            raise PageError(400, exc.vi) from None
+
+    @router.get(f"{PREFIX}/coverage")
+    def coverage_page(
+        request: Request,
+        login: Signed,
+        on: OnDay = None,
+        saved: Annotated[str | None, Query(max_length=5)] = None,
+    ) -> HTMLResponse:
+        day = coverage_on(on)
+        data = db(lambda conn: coverage.coverage(conn, login.communes, day))
+        context = {
+            "page": data,
+            "on": day.isoformat(),
+            "today": clock.today().isoformat(),
+            "saved": saved if saved and saved.isdigit() else "",
+            "renew_months": coverage.RENEW_WITHOUT_WAIT_MONTHS,
+            "nav": "coverage",
+        }
+        return render(request, "coverage.html", context, login=login)
+
+    @router.post(f"{PREFIX}/coverage/target")
+    async def coverage_target(request: Request, login: Signed) -> RedirectResponse:
+        form = await checked_form(request, login)
+        target = await run_in_threadpool(
+            db,
+            lambda conn: coverage.set_target(
+                conn,
+                commune_code=form.get("commune_code", "")[:16],
+                percent=form.get("percent", "")[:16],
+                due_on=form.get("due_on", "")[:16],
+                communes=login.communes,
+                supervisor=login.supervisor.username,
+                clock=clock,
+            ),
+        )
+        return RedirectResponse(f"{PREFIX}/coverage?saved={target.commune_code}", status_code=303)
+
     # -- exports -------------------------------------------------------------------------------
 
     def download(kind: str, name: str, table: Callable[[Connection], exports.Table]) -> Response:
@@ -466,6 +513,15 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             lambda conn: exports.progress_table(
                 overview.progress(conn, login.communes, chosen, clock)
             ),
+        )
+
+    @router.get(PREFIX + "/export/coverage.{kind}")
+    def export_coverage(login: Signed, kind: str, on: OnDay = None) -> Response:
+        day = coverage_on(on)
+        return download(
+            kind,
+            f"bao-phu-bhyt-{day.isoformat()}",
+            lambda conn: exports.coverage_table(coverage.coverage(conn, login.communes, day)),
         )
 
     @router.get(PREFIX + "/export/receipts.{kind}")
