@@ -320,3 +320,208 @@ class TargetChart(QWidget):
             painter.setBrush(colour)
             painter.drawEllipse(points[-1], 3.0, 3.0)
             painter.setBrush(Qt.BrushStyle.NoBrush)
+
+
+# -- coverage per village ---------------------------------------------------------------------
+
+COVERAGE_COLOUR = QColor("#1565c0")
+COMMUNE_COLOUR = QColor("#202124")
+_COVERAGE_ROW = 8
+# The village names take at most this share of the width; longer ones are elided.
+_NAME_SHARE = 0.38
+
+
+def percent_text(value: float) -> str:
+    """A share in percent with one decimal; Vietnamese writes a decimal comma (73,8%)."""
+    text = f"{value:.1f}%"
+    return say(text.replace(".", ","), text)
+
+
+@dataclass(frozen=True)
+class CoverageBar:
+    """One village's bar: its name and its coverage rate in percent."""
+
+    village: str
+    rate: float
+
+
+class CoverageChart(QWidget):
+    """A horizontal bar per village of the share of residents holding a valid BHYT card, on a
+    0–100% scale, with the commune's rate marked across all bars (dashed)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("coverageChart")
+        self.villages: tuple[CoverageBar, ...] = ()
+        self.commune: float | None = None
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(260)
+        self.retranslate()
+
+    # -- data -----------------------------------------------------------------------------
+
+    def set_rates(self, villages: Sequence[CoverageBar], commune: float | None) -> None:
+        self.villages = tuple(villages)
+        self.commune = commune
+        self.updateGeometry()
+        self.retranslate()
+
+    def description(self) -> str:
+        """Every village's rate in words, one line each, then the commune's."""
+        if not self.villages:
+            return say("Chưa có số liệu độ bao phủ.", "No coverage figures yet.")
+        lines = [f"{bar.village}: {percent_text(bar.rate)}" for bar in self.villages]
+        if self.commune is not None:
+            lines.append(
+                say("Cả xã: {rate}", "Commune: {rate}").format(rate=percent_text(self.commune))
+            )
+        return "\n".join(lines)
+
+    def retranslate(self) -> None:
+        text = self.description()
+        self.setToolTip(text)
+        self.setAccessibleName(
+            say("Biểu đồ tỷ lệ có thẻ BHYT theo thôn", "BHYT coverage rate by village chart")
+        )
+        self.setAccessibleDescription(text)
+        self.update()
+
+    # -- size -----------------------------------------------------------------------------
+
+    def _line(self) -> int:
+        return QFontMetrics(self.font()).height()
+
+    def _small_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF() - 1, 7.0))
+        return font
+
+    def _row_height(self) -> float:
+        """Each village's row: at least a line of text and its gap, taller (up to two lines)
+        when the widget has the room."""
+        least = self._line() + _COVERAGE_ROW
+        axis = QFontMetrics(self._small_font()).height() + 6
+        room = (self.height() - self._top() - axis - _PAD) / max(len(self.villages), 1)
+        return max(float(least), min(room, 2.0 * self._line()))
+
+    def _top(self) -> int:
+        """Where the first bar's row starts: below the two legend lines."""
+        return _PAD + 2 * QFontMetrics(self._small_font()).height() + 6
+
+    def sizeHint(self) -> QSize:
+        rows = max(len(self.villages), 1)
+        axis = QFontMetrics(self._small_font()).height() + 6
+        least = self._line() + _COVERAGE_ROW
+        return QSize(420, self._top() + rows * least + axis + _PAD)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(260, min(self.sizeHint().height(), 160))
+
+    def _columns(self) -> tuple[float, float, float]:
+        """The left edge of the bars, their full (100%) width, and the name column's width."""
+        metrics = QFontMetrics(self.font())
+        widest = max((metrics.horizontalAdvance(bar.village) for bar in self.villages), default=0)
+        # A few pixels to spare: elidedText measures a little wider than horizontalAdvance.
+        names = min(float(widest + 6), (self.width() - 2 * _PAD) * _NAME_SHARE)
+        value = metrics.horizontalAdvance(percent_text(100.0)) + 8
+        left = _PAD + names + 8
+        return left, max(self.width() - _PAD - value - left, 10.0), names
+
+    def bars(self) -> list[QRectF]:
+        """Where each village's bar is drawn, in the order of the villages (a village at 0%
+        has a bar of no width)."""
+        left, full, _names = self._columns()
+        row = self._row_height()
+        # As thick as a line of text at most, in the middle of its row.
+        thickness = min(row - _COVERAGE_ROW, float(self._line()))
+        out = []
+        for index, bar in enumerate(self.villages):
+            top = self._top() + index * row + (row - thickness) / 2
+            rate = min(max(bar.rate, 0.0), 100.0)
+            out.append(QRectF(left, top, full * rate / 100, thickness))
+        return out
+
+    def tracks(self) -> list[QRectF]:
+        """The 0–100% track behind each village's bar."""
+        _left, full, _names = self._columns()
+        return [QRectF(bar.left(), bar.top(), full, bar.height()) for bar in self.bars()]
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.fillRect(self.rect(), QColor("white"))
+            if not self.villages:
+                painter.setPen(MUTED_COLOUR)
+                painter.drawText(
+                    QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, self.description()
+                )
+                return
+            self._draw(painter)
+        finally:
+            painter.end()
+
+    def _draw(self, painter: QPainter) -> None:
+        left, full, names = self._columns()
+        metrics = QFontMetrics(self.font())
+        small = self._small_font()
+        small_metrics = QFontMetrics(small)
+        bars, tracks = self.bars(), self.tracks()
+        bottom = self._top() + len(self.villages) * self._row_height()
+
+        # The grid: 0, 25, 50, 75 and 100%, labelled under the last bar.
+        painter.setFont(small)
+        for step in (0, 25, 50, 75, 100):
+            x = left + full * step / 100
+            painter.setPen(QPen(GRID_COLOUR, 1))
+            painter.drawLine(QPointF(x, self._top()), QPointF(x, bottom))
+            label = f"{step}%"
+            width = small_metrics.horizontalAdvance(label)
+            painter.setPen(MUTED_COLOUR)
+            painter.drawText(QPointF(x - width / 2, bottom + 2 + small_metrics.ascent()), label)
+
+        painter.setFont(self.font())
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        left_align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        row = self._row_height()
+        for index, (village, bar, track) in enumerate(
+            zip(self.villages, bars, tracks, strict=True)
+        ):
+            top = self._top() + index * row
+            painter.setPen(TEXT_COLOUR)
+            name = metrics.elidedText(village.village, Qt.TextElideMode.ElideRight, int(names))
+            painter.drawText(QRectF(_PAD, top, names, row), right, name)
+            painter.fillRect(track, TRACK_COLOUR)
+            if bar.width() > 0:
+                painter.fillRect(bar, COVERAGE_COLOUR)
+            painter.setPen(TEXT_COLOUR)
+            painter.drawText(
+                QRectF(track.right() + 6, top, self.width() - track.right() - 6, row),
+                left_align,
+                percent_text(village.rate),
+            )
+
+        # The legend (what the bars are; the dashed line), and the commune's rate across
+        # every bar.
+        painter.setFont(small)
+        y = _PAD + small_metrics.ascent()
+        painter.setPen(MUTED_COLOUR)
+        caption = say(
+            "Tỷ lệ cư dân có thẻ BHYT còn hạn", "Share of residents with a valid BHYT card"
+        )
+        painter.drawText(QPointF(_PAD, y), caption)
+        if self.commune is not None:
+            x = left + full * min(max(self.commune, 0.0), 100.0) / 100
+            painter.setPen(QPen(COMMUNE_COLOUR, 1.5, Qt.PenStyle.DashLine))
+            painter.drawLine(QPointF(x, self._top()), QPointF(x, bottom))
+            legend_x = float(_PAD)
+            y += small_metrics.height()
+            middle = y - small_metrics.ascent() + small_metrics.height() / 2
+            painter.drawLine(QPointF(legend_x, middle), QPointF(legend_x + 14, middle))
+            painter.setPen(MUTED_COLOUR)
+            painter.drawText(
+                QPointF(legend_x + 18, y),
+                say("cả xã {rate}", "commune {rate}").format(rate=percent_text(self.commune)),
+            )

@@ -28,12 +28,13 @@ from ui.today import TodayView
 # needed to show Today and search households at start.
 if TYPE_CHECKING:
     from fieldapp.receipts import Receipt
+    from ui.coverage_page import CoveragePage
     from ui.day_report import DayReportPage
     from ui.household_page import HouseholdPage
     from ui.print_page import PrintPage
     from ui.sync_page import SyncPage
 
-TODAY, HOUSEHOLDS, HOUSEHOLD, PRINT, SYNC, END_OF_DAY = range(6)
+TODAY, HOUSEHOLDS, HOUSEHOLD, PRINT, SYNC, END_OF_DAY, COVERAGE = range(7)
 STATUS_MESSAGE_MS = 15000
 # Watching for the provincial server starts this long after the window is up: the first paint
 # and the first search do not wait for the HTTP client to load.
@@ -81,7 +82,7 @@ class MainWindow(QMainWindow):
         self.households = HouseholdsView(ops)
         self._pages: dict[int, Any] = {HOUSEHOLDS: self.households}
         self.stack = QStackedWidget()
-        for row in range(END_OF_DAY + 1):
+        for row in range(COVERAGE + 1):
             self.stack.addWidget(self._pages.get(row) or QWidget())
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         if row == TODAY:
             today = TodayView(self.ops)
             today.open_household.connect(self.open_household)
+            today.renew.connect(self.renew)
             today.pending_changed.connect(self._show_status)
             return today
         if row == HOUSEHOLD:
@@ -178,6 +180,12 @@ class MainWindow(QMainWindow):
             day.handed_over.connect(self.update_status)
             day.pending_changed.connect(self._show_status)
             return day
+        if row == COVERAGE:
+            from ui.coverage_page import CoveragePage
+
+            coverage = CoveragePage(self.ops)
+            coverage.open_household.connect(self.open_household)
+            return coverage
         raise ValueError(f"no area at row {row}")
 
     @property
@@ -203,6 +211,11 @@ class MainWindow(QMainWindow):
     @property
     def day_page(self) -> DayReportPage:
         page: DayReportPage = self._page(END_OF_DAY)
+        return page
+
+    @property
+    def coverage_page(self) -> CoveragePage:
+        page: CoveragePage = self._page(COVERAGE)
         return page
 
     def set_server(self, server_url: str) -> None:
@@ -255,6 +268,7 @@ class MainWindow(QMainWindow):
         self.print_area_action = self._action("Ctrl+3", lambda: self.nav.setCurrentRow(PRINT))
         self.sync_area_action = self._action("Ctrl+4", lambda: self.nav.setCurrentRow(SYNC))
         self.day_area_action = self._action("Ctrl+5", lambda: self.nav.setCurrentRow(END_OF_DAY))
+        self.coverage_area_action = self._action("Ctrl+6", lambda: self.nav.setCurrentRow(COVERAGE))
         self.lock_action = self._action("Ctrl+L", self.lock_requested.emit)
         self.receipt_books_action = self._action(None, self.edit_receipt_books)
         self.demo_action = self._action(None, self.demo_requested.emit)
@@ -297,6 +311,7 @@ class MainWindow(QMainWindow):
             self.print_area_action,
             self.sync_area_action,
             self.day_area_action,
+            self.coverage_area_action,
             self.back_action,
         ):
             self.view_menu.addAction(action)
@@ -327,6 +342,8 @@ class MainWindow(QMainWindow):
             self.sync_page.refresh()
         elif row == END_OF_DAY:
             self.day_page.refresh()
+        elif row == COVERAGE:
+            self.coverage_page.refresh()
 
     def _remember_villages(self) -> None:
         self._villages = [
@@ -343,6 +360,11 @@ class MainWindow(QMainWindow):
         self.household.open(household_id)
         self.nav.setCurrentRow(HOUSEHOLD)
 
+    def renew(self, household_id: str, scheme: str, member_ids: list[str]) -> None:
+        """A renewal from Today: the household, with the pledge for those members filled in."""
+        self.open_household(household_id)
+        self.new_pledge(household_id, scheme=scheme, member_ids=member_ids)
+
     def go_back(self) -> None:
         if self.stack.currentIndex() == HOUSEHOLD:
             self.nav.setCurrentRow(HOUSEHOLDS)
@@ -358,6 +380,8 @@ class MainWindow(QMainWindow):
             self.print_page.refresh()
         elif self.stack.currentIndex() == END_OF_DAY:
             self.day_page.refresh()
+        elif self.stack.currentIndex() == COVERAGE:
+            self.coverage_page.refresh()
         self.update_status()
 
     def refresh_lists(self) -> None:
@@ -480,11 +504,16 @@ class MainWindow(QMainWindow):
 
         self.ops.run_op(self, lambda ws: load_visit_context(ws, household_id), success=show)
 
-    def new_pledge(self, household_id: str) -> None:
+    def new_pledge(
+        self, household_id: str, *, scheme: str | None = None, member_ids: list[str] | None = None
+    ) -> None:
+        """The pledge dialog for a household; a renewal fills in its scheme and members."""
         from ui.pledge_dialog import PledgeDialog, load_pledge_context
 
         def show(context: object) -> None:
             dialog = PledgeDialog(self.ops, context, parent=self)  # type: ignore[arg-type]
+            if scheme is not None and member_ids is not None:
+                dialog.prefill(scheme, member_ids)
             dialog.saved.connect(lambda _p: self._member_saved())
             self._show_dialog(dialog)
 
@@ -609,6 +638,7 @@ class MainWindow(QMainWindow):
                 say("In ấn", "Print"),
                 say("Đồng bộ", "Sync"),
                 say("Cuối ngày", "End of day"),
+                say("Độ bao phủ", "Coverage"),
             )
         ):
             self.nav.item(row).setText(text)
@@ -633,6 +663,7 @@ class MainWindow(QMainWindow):
         self.print_area_action.setText(say("In ấn", "Print"))
         self.sync_area_action.setText(say("Đồng bộ", "Sync"))
         self.day_area_action.setText(say("Cuối ngày", "End of day"))
+        self.coverage_area_action.setText(say("Độ bao phủ", "Coverage"))
         self.lock_action.setText(say("Khoá máy", "Lock"))
         self.receipt_books_action.setText(say("Quyển biên lai…", "Receipt books…"))
         self.demo_action.setText(say("Tạo xã mẫu…", "Create demo commune…"))

@@ -186,6 +186,8 @@ class Column:
 
     title: Callable[[], str]
     text: Callable[[Any], str]
+    # The longer explanation shown when the pointer rests on the cell.
+    tooltip: Callable[[Any], str] | None = None
 
 
 class RecordsModel(QAbstractTableModel):
@@ -224,8 +226,11 @@ class RecordsModel(QAbstractTableModel):
         if not index.isValid():
             return None
         record = self._records[index.row()]
+        column = self._columns[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._columns[index.column()].text(record)
+            return column.text(record)
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
+            return column.tooltip(record)
         if role == Qt.ItemDataRole.BackgroundRole and self._highlight and self._highlight(record):
             return QBrush(QColor("#fff3cd"))
         return None

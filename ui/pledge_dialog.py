@@ -419,6 +419,21 @@ class PledgeDialog(QDialog):
             if item.data(Qt.ItemDataRole.UserRole) == member_id and not self.is_covered(member_id):
                 item.setCheckState(Qt.CheckState.Checked if joining else Qt.CheckState.Unchecked)
 
+    def prefill(self, scheme: str, member_ids: list[str]) -> None:
+        """A renewal: BHYT for exactly these members, or BHXH for the first of them; the
+        period stays the dialog's default (a year where the rules offer one)."""
+        if scheme == "bhxh_voluntary" and member_ids:
+            self.bhxh_radio.setChecked(True)
+            index = self.bhxh_member.findData(member_ids[0])
+            if index >= 0:
+                self.bhxh_member.setCurrentIndex(index)
+            return
+        self.bhyt_radio.setChecked(True)
+        wanted = set(member_ids)
+        for row in range(self.bhyt_table.rowCount()):
+            member_id = str(self.bhyt_table.item(row, NAME).data(Qt.ItemDataRole.UserRole))
+            self.set_bhyt_member(member_id, member_id in wanted)
+
     def _bhyt_item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() == NAME:
             self._timer.start()

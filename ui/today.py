@@ -1,4 +1,7 @@
-"""Today: follow-ups that are due, recent visits and what is still waiting to be synced."""
+"""Today: the day's work in order (renewals, BHXH periods ending, appointments, households with
+money this month and someone uninsured), recent visits, and what is still waiting to be synced.
+
+Enter on a renewal row opens the household with the renewal pledge filled in."""
 
 from __future__ import annotations
 
@@ -14,14 +17,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fieldapp.agenda import Agenda, AgendaItem, DuePerson, day_agenda
 from fieldapp.model import Household, Visit
-from fieldapp.visits import FollowUp
 from fieldapp.workspace import Workspace
 from sync.protocol.i18n import say
 from sync.protocol.labels import outcome_label
+from sync.protocol.money import format_vnd
 from ui.labels import date_text, moment_text
 from ui.models import Column, RecordsModel
 from ui.operations import Operations
+
+# Names shown in the "who" cell; the tooltip lists everyone.
+SHOWN_PEOPLE = 3
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class RecentVisit:
 
 @dataclass(frozen=True)
 class TodayData:
-    follow_ups: list[FollowUp]
+    agenda: Agenda
     recent: list[RecentVisit]
     pending_sync: int
     today: str
@@ -47,17 +54,85 @@ def load_today(ws: Workspace) -> TodayData:
             households[visit.household_id] = ws.households.get(visit.household_id)
         recent.append(RecentVisit(visit, households[visit.household_id]))
     return TodayData(
-        follow_ups=ws.visits.follow_ups(limit=200),
+        agenda=day_agenda(ws, limit=200),
         recent=recent,
         pending_sync=ws.pending_sync(),
         today=ws.today().isoformat(),
     )
 
 
-def _reason(item: FollowUp) -> str:
-    if item.reason == "due":
-        return say("Đến hẹn thăm lại", "Visit due")
-    return say("Tháng thu hoạch", "Harvest month")
+def _reason(item: AgendaItem) -> str:
+    """The reason in a few words; `_why` gives the whole sentence as a tooltip."""
+    if item.kind == "renew":
+        return say("Thẻ sắp hết hạn", "Card ending")
+    if item.kind == "renew_lapsed":
+        return say("Thẻ vừa hết hạn", "Card just lapsed")
+    if item.kind == "bhxh":
+        return say("Hết kỳ BHXH", "BHXH period ends")
+    if item.kind == "visit_due":
+        return say("Đến hẹn", "Visit due")
+    return say("Mùa có thu nhập", "Income month")
+
+
+def _why(item: AgendaItem) -> str:
+    n = len(item.people)
+    if item.kind == "renew":
+        return say(
+            "Thẻ BHYT của {n} người hết hạn trong 30 ngày tới", "{n} BHYT cards end within 30 days"
+        ).format(n=n)
+    if item.kind == "renew_lapsed":
+        return say(
+            "Thẻ BHYT của {n} người đã hết hạn chưa quá 3 tháng — gia hạn ngay thì không phải "
+            "chờ 30 ngày",
+            "{n} BHYT cards lapsed less than 3 months ago — renew now, no 30-day wait",
+        ).format(n=n)
+    if item.kind == "bhxh":
+        return say(
+            "Kỳ đóng BHXH tự nguyện của {n} người hết trong tháng này",
+            "{n} voluntary BHXH periods end this month",
+        ).format(n=n)
+    if item.kind == "visit_due":
+        return say("Đã hẹn thăm lại vào ngày này", "A return visit was agreed for this day")
+    return say(
+        "Hộ đang vào mùa có thu nhập, {n} người chưa có thẻ BHYT",
+        "The household's income month; {n} people without a BHYT card",
+    ).format(n=n)
+
+
+def _person(item: AgendaItem, person: DuePerson) -> str:
+    if person.ends_on and item.kind != "income_month":
+        return f"{person.full_name} ({date_text(person.ends_on)})"
+    return person.full_name
+
+
+def _people_all(item: AgendaItem) -> str:
+    return "\n".join(_person(item, person) for person in item.people)
+
+
+def _people(item: AgendaItem) -> str:
+    """Who the row is about, with each card's (or BHXH period's) last day."""
+    parts = [_person(item, person) for person in item.people[:SHOWN_PEOPLE]]
+    if len(item.people) > SHOWN_PEOPLE:
+        parts.append(
+            say("và {n} người khác", "and {n} more").format(n=len(item.people) - SHOWN_PEOPLE)
+        )
+    return ", ".join(parts)
+
+
+def _cost(item: AgendaItem) -> str:
+    if item.amount is not None:
+        if item.months:
+            return say("{amount} / {months} tháng", "{amount} / {months} months").format(
+                amount=format_vnd(item.amount), months=item.months
+            )
+        return format_vnd(item.amount)
+    if item.quote_problem:
+        return say("Chưa tính được", "Cannot quote")
+    return ""
+
+
+def _due(item: AgendaItem) -> str:
+    return date_text(item.due_on)
 
 
 def _title(label: QLabel) -> QLabel:
@@ -69,6 +144,8 @@ class TodayView(QWidget):
     """The agent's day: who to visit now, what was done lately."""
 
     open_household = Signal(str)
+    # A renewal row: the household, the scheme to pledge for and the members to fill in.
+    renew = Signal(str, str, list)
     # The pending-sync count read with the day's data (the status line shows it too).
     pending_changed = Signal(int)
 
@@ -82,25 +159,28 @@ class TodayView(QWidget):
         self.follow_label = QLabel()
         self.follow_model = RecordsModel(
             [
-                Column(lambda: say("Chủ hộ", "Household head"), lambda f: f.household.head_name),
-                Column(lambda: say("Thôn/bản", "Village"), lambda f: f.household.village),
-                Column(lambda: say("Lý do", "Reason"), _reason),
-                Column(lambda: say("Hẹn ngày", "Due on"), lambda f: date_text(f.due_on)),
+                Column(lambda: say("Lý do", "Reason"), _reason, _why),
+                Column(lambda: say("Chủ hộ", "Household head"), lambda i: i.household.head_name),
+                Column(lambda: say("Thôn/bản", "Village"), lambda i: i.household.village),
+                Column(lambda: say("Hạn", "Due"), _due),
+                Column(lambda: say("Gia hạn / số tiền", "Renewal cost"), _cost),
                 Column(
                     lambda: say("Lần thăm trước", "Last visit"),
-                    lambda f: moment_text(f.last_visit_at),
+                    lambda i: moment_text(i.last_visit_at),
                 ),
-                Column(lambda: say("Điện thoại", "Phone"), lambda f: f.household.phone or ""),
+                Column(lambda: say("Điện thoại", "Phone"), lambda i: i.household.phone or ""),
+                # Last, and as wide as the window leaves: a long list is cut short with "…" and
+                # shown whole as a tooltip.
+                Column(lambda: say("Ai (hạn thẻ)", "Who (card ends)"), _people, _people_all),
             ],
-            highlight=lambda f: f.reason == "due",
+            highlight=lambda i: i.kind in ("renew", "renew_lapsed"),
             parent=self,
         )
         self.follow_table = self._table(self.follow_model)
-        self.follow_table.activated.connect(
-            lambda index: self.open_household.emit(
-                self.follow_model.record(index.row()).household.id
-            )
+        self.follow_table.horizontalHeader().setSectionResizeMode(
+            self.follow_model.columnCount() - 1, QHeaderView.ResizeMode.Stretch
         )
+        self.follow_table.activated.connect(lambda index: self.act_on(index.row()))
         self.recent_label = QLabel()
         self.recent_model = RecordsModel(
             [
@@ -142,12 +222,25 @@ class TodayView(QWidget):
         table.setAlternatingRowColors(True)
         return table
 
+    def act_on(self, row: int) -> None:
+        """Enter on a row: a renewal opens the household with its pledge filled in; any
+        other row opens the household."""
+        if not 0 <= row < self.follow_model.rowCount():
+            return
+        item: AgendaItem = self.follow_model.record(row)
+        if item.kind in ("renew", "renew_lapsed"):
+            self.renew.emit(item.household.id, "bhyt_household", list(item.member_ids))
+        elif item.kind == "bhxh":
+            self.renew.emit(item.household.id, "bhxh_voluntary", list(item.member_ids))
+        else:
+            self.open_household.emit(item.household.id)
+
     def refresh(self) -> None:
         self._ops.run_op(self, load_today, success=self._show)
 
     def _show(self, data: TodayData) -> None:
         self._data = data
-        self.follow_model.set_records(data.follow_ups)
+        self.follow_model.set_records(data.agenda.items)
         self.recent_model.set_records(data.recent)
         # The models were just reset: only the labels need the new figures.
         self._show_labels()
@@ -164,9 +257,9 @@ class TodayView(QWidget):
         self.heading.setText(say("Hôm nay {day}", "Today {day}").format(day=day))
         if data is None:
             self.sync_label.setText(say("Đang tải…", "Loading…"))
-            self.follow_label.setText(say("Cần thăm", "To visit"))
+            self.follow_label.setText(say("Việc hôm nay", "Today's work"))
         else:
-            due = sum(1 for f in data.follow_ups if f.reason == "due")
+            totals = data.agenda.totals
             self.sync_label.setText(
                 say("Chưa đồng bộ: {n} thay đổi", "Not synced yet: {n} changes").format(
                     n=data.pending_sync
@@ -174,10 +267,22 @@ class TodayView(QWidget):
                 if data.pending_sync
                 else say("Mọi thay đổi đã được đồng bộ.", "All changes are synced.")
             )
-            self.follow_label.setText(
-                say(
-                    "Cần thăm: {due} đến hẹn, {best} đang mùa thu hoạch",
-                    "To visit: {due} due, {best} in their harvest month",
-                ).format(due=due, best=len(data.follow_ups) - due)
+            text = say(
+                "Việc hôm nay: {renew} hộ có thẻ sắp hết hạn, {lapsed} hộ có thẻ vừa hết hạn, "
+                "{bhxh} hộ hết kỳ BHXH, {due} hộ đến hẹn, {income} hộ đang mùa có thu nhập",
+                "Today: {renew} households with cards ending, {lapsed} with cards just lapsed, "
+                "{bhxh} with a BHXH period ending, {due} appointments, {income} in their "
+                "income month",
+            ).format(
+                renew=totals.get("renew", 0),
+                lapsed=totals.get("renew_lapsed", 0),
+                bhxh=totals.get("bhxh", 0),
+                due=totals.get("visit_due", 0),
+                income=totals.get("income_month", 0),
             )
+            if len(data.agenda.items) < sum(totals.values()):
+                text += say(" (hiện {n} dòng đầu)", " (first {n} rows shown)").format(
+                    n=len(data.agenda.items)
+                )
+            self.follow_label.setText(text)
         self.recent_label.setText(say("Lần thăm gần đây", "Recent visits"))

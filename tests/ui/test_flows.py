@@ -258,13 +258,58 @@ def test_self_test_returns_zero(data_dir, capsys) -> None:
     assert "kết quả" in capsys.readouterr().out
 
 
-def test_today_lists_follow_ups(app: App, qtbot, idle, workspace: Workspace, typing) -> None:
-    """Today shows the core's follow-ups, due ones first, and the pending-sync count."""
+def test_today_lists_the_days_work_in_order(app: App, qtbot, idle, workspace: Workspace) -> None:
+    """Today shows the core's agenda — renewals, BHXH, appointments, income months, in that
+    order — and the pending-sync count."""
+    from fieldapp.agenda import KINDS, day_agenda
+
     idle()
     today = app.window.today
-    expected = workspace.visits.follow_ups(limit=200)
-    assert today.follow_model.rowCount() == len(expected)
-    reasons = [f.reason for f in today.follow_model.records()]
-    assert reasons == sorted(reasons, key=lambda r: r != "due")
+    expected = day_agenda(workspace, limit=200).items
+    shown = today.follow_model.records()
+    assert [(i.kind, i.household.id) for i in shown] == [(i.kind, i.household.id) for i in expected]
+    assert any(i.kind == "renew" for i in shown)
+    kinds = [i.kind for i in shown]
+    assert kinds == sorted(kinds, key=KINDS.index)
     assert str(workspace.pending_sync()) in today.sync_label.text()
     assert dt.date.today().strftime("/%Y") in today.heading.text()
+    assert "hộ có thẻ sắp hết hạn" in today.follow_label.text()
+    # The row says why in a few words (the whole sentence as a tooltip) and what renewing costs.
+    row = kinds.index("renew")
+    item = shown[row]
+    model = today.follow_model
+
+    def cell(column: int, role: Qt.ItemDataRole = Qt.ItemDataRole.DisplayRole) -> str:
+        return model.data(model.index(row, column), role)
+
+    assert cell(0) == "Thẻ sắp hết hạn"
+    assert "hết hạn trong 30 ngày" in cell(0, Qt.ItemDataRole.ToolTipRole)
+    assert item.amount and format_vnd(item.amount) in cell(4)
+    assert item.people[0].full_name in cell(7)
+    assert all(p.full_name in cell(7, Qt.ItemDataRole.ToolTipRole) for p in item.people)
+
+
+def test_enter_on_a_renewal_opens_the_household_with_the_pledge_filled_in(
+    app: App, qtbot, idle, workspace: Workspace
+) -> None:
+    """One key press on a renewal row: the household page, and the pledge dialog with exactly
+    the members whose cards end ticked, quoted for a year."""
+    idle()
+    today = app.window.today
+    row = next(n for n, i in enumerate(today.follow_model.records()) if i.kind == "renew")
+    item = today.follow_model.record(row)
+    today.follow_table.setFocus()
+    today.follow_table.setCurrentIndex(today.follow_model.index(row, 0))
+    qtbot.keyClick(today.follow_table, Qt.Key.Key_Return)
+    idle()
+    qtbot.waitUntil(lambda: isinstance(app.window.dialog, PledgeDialog))
+    dialog = app.window.dialog
+    assert app.window.stack.currentIndex() == HOUSEHOLD
+    assert app.window.household.household_id == item.household.id
+    assert dialog.scheme() == "bhyt_household"
+    members = workspace.members.of_household(item.household.id)
+    assert dialog.bhyt_member_ids() == [m.id for m in members if m.id in item.member_ids]
+    qtbot.waitUntil(lambda: set(dialog.quoted_ids) == set(item.member_ids))
+    idle()
+    assert dialog.result.payable == item.amount
+    dialog.reject()

@@ -163,3 +163,30 @@ def test_screenshots_end_of_day_and_lock(
     _save(window, folders, "13-lock-wrong-pin")
     app.lock.stop()
     assert len(list(tmp_path.glob("1[123]-*.png"))) == 3
+
+
+def test_screenshot_coverage(app: App, qtbot, idle, tmp_path: Path) -> None:
+    """The Coverage area of the demo commune at 1280×800, with one village's lapsed cards
+    listed, in Vietnamese and in English."""
+    from ui.coverage_page import LAPSED
+
+    folders = shot_folders(tmp_path)
+    window = app.window
+    window.resize(1280, 800)
+    window.coverage_area_action.trigger()
+    page = window.coverage_page
+    qtbot.waitUntil(lambda: page.data is not None and not page.loading, timeout=10000)
+    assert len(page.chart.bars()) == page.table.rowCount() - 1 >= 2
+    assert window.width() == 1280
+    _save(window, folders, "14-coverage")
+    page.table.setFocus()
+    page.table.setCurrentCell(0, LAPSED)
+    page.show_people(page.data.rows[0].village, "lapsed")
+    qtbot.waitUntil(lambda: page.people is not None, timeout=10000)
+    idle()
+    _save(window, folders, "14b-coverage-people")
+    window.en_action.trigger()
+    page.tabs.setCurrentIndex(0)
+    _save(window, folders, "15-coverage-en")
+    window.vi_action.trigger()
+    assert len(list(tmp_path.glob("1[45]*-*.png"))) == 3

@@ -15,7 +15,7 @@ from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
 from tests.ui.conftest import wait_idle
 from ui.app import App, build
-from ui.main_window import END_OF_DAY, HOUSEHOLDS, PRINT, SYNC, TODAY
+from ui.main_window import COVERAGE, END_OF_DAY, HOUSEHOLDS, PRINT, SYNC, TODAY
 from ui.models import PAGE_SIZE, SearchQuery, SearchResultsModel
 from ui.operations import Operations
 
@@ -75,14 +75,14 @@ def test_only_the_area_in_front_is_built(app: App, qtbot) -> None:
 
     assert isinstance(window.stack.widget(TODAY), TodayView)
     assert window.today.follow_label.text() != ""
-    for row in (PRINT, SYNC, END_OF_DAY):
+    for row in (PRINT, SYNC, END_OF_DAY, COVERAGE):
         assert type(window.stack.widget(row)) is QWidget  # a placeholder until first shown
     window.nav.setCurrentRow(SYNC)
     assert isinstance(window.stack.widget(SYNC), SyncPage)
     assert window.stack.currentWidget() is window.sync_page
     wait_idle(qtbot, app)
     assert window.sync_page.status is not None
-    assert window.stack.count() == END_OF_DAY + 1
+    assert window.stack.count() == COVERAGE + 1
 
 
 def test_server_settings_reach_the_sync_area_built_later(qtbot, settings, data_dir) -> None:
