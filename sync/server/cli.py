@@ -181,7 +181,7 @@ def _policy_publish(cmd: _Command) -> None:
 
 
 def _revoke(cmd: _Command) -> None:
-    cmd.call(devices.revoke, "device_id")
+    cmd.call(devices.revoke, "device_id", actor=_operator())
     device_id = cmd.args.device_id
     _out(say(f"Đã thu hồi thiết bị {device_id}", f"Revoked device {device_id}"))
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sync.protocol import signing, wire
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.ids import is_uuid, uuid7
+from sync.server import audit
 from sync.server.errors import ServerError
 from sync.server.schema import agent_communes, agents, devices, enrol_codes
 
@@ -158,6 +159,16 @@ def enrol(
             code="enrol_code_used",
             status=403,
         )
+    audit.record(
+        conn,
+        clock=clock,
+        actor=name,
+        actor_kind="device",
+        action="device_enrol",
+        target=device_id,
+        communes=communes,
+        detail={"device_name": device_name[:200], "agent_id": row.agent_id},
+    )
     return wire.EnrolResponse(
         device_id=device_id,
         token=token,
@@ -202,8 +213,17 @@ def get(conn: Connection, device_id: str) -> Device | None:
     return None if row is None else _device(row)
 
 
-def revoke(conn: Connection, *, device_id: str, clock: Clock) -> None:
-    """Refuse the device's token from now on (its past receipts still verify)."""
+def revoke(
+    conn: Connection,
+    *,
+    device_id: str,
+    clock: Clock,
+    actor: str = "cli",
+    actor_kind: audit.ActorKind = "operator",
+    reason: str = "",
+) -> None:
+    """Refuse the device's token from now on (its past receipts still verify); the audit log
+    says who revoked it and why."""
     result = conn.execute(
         devices.update()
         .where(devices.c.id == device_id, devices.c.revoked_at.is_(None))
@@ -222,3 +242,17 @@ def revoke(conn: Connection, *, device_id: str, clock: Clock) -> None:
             "Device was already revoked",
             code="already_revoked",
         )
+    row = conn.execute(
+        sa.select(devices.c.agent_id, devices.c.name).where(devices.c.id == device_id)
+    ).one()
+    _, communes = agent_name_and_communes(conn, row.agent_id)
+    audit.record(
+        conn,
+        clock=clock,
+        actor=actor,
+        actor_kind=actor_kind,
+        action="device_revoke",
+        target=device_id,
+        communes=communes,
+        detail={"device_name": row.name, "agent_id": row.agent_id, "reason": reason[:500]},
+    )

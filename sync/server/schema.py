@@ -12,7 +12,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from sync.protocol import wire
-from sync.protocol.fields import CHOICE_LENGTH, FIELDS, VERSION_LENGTH, Field, synced_fields
+from sync.protocol.fields import (
+    CHOICE_LENGTH,
+    FIELDS,
+    NAME_LENGTH,
+    VERSION_LENGTH,
+    Field,
+    synced_fields,
+)
 
 metadata = sa.MetaData()
 
@@ -58,6 +65,8 @@ agents = sa.Table(
     sa.Column("id", Id, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("created_at", Stamp, nullable=False),
+    # An agent who left: their devices are revoked with them; their records stay.
+    sa.Column("deactivated_at", Stamp),
 )
 
 
@@ -204,6 +213,9 @@ receipt_books = sa.Table(
     sa.Column("first", sa.Integer, nullable=False),
     sa.Column("last", sa.Integer, nullable=False),
     sa.Column("created_at", Stamp, nullable=False),
+    # "allocated" by the province, or "hand_entered": a book the agent started on the laptop
+    # before the province knew of it, registered so that its receipts verify.
+    sa.Column("origin", sa.String(16), nullable=False, server_default="allocated"),
 )
 
 targets = sa.Table(
@@ -305,6 +317,60 @@ coverage_targets = sa.Table(
     sa.CheckConstraint(
         "percent_tenths >= 0 AND percent_tenths <= 1000", name="ck_coverage_targets_percent"
     ),
+)
+
+# Who did what and when: every supervisor action on the pages, every enrolment and revocation.
+# Append-only: nothing in the code updates or deletes a row. commune_code scopes an entry to
+# the commune supervisors who may read it (None: the province's administrators only).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # One action touching several communes is one row per commune, sharing this id.
+    sa.Column("entry", Id, nullable=False),
+    sa.Column("at", Stamp, nullable=False, index=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    # "supervisor" (a web login), "device" (an enrolment), "operator" (the server's command line).
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(48), nullable=False),
+    sa.Column("target", sa.String(128)),
+    sa.Column("commune_code", Commune, index=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# Monthly targets for a commune (village "") or one of its villages, per scheme, set on the
+# pages by form or from an uploaded XLSX. Per-agent targets stay in `targets`.
+area_targets = sa.Table(
+    "area_targets",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("commune_code", Commune, nullable=False),
+    sa.Column("village", sa.String(NAME_LENGTH), nullable=False, server_default=""),
+    sa.Column("scheme", Choice, nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("set_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", Stamp, nullable=False),
+    sa.CheckConstraint("count >= 0", name="ck_area_targets_count"),
+    sa.UniqueConstraint(
+        "commune_code", "village", "scheme", "month", name="uq_area_targets_area_month"
+    ),
+)
+
+# A .fabatch file a supervisor uploaded on the pages (an agent's USB stick at the office): who,
+# when, which device's batch, and what it applied and refused (the ack itself is in `batches`).
+batch_uploads = sa.Table(
+    "batch_uploads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uploaded_at", Stamp, nullable=False),
+    sa.Column("uploaded_by", sa.String(64), nullable=False),
+    sa.Column("device_id", Id, sa.ForeignKey("devices.id"), nullable=False, index=True),
+    sa.Column("batch_id", Id, nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("applied", sa.Integer, nullable=False),
+    sa.Column("refused", sa.Integer, nullable=False),
 )
 
 IMMUTABLE_TABLES = {

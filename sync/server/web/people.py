@@ -60,6 +60,8 @@ class Merged:
     cccd: str
     kept: str
     merged: tuple[str, ...]
+    # The communes of the records merged (for the audit log).
+    communes: tuple[str, ...] = ()
 
 
 def _in(communes: Communes, commune: str) -> bool:
@@ -159,7 +161,12 @@ def merge(
                 merged_at=now,
             )
         )
-    return Merged(str(cccd), keep, tuple(row.id for row in others))
+    return Merged(
+        str(cccd),
+        keep,
+        tuple(row.id for row in others),
+        tuple(sorted({str(row.commune_code) for row in group})),
+    )
 
 
 def recent_merges(conn: Connection, communes: Communes, *, limit: int = 50) -> list[Any]:

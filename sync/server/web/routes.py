@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.errors import FieldappError
 from sync.protocol.money import format_vnd
+from sync.server import audit
 from sync.server import devices as device_ops
 from sync.server.web import auth, conflicts, coverage, exports, overview, people
 from sync.server.web.scope import (
@@ -89,6 +90,41 @@ class Login:
     @property
     def communes(self) -> frozenset[str] | None:
         return self.supervisor.communes
+
+
+@dataclass(frozen=True)
+class PageKit:
+    """What a group of pages in a module of its own needs from the router that hosts it:
+    `db(work)` runs work in one transaction (known failures become pages), and
+    `checked_form(request, login)` reads a posted form whose CSRF token must match."""
+
+    engine: Engine
+    clock: Clock
+    db: Callable[[Callable[[Connection], Any]], Any]
+    checked_form: Callable[[Request, Login], Awaitable[dict[str, str]]]
+
+
+def log_action(
+    conn: Connection,
+    login: Login,
+    clock: Clock,
+    action: str,
+    *,
+    target: str | None = None,
+    communes: Iterable[str] = (),
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record a supervisor's action in the audit log, in the action's own transaction."""
+    audit.record(
+        conn,
+        clock=clock,
+        actor=login.supervisor.username,
+        actor_kind="supervisor",
+        action=action,
+        target=target,
+        communes=communes,
+        detail=detail,
+    )
 
 
 def render(
@@ -328,8 +364,17 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             code = device_ops.new_enrol_code(
                 conn, agent_id=agent_id, clock=clock, valid_hours=hours
             )
-            name, _ = device_ops.agent_name_and_communes(conn, agent_id)
+            name, agent_communes = device_ops.agent_name_and_communes(conn, agent_id)
             until = clock.now() + dt.timedelta(hours=hours)
+            log_action(
+                conn,
+                login,
+                clock,
+                "enrol_code",
+                target=agent_id,
+                communes=agent_communes,
+                detail={"agent": name, "valid_hours": hours},
+            )
             return {"code": f"{code[:5]}-{code[5:]}", "agent": name, "until": until}
 
         new_code = await run_in_threadpool(db, make)
@@ -365,17 +410,28 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
         choice = form.get("choice")
         if choice not in ("server", "incoming"):
             raise PageError(400, "Hãy chọn một trong hai giá trị.")
-        await run_in_threadpool(
-            db,
-            lambda conn: conflicts.resolve(
+
+        def settle(conn: Connection) -> None:
+            commune = conflicts.get_conflict(conn, conflict_id, login.communes).commune_code
+            settled = conflicts.resolve(
                 conn,
                 conflict_id=conflict_id,
                 choice="server" if choice == "server" else "incoming",
                 communes=login.communes,
                 supervisor=login.supervisor.username,
                 clock=clock,
-            ),
-        )
+            )
+            log_action(
+                conn,
+                login,
+                clock,
+                "conflict_resolve",
+                target=f"{settled.entity}/{settled.entity_id}",
+                communes=[commune] if commune else [],
+                detail={"field": settled.field, "choice": choice, "closed": len(settled.closed)},
+            )
+
+        await run_in_threadpool(db, settle)
         return RedirectResponse(f"{PREFIX}/conflicts/{conflict_id}?done=1", status_code=303)
 
     # -- people who share a CCCD -----------------------------------------------------------------
@@ -396,16 +452,27 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
     @router.post(f"{PREFIX}/people/merge")
     async def people_merge(request: Request, login: Signed) -> RedirectResponse:
         form = await checked_form(request, login)
-        merged = await run_in_threadpool(
-            db,
-            lambda conn: people.merge(
+
+        def merge(conn: Connection) -> people.Merged:
+            merged = people.merge(
                 conn,
                 keep=form.get("keep", "")[:64],
                 communes=login.communes,
                 supervisor=login.supervisor.username,
                 clock=clock,
-            ),
-        )
+            )
+            log_action(
+                conn,
+                login,
+                clock,
+                "people_merge",
+                target=merged.kept,
+                communes=merged.communes,
+                detail={"merged": list(merged.merged)},
+            )
+            return merged
+
+        merged = await run_in_threadpool(db, merge)
         return RedirectResponse(f"{PREFIX}/people?done={len(merged.merged)}", status_code=303)
 
     # -- receipts ------------------------------------------------------------------------------
@@ -469,9 +536,9 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
     @router.post(f"{PREFIX}/coverage/target")
     async def coverage_target(request: Request, login: Signed) -> RedirectResponse:
         form = await checked_form(request, login)
-        target = await run_in_threadpool(
-            db,
-            lambda conn: coverage.set_target(
+
+        def save(conn: Connection) -> coverage.Target:
+            target = coverage.set_target(
                 conn,
                 commune_code=form.get("commune_code", "")[:16],
                 percent=form.get("percent", "")[:16],
@@ -479,8 +546,22 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
                 communes=login.communes,
                 supervisor=login.supervisor.username,
                 clock=clock,
-            ),
-        )
+            )
+            log_action(
+                conn,
+                login,
+                clock,
+                "coverage_target",
+                target=target.commune_code,
+                communes=[target.commune_code],
+                detail={
+                    "percent_tenths": target.percent_tenths,
+                    "due_on": target.due_on.isoformat(),
+                },
+            )
+            return target
+
+        target = await run_in_threadpool(db, save)
         return RedirectResponse(f"{PREFIX}/coverage?saved={target.commune_code}", status_code=303)
 
     # -- exports -------------------------------------------------------------------------------
@@ -545,6 +626,12 @@ def build_router(engine: Engine, clock: Clock) -> APIRouter:
             ),
         )
 
+    # The administration pages live in modules of their own (they import this one).
+    from sync.server.web.pages import PAGE_GROUPS
+
+    kit = PageKit(engine=engine, clock=clock, db=db, checked_form=checked_form)
+    for add_routes in PAGE_GROUPS:
+        add_routes(router, kit)
     return router
 
 
