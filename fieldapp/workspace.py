@@ -5,6 +5,7 @@ backups), opened and closed together."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
@@ -18,6 +19,9 @@ from fieldapp.store import STORE_FILENAME, Store, default_data_dir
 from fieldapp.text import clean
 from fieldapp.visits import Visits
 from sync.protocol.clock import Clock, SystemClock
+from sync.protocol.errors import FieldappError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from fieldapp.backup import Backups
@@ -69,7 +73,11 @@ class Workspace(AbstractContextManager["Workspace"]):
 
     def __init__(self, store: Store, *, policy: Policy | None = None) -> None:
         self.store = store
-        self._policy = policy
+        # A policy given by the caller (tests, benchmarks) is used as it is.
+        self._fixed_policy = policy
+        self._policy: Policy | None = None
+        self._policy_pulled = -1
+        self._policy_written = -1
         self.households = Households(store)
         self.members = Members(store, policy=lambda: self.policy)
         self.visits: Visits = _AgentVisits(store, lambda: self.agent_id)
@@ -151,11 +159,37 @@ class Workspace(AbstractContextManager["Workspace"]):
 
     @property
     def policy(self) -> Policy:
-        if self._policy is None:
-            from fieldapp.policy import load_policy
+        """The newest policy tables: the shipped ones, or a newer version the provincial
+        server published (with the province's local support lines) and the laptop pulled.
 
-            self._policy = load_policy()
+        Read again when a pull has brought a new version (the pulled table is small: a count
+        tells)."""
+        if self._fixed_policy is not None:
+            return self._fixed_policy
+        # Nothing written since the last look (the connection's change counter): no query.
+        written = self.store.conn.total_changes
+        if self._policy is not None and written == self._policy_written:
+            return self._policy
+        self._policy_written = written
+        pulled = int(self.store.scalar("SELECT count(*) FROM policy_document") or 0)
+        if self._policy is None or self._policy_pulled != pulled:
+            self._policy = self._newest_policy()
+            self._policy_pulled = pulled
         return self._policy
+
+    def _newest_policy(self) -> Policy:
+        from fieldapp.policy import Policy, PolicySet
+        from fieldapp.store import loads
+
+        policies = PolicySet.from_directory()
+        for row in self.store.query("SELECT version, document FROM policy_document"):
+            try:
+                policies = policies.with_policy(Policy.from_dict(loads(row["document"])))
+            except FieldappError as exc:
+                # A document this version of the app cannot read (a newer format, or a
+                # minimal one): the other tables stand. Said in the log, not to the agent.
+                log.warning("pulled policy %s not used: %s", row["version"], exc.en)
+        return policies.latest()
 
     @property
     def agent_id(self) -> str:
