@@ -19,11 +19,13 @@ from sync.server.web.routes import PREFIX, Login, PageError, PageKit, Signed, re
 Published = Annotated[str | None, Query(max_length=64)]
 
 
-def _group_labels() -> dict[str, str]:
-    labels = {code: vi for code, (vi, _en) in GROUPS.items()}
-    labels.update({code: vi for code, (vi, _en) in BHYT_GROUP_LABELS.items()})
-    labels[policy_lines.ALL_GROUPS] = "Mọi người tham gia"
-    return labels
+def _group_labels() -> dict[str, dict[str, str]]:
+    """Each scheme's group names: a household's groups for BHXH, a person's for BHYT."""
+    every = {policy_lines.ALL_GROUPS: "Mọi người tham gia"}
+    return {
+        "bhxh_voluntary": {**{c: vi for c, (vi, _en) in GROUPS.items()}, **every},
+        "bhyt_household": {**{c: vi for c, (vi, _en) in BHYT_GROUP_LABELS.items()}, **every},
+    }
 
 
 def _admin_only(login: Login) -> None:
