@@ -419,6 +419,21 @@ class Pledges:
             )
         return self.get(pledge_id)
 
+    def members_who_can_join(self, household_id: str, scheme: str) -> list[Member]:
+        """The present members of a household who can pledge for a scheme: for BHYT those
+        whose card nobody else pays for (the state, an employer, a school), for BHXH
+        everyone (the pledge dialog offers the same people)."""
+        self._household(household_id)
+        rows = self.store.query(
+            "SELECT * FROM member WHERE household_id = ? AND removed = 0 ORDER BY created_at, id",
+            (household_id,),
+        )
+        members = [Member.from_row(r) for r in rows]
+        if scheme != "bhyt_household":
+            return members
+        covered = self.policy.bhyt.covered_elsewhere_groups
+        return [m for m in members if m.bhyt_group_effective not in covered]
+
     # -- payment: re-quotes and the member's new card or BHXH months ----------------------
 
     def requotes(self, pledge_ids: Sequence[str], on: dt.date) -> list[Requote]:

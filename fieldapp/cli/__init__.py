@@ -19,7 +19,7 @@ from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
 
 # The command groups, in the order `fieldapp --help` lists them.
-GROUPS = ("households", "calc", "coverage", "gui", "receipts", "backup", "reports", "sync")
+GROUPS = ("households", "day", "calc", "coverage", "gui", "receipts", "backup", "reports", "sync")
 # What `pip install fieldapp[laptop]` brings; missing on a server-only install.
 LAPTOP_PACKAGES = ("PySide6", "shiboken6", "sqlite_utils", "reportlab", "httpx", "cryptography")
 
