@@ -71,6 +71,127 @@ class DemoSummary:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class DemoRemoval:
+    """What removing the demo data deleted: records, and their changes kept on the laptop."""
+
+    households: int
+    members: int
+    visits: int
+    pledges: int
+    receipts: int
+    changes: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def mark_demo(workspace: Workspace, household_id: str) -> None:
+    """Mark a household as demo data, inside the transaction that created it.
+
+    Its own change is taken back from the upload; every later change to it, or to anything of
+    it (members, visits, pledges, receipts), is kept on the laptop by the store itself.
+    """
+    with workspace.store.transaction() as conn:
+        conn.execute("UPDATE household SET demo = 1 WHERE id = ?", (household_id,))
+        conn.execute(
+            "UPDATE outbox SET state = 'local', batch_id = NULL "
+            "WHERE entity = 'household' AND entity_id = ? AND state = 'pending'",
+            (household_id,),
+        )
+
+
+def demo_household_count(workspace: Workspace) -> int:
+    """How many demo households the store holds."""
+    return int(workspace.store.scalar("SELECT count(*) FROM household WHERE demo = 1"))
+
+
+# What hangs on the demo households, deepest first, so that no row is left pointing at a
+# deleted one: (table, SQL condition on its rows); temp.demo_household holds their ids.
+_DEMO_ROWS = (
+    (
+        "receipt_print",
+        "receipt_id IN (SELECT id FROM receipt WHERE household_id IN temp.demo_household)",
+    ),
+    (
+        "receipt_void",
+        "receipt_id IN (SELECT id FROM receipt WHERE household_id IN temp.demo_household)",
+    ),
+    (
+        "payment_effect",
+        "receipt_id IN (SELECT id FROM receipt WHERE household_id IN temp.demo_household)",
+    ),
+    (
+        "pledge_event",
+        "pledge_id IN (SELECT id FROM pledge WHERE household_id IN temp.demo_household)",
+    ),
+    ("receipt", "household_id IN temp.demo_household"),
+    ("pledge", "household_id IN temp.demo_household"),
+    ("visit", "household_id IN temp.demo_household"),
+    ("member", "household_id IN temp.demo_household"),
+    ("household", "id IN temp.demo_household"),
+)
+# Each synced entity and the table that holds its records.
+_ENTITY_TABLES = (
+    ("household", "household"),
+    ("member", "member"),
+    ("visit", "visit"),
+    ("pledge", "pledge"),
+    ("pledge_event", "pledge_event"),
+    ("receipt", "receipt"),
+    ("receipt_void", "receipt_void"),
+)
+
+
+def remove_demo(workspace: Workspace) -> DemoRemoval:
+    """Delete the demo households and everything of them, in one transaction.
+
+    Their members, visits, pledges and status events, receipts (with voids, prints and what
+    they changed), search rows and outbox rows go with them; nothing else is touched. A
+    village's stored coverage counts are dropped where demo people were counted in them (they
+    are counted again when next shown). Receipt numbers a demo receipt used stay used.
+    """
+    store = workspace.store
+    with store.transaction() as conn:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS demo_household (id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.demo_household")
+        conn.execute("INSERT INTO temp.demo_household SELECT id FROM household WHERE demo = 1")
+
+        def count(table: str, where: str) -> int:
+            return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
+
+        removed = DemoRemoval(
+            households=count("household", "id IN temp.demo_household"),
+            members=count("member", "household_id IN temp.demo_household"),
+            visits=count("visit", "household_id IN temp.demo_household"),
+            pledges=count("pledge", "household_id IN temp.demo_household"),
+            receipts=count("receipt", "household_id IN temp.demo_household"),
+            changes=0,
+        )
+        changes = 0
+        # The outbox rows of the records about to go: by each record's own id.
+        for entity, table in _ENTITY_TABLES:
+            where = dict(_DEMO_ROWS)[table]
+            changes += conn.execute(
+                f"DELETE FROM outbox WHERE entity = ? AND entity_id IN "
+                f"(SELECT id FROM {table} WHERE {where})",
+                (entity,),
+            ).rowcount
+        conn.execute(
+            "DELETE FROM coverage_day WHERE village IN "
+            "(SELECT village FROM household WHERE id IN temp.demo_household)"
+        )
+        conn.execute(
+            "DELETE FROM search_index WHERE rowid IN "
+            "(SELECT id FROM search_row WHERE household_id IN temp.demo_household)"
+        )
+        conn.execute("DELETE FROM search_row WHERE household_id IN temp.demo_household")
+        for table, where in _DEMO_ROWS:
+            conn.execute(f"DELETE FROM {table} WHERE {where}")
+        conn.execute("DROP TABLE temp.demo_household")
+    return dataclasses.replace(removed, changes=changes)
+
+
 def _cccd(rng: random.Random, sex: str, born: dt.date) -> str:
     century = {1900: 0, 2000: 2, 2100: 4}[born.year // 100 * 100]
     code = century + (1 if sex == "female" else 0)
@@ -165,6 +286,7 @@ def _one_household(
         best_months=rng.choice(HARVESTS),
         address=f"{village}, {DEMO_COMMUNE_NAME}",
     )
+    mark_demo(ws, household.id)
     people = [(head_name, head_born, "male", "Chủ hộ")]
     if rng.random() < 0.9:
         spouse_family = rng.choice(families)

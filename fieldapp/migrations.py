@@ -535,3 +535,81 @@ def _coverage(conn: sqlite3.Connection) -> None:
             WHERE removed = 0 AND bhxh_participating = 1;
         """,
     )
+
+
+# SQL condition: the outbox row (columns entity, entity_id, data) is a change to a demo
+# household or to something hanging on it. Each entity names its household as it does on the
+# wire: the household itself, a household_id field, or the pledge or receipt it belongs to.
+_DEMO_OUTBOX_ROW = """
+    (entity = 'household' AND entity_id IN (SELECT id FROM household WHERE demo = 1))
+    OR (entity IN ('member', 'visit', 'pledge', 'receipt')
+        AND json_extract(data, '$.household_id') IN (SELECT id FROM household WHERE demo = 1))
+    OR (entity = 'pledge_event' AND json_extract(data, '$.pledge_id') IN (
+        SELECT p.id FROM pledge p JOIN household h ON h.id = p.household_id WHERE h.demo = 1))
+    OR (entity = 'receipt_void' AND json_extract(data, '$.receipt_id') IN (
+        SELECT r.id FROM receipt r JOIN household h ON h.id = r.household_id WHERE h.demo = 1))
+"""
+
+
+# What `fieldapp demo` and "Tạo xã mẫu" gave every household before demo data was marked as
+# such (fieldapp.demo): the demo commune's code, outside the range of real codes, and an
+# address ending in the demo commune's name.
+_DEMO_COMMUNE = "99001"
+_DEMO_ADDRESS = "%, Xã Bản Mẫu (dữ liệu mẫu)"
+
+
+@migration(10, "demo households are marked, and their changes stay on this laptop")
+def _demo_data(conn: sqlite3.Connection) -> None:
+    # An outbox row may now be 'local': a change to demo data, kept here and never sent. A
+    # CHECK cannot be altered, so the table is rebuilt with its rows, indexes and sequence
+    # (the next change must not reuse the number of a row sent before).
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    run_script(
+        conn,
+        """
+        ALTER TABLE household ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE outbox_new (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('insert', 'update')),
+            hlc TEXT NOT NULL,
+            data TEXT NOT NULL,
+            base TEXT,
+            created_at TEXT NOT NULL,
+            batch_id TEXT,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'acked', 'refused', 'local')),
+            refusal TEXT
+        );
+        INSERT INTO outbox_new (seq, entity, entity_id, op, hlc, data, base, created_at,
+                batch_id, state, refusal)
+            SELECT seq, entity, entity_id, op, hlc, data, base, created_at, batch_id, state,
+                refusal
+            FROM outbox ORDER BY seq;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_new RENAME TO outbox;
+        CREATE INDEX outbox_pending ON outbox (seq) WHERE state = 'pending';
+        CREATE INDEX outbox_refused ON outbox (seq) WHERE state = 'refused';
+        CREATE INDEX outbox_batch ON outbox (batch_id) WHERE batch_id IS NOT NULL;
+        -- A sync counts the changes it kept back.
+        CREATE INDEX outbox_local ON outbox (seq) WHERE state = 'local';
+        """,
+    )
+    if sequence is not None:
+        kept = conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'", (sequence[0],)
+        ).rowcount
+        if not kept:  # every row had been deleted: the copy left no sequence behind
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (sequence[0],)
+            )
+    conn.execute(
+        "UPDATE household SET demo = 1 WHERE commune_code = ? AND address LIKE ?",
+        (_DEMO_COMMUNE, _DEMO_ADDRESS),
+    )
+    # What the demo made and has not been sent yet stays here from now on.
+    conn.execute(
+        f"UPDATE outbox SET state = 'local', batch_id = NULL "
+        f"WHERE state = 'pending' AND ({_DEMO_OUTBOX_ROW})"
+    )

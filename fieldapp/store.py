@@ -280,14 +280,19 @@ class Store:
 
         Text longer than the wire allows, and a change to a household that moved to a commune
         this laptop does not serve, are refused here with the change they belong to: nothing
-        enters the outbox that the provincial server would refuse for ever.
+        enters the outbox that the provincial server would refuse for ever. A change to a demo
+        household, or to anything of it, is kept on this laptop ('local'): it is never sent.
         """
         if not self._depth:
             raise RuntimeError("outbox rows are written only inside a transaction")
-        raise_if_errors(too_long(entity, data) + self._moved_away(entity, entity_id, data))
+        household = self._household_of(entity, entity_id, data)
+        # A void belongs to the agent who issued the receipt, wherever the household went.
+        moved = [] if entity == "receipt_void" else _moved_away(household)
+        raise_if_errors(too_long(entity, data) + moved)
+        local = household is not None and bool(household["demo"])
         cur = self.conn.execute(
-            "INSERT INTO outbox (entity, entity_id, op, hlc, data, base, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (entity, entity_id, op, hlc, data, base, created_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entity,
                 entity_id,
@@ -296,43 +301,57 @@ class Store:
                 dumps(data),
                 None if base is None else dumps(base),
                 self.now_iso(),
+                "local" if local else "pending",
             ),
         )
         return int(cur.lastrowid or 0)
 
-    def _moved_away(self, entity: str, entity_id: str, data: dict[str, Any]) -> list[Problem]:
-        """A problem when the change concerns a household that moved out of this laptop's
-        communes (the province would refuse it as out of scope)."""
+    def _household_of(
+        self, entity: str, entity_id: str, data: dict[str, Any]
+    ) -> sqlite3.Row | None:
+        """The household a change concerns (as the wire names it), or None for a change of no
+        household (a cash handover)."""
         if entity == "household":
             household_id: Any = entity_id
         elif entity == "pledge_event":
             household_id = self.scalar(
                 "SELECT household_id FROM pledge WHERE id = ?", (data.get("pledge_id"),)
             )
+        elif entity == "receipt_void":
+            household_id = self.scalar(
+                "SELECT household_id FROM receipt WHERE id = ?", (data.get("receipt_id"),)
+            )
         else:
             household_id = data.get("household_id")
         if household_id is None:
-            return []
-        row = self.one("SELECT head_name, moved_to FROM household WHERE id = ?", (household_id,))
-        if row is None or row["moved_to"] is None:
-            return []
-        name, to = row["head_name"], row["moved_to"]
-        return [
-            Problem(
-                "household_id",
-                "household_moved",
-                f"Hộ {name} đã được chuyển sang xã {to}, không còn thuộc địa bàn của máy này; "
-                "không ghi thay đổi được.",
-                f"The household of {name} was moved to commune {to}, outside this laptop's "
-                "communes; the change cannot be recorded.",
-            )
-        ]
+            return None
+        return self.one(
+            "SELECT head_name, moved_to, demo FROM household WHERE id = ?", (household_id,)
+        )
 
     def integrity_ok(self) -> bool:
         return bool(self.scalar("PRAGMA integrity_check") == "ok")
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _moved_away(household: sqlite3.Row | None) -> list[Problem]:
+    """A problem when the change concerns a household that moved out of this laptop's
+    communes (the province would refuse it as out of scope)."""
+    if household is None or household["moved_to"] is None:
+        return []
+    name, to = household["head_name"], household["moved_to"]
+    return [
+        Problem(
+            "household_id",
+            "household_moved",
+            f"Hộ {name} đã được chuyển sang xã {to}, không còn thuộc địa bàn của máy này; "
+            "không ghi thay đổi được.",
+            f"The household of {name} was moved to commune {to}, outside this laptop's "
+            "communes; the change cannot be recorded.",
+        )
+    ]
 
 
 def too_long(entity: str, data: dict[str, Any]) -> list[Problem]:

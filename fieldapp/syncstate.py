@@ -130,6 +130,11 @@ def pending_count(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'"))
 
 
+def local_count(store: Store) -> int:
+    """Changes to demo data: kept on this laptop, never sent."""
+    return int(store.scalar("SELECT count(*) FROM outbox WHERE state = 'local'"))
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRow:
     """One pending outbox row with its JSON columns as the store holds them (not decoded)."""

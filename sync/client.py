@@ -98,6 +98,8 @@ class SyncResult:
     files: list[Path] = field(default_factory=list)
     # Households that left this laptop's communes: (head's name, the commune they went to).
     moved: list[tuple[str, str]] = field(default_factory=list)
+    # Changes to demo data, kept on this laptop and never sent.
+    kept_local: int = 0
 
     @property
     def ok(self) -> bool:
@@ -132,7 +134,18 @@ class SyncResult:
             "errors": [{"code": e.code, "vi": e.vi, "en": e.en} for e in self.errors],
             "files": [str(p) for p in self.files],
             "moved": [{"head_name": name, "commune_code": to} for name, to in self.moved],
+            "kept_local": self.kept_local,
         }
+
+    def kept_local_note(self) -> str | None:
+        """A line saying how many demo changes stayed on the laptop, when there are any."""
+        if not self.kept_local:
+            return None
+        n = self.kept_local
+        return say(
+            f"{n} thay đổi của dữ liệu mẫu được giữ lại trên máy, không gửi lên máy chủ.",
+            f"{n} change(s) to demo data kept on this laptop, not sent to the server.",
+        )
 
 
 @dataclass(frozen=True)
@@ -707,6 +720,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             result.cancelled = True
         except FieldappError as exc:
             result.errors.append(exc)
+        result.kept_local = syncstate.local_count(self.store)
         self._log("sync", result)
         return result
 
@@ -743,6 +757,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             result.errors.append(exc)
         except OSError as exc:
             result.errors.append(_file_problem(path, exc))
+        result.kept_local = syncstate.local_count(self.store)
         self._log("export", result)
         return result
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -28,6 +29,7 @@ from ui.today import TodayView
 # needed to show Today and search households at start.
 if TYPE_CHECKING:
     from fieldapp.receipts import Receipt
+    from fieldapp.workspace import Workspace
     from ui.coverage_page import CoveragePage
     from ui.day_report import DayReportPage
     from ui.household_page import HouseholdPage
@@ -74,6 +76,8 @@ class MainWindow(QMainWindow):
         self.commune_code = commune_code
         self.agent_name = agent_name
         self.dialog: QDialog | None = None
+        # The question asked before the demo data is removed, while it is open.
+        self.remove_demo_box: QMessageBox | None = None
         self._villages: list[str] = []
         self._server_url = server_url
         self._communes = communes
@@ -272,6 +276,7 @@ class MainWindow(QMainWindow):
         self.lock_action = self._action("Ctrl+L", self.lock_requested.emit)
         self.receipt_books_action = self._action(None, self.edit_receipt_books)
         self.demo_action = self._action(None, self.demo_requested.emit)
+        self.remove_demo_action = self._action(None, self.ask_remove_demo)
         self.import_action = self._action(None, self.import_requested.emit)
         self.settings_action = self._action(None, self.settings_requested.emit)
         self.quit_action = self._action("Ctrl+Q", self.close)
@@ -287,6 +292,7 @@ class MainWindow(QMainWindow):
         self.file_menu = menus.addMenu("")
         for action in (
             self.demo_action,
+            self.remove_demo_action,
             self.import_action,
             self.receipt_books_action,
             self.settings_action,
@@ -369,6 +375,81 @@ class MainWindow(QMainWindow):
         if self.stack.currentIndex() == HOUSEHOLD:
             self.nav.setCurrentRow(HOUSEHOLDS)
             self.households.table.setFocus()
+
+    # -- demo data ----------------------------------------------------------------------------
+
+    def ask_remove_demo(self) -> None:
+        """Ask before removing the demo data; the core removes it whole or not at all."""
+        box = QMessageBox(self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(say("Xoá dữ liệu mẫu", "Remove demo data"))
+        box.setText(
+            say(
+                "Xoá mọi hộ của xã mẫu cùng nhân khẩu, lần thăm, cam kết và biên lai của họ?",
+                "Remove every household of the demo commune with its members, visits, pledges "
+                "and receipts?",
+            )
+        )
+        box.setInformativeText(
+            say(
+                "Dữ liệu thật không bị động đến. Dữ liệu mẫu đã xoá không lấy lại được.",
+                "Real data is not touched. Removed demo data cannot be brought back.",
+            )
+        )
+        remove = box.addButton(
+            say("Xoá dữ liệu mẫu", "Remove demo data"), QMessageBox.ButtonRole.DestructiveRole
+        )
+        keep = box.addButton(say("Không xoá", "Keep it"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+
+        def chosen(button: Any) -> None:
+            self.remove_demo_box = None
+            if button is remove:
+                self.remove_demo()
+
+        box.buttonClicked.connect(chosen)
+        self.remove_demo_box = box
+        box.open()
+
+    def remove_demo(self) -> None:
+        """Remove the demo data (fieldapp.demo.remove_demo), then show what is left."""
+        from fieldapp.demo import DemoRemoval, remove_demo
+        from fieldapp.errors import NotFoundError
+
+        page = self._built(HOUSEHOLD)
+        shown = page.household_id if page is not None else None
+
+        def remove(ws: Workspace) -> tuple[DemoRemoval, bool]:
+            removed = remove_demo(ws)
+            if shown is None:
+                return removed, False
+            try:
+                ws.households.get(shown)
+            except NotFoundError:
+                return removed, False
+            return removed, True
+
+        def done(outcome: tuple[DemoRemoval, bool]) -> None:
+            removed, still_shown = outcome
+            if shown is not None and not still_shown:
+                # The household on its page was demo: leave the page, it has nothing to show.
+                self.nav.item(HOUSEHOLD).setHidden(True)
+                if self.stack.currentIndex() == HOUSEHOLD:
+                    self.nav.setCurrentRow(HOUSEHOLDS)
+                self.refresh_lists()
+            else:
+                self.refresh_all()
+            self.statusBar().showMessage(
+                say(
+                    "Đã xoá dữ liệu mẫu: {households} hộ, {members} người.",
+                    "Demo data removed: {households} households, {members} people.",
+                ).format(households=removed.households, members=removed.members),
+                10000,
+            )
+
+        self.ops.run_op(self, remove, success=done)
 
     def refresh_all(self) -> None:
         if self._built(TODAY) is not None:
@@ -667,6 +748,7 @@ class MainWindow(QMainWindow):
         self.lock_action.setText(say("Khoá máy", "Lock"))
         self.receipt_books_action.setText(say("Quyển biên lai…", "Receipt books…"))
         self.demo_action.setText(say("Tạo xã mẫu…", "Create demo commune…"))
+        self.remove_demo_action.setText(say("Xoá dữ liệu mẫu…", "Remove demo data…"))
         self.import_action.setText(say("Nhập danh sách cư dân…", "Import a resident list…"))
         self.settings_action.setText(say("Cài đặt…", "Settings…"))
         self.quit_action.setText(say("Thoát", "Quit"))

@@ -13,6 +13,8 @@ from sync.protocol.i18n import language, say
 def cmd_demo(args: argparse.Namespace) -> int:
     from fieldapp.demo import DEMO_COMMUNE_NAME, create_demo
 
+    if args.remove:
+        return _remove_demo(args)
     with workspace(args) as ws:
         if not ws.is_empty() and args.if_empty:
             return 0
@@ -44,6 +46,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     )
     print(say(f"Kho dữ liệu: {path}", f"Store: {path}"))
+    print(
+        say(
+            "Dữ liệu mẫu chỉ ở trên máy này, không bao giờ được gửi lên máy chủ; xoá bằng "
+            "`fieldapp demo --remove`.",
+            "Demo data stays on this laptop and is never sent to the server; remove it with "
+            "`fieldapp demo --remove`.",
+        )
+    )
+    return 0
+
+
+def _remove_demo(args: argparse.Namespace) -> int:
+    from fieldapp.demo import remove_demo
+
+    with workspace(args) as ws:
+        removed = remove_demo(ws)
+    if args.json:
+        print_json(removed.as_dict())
+        return 0
+    if not removed.households:
+        print(say("Không có dữ liệu mẫu để xoá.", "There is no demo data to remove."))
+        return 0
+    print(
+        say(
+            f"Đã xoá dữ liệu mẫu: {removed.households} hộ, {removed.members} nhân khẩu, "
+            f"{removed.visits} lần thăm, {removed.pledges} cam kết, {removed.receipts} biên lai "
+            f"và {removed.changes} thay đổi ghi trên máy. Dữ liệu thật không bị động đến.",
+            f"Removed the demo data: {removed.households} households, {removed.members} "
+            f"members, {removed.visits} visits, {removed.pledges} pledges, {removed.receipts} "
+            f"receipts and {removed.changes} changes logged on this laptop. Real data was not "
+            "touched.",
+        )
+    )
     return 0
 
 
@@ -99,6 +134,16 @@ def register(commands: Commands) -> None:
         "--if-empty",
         action="store_true",
         help=say("chỉ tạo khi kho còn trống", "only when the store is empty"),
+    )
+    p.add_argument(
+        "--remove",
+        action="store_true",
+        help=say(
+            "xoá mọi hộ mẫu cùng nhân khẩu, lần thăm, cam kết, biên lai của họ (dữ liệu thật "
+            "giữ nguyên)",
+            "remove every demo household with its members, visits, pledges and receipts (real "
+            "data stays)",
+        ),
     )
 
     p = command(

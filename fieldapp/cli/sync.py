@@ -12,7 +12,7 @@ from sync.protocol.i18n import say
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace
-    from sync.client import SyncClient
+    from sync.client import SyncClient, SyncResult
 
 
 def _client(args: argparse.Namespace, ws: Workspace) -> SyncClient:
@@ -74,7 +74,14 @@ def cmd_sync_run(args: argparse.Namespace) -> int:
         print(note)
     _print_errors(result.errors)
     print(say(f"Còn chờ gửi: {pending}", f"Still pending: {pending}"))
+    _print_kept_local(result)
     return 0 if result.ok else 1
+
+
+def _print_kept_local(result: SyncResult) -> None:
+    note = result.kept_local_note()
+    if note is not None:
+        print(note)
 
 
 def cmd_sync_status(args: argparse.Namespace) -> int:
@@ -119,6 +126,7 @@ def cmd_sync_export(args: argparse.Namespace) -> int:
                 "`fieldapp sync ack` with the ack file (.ack).",
             )
         )
+    _print_kept_local(result)
     return 0 if result.ok else 1
 
 

@@ -16,6 +16,7 @@ from fieldapp.model import SCHEMES, VISIT_OUTCOMES
 from fieldapp.workspace import Workspace
 from sync.protocol.hlc import hlc_format
 from sync.protocol.money import format_vnd
+from tests.fieldapp.samples import new_household
 from tests.ui.test_receipts_ui import issued_receipt
 from ui.app import App
 from ui.day_report import DayReportPage, amount_value
@@ -52,6 +53,9 @@ def test_figures_match_the_day_report(app: App, idle, workspace: Workspace) -> N
     household_id, _receipt = issued_receipt(workspace)
     for outcome in ("consulted", "not_home", "consulted"):
         workspace.visits.record(household_id, outcome=outcome)
+    # The demo's work stays on the laptop; a real household's visit waits for the sync.
+    real = new_household(workspace, commune_code="04001", head_name="Hà Văn Dũng")
+    workspace.visits.record(real.id, outcome="consulted")
     page = open_day(app, idle)
     report = workspace.reports.day(workspace.store.clock.today())
     assert page.data.report.day == report.day
@@ -68,6 +72,7 @@ def test_figures_match_the_day_report(app: App, idle, workspace: Workspace) -> N
         )
         assert page.cash_labels[scheme].text() == format_vnd(report.cash[scheme])
     assert page.cash_total_label.text() == format_vnd(report.cash_total)
+    assert report.pending_sync == 2
     assert f"Còn {report.pending_sync} bản ghi" in page.pending_label.text()
     assert "Chưa ghi nhận bàn giao" in page.reconciliation_label.text()
 
