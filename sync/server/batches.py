@@ -240,6 +240,20 @@ class _Context:
     fact_rows: dict[str, list[dict[str, Any]]] = field(init=False)
     conflict_rows: list[dict[str, Any]] = field(default_factory=list)
     feed_rows: list[dict[str, Any]] = field(default_factory=list)
+    _hand_entered: list[Row[Any]] | None = None
+
+    def hand_entered_books(self) -> list[Row[Any]]:
+        """The agent's books registered as started by hand (read once per batch, if needed)."""
+        if self._hand_entered is None:
+            self._hand_entered = list(
+                self.conn.execute(
+                    sa.select(receipt_books).where(
+                        receipt_books.c.agent_id == self.device.agent_id,
+                        receipt_books.c.origin == "hand_entered",
+                    )
+                )
+            )
+        return self._hand_entered
 
     def __post_init__(self) -> None:
         conn = self.conn
@@ -268,6 +282,15 @@ def receive(
 
     The HTTP upload and the USB file import both come through here.
     """
+    with engine.begin() as conn:
+        return receive_in(conn, device=device, batch=batch, clock=clock, via=via)
+
+
+def receive_in(
+    conn: Connection, *, device: Device, batch: wire.Batch, clock: Clock, via: Via = "http"
+) -> wire.Ack:
+    """receive() inside the caller's transaction (a supervisor's upload records who uploaded
+    it and the audit entry in the same one)."""
     if batch["device_id"] != device.id:
         raise ServerError(
             "Lô dữ liệu ghi mã thiết bị khác với thiết bị gửi",
@@ -275,26 +298,25 @@ def receive(
             code="device_mismatch",
             status=403,
         )
-    with engine.begin() as conn:
-        # Taken first: it also makes the batch-id check below race-free between workers.
-        feed.lock(conn)
-        # Keyed by device and batch id: batch ids travel in clear in USB files, and the same
-        # id from another device is that device's own batch, never this one's stored ack.
-        known = conn.execute(
-            sa.select(batches.c.ack).where(
-                batches.c.device_id == device.id, batches.c.batch_id == batch["batch_id"]
-            )
-        ).first()
-        if known is not None:
-            stored: wire.Ack = known.ack
-            return stored
-        now = iso_utc(clock.now())
-        ack = _apply(conn, device, batch, now)
-        conn.execute(
-            batches.insert().values(
-                batch_id=batch["batch_id"], device_id=device.id, received_at=now, via=via, ack=ack
-            )
+    # Taken first: it also makes the batch-id check below race-free between workers.
+    feed.lock(conn)
+    # Keyed by device and batch id: batch ids travel in clear in USB files, and the same id
+    # from another device is that device's own batch, never this one's stored ack.
+    known = conn.execute(
+        sa.select(batches.c.ack).where(
+            batches.c.device_id == device.id, batches.c.batch_id == batch["batch_id"]
         )
+    ).first()
+    if known is not None:
+        stored: wire.Ack = known.ack
+        return stored
+    now = iso_utc(clock.now())
+    ack = _apply(conn, device, batch, now)
+    conn.execute(
+        batches.insert().values(
+            batch_id=batch["batch_id"], device_id=device.id, received_at=now, via=via, ack=ack
+        )
+    )
     return ack
 
 
@@ -709,11 +731,18 @@ def _foreign(ctx: _Context, entity: str, record_id: str) -> bool:
 
 def _in_book(ctx: _Context, data: dict[str, Any]) -> bool:
     book = ctx.books.get(data["book_id"])
-    return (
-        book is not None
-        and book.agent_id == ctx.device.agent_id
-        and book.series == data["series"]
-        and book.first <= data["number"] <= book.last
+    if book is not None:
+        return (
+            book.agent_id == ctx.device.agent_id
+            and book.series == data["series"]
+            and book.first <= data["number"] <= book.last
+        )
+    # A book the agent started by hand on the laptop has the laptop's own id; once a supervisor
+    # has registered it (series and range, as printed on the paper book), its receipts are
+    # taken by series and number.
+    return any(
+        hand.series == data["series"] and hand.first <= data["number"] <= hand.last
+        for hand in ctx.hand_entered_books()
     )
 
 
