@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,19 +12,21 @@ from sqlalchemy.engine import Connection, Row
 
 from sync.protocol import wire
 from sync.protocol.clock import VIETNAM_TZ, Clock, iso_utc
-from sync.protocol.fields import moment
+from sync.protocol.fields import NAME_LENGTH, moment
 from sync.protocol.hlc import hlc_format
 from sync.protocol.ids import is_uuid, uuid7
 from sync.protocol.receipt_qr import is_signature, receipt_signature
-from sync.server import feed
-from sync.server.devices import agent_name_and_communes, get
+from sync.server import audit, edits, feed
+from sync.server.devices import agent_name_and_communes, get, revoke
 from sync.server.errors import ServerError
 from sync.server.schema import (
     IMMUTABLE_TABLES,
     MERGEABLE_TABLES,
     agent_communes,
     agents,
+    area_targets,
     devices,
+    enrol_codes,
     field_conflicts,
     households,
     policies,
@@ -51,14 +54,7 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
     name = name.strip()
     if not name:
         raise ServerError("Tên nhân viên không được trống", "Agent name is empty", code="bad_value")
-    bad = [c for c in communes if not _COMMUNE.match(c)]
-    if bad or not communes:
-        raise ServerError(
-            f"Mã xã phải gồm 5 chữ số: {', '.join(bad) or '(trống)'}",
-            f"Commune codes must be 5 digits: {', '.join(bad) or '(none)'}",
-            code="bad_value",
-        )
-    communes = sorted(set(communes))
+    communes = _checked_communes(communes)
     agent_id = uuid7(clock)
     now = iso_utc(clock.now())
     feed.lock(conn)
@@ -78,6 +74,134 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
     return agent_id
 
 
+def _checked_communes(communes: list[str]) -> list[str]:
+    bad = [c for c in communes if not _COMMUNE.match(c)]
+    if bad or not communes:
+        raise ServerError(
+            f"Mã xã phải gồm 5 chữ số: {', '.join(bad) or '(trống)'}",
+            f"Commune codes must be 5 digits: {', '.join(bad) or '(none)'}",
+            code="bad_value",
+        )
+    return sorted(set(communes))
+
+
+def _active_agent(conn: Connection, agent_id: str) -> tuple[str, list[str]]:
+    """The agent's name and communes; refused once the agent has been deactivated. The agent's
+    row stays locked until the transaction ends (PostgreSQL), so two supervisors' changes of
+    the same agent take turns."""
+    name, communes = agent_name_and_communes(conn, agent_id)
+    gone = conn.execute(
+        sa.select(agents.c.deactivated_at).where(agents.c.id == agent_id).with_for_update()
+    ).scalar_one()
+    if gone is not None:
+        raise ServerError(
+            f"Nhân viên thu {name} đã ngừng hoạt động",
+            f"Agent {name} has been deactivated",
+            code="agent_deactivated",
+        )
+    return name, communes
+
+
+def set_agent_communes(
+    conn: Connection, *, agent_id: str, communes: list[str], clock: Clock
+) -> tuple[list[str], list[str]]:
+    """Replace an agent's communes; returns (before, after).
+
+    The agent's laptops learn it on their next pull: the new assignment, then, for each
+    household of a commune taken away, the same "household moved" entry a household that
+    moves out of their communes sends, so the laptop takes it off its lists (keeping its
+    history) and refuses edits of it before they reach the outbox.
+    """
+    after = _checked_communes(communes)
+    name, before = _active_agent(conn, agent_id)
+    if after == before:
+        return before, after
+    now = iso_utc(clock.now())
+    feed.lock(conn)
+    conn.execute(agent_communes.delete().where(agent_communes.c.agent_id == agent_id))
+    conn.execute(
+        agent_communes.insert(), [{"agent_id": agent_id, "commune_code": c} for c in after]
+    )
+    _to_laptops(
+        conn,
+        clock,
+        now,
+        entity=wire.ASSIGNMENT,
+        entity_id=agent_id,
+        data={"agent_id": agent_id, "agent_name": name, "communes": after},
+        agent_id=agent_id,
+    )
+    removed = sorted(set(before) - set(after))
+    if removed:
+        stamp = hlc_format(int(clock.now().timestamp() * 1000), 0, edits.SERVER_DEVICE)
+        left = conn.execute(
+            sa.select(households.c.id, households.c.commune_code)
+            .where(households.c.commune_code.in_(removed))
+            .order_by(households.c.id)
+        ).all()
+        # Addressed to this agent only: other laptops of these communes still serve them.
+        feed.append_many(
+            conn,
+            [
+                {
+                    **edits.moved(
+                        household_id=row.id,
+                        old_commune=row.commune_code,
+                        new_commune=row.commune_code,
+                        hlc=stamp,
+                        now=now,
+                    ),
+                    "commune_code": None,
+                    "agent_id": agent_id,
+                }
+                for row in left
+            ],
+        )
+    return before, after
+
+
+def deactivate_agent(
+    conn: Connection,
+    *,
+    agent_id: str,
+    clock: Clock,
+    actor: str,
+    actor_kind: audit.ActorKind = "supervisor",
+    reason: str = "",
+) -> list[str]:
+    """An agent who left: marked deactivated, every device of theirs revoked (each revocation
+    in the audit log) and their unused enrolment codes expired; returns the revoked device ids.
+    Their records stay."""
+    _active_agent(conn, agent_id)
+    now = iso_utc(clock.now())
+    conn.execute(agents.update().where(agents.c.id == agent_id).values(deactivated_at=now))
+    conn.execute(
+        enrol_codes.update()
+        .where(
+            enrol_codes.c.agent_id == agent_id,
+            enrol_codes.c.used_at.is_(None),
+            enrol_codes.c.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
+    active = conn.execute(
+        sa.select(devices.c.id)
+        .where(devices.c.agent_id == agent_id, devices.c.revoked_at.is_(None))
+        .order_by(devices.c.enrolled_at, devices.c.id)
+    ).scalars()
+    revoked = [str(device_id) for device_id in active]
+    for device_id in revoked:
+        revoke(
+            conn,
+            device_id=device_id,
+            clock=clock,
+            actor=actor,
+            actor_kind=actor_kind,
+            reason=reason,
+        )
+    return revoked
+
+
 def list_agents(conn: Connection) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(sa.select(agents).order_by(agents.c.name, agents.c.id)):
@@ -87,9 +211,21 @@ def list_agents(conn: Connection) -> list[dict[str, Any]]:
 
 
 def add_receipt_book(
-    conn: Connection, *, agent_id: str, series: str, first: int, last: int, clock: Clock
+    conn: Connection,
+    *,
+    agent_id: str,
+    series: str,
+    first: int,
+    last: int,
+    clock: Clock,
+    origin: str = "allocated",
+    book_id: str | None = None,
 ) -> str:
-    """Allocate receipt numbers first..last of a series to an agent; ranges never overlap."""
+    """Allocate receipt numbers first..last of a series to an agent; ranges never overlap.
+
+    A book entered by hand on a laptop keeps the laptop's id (`book_id`, origin
+    "hand_entered"): its receipts name that id, and the laptop already holds the book.
+    """
     agent_name_and_communes(conn, agent_id)
     series = series.strip()
     if not series or first < 1 or last < first:
@@ -112,11 +248,17 @@ def add_receipt_book(
             f"Range overlaps book {overlap.series} {overlap.first}-{overlap.last}",
             code="overlapping_book",
         )
-    book_id = uuid7(clock)
+    book_id = book_id or uuid7(clock)
     now = iso_utc(clock.now())
     conn.execute(
         receipt_books.insert().values(
-            id=book_id, agent_id=agent_id, series=series, first=first, last=last, created_at=now
+            id=book_id,
+            agent_id=agent_id,
+            series=series,
+            first=first,
+            last=last,
+            created_at=now,
+            origin=origin,
         )
     )
     _to_laptops(
@@ -129,6 +271,50 @@ def add_receipt_book(
         agent_id=agent_id,
     )
     return book_id
+
+
+def register_hand_entered_book(
+    conn: Connection,
+    *,
+    agent_id: str,
+    book_id: str | None,
+    series: str,
+    first: int,
+    last: int,
+    clock: Clock,
+) -> str:
+    """Register a book an agent started on the laptop before the province knew of it, so that
+    the receipts the laptop sends from it are taken: they are matched by series and number
+    (the series and range printed on the paper book are enough), or by the laptop's own id for
+    the book when it is given."""
+    if not book_id:
+        book_id = str(uuid.uuid4())
+    if not is_uuid(book_id):
+        raise ServerError(
+            "Mã quyển trên máy phải là mã UUID gồm 36 ký tự (như trên máy của nhân viên thu)",
+            "The book's id on the laptop must be a 36-character UUID",
+            code="bad_value",
+        )
+    book_id = book_id.lower()
+    taken = conn.execute(
+        sa.select(receipt_books.c.series).where(receipt_books.c.id == book_id)
+    ).first()
+    if taken is not None:
+        raise ServerError(
+            f"Mã quyển {book_id} đã được đăng ký (quyển {taken.series})",
+            f"Book id {book_id} is already registered (book {taken.series})",
+            code="book_id_taken",
+        )
+    return add_receipt_book(
+        conn,
+        agent_id=agent_id,
+        series=series,
+        first=first,
+        last=last,
+        clock=clock,
+        origin="hand_entered",
+        book_id=book_id,
+    )
 
 
 def set_target(
@@ -184,6 +370,69 @@ def set_target(
         agent_id=agent_id,
     )
     return str(target_id)
+
+
+MAX_TARGET_COUNT = 100_000
+
+
+def set_area_target(
+    conn: Connection,
+    *,
+    commune_code: str,
+    village: str,
+    scheme: str,
+    month: str,
+    count: int,
+    set_by: str,
+    clock: Clock,
+) -> str:
+    """Set (or replace) a commune's (village "") or a village's target for a scheme and month."""
+    scheme = SCHEMES.get(scheme, scheme)
+    if (
+        not _COMMUNE.match(commune_code)
+        or len(village) > NAME_LENGTH
+        or scheme not in SCHEMES.values()
+        or not _MONTH.match(month)
+        or not 0 <= count <= MAX_TARGET_COUNT
+    ):
+        raise ServerError(
+            f"Cần mã xã 5 chữ số, tên thôn tối đa {NAME_LENGTH} ký tự, chế độ bhyt|bhxh,"
+            f" tháng YYYY-MM và chỉ tiêu từ 0 đến {MAX_TARGET_COUNT:_}".replace("_", "."),
+            f"Need a 5-digit commune, a village of at most {NAME_LENGTH} characters, scheme"
+            f" bhyt|bhxh, month YYYY-MM and a count from 0 to {MAX_TARGET_COUNT}",
+            code="bad_value",
+        )
+    now = iso_utc(clock.now())
+    # Two supervisors saving the same area at once: one after the other, never a duplicate.
+    feed.lock(conn)
+    key = (
+        area_targets.c.commune_code == commune_code,
+        area_targets.c.village == village,
+        area_targets.c.scheme == scheme,
+        area_targets.c.month == month,
+    )
+    found = conn.execute(sa.select(area_targets.c.id).where(*key)).first()
+    if found is not None:
+        conn.execute(
+            area_targets.update()
+            .where(area_targets.c.id == found.id)
+            .values(count=count, set_by=set_by, updated_at=now)
+        )
+        return str(found.id)
+    target_id = uuid7(clock)
+    conn.execute(
+        area_targets.insert().values(
+            id=target_id,
+            commune_code=commune_code,
+            village=village,
+            scheme=scheme,
+            month=month,
+            count=count,
+            set_by=set_by,
+            updated_at=now,
+        )
+    )
+    return target_id
 
 
 def publish_policy(conn: Connection, *, document: object, clock: Clock) -> tuple[str, bool]:

@@ -27,6 +27,7 @@ from sync.server.schema import (
     receipts,
     targets,
 )
+from sync.server.web import refusals
 from sync.server.web.scope import (
     AgentPartlyInScope,
     Communes,
@@ -39,6 +40,9 @@ from sync.server.web.scope import (
 T = TypeVar("T")
 
 STUCK_AFTER = dt.timedelta(days=3)
+# Outbox rows a laptop may report pending before it is flagged: well over a few days' visits,
+# pledges and receipts, so only a laptop that has stopped getting its work out stands out.
+PENDING_FLAG_ABOVE = 200
 
 
 def _record(cls: type[T], row: Row[Any], **given: Any) -> T:
@@ -58,7 +62,19 @@ class DeviceRow:
     last_seen_at: str | None
     pending: int | None
     revoked_at: str | None
+    # Not seen for STUCK_AFTER.
     stuck: bool
+    # Records the server refused and has not taken since (see refusals.still_refused).
+    refused: int = 0
+
+    @property
+    def pending_high(self) -> bool:
+        return (self.pending or 0) > PENDING_FLAG_ABOVE
+
+    @property
+    def flagged(self) -> bool:
+        """Needs a supervisor's look: not seen for days, records refused, or too much pending."""
+        return self.revoked_at is None and (self.stuck or self.refused > 0 or self.pending_high)
 
 
 @dataclass
@@ -67,6 +83,8 @@ class AgentRow:
     name: str
     communes: list[str]
     devices: list[DeviceRow] = field(default_factory=list)
+    # Deactivated agents keep their history here; no new device can be enrolled for them.
+    deactivated: bool = False
 
     @property
     def active(self) -> list[DeviceRow]:
@@ -84,15 +102,30 @@ class AgentRow:
     def stuck(self) -> bool:
         return any(d.stuck for d in self.active)
 
+    @property
+    def refused(self) -> int:
+        return sum(d.refused for d in self.active)
+
+    @property
+    def pending_high(self) -> bool:
+        return any(d.pending_high for d in self.active)
+
+    @property
+    def flagged(self) -> bool:
+        return any(d.flagged for d in self.active)
+
 
 def agents_in_scope(conn: Connection, communes: Communes, clock: Clock) -> list[AgentRow]:
     """Visible agents (only their in-scope communes listed), each with their devices."""
     rows = conn.execute(
-        sa.select(agents.c.id, agents.c.name)
+        sa.select(agents.c.id, agents.c.name, agents.c.deactivated_at)
         .where(agents.c.id.in_(visible_agent_ids(communes)))
         .order_by(agents.c.name, agents.c.id)
     ).all()
-    out = {r.id: AgentRow(id=r.id, name=r.name, communes=[]) for r in rows}
+    out = {
+        r.id: AgentRow(id=r.id, name=r.name, communes=[], deactivated=r.deactivated_at is not None)
+        for r in rows
+    }
     for link in conn.execute(
         sa.select(agent_communes)
         .where(
@@ -103,17 +136,27 @@ def agents_in_scope(conn: Connection, communes: Communes, clock: Clock) -> list[
     ):
         out[link.agent_id].communes.append(link.commune_code)
     stale = clock.now() - STUCK_AFTER
-    for d in conn.execute(
-        sa.select(devices)
-        .where(devices.c.agent_id.in_(list(out)))
-        .order_by(devices.c.enrolled_at, devices.c.id)
-    ):
+    device_rows: list[Row[Any]] = list(
+        conn.execute(
+            sa.select(devices)
+            .where(devices.c.agent_id.in_(list(out)))
+            .order_by(devices.c.enrolled_at, devices.c.id)
+        )
+    )
+    active = [d.id for d in device_rows if d.revoked_at is None]
+    refused = refusals.counts_by_device(conn, active)
+    for d in device_rows:
         seen = parse_stamp(d.last_seen_at or d.enrolled_at)
         agent = out[d.agent_id]
         stuck = d.revoked_at is None and seen is not None and seen < stale
         agent.devices.append(
             _record(
-                DeviceRow, d, agent_name=agent.name, pending=d.last_pending_reported, stuck=stuck
+                DeviceRow,
+                d,
+                agent_name=agent.name,
+                pending=d.last_pending_reported,
+                stuck=stuck,
+                refused=refused.get(d.id, 0),
             )
         )
     return list(out.values())
