@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # Units only: the PDF machinery is imported where a PDF is drawn (see render_flyers).
 from reportlab.lib.units import mm
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
 
 # The groups a flyer speaks to: every template has a text for each.
+T = TypeVar("T")
+
 AUDIENCE_GROUPS = tuple(AUDIENCES)
 BASE_LANGUAGE = "vi"
 UNREVIEWED_NOTICE = (
@@ -179,23 +181,44 @@ def load_flyer_templates(language: str, *, directory: Path | None = None) -> Fly
 
     Raises TemplateError naming the file and key for a missing, unknown or malformed entry.
     """
-    folder = directory if directory is not None else resources.path("flyers")
+    return load_language_files(
+        directory if directory is not None else resources.path("flyers"),
+        language,
+        read=_read_file,
+        build=_merge,
+        cache=_cache,
+        lock=_cache_lock,
+    )
+
+
+def load_language_files(
+    folder: Path,
+    language: str,
+    *,
+    read: Callable[[Path, str, bool], dict[str, Any]],
+    build: Callable[[str, dict[str, Any], dict[str, Any]], T],
+    cache: dict[tuple[str, Path], T],
+    lock: threading.Lock,
+) -> T:
+    """A language's templates from `folder`: the Vietnamese file (complete) and the
+    language's own (which may leave strings out), read with `read`, joined with `build` and
+    cached per language and folder. Flyers and renewal reminders both load this way."""
     if not _LANGUAGE_RE.match(language):
         raise ValueError(f"not a language code: {language!r}")
     key = (language, folder)
-    with _cache_lock:
-        cached = _cache.get(key)
+    with lock:
+        cached = cache.get(key)
     if cached is not None:
         return cached
-    base = _read_file(folder / f"{BASE_LANGUAGE}.json", BASE_LANGUAGE, complete=True)
+    base = read(folder / f"{BASE_LANGUAGE}.json", BASE_LANGUAGE, True)
     own_path = folder / f"{language}.json"
     if language == BASE_LANGUAGE or not own_path.exists():
         own = base
     else:
-        own = _read_file(own_path, language, complete=False)
-    templates = _merge(language, base, own)
-    with _cache_lock:
-        _cache[key] = templates
+        own = read(own_path, language, False)
+    templates = build(language, base, own)
+    with lock:
+        cache[key] = templates
     return templates
 
 
@@ -205,7 +228,44 @@ def clear_template_cache() -> None:
         _cache.clear()
 
 
-def _read_file(path: Path, language: str, *, complete: bool) -> dict[str, Any]:
+def _read_file(path: Path, language: str, complete: bool) -> dict[str, Any]:
+    data = read_template_file(
+        path,
+        language,
+        top_keys=_TOP_KEYS,
+        required=("language", "reviewed", "strings", "groups"),
+        string_keys=STRING_KEYS,
+        extra_fields=_EXTRA_FIELDS,
+        complete=complete,
+    )
+    groups = _check_section(path, data["data"]["groups"], "groups")
+    for group, entry in groups.items():
+        if group not in AUDIENCE_GROUPS:
+            raise TemplateError(
+                path, f"groups.{group}", "không phải nhóm đối tượng", "is not an audience group"
+            )
+        groups[group] = _check_group(path, group, entry, complete=complete)
+    if complete:
+        for group in AUDIENCE_GROUPS:
+            if group not in groups:
+                raise TemplateError(path, f"groups.{group}", "bị thiếu", "is missing")
+    return {"reviewed": data["reviewed"], "strings": data["strings"], "groups": groups}
+
+
+def read_template_file(
+    path: Path,
+    language: str,
+    *,
+    top_keys: set[str],
+    required: Sequence[str],
+    string_keys: Sequence[str],
+    extra_fields: Mapping[str, set[str]],
+    complete: bool,
+) -> dict[str, Any]:
+    """One language's template file, its common part checked: JSON object, known top keys,
+    the language named as in the file name, `reviewed`, and each of `strings` (known, text,
+    known placeholders, drawable in our fonts; all of them when `complete`). Returns the
+    checked "reviewed" and "strings", and the whole parsed file as "data"."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -216,9 +276,9 @@ def _read_file(path: Path, language: str, *, complete: bool) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise TemplateError(path, "*", "phải là một đối tượng JSON", "must be a JSON object")
-    for name in sorted(set(data) - _TOP_KEYS):
+    for name in sorted(set(data) - top_keys):
         raise TemplateError(path, name, "không được biết đến", "is not a known key")
-    for name in ("language", "reviewed", "strings", "groups"):
+    for name in required:
         if name not in data:
             raise TemplateError(path, name, "bị thiếu", "is missing")
     if data["language"] != language:
@@ -229,24 +289,28 @@ def _read_file(path: Path, language: str, *, complete: bool) -> dict[str, Any]:
         raise TemplateError(path, "reviewed", "phải là true/false", "must be true or false")
     strings = _check_section(path, data["strings"], "strings")
     for name, value in strings.items():
-        if name not in STRING_KEYS:
+        if name not in string_keys:
             raise TemplateError(path, f"strings.{name}", "không được biết đến", "is not known")
-        strings[name] = _check_text(path, f"strings.{name}", value, _EXTRA_FIELDS.get(name, set()))
-    groups = _check_section(path, data["groups"], "groups")
-    for group, entry in groups.items():
-        if group not in AUDIENCE_GROUPS:
-            raise TemplateError(
-                path, f"groups.{group}", "không phải nhóm đối tượng", "is not an audience group"
-            )
-        groups[group] = _check_group(path, group, entry, complete=complete)
+        strings[name] = _check_text(path, f"strings.{name}", value, extra_fields.get(name, set()))
     if complete:
-        for name in STRING_KEYS:
+        for name in string_keys:
             if name not in strings:
                 raise TemplateError(path, f"strings.{name}", "bị thiếu", "is missing")
-        for group in AUDIENCE_GROUPS:
-            if group not in groups:
-                raise TemplateError(path, f"groups.{group}", "bị thiếu", "is missing")
-    return {"reviewed": data["reviewed"], "strings": strings, "groups": groups}
+    return {"reviewed": data["reviewed"], "strings": strings, "data": data}
+
+
+def merged_strings(
+    string_keys: Sequence[str], base: dict[str, Any], own: dict[str, Any], fallback: set[str]
+) -> dict[str, str]:
+    """The language's own strings, each missing one taken from Vietnamese (and noted)."""
+    strings: dict[str, str] = {}
+    for name in string_keys:
+        if name in own["strings"]:
+            strings[name] = own["strings"][name]
+        else:
+            strings[name] = base["strings"][name]
+            fallback.add(f"strings.{name}")
+    return strings
 
 
 def _check_section(path: Path, value: object, key: str) -> dict[str, Any]:
@@ -312,13 +376,7 @@ def _check_text(path: Path, key: str, value: object, extra_fields: set[str]) -> 
 
 def _merge(language: str, base: dict[str, Any], own: dict[str, Any]) -> FlyerTemplates:
     fallback: set[str] = set()
-    strings: dict[str, str] = {}
-    for name in STRING_KEYS:
-        if name in own["strings"]:
-            strings[name] = own["strings"][name]
-        else:
-            strings[name] = base["strings"][name]
-            fallback.add(f"strings.{name}")
+    strings = merged_strings(STRING_KEYS, base, own, fallback)
     groups: dict[str, GroupTemplate] = {}
     for group in AUDIENCE_GROUPS:
         mine = own["groups"].get(group, {})

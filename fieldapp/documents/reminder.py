@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,19 +22,18 @@ from reportlab.lib.units import mm
 
 import resources
 from fieldapp.documents.flyer import (
-    _LANGUAGE_RE,
     _MARGIN,
     _PAGE_H,
     _PAGE_W,
-    BASE_LANGUAGE,
     BLUE,
     GREY,
     PALE_BLUE,
     UNREVIEWED_NOTICE,
     WHITE,
     Cancelled,
-    TemplateError,
-    _check_text,
+    load_language_files,
+    merged_strings,
+    read_template_file,
 )
 from fieldapp.documents.fonts import BOLD, REGULAR, Pen, register_fonts
 from fieldapp.text import nfc
@@ -114,37 +112,25 @@ def load_reminder_templates(language: str, *, directory: Path | None = None) -> 
 
     Raises TemplateError naming the file and key for a missing, unknown or malformed entry.
     """
-    folder = directory if directory is not None else resources.path("reminders")
-    if not _LANGUAGE_RE.match(language):
-        raise ValueError(f"not a language code: {language!r}")
-    key = (language, folder)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    base = _read_file(folder / f"{BASE_LANGUAGE}.json", BASE_LANGUAGE, complete=True)
-    own_path = folder / f"{language}.json"
-    if language == BASE_LANGUAGE or not own_path.exists():
-        own = base
-    else:
-        own = _read_file(own_path, language, complete=False)
-    strings: dict[str, str] = {}
+    return load_language_files(
+        directory if directory is not None else resources.path("reminders"),
+        language,
+        read=_read_file,
+        build=_templates,
+        cache=_cache,
+        lock=_cache_lock,
+    )
+
+
+def _templates(language: str, base: dict[str, Any], own: dict[str, Any]) -> ReminderTemplates:
     fallback: set[str] = set()
-    for name in STRING_KEYS:
-        if name in own["strings"]:
-            strings[name] = own["strings"][name]
-        else:
-            strings[name] = base["strings"][name]
-            fallback.add(f"strings.{name}")
-    templates = ReminderTemplates(
+    strings = merged_strings(STRING_KEYS, base, own, fallback)
+    return ReminderTemplates(
         language=language,
         reviewed=bool(own["reviewed"]),
         strings=strings,
         fallback_keys=frozenset(fallback),
     )
-    with _cache_lock:
-        _cache[key] = templates
-    return templates
 
 
 def clear_reminder_cache() -> None:
@@ -153,40 +139,17 @@ def clear_reminder_cache() -> None:
         _cache.clear()
 
 
-def _read_file(path: Path, language: str, *, complete: bool) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TemplateError(path, "*", "không có tệp", "file is missing") from None
-    except json.JSONDecodeError as exc:
-        raise TemplateError(
-            path, "*", f"không đọc được JSON: {exc}", f"is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(data, dict):
-        raise TemplateError(path, "*", "phải là một đối tượng JSON", "must be a JSON object")
-    for name in sorted(set(data) - _TOP_KEYS):
-        raise TemplateError(path, name, "không được biết đến", "is not a known key")
-    for name in ("language", "reviewed", "strings"):
-        if name not in data:
-            raise TemplateError(path, name, "bị thiếu", "is missing")
-    if data["language"] != language:
-        raise TemplateError(
-            path, "language", f"phải là '{language}'", f"must be '{language}' like the file name"
-        )
-    if not isinstance(data["reviewed"], bool):
-        raise TemplateError(path, "reviewed", "phải là true/false", "must be true or false")
-    if not isinstance(data["strings"], dict):
-        raise TemplateError(path, "strings", "phải là một đối tượng", "must be an object")
-    strings: dict[str, str] = {}
-    for name, value in data["strings"].items():
-        if name not in STRING_KEYS:
-            raise TemplateError(path, f"strings.{name}", "không được biết đến", "is not known")
-        strings[name] = _check_text(path, f"strings.{name}", value, _EXTRA_FIELDS.get(name, set()))
-    if complete:
-        for name in STRING_KEYS:
-            if name not in strings:
-                raise TemplateError(path, f"strings.{name}", "bị thiếu", "is missing")
-    return {"reviewed": data["reviewed"], "strings": strings}
+def _read_file(path: Path, language: str, complete: bool) -> dict[str, Any]:
+    data = read_template_file(
+        path,
+        language,
+        top_keys=_TOP_KEYS,
+        required=("language", "reviewed", "strings"),
+        string_keys=STRING_KEYS,
+        extra_fields=_EXTRA_FIELDS,
+        complete=complete,
+    )
+    return {"reviewed": data["reviewed"], "strings": data["strings"]}
 
 
 @dataclass(frozen=True)
