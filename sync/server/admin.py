@@ -17,7 +17,7 @@ from sync.protocol.hlc import hlc_format
 from sync.protocol.ids import is_uuid, uuid7
 from sync.protocol.receipt_qr import is_signature, receipt_signature
 from sync.server import audit, edits, feed
-from sync.server.devices import agent_name_and_communes, get, revoke
+from sync.server.devices import active_agent, agent_name_and_communes, get, revoke
 from sync.server.errors import ServerError
 from sync.server.schema import (
     IMMUTABLE_TABLES,
@@ -59,6 +59,14 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
     now = iso_utc(clock.now())
     feed.lock(conn)
     conn.execute(agents.insert().values(id=agent_id, name=name, created_at=now))
+    _assign(conn, clock, now, agent_id=agent_id, name=name, communes=communes)
+    return agent_id
+
+
+def _assign(
+    conn: Connection, clock: Clock, now: str, *, agent_id: str, name: str, communes: list[str]
+) -> None:
+    """Store the agent's communes and send the assignment to the agent's laptops."""
     conn.execute(
         agent_communes.insert(), [{"agent_id": agent_id, "commune_code": c} for c in communes]
     )
@@ -71,7 +79,6 @@ def add_agent(conn: Connection, *, name: str, communes: list[str], clock: Clock)
         data={"agent_id": agent_id, "agent_name": name, "communes": communes},
         agent_id=agent_id,
     )
-    return agent_id
 
 
 def _checked_communes(communes: list[str]) -> list[str]:
@@ -85,23 +92,6 @@ def _checked_communes(communes: list[str]) -> list[str]:
     return sorted(set(communes))
 
 
-def _active_agent(conn: Connection, agent_id: str) -> tuple[str, list[str]]:
-    """The agent's name and communes; refused once the agent has been deactivated. The agent's
-    row stays locked until the transaction ends (PostgreSQL), so two supervisors' changes of
-    the same agent take turns."""
-    name, communes = agent_name_and_communes(conn, agent_id)
-    gone = conn.execute(
-        sa.select(agents.c.deactivated_at).where(agents.c.id == agent_id).with_for_update()
-    ).scalar_one()
-    if gone is not None:
-        raise ServerError(
-            f"Nhân viên thu {name} đã ngừng hoạt động",
-            f"Agent {name} has been deactivated",
-            code="agent_deactivated",
-        )
-    return name, communes
-
-
 def set_agent_communes(
     conn: Connection, *, agent_id: str, communes: list[str], clock: Clock
 ) -> tuple[list[str], list[str]]:
@@ -113,24 +103,13 @@ def set_agent_communes(
     history) and refuses edits of it before they reach the outbox.
     """
     after = _checked_communes(communes)
-    name, before = _active_agent(conn, agent_id)
+    name, before = active_agent(conn, agent_id)
     if after == before:
         return before, after
     now = iso_utc(clock.now())
     feed.lock(conn)
     conn.execute(agent_communes.delete().where(agent_communes.c.agent_id == agent_id))
-    conn.execute(
-        agent_communes.insert(), [{"agent_id": agent_id, "commune_code": c} for c in after]
-    )
-    _to_laptops(
-        conn,
-        clock,
-        now,
-        entity=wire.ASSIGNMENT,
-        entity_id=agent_id,
-        data={"agent_id": agent_id, "agent_name": name, "communes": after},
-        agent_id=agent_id,
-    )
+    _assign(conn, clock, now, agent_id=agent_id, name=name, communes=after)
     removed = sorted(set(before) - set(after))
     if removed:
         stamp = hlc_format(int(clock.now().timestamp() * 1000), 0, edits.SERVER_DEVICE)
@@ -172,7 +151,7 @@ def deactivate_agent(
     """An agent who left: marked deactivated, every device of theirs revoked (each revocation
     in the audit log) and their unused enrolment codes expired; returns the revoked device ids.
     Their records stay."""
-    _active_agent(conn, agent_id)
+    active_agent(conn, agent_id)
     now = iso_utc(clock.now())
     conn.execute(agents.update().where(agents.c.id == agent_id).values(deactivated_at=now))
     conn.execute(

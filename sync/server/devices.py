@@ -63,18 +63,26 @@ def agent_name_and_communes(conn: Connection, agent_id: str) -> tuple[str, list[
     return str(name), list(communes)
 
 
-def new_enrol_code(conn: Connection, *, agent_id: str, clock: Clock, valid_hours: float) -> str:
-    """A one-time code for enrolling one device of this agent; only its hash is stored."""
-    agent_name_and_communes(conn, agent_id)
-    deactivated = conn.execute(
-        sa.select(agents.c.deactivated_at).where(agents.c.id == agent_id)
-    ).scalar()
-    if deactivated is not None:
+def active_agent(conn: Connection, agent_id: str) -> tuple[str, list[str]]:
+    """The agent's name and communes; refused once the agent has been deactivated. The agent's
+    row stays locked until the transaction ends (PostgreSQL), so two supervisors' changes of
+    the same agent take turns."""
+    name, communes = agent_name_and_communes(conn, agent_id)
+    gone = conn.execute(
+        sa.select(agents.c.deactivated_at).where(agents.c.id == agent_id).with_for_update()
+    ).scalar_one()
+    if gone is not None:
         raise ServerError(
-            "Nhân viên thu này đã ngừng hoạt động; không cấp mã đăng ký thiết bị mới",
-            "This agent was deactivated; no new enrolment code can be made",
+            f"Nhân viên thu {name} đã ngừng hoạt động",
+            f"Agent {name} has been deactivated",
             code="agent_deactivated",
         )
+    return name, communes
+
+
+def new_enrol_code(conn: Connection, *, agent_id: str, clock: Clock, valid_hours: float) -> str:
+    """A one-time code for enrolling one device of this agent; only its hash is stored."""
+    active_agent(conn, agent_id)
     if not (math.isfinite(valid_hours) and 0 < valid_hours <= MAX_ENROL_HOURS):
         raise ServerError(
             f"Thời hạn của mã đăng ký phải lớn hơn 0 và tối đa {MAX_ENROL_HOURS} giờ (30 ngày)",
