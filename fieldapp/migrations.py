@@ -613,3 +613,80 @@ def _demo_data(conn: sqlite3.Connection) -> None:
         f"UPDATE outbox SET state = 'local', batch_id = NULL "
         f"WHERE state = 'pending' AND ({_DEMO_OUTBOX_ROW})"
     )
+
+
+@migration(11, "work stamped again for the enrolled agent, and refused changes set aside")
+def _refusal_actions(conn: sqlite3.Connection) -> None:
+    # An outbox row may now be 'discarded': a refused change the agent chose not to send, with
+    # the reason kept in outbox_discard. The table is rebuilt as in version 10 (a CHECK cannot
+    # be altered), keeping its rows, indexes and sequence.
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    run_script(
+        conn,
+        """
+        CREATE TABLE outbox_new (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('insert', 'update')),
+            hlc TEXT NOT NULL,
+            data TEXT NOT NULL,
+            base TEXT,
+            created_at TEXT NOT NULL,
+            batch_id TEXT,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'acked', 'refused', 'local', 'discarded')),
+            refusal TEXT
+        );
+        INSERT INTO outbox_new (seq, entity, entity_id, op, hlc, data, base, created_at,
+                batch_id, state, refusal)
+            SELECT seq, entity, entity_id, op, hlc, data, base, created_at, batch_id, state,
+                refusal
+            FROM outbox ORDER BY seq;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_new RENAME TO outbox;
+        CREATE INDEX outbox_pending ON outbox (seq) WHERE state = 'pending';
+        CREATE INDEX outbox_refused ON outbox (seq) WHERE state = 'refused';
+        CREATE INDEX outbox_batch ON outbox (batch_id) WHERE batch_id IS NOT NULL;
+        CREATE INDEX outbox_local ON outbox (seq) WHERE state = 'local';
+        -- Every record of this laptop's own work given the enrolled agent instead of the one
+        -- it carried (the laptop's own id before enrolment): never a silent rewrite.
+        CREATE TABLE restamp (
+            id INTEGER PRIMARY KEY,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            old_agent TEXT NOT NULL,
+            new_agent TEXT NOT NULL,
+            outbox_seq INTEGER REFERENCES outbox (seq),
+            cause TEXT NOT NULL CHECK (cause IN ('enrolment', 'refusal_action')),
+            at TEXT NOT NULL
+        );
+        CREATE INDEX restamp_entity ON restamp (entity, entity_id);
+        -- A refused change the agent chose not to send: why, and the refusal it answered.
+        CREATE TABLE outbox_discard (
+            seq INTEGER PRIMARY KEY REFERENCES outbox (seq),
+            reason TEXT NOT NULL CHECK (reason <> ''),
+            refusal TEXT,
+            at TEXT NOT NULL
+        );
+        -- Other answers to a refusal (a household moved to an assigned commune), for the log.
+        CREATE TABLE refusal_action (
+            id INTEGER PRIMARY KEY,
+            action TEXT NOT NULL,
+            outbox_seq INTEGER NOT NULL REFERENCES outbox (seq),
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            at TEXT NOT NULL
+        );
+        """,
+    )
+    if sequence is not None:
+        kept = conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'", (sequence[0],)
+        ).rowcount
+        if not kept:
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (sequence[0],)
+            )

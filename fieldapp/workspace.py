@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fieldapp.pledges import Pledges
     from fieldapp.policy import Policy
     from fieldapp.receipts import Receipts
+    from fieldapp.refusals import Refusals
     from fieldapp.reports import Reports
 
 
@@ -108,6 +109,13 @@ class Workspace(AbstractContextManager["Workspace"]):
         from fieldapp.reports import Reports
 
         return Reports(self)
+
+    @cached_property
+    def refusals(self) -> Refusals:
+        """What the agent can do about records the provincial server refused."""
+        from fieldapp.refusals import Refusals
+
+        return Refusals(self.store)
 
     @cached_property
     def lock(self) -> PinLock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from fieldapp import syncstate
+from fieldapp import refusals, syncstate
 from fieldapp.store import loads
 from fieldapp.syncstate import RefusedRecord, StoredBatch
 from fieldapp.workspace import Workspace
@@ -160,6 +161,10 @@ class SyncStatus:
     agent_id: str | None
     agent_name: str | None
     server_device_id: str | None
+    # What the agent can do about each refused record, by its outbox row (fieldapp.refusals).
+    actions: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Records of this laptop given the enrolled agent (the re-stamp log), oldest first.
+    restamps: tuple[refusals.Restamp, ...] = ()
 
     @property
     def enrolled(self) -> bool:
@@ -168,7 +173,9 @@ class SyncStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "pending": self.pending,
-            "refused": [r.as_dict() for r in self.refused],
+            "refused": [
+                {**r.as_dict(), "actions": list(self.actions.get(r.seq, ()))} for r in self.refused
+            ],
             "last_sync": self.last_sync,
             "server_url": self.server_url,
             "cursor": self.cursor,
@@ -176,6 +183,7 @@ class SyncStatus:
             "agent_id": self.agent_id,
             "agent_name": self.agent_name,
             "server_device_id": self.server_device_id,
+            "restamps": [dataclasses.asdict(r) for r in self.restamps],
         }
 
 
@@ -186,6 +194,20 @@ class Enrolment:
     agent_name: str
     communes: list[str]
     server_url: str
+    # This laptop's own work from before enrolment, now carrying the enrolled agent.
+    restamped: tuple[refusals.Restamp, ...] = ()
+
+    def restamped_note(self) -> str | None:
+        """A line saying how many records made before enrolment now carry the agent."""
+        if not self.restamped:
+            return None
+        n = len(self.restamped)
+        return say(
+            f"{n} bản ghi làm trước khi đăng ký đã được ghi lại cho {self.agent_name} "
+            "(xem nhật ký ghi lại); chúng sẽ được gửi ở lần đồng bộ tới.",
+            f"{n} record(s) made before enrolment now carry {self.agent_name} (see the "
+            "re-stamp log); they go out with the next sync.",
+        )
 
 
 def status(workspace: Workspace) -> SyncStatus:
@@ -200,6 +222,8 @@ def status(workspace: Workspace) -> SyncStatus:
         agent_id=store.meta("agent_id"),
         agent_name=store.meta("agent_name"),
         server_device_id=store.meta("server_device_id"),
+        actions=refusals.refused_actions(store),
+        restamps=tuple(refusals.restamps(store)),
     )
 
 
@@ -478,6 +502,9 @@ class SyncClient(AbstractContextManager["SyncClient"]):
                 self.store.set_meta(syncstate.CURSOR_KEY, "0")
                 syncstate.forget_batch_ids(self.store)
             syncstate.apply_assignment(self.store, body["communes"])
+            # Work made here before enrolment carries the laptop's own id as its agent; the
+            # province takes it only under the enrolled agent (and another agent's stays theirs).
+            restamped = refusals.restamp_own_work(self.store, cause="enrolment")
         syncstate.log_run(self.store, kind="enrol", ok=True, message=str(body["agent_name"]))
         return Enrolment(
             device_id=str(body["device_id"]),
@@ -485,6 +512,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             agent_name=str(body["agent_name"]),
             communes=[str(c) for c in body["communes"]],
             server_url=self._server_url,
+            restamped=tuple(restamped),
         )
 
     # -- upload -------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from typing import Any
 from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -26,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fieldapp import refusals
+from fieldapp.refusals import Assigned
 from fieldapp.syncstate import RefusedRecord
 from fieldapp.workspace import Workspace
 from sync.client import PLAIN_HTTP_REFUSED, Enrolment, SyncClient, SyncResult, SyncStatus
@@ -141,6 +146,68 @@ def _reason(record: RefusedRecord) -> str:
     return record.en if i18n.language() == "en" and record.en else record.vi
 
 
+class RefusalDialog(QDialog):
+    """Asks what an action on a refused record needs: an assigned commune to move the household
+    to, or the reason for discarding the record. OK stays off until the answer is given."""
+
+    def __init__(
+        self,
+        record: RefusedRecord,
+        *,
+        communes: list[Assigned] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.record = record
+        self.commune_box: QComboBox | None = None
+        self.reason_edit: QLineEdit | None = None
+        form = QFormLayout(self)
+        what = QLabel(f"{entity_label(record.entity)} · {_record_name(record)} — {_reason(record)}")
+        what.setWordWrap(True)
+        form.addRow(what)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(say("Huỷ", "Cancel"))
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        if communes is not None:
+            ok.setText(say("Chuyển hộ", "Move"))
+            self.setWindowTitle(say("Chuyển hộ sang xã được giao", "Move the household"))
+            self.commune_box = QComboBox()
+            for commune in communes:
+                shown = f"{commune.commune_code} {commune.name}".strip()
+                self.commune_box.addItem(shown, commune.commune_code)
+            form.addRow(say("Xã được giao:", "Assigned commune:"), self.commune_box)
+        else:
+            ok.setText(say("Bỏ bản ghi", "Discard"))
+            self.setWindowTitle(say("Bỏ bản ghi này", "Discard this record"))
+            self.reason_edit = QLineEdit()
+            self.reason_edit.setPlaceholderText(
+                say("Vì sao không gửi bản ghi này nữa", "Why this record is no longer sent")
+            )
+            self.reason_edit.textChanged.connect(self._check)
+            form.addRow(say("Lý do (bắt buộc):", "Reason (required):"), self.reason_edit)
+        form.addRow(self.buttons)
+        self._check()
+
+    def _check(self) -> None:
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        if self.reason_edit is not None:
+            ok.setEnabled(bool(self.reason_edit.text().strip()))
+        elif self.commune_box is not None:
+            ok.setEnabled(self.commune_box.count() > 0)
+
+    @property
+    def commune_code(self) -> str:
+        return str(self.commune_box.currentData()) if self.commune_box is not None else ""
+
+    @property
+    def reason(self) -> str:
+        return self.reason_edit.text() if self.reason_edit is not None else ""
+
+
 class SyncPage(QWidget):
     """Shows the server and sync state; runs at most one sync at a time on the worker."""
 
@@ -189,6 +256,9 @@ class SyncPage(QWidget):
         self.last_caption = QLabel()
         self.last_label = QLabel()
         self.last_label.setWordWrap(True)
+        self.restamp_caption = QLabel()
+        self.restamp_label = QLabel()
+        self.restamp_label.setWordWrap(True)
         server_row = QHBoxLayout()
         server_row.addWidget(self.server_label, 1)
         server_row.addWidget(self.reach_label)
@@ -198,6 +268,8 @@ class SyncPage(QWidget):
         facts.addRow(self.agent_caption, self.agent_label)
         facts.addRow(self.pending_caption, self.pending_label)
         facts.addRow(self.last_caption, self.last_label)
+        facts.addRow(self.restamp_caption, self.restamp_label)
+        self._facts = facts
 
         self.sync_button = QPushButton()
         self.sync_button.setObjectName("syncNow")
@@ -262,6 +334,23 @@ class SyncPage(QWidget):
             QHeaderView.ResizeMode.ResizeToContents
         )
         self.refused_table.horizontalHeader().setStretchLastSection(True)
+        self.refused_table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.refused_table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.refused_table.selectionModel().selectionChanged.connect(self._update_actions)
+        # What fixes the selected refused record's reason (the core says which apply).
+        self.restamp_button = QPushButton()
+        self.restamp_button.clicked.connect(self.restamp_selected)
+        self.move_button = QPushButton()
+        self.move_button.clicked.connect(self.move_selected)
+        self.discard_button = QPushButton()
+        self.discard_button.clicked.connect(self.discard_selected)
+        refusal_actions = QHBoxLayout()
+        refusal_actions.addWidget(self.restamp_button)
+        refusal_actions.addWidget(self.move_button)
+        refusal_actions.addWidget(self.discard_button)
+        refusal_actions.addStretch(1)
+        # The question an action asks, while it is open.
+        self.action_dialog: RefusalDialog | None = None
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
@@ -271,6 +360,7 @@ class SyncPage(QWidget):
         layout.addWidget(self.enrol_box)
         layout.addWidget(self.refused_caption)
         layout.addWidget(self.refused_table, 1)
+        layout.addLayout(refusal_actions)
 
         self.probe_timer = QTimer(self)
         self.probe_timer.setInterval(PROBE_INTERVAL_MS)
@@ -384,6 +474,7 @@ class SyncPage(QWidget):
         )
         self.pending_changed.emit(status.pending)
         self.last_label.setText(self._last_text(status.last_sync))
+        self._show_restamps(status)
         self.refused_model.set_records(status.refused)
         self.refused_caption.setText(
             say(
@@ -393,6 +484,23 @@ class SyncPage(QWidget):
         )
         self.refused_table.resizeRowsToContents()
         self._update_buttons()
+
+    def _show_restamps(self, status: SyncStatus) -> None:
+        """The re-stamp log, never hidden from the agent once anything was re-stamped."""
+        self._facts.setRowVisible(self.restamp_label, bool(status.restamps))
+        self.restamp_label.setText(
+            say(
+                "{n} bản ghi làm trước khi đăng ký đã được ghi lại cho nhân viên đã đăng ký.",
+                "{n} record(s) made before enrolment now carry the enrolled agent.",
+            ).format(n=len(status.restamps))
+        )
+        self.restamp_label.setToolTip(
+            "\n".join(
+                f"{moment_text(r.at)} · {entity_label(r.entity)} {r.entity_id[:8]}: "
+                f"{r.old_agent or '—'} → {r.new_agent}"
+                for r in status.restamps
+            )
+        )
 
     def _last_text(self, last: dict[str, Any] | None) -> str:
         if not last:
@@ -433,6 +541,99 @@ class SyncPage(QWidget):
         self.ack_button.setEnabled(enrolled and not self.syncing)
         self.cancel_button.setEnabled(self.syncing)
         self.check_button.setEnabled(bool(self.effective_url))
+        self._update_actions()
+
+    # -- refused records ------------------------------------------------------------------
+
+    def selected_refusal(self) -> RefusedRecord | None:
+        rows = self.refused_table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= self.refused_model.rowCount():
+            return None
+        record: RefusedRecord = self.refused_model.record(rows[0].row())
+        return record
+
+    def _update_actions(self, *_args: object) -> None:
+        record = self.selected_refusal()
+        offered = (
+            () if record is None or self.status is None else self.status.actions.get(record.seq, ())
+        )
+        self.restamp_button.setEnabled(refusals.RESTAMP in offered and not self.syncing)
+        self.move_button.setEnabled(refusals.MOVE_COMMUNE in offered and not self.syncing)
+        self.discard_button.setEnabled(refusals.DISCARD in offered and not self.syncing)
+
+    def _acted(self, text: str) -> None:
+        self.result_label.setStyleSheet(OK_STYLE)
+        self.result_label.setText(text)
+        self.refresh()
+
+    def restamp_selected(self) -> None:
+        record = self.selected_refusal()
+        if record is None:
+            return
+        seq = record.seq
+        self._ops.run_op(
+            self,
+            lambda ws: ws.refusals.restamp(seq),
+            success=lambda _stamped: self._acted(
+                say(
+                    "Đã ghi lại bản ghi cho nhân viên đã đăng ký; sẽ gửi ở lần đồng bộ tới.",
+                    "The record now carries the enrolled agent; it goes out with the next sync.",
+                )
+            ),
+        )
+
+    def move_selected(self) -> None:
+        record = self.selected_refusal()
+        if record is None:
+            return
+        self._ops.run_op(
+            self,
+            lambda ws: ws.refusals.assigned_communes(),
+            success=lambda communes: self._ask(
+                RefusalDialog(record, communes=communes, parent=self)
+            ),
+        )
+
+    def discard_selected(self) -> None:
+        record = self.selected_refusal()
+        if record is not None:
+            self._ask(RefusalDialog(record, parent=self))
+
+    def _ask(self, dialog: RefusalDialog) -> None:
+        self.action_dialog = dialog
+        dialog.accepted.connect(lambda: self._answered(dialog))
+        dialog.finished.connect(lambda _result: setattr(self, "action_dialog", None))
+        dialog.open()
+
+    def _answered(self, dialog: RefusalDialog) -> None:
+        seq = dialog.record.seq
+        if dialog.commune_box is not None:
+            commune = dialog.commune_code
+            self._ops.run_op(
+                self,
+                lambda ws: ws.refusals.move_to_assigned_commune(seq, commune),
+                success=lambda n: self._acted(
+                    say(
+                        "Đã chuyển hộ sang xã {commune}; {n} bản ghi sẽ được gửi lại ở lần "
+                        "đồng bộ tới.",
+                        "The household moved to commune {commune}; {n} record(s) go out again "
+                        "with the next sync.",
+                    ).format(commune=commune, n=n)
+                ),
+            )
+            return
+        reason = dialog.reason
+        self._ops.run_op(
+            self,
+            lambda ws: ws.refusals.discard(seq, reason),
+            success=lambda _gone: self._acted(
+                say(
+                    "Đã bỏ bản ghi; nó vẫn được giữ trên máy cùng lý do, và không gửi nữa.",
+                    "The record was discarded; it stays on this laptop with the reason and is "
+                    "no longer sent.",
+                )
+            ),
+        )
 
     # -- enrolment ------------------------------------------------------------------------
 
@@ -465,12 +666,12 @@ class SyncPage(QWidget):
         self.communes = ", ".join(enrolment.communes)
         self.enrol_message.clear()
         self.result_label.setStyleSheet(OK_STYLE)
-        self.result_label.setText(
-            say(
-                "Đã đăng ký máy cho {agent}; xã được giao: {communes}.",
-                "Laptop enrolled for {agent}; assigned communes: {communes}.",
-            ).format(agent=enrolment.agent_name, communes=self.communes or "—")
-        )
+        text = say(
+            "Đã đăng ký máy cho {agent}; xã được giao: {communes}.",
+            "Laptop enrolled for {agent}; assigned communes: {communes}.",
+        ).format(agent=enrolment.agent_name, communes=self.communes or "—")
+        note = enrolment.restamped_note()
+        self.result_label.setText(text if note is None else f"{text}\n{note}")
         self.enrolled.emit(enrolment.server_url, self.communes)
         self.refresh(probe_after=True)
 
@@ -732,6 +933,7 @@ class SyncPage(QWidget):
         self.agent_caption.setText(say("Nhân viên thu:", "Agent:"))
         self.pending_caption.setText(say("Chờ gửi:", "Pending:"))
         self.last_caption.setText(say("Lần gần nhất:", "Last time:"))
+        self.restamp_caption.setText(say("Ghi lại:", "Re-stamped:"))
         self.check_button.setText(say("Kiểm tra kết nối", "Check connection"))
         self.sync_button.setText(say("Đồng bộ ngay", "Sync now"))
         self.cancel_button.setText(say("Huỷ", "Cancel"))
@@ -750,6 +952,13 @@ class SyncPage(QWidget):
         self.enrol_code_caption.setText(say("Mã đăng ký một lần:", "One-time enrolment code:"))
         self.enrol_button.setText(say("Đăng ký", "Enrol"))
         self.refused_model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 2)
+        self.restamp_button.setText(
+            say("Ghi lại cho nhân viên đã đăng ký", "Re-stamp for the enrolled agent")
+        )
+        self.move_button.setText(
+            say("Chuyển hộ sang xã được giao…", "Move the household to an assigned commune…")
+        )
+        self.discard_button.setText(say("Bỏ bản ghi này…", "Discard this record…"))
         self._show_reachability()
         if self.status is not None:
             self._show_status(self.status)

@@ -47,6 +47,9 @@ def cmd_sync_enrol(args: argparse.Namespace) -> int:
             f"communes: {communes}.",
         )
     )
+    note = enrolment.restamped_note()
+    if note is not None:
+        print(note)
     return 0
 
 
