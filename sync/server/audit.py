@@ -44,6 +44,43 @@ ACTION_LABELS: Mapping[str, str] = {
     "policy_publish": "Ban hành chính sách địa phương",
 }
 
+# What each key of an entry's detail is called on the audit page; a key not listed is not shown
+# (ids the page already shows as the entry's target, or that mean nothing to a supervisor).
+DETAIL_LABELS: Mapping[str, str] = {
+    "agent": "Nhân viên",
+    "name": "Tên",
+    "communes": "Xã",
+    "before": "Trước",
+    "after": "Sau",
+    "device": "Máy",
+    "device_name": "Máy",
+    "devices_revoked": "Số máy thu hồi",
+    "reason": "Lý do",
+    "valid_hours": "Hiệu lực (giờ)",
+    "series": "Ký hiệu",
+    "first": "Từ số",
+    "last": "Đến số",
+    "scheme": "Chương trình",
+    "month": "Tháng",
+    "village": "Thôn/bản",
+    "count": "Chỉ tiêu",
+    "file": "Tệp",
+    "rows": "Số dòng",
+    "applied": "Đã nhận",
+    "refused": "Từ chối",
+    "again": "Gửi lại",
+    "field": "Trường",
+    "choice": "Giá trị chọn",
+    "closed": "Số xung đột đóng",
+    "merged": "Đã gộp",
+    "percent_tenths": "Mục tiêu (phần nghìn)",
+    "due_on": "Hạn",
+    "province": "Tỉnh",
+    "builds_on": "Dựa trên bảng",
+    "added": "Thêm dòng",
+    "ended": "Kết thúc dòng",
+}
+
 _ACTOR_LIMIT = 64
 _TARGET_LIMIT = 128
 
@@ -62,6 +99,27 @@ class Entry:
     @property
     def label(self) -> str:
         return ACTION_LABELS.get(self.action, self.action)
+
+    def details(self) -> list[tuple[str, str]]:
+        """The detail as the page shows it: (label, value), known keys only, in order."""
+        shown = []
+        for key, value in self.detail.items():
+            if key not in DETAIL_LABELS or value in (None, "", [], {}):
+                continue
+            shown.append((DETAIL_LABELS[key], _shown(value)))
+        return shown
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "có" if value else "không"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    return str(value)
 
 
 def record(
