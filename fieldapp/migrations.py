@@ -337,18 +337,7 @@ def _handover_outbox(conn: sqlite3.Connection) -> None:
     ).fetchall()
     if not rows:
         return
-    device_id = _meta(conn, "device_id")
-    if device_id is None:
-        # Not expected (a store gets its device id when it is first opened), but a handover
-        # must not be lost for it: mint the id the store would have, from the handovers' time.
-        latest = max(_unix_ms(r[7]) for r in rows)
-        device_id = uuid7(FixedClock(dt.datetime.fromtimestamp(latest / 1000, dt.UTC)))
-        conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
-    clock = HybridClock(device_id)
-    newest = conn.execute("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
-    for known in (_meta(conn, "hlc_seen"), None if newest is None else str(newest[0])):
-        if known:
-            clock.observe(known)
+    clock = _outbox_clock(conn, max(_unix_ms(r[7]) for r in rows))
     for id_, day, scheme, expected, handed_over, difference, reason, at in rows:
         data = {
             "id": id_,
@@ -370,6 +359,23 @@ def _handover_outbox(conn: sqlite3.Connection) -> None:
                 at,
             ),
         )
+
+
+def _outbox_clock(conn: sqlite3.Connection, latest_ms: int) -> HybridClock:
+    """A clock for outbox rows a migration enqueues: its stamps come after every stamp this
+    store has written or seen, so the newest outbox row keeps the largest stamp."""
+    device_id = _meta(conn, "device_id")
+    if device_id is None:
+        # Not expected (a store gets its device id when it is first opened), but a record
+        # must not be lost for it: mint the id the store would have, from the records' time.
+        device_id = uuid7(FixedClock(dt.datetime.fromtimestamp(latest_ms / 1000, dt.UTC)))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
+    clock = HybridClock(device_id)
+    newest = conn.execute("SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+    for known in (_meta(conn, "hlc_seen"), None if newest is None else str(newest[0])):
+        if known:
+            clock.observe(known)
+    return clock
 
 
 def _unix_ms(stamp: object) -> int:
@@ -690,3 +696,35 @@ def _refusal_actions(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (sequence[0],)
             )
+
+
+@migration(
+    12, "receipt books entered by hand are sent to the province: earlier ones join the outbox"
+)
+def _hand_book_outbox(conn: sqlite3.Connection) -> None:
+    # From this version a book entered by hand is written with its outbox row, and the
+    # province takes it as the agent's own book. Books entered before are enqueued here, in
+    # this migration's transaction, as cash handovers were in version 5. They come after
+    # receipts from them already in the outbox: the server takes the books of a batch before
+    # its other records.
+    rows = conn.execute(
+        "SELECT id, series, first_number, last_number, created_at FROM receipt_book b "
+        "WHERE source = 'manual' AND NOT EXISTS "
+        "(SELECT 1 FROM outbox o WHERE o.entity = 'receipt_book' AND o.entity_id = b.id) "
+        "ORDER BY created_at, series, first_number"
+    ).fetchall()
+    if not rows:
+        return
+    clock = _outbox_clock(conn, max(_unix_ms(r[4]) for r in rows))
+    for id_, series, first, last, created_at in rows:
+        data = {"id": id_, "series": series, "first": int(first), "last": int(last)}
+        conn.execute(
+            "INSERT INTO outbox (entity, entity_id, op, hlc, data, created_at) "
+            "VALUES ('receipt_book', ?, 'insert', ?, ?, ?)",
+            (
+                id_,
+                clock.tick(_unix_ms(created_at)),
+                json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+                created_at,
+            ),
+        )

@@ -21,6 +21,7 @@ from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
 from sync.protocol.errors import FieldappError
+from sync.protocol.fields import MAX_BOOK_SIZE, MAX_RECEIPT_NUMBER, RECEIPT_BOOK
 from sync.protocol.receipt_qr import ReceiptSeal, verification_code
 
 if TYPE_CHECKING:
@@ -28,10 +29,7 @@ if TYPE_CHECKING:
 
 Layout = Literal["a5", "a6", "roll80"]
 _SERIES = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/.-]{0,19}$")
-MAX_BOOK_SIZE = 100_000
 _STATUS_VI = {"paid": "đã đóng tiền", "cancelled": "đã huỷ", "pledged": "chờ thu tiền"}
-# Printed receipt numbers have at most 7 digits; larger ones would also overflow SQLite.
-MAX_RECEIPT_NUMBER = 9_999_999
 
 
 @dataclass(frozen=True)
@@ -186,6 +184,16 @@ class Receipts:
                 "source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (book_id, series, first, last, first, source, self.store.now_iso()),
             )
+            # A book entered by hand goes to the province (before any receipt from it, which
+            # comes later in the outbox), so that its receipts are taken without a supervisor.
+            if source == "manual":
+                self.store.append_outbox(
+                    entity=RECEIPT_BOOK,
+                    entity_id=book_id,
+                    op="insert",
+                    hlc=self.store.tick(),
+                    data={"id": book_id, "series": series, "first": first, "last": last},
+                )
         return self.book(book_id)
 
     def book(self, book_id: str) -> ReceiptBook:

@@ -23,6 +23,9 @@ RECEIPT = "receipt"
 RECEIPT_VOID = "receipt_void"
 # Cash an agent handed over at the end of a day against what that day's receipts say is due.
 CASH_HANDOVER = "cash_handover"
+# A receipt book: allocated by the province (sent to laptops in the change feed), or entered
+# by hand on a laptop (sent up like a receipt, and kept as the sending device's agent's book).
+RECEIPT_BOOK = "receipt_book"
 
 SCHEMES = ("bhyt_household", "bhxh_voluntary")
 # A person's BHYT participation group (DOMAIN.md §2): the household group pays on the ladder,
@@ -57,6 +60,10 @@ ADDRESS_LENGTH = 500
 NOTE_LENGTH = 2000
 # A choice is a short code of at most this many characters (it sizes the server's columns).
 CHOICE_LENGTH = 16
+# Printed receipt numbers have at most 7 digits, and one book holds at most this many numbers:
+# the laptop, the supervisor's page and the wire all take a book's range by these.
+MAX_RECEIPT_NUMBER = 9_999_999
+MAX_BOOK_SIZE = 100_000
 # A timestamp's text ("2026-11-23T08:00:00.000+07:00" is 29): the server's columns are this wide.
 STAMP_LENGTH = 32
 
@@ -411,6 +418,14 @@ FIELDS: dict[str, dict[str, Field]] = {
         # Required when there is a difference (checked with the amounts by the wire).
         text("reason", NOTE_LENGTH),
         timestamp("at"),
+    ),
+    # Only a book entered by hand travels up; its agent is the sending device's, never named in
+    # the record. first <= last and the book's size are checked with both numbers by the wire.
+    RECEIPT_BOOK: _entity(
+        uuid("id"),
+        text("series", CODE_LENGTH, required=True),
+        whole("first", 1, MAX_RECEIPT_NUMBER),
+        whole("last", 1, MAX_RECEIPT_NUMBER),
     ),
 }
 

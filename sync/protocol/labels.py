@@ -104,6 +104,7 @@ ENTITIES: Mapping[str, Pair] = {
     "receipt": ("Biên lai", "Receipt"),
     "receipt_void": ("Huỷ biên lai", "Receipt void"),
     "cash_handover": ("Nộp tiền", "Cash handover"),
+    "receipt_book": ("Quyển biên lai", "Receipt book"),
 }
 
 

@@ -337,14 +337,23 @@ def _apply(conn: Connection, device: Device, batch: wire.Batch, now: str) -> wir
         for record in batch["records"]
     ]
     _prefetch(ctx, [record for record, problem in checked if problem is None])
-    accepted: list[int] = []
-    refused: list[wire.Refusal] = []
-    for record, problem in checked:
+    # Receipt books first: a receipt is checked against the books the batch brings too, even
+    # when the book comes after it (a book entered before the laptop learnt to send books
+    # joined its outbox after the receipts from it).
+    order = sorted(range(len(checked)), key=lambda i: checked[i][0]["entity"] != wire.RECEIPT_BOOK)
+    problems: dict[int, wire.RecordProblem | None] = {}
+    for index in order:
+        record, problem = checked[index]
         if problem is None:
             try:
                 _APPLY[record["entity"]](ctx, record)
             except _Refused as refusal:
                 problem = refusal.problem
+        problems[index] = problem
+    accepted: list[int] = []
+    refused: list[wire.Refusal] = []
+    for index, (record, _) in enumerate(checked):
+        problem = problems[index]
         if problem is None:
             accepted.append(record["seq"])
         else:
@@ -385,7 +394,7 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
     ctx.owner[wire.RECEIPT].prefetch(
         receipt_id for receipt_id in refs(wire.PLEDGE_EVENT, "receipt_id") if receipt_id
     )
-    for entity in wire.IMMUTABLE:
+    for entity in IMMUTABLE_TABLES:
         ctx.facts[entity].prefetch(ids(entity))
     # Households whose commune decides a record's scope: its own, or its parent's.
     wanted = [
@@ -399,7 +408,7 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
     ctx.household_commune.prefetch(
         str(household_id) for household_id in wanted if household_id is not None
     )
-    ctx.books.prefetch(refs(wire.RECEIPT, "book_id"))
+    ctx.books.prefetch([*refs(wire.RECEIPT, "book_id"), *ids(wire.RECEIPT_BOOK)])
     # Only numbers inside the agent's book are ever looked up (others cannot be stored).
     ctx.receipt_numbers.prefetch(
         (record["data"]["series"], record["data"]["number"])
@@ -693,6 +702,82 @@ def _apply_handover(ctx: _Context, record: wire.Record) -> None:
         _take_fact(ctx, record, data, agent_id=ctx.device.agent_id)
 
 
+def _apply_book(ctx: _Context, record: wire.Record) -> None:
+    """A receipt book entered by hand on a laptop: the sending device's agent's book, as if a
+    supervisor had registered it on /web/books (origin "hand_entered", no overlap with any
+    other book). Written at once, so the batch's receipts (checked after the books) and any
+    later book see it; taking the same book again changes nothing."""
+    data = record["data"]
+    series, first, last = data["series"], data["first"], data["last"]
+    known = ctx.books.get(record["id"])
+    if known is not None:
+        if (known.agent_id, known.series, known.first, known.last) == (
+            ctx.device.agent_id,
+            series,
+            first,
+            last,
+        ):
+            return
+        raise _Refused(
+            "conflicting_duplicate",
+            "Máy chủ đã có quyển biên lai cùng mã nhưng khác nhân viên, ký hiệu hoặc dải số",
+            "The server already has a receipt book with this id and another agent, series or range",
+        )
+    overlap = ctx.conn.execute(
+        sa.select(receipt_books).where(
+            receipt_books.c.series == series,
+            receipt_books.c.first <= last,
+            receipt_books.c.last >= first,
+        )
+    ).first()
+    if overlap is not None:
+        # The same book a supervisor already registered for this agent from its paper cover
+        # (under another id): nothing to add, its receipts are taken by series and number.
+        if (overlap.agent_id, overlap.origin, overlap.first, overlap.last) == (
+            ctx.device.agent_id,
+            "hand_entered",
+            first,
+            last,
+        ):
+            return
+        raise _Refused(
+            "book_overlap",
+            f"Quyển biên lai {series} {first}–{last} trùng số với quyển {overlap.series}"
+            f" {overlap.first}–{overlap.last} đã có trên máy chủ; biên lai của quyển này không"
+            " được nhận. Hãy báo cán bộ tỉnh",
+            f"Receipt book {series} {first}-{last} overlaps book {overlap.series}"
+            f" {overlap.first}-{overlap.last} already on the server; its receipts are not"
+            " taken. Tell the provincial office",
+        )
+    row = {
+        "id": record["id"],
+        "agent_id": ctx.device.agent_id,
+        "series": series,
+        "first": first,
+        "last": last,
+        "created_at": ctx.now,
+        "origin": "hand_entered",
+    }
+    ctx.conn.execute(receipt_books.insert().values(**row))
+    stored = ctx.conn.execute(
+        sa.select(receipt_books).where(receipt_books.c.id == record["id"])
+    ).one()
+    ctx.books.set(record["id"], stored)
+    ctx.hand_entered_books().append(stored)
+    # The agent's other laptops learn the book as they learn a registered one (admin).
+    ctx.feed_rows.append(
+        feed.entry(
+            entity=wire.RECEIPT_BOOK,
+            entity_id=record["id"],
+            data={"id": record["id"], "agent_id": ctx.device.agent_id, **data},
+            hlc=record["hlc"],
+            now=ctx.now,
+            agent_id=ctx.device.agent_id,
+            origin_device_id=ctx.device.id,
+        )
+    )
+
+
 def _no_check(ctx: _Context, data: dict[str, Any], household_id: str) -> None:
     return None
 
@@ -811,4 +896,5 @@ _APPLY: dict[str, Callable[[_Context, wire.Record], None]] = {
     **{entity: _apply_mergeable for entity in wire.MERGEABLE},
     **{entity: _apply_immutable for entity in wire.IMMUTABLE},
     wire.CASH_HANDOVER: _apply_handover,
+    wire.RECEIPT_BOOK: _apply_book,
 }

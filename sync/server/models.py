@@ -74,6 +74,7 @@ class RecordModel(BaseModel):
         "receipt",
         "receipt_void",
         "cash_handover",
+        "receipt_book",
     ]
     id: Uuid
     op: Literal["insert", "update"]

@@ -45,7 +45,7 @@ def test_a_version_10_store_keeps_its_outbox_and_numbering(
 
     store = Store(path, clock=FixedClock(NOW))
     try:
-        assert store.schema_version == migrations.latest_version() == 11
+        assert store.schema_version == migrations.latest_version() >= 11
         after = store.query("SELECT * FROM outbox ORDER BY seq")
         assert [tuple(r) for r in after] == [tuple(r) for r in before]
         with store.transaction():

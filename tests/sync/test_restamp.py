@@ -77,7 +77,7 @@ def test_work_before_enrolment_is_restamped_and_the_whole_day_is_accepted(
 ) -> None:
     """A visit, a pledge and a receipt made before enrolment carry the laptop's own id (the
     visit) and no collector (the receipt); enrolment gives them the agent, logs each one, and
-    the sync is accepted whole once the hand-entered book is registered."""
+    the sync is accepted whole: the book entered by hand goes with it, no supervisor needed."""
     laptop = laptops("a")
     device_id = laptop.ws.store.device_id
     ids = _day_of_work(laptop)
@@ -106,11 +106,13 @@ def test_work_before_enrolment_is_restamped_and_the_whole_day_is_accepted(
     )
     assert payload == agent
 
-    _register_hand_book(server, agent)
     result = laptop.sync()
     assert result.ok, result.as_dict()
     assert result.refused == []
     assert laptop.pending() == 0
+    with server.engine.connect() as conn:
+        books = conn.execute(sa.text("SELECT agent_id, series, origin FROM receipt_books"))
+        assert [tuple(b) for b in books] == [(agent, SERIES, "hand_entered")]
     counts = server_counts(server)
     assert {k: counts[k] for k in ("visit", "pledge", "receipt")} == {
         "visit": 1,
@@ -235,6 +237,8 @@ def test_moving_the_household_to_an_assigned_commune_gets_it_and_its_work_accept
     ids = _day_of_work(laptop, commune=OTHER)
     agent = server.add_agent("Lò Thị Hoa", [COMMUNE])
     laptop.enrol(agent)
+    # Registered by a supervisor from its paper cover as well: the laptop's copy of the book
+    # (under its own id) is then taken as the same book, not refused as an overlap.
     _register_hand_book(server, agent)
     first = laptop.sync()
     codes = {r.entity: r.code for r in first.refused}

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.engine import Connection
 
 from sync.protocol.clock import Clock
+from sync.protocol.fields import MAX_BOOK_SIZE, MAX_RECEIPT_NUMBER
 from sync.server import admin
 from sync.server.devices import agent_name_and_communes
 from sync.server.schema import receipt_books, receipt_voids, receipts
@@ -25,10 +26,8 @@ from sync.server.web import overview
 from sync.server.web.routes import PREFIX, Login, PageError, PageKit, Signed, log_action, render
 from sync.server.web.scope import Communes, visible_agent_ids
 
-# What a laptop accepts as a series (fieldapp.receipts), and its numbers and book sizes.
+# What a laptop accepts as a series (fieldapp.receipts).
 _SERIES = re.compile(r"^[0-9A-Z][0-9A-Z/.-]{0,19}$")
-MAX_RECEIPT_NUMBER = 9_999_999
-MAX_BOOK_SIZE = 100_000
 ORIGIN_LABELS = {"allocated": "Tỉnh cấp", "hand_entered": "Tự nhập trên máy"}
 DONE_MESSAGES = {
     "allocate": "Đã cấp quyển biên lai. Máy của nhân viên thu nhận quyển này ở lần đồng bộ tới.",

@@ -27,11 +27,13 @@ ENTITY_LABELS = {
     wire.RECEIPT: "Biên lai",
     wire.RECEIPT_VOID: "Huỷ biên lai",
     wire.CASH_HANDOVER: "Bàn giao tiền",
+    wire.RECEIPT_BOOK: "Quyển biên lai tự nhập",
 }
 
 REASON_LABELS = {
     "receipt_book_mismatch": "Biên lai ngoài quyển được cấp",
     "receipt_number_used": "Số biên lai đã dùng",
+    "book_overlap": "Quyển trùng số với quyển khác",
     "agent_mismatch": "Ghi tên nhân viên khác",
     "out_of_scope": "Xã chưa giao cho nhân viên",
     "unknown_household": "Máy chủ chưa có hộ",
@@ -59,6 +61,11 @@ FIXES = {
         "Số biên lai không nằm trong quyển nào được cấp cho nhân viên này. Nếu đó là quyển"
         " biên lai viết tay hoặc tự nhập, hãy đăng ký quyển cho nhân viên ở trang Quyển biên lai"
         " (/web/books); nếu không, kiểm tra lại ký hiệu và số trên cuống biên lai."
+    ),
+    "book_overlap": (
+        "Quyển biên lai nhân viên tự nhập trên máy trùng số với một quyển đã có trên máy chủ"
+        " (cùng ký hiệu). Đối chiếu ký hiệu và dải số trên bìa quyển giấy với trang Quyển biên"
+        " lai (/web/books) và với nhân viên thu trước khi xử lý các biên lai của quyển này."
     ),
     "receipt_number_used": (
         "Số biên lai đã dùng cho một biên lai khác trên máy chủ. Đối chiếu cuống biên lai giấy;"
