@@ -145,15 +145,14 @@ def create_app(
                 code="unauthorized",
                 status=401,
             )
-        device = await run_in_threadpool(
-            in_transaction(
-                lambda conn: devices.authenticate(
-                    conn, token=credentials.credentials, clock=the_clock, pending=pending
-                )
-            )
-        )
-        limiter.check(device.id)
-        return device
+        token = credentials.credentials
+
+        def authorised(conn: Any) -> devices.Device:
+            device = devices.authenticate(conn, token=token, clock=the_clock, pending=pending)
+            limiter.check(device.id, conn)  # the database's bucket: every worker shares it
+            return device
+
+        return await run_in_threadpool(in_transaction(authorised))
 
     @app.exception_handler(FieldappError)
     async def _fieldapp_error(request: Request, exc: FieldappError) -> JSONResponse:

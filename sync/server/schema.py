@@ -290,6 +290,17 @@ login_failures = sa.Table(
     sa.Column("forget_at", Stamp, nullable=False, index=True),
 )
 
+# Request limits per device (sync.server.ratelimit): a token bucket each, kept here so that
+# every worker and machine serving the province draws on the same one. `refilled_at` is in
+# seconds since the epoch. One row per device that has made a request.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("refilled_at", sa.Float, nullable=False),
+)
+
 # A supervisor's merge of people who share a CCCD: the member kept, one merged into it (and
 # removed, on the server and on the laptops), by whom and when. Append-only.
 member_merges = sa.Table(
