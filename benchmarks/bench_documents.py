@@ -1,40 +1,71 @@
 """Document figures: one receipt PDF, and a 500-household village flyer batch, against bare
-reportlab drawing the same text (read back from our own PDF) with the same font."""
+reportlab drawing the same text (read back from our own PDF) in the same fonts and sizes, on the
+same number of pages, with the same QR code."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import sys
 import time
+from collections.abc import Sequence
 
 from common import Figure, print_table
+from reportlab.lib.pagesizes import A5
+from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from fieldapp.documents.flyer import FlyerData, render_flyers
-from fieldapp.documents.fonts import register_fonts
-from fieldapp.documents.receipt import render_receipt
+from fieldapp.documents.fonts import BOLD, REGULAR, register_fonts
+from fieldapp.documents.receipt import qr_modules, render_receipt
 from tests.fieldapp.samples import make_flyer, make_receipt
 
 # The receipt and the flyers the core's tests check page by page.
 RECEIPT = make_receipt()
 
 
-def _bare_page(canvas: Canvas, lines: list[str]) -> None:
+# One piece of text as our PDF shows it: the reportlab font it is set in, its size, the text.
+Run = tuple[str, float, str]
+# A QR code as rows of dark/light modules.
+Modules = tuple[tuple[bool, ...], ...]
+
+
+def _bare_page(canvas: Canvas, runs: list[Run], qrs: Sequence[Modules]) -> None:
     y = 560.0
-    for line in lines:
-        canvas.setFont("FieldSans", 9)
-        canvas.drawString(30, y, line)
+    current: tuple[str, float] | None = None
+    for font, size, text in runs:
+        if current != (font, size):
+            canvas.setFont(font, size)
+            current = (font, size)
+        canvas.drawString(30, y, text)
         y -= 13
         if y < 30:
             y = 560.0
+    for modules in qrs:
+        _bare_qr(canvas, modules)
     canvas.showPage()
 
 
-def _bare_pdf(pages: list[list[str]]) -> bytes:
+def _bare_qr(canvas: Canvas, modules: Modules) -> None:
+    """A QR code the plain way, as large as the receipt's: one filled path with a rectangle
+    per run of dark modules."""
+    cell = 32 * mm / (len(modules) + 8)
+    path = canvas.beginPath()
+    for r, row in enumerate(modules):
+        y = 400 - r * cell
+        for c, run in itertools.groupby(enumerate(row), key=lambda m: m[1]):
+            cells = list(run)
+            if c:
+                path.rect(60 + cells[0][0] * cell, y, len(cells) * cell, cell)
+    canvas.drawPath(path, stroke=0, fill=1)
+
+
+def _bare_pdf(pages: list[list[Run]], qrs: Sequence[Modules] = ()) -> bytes:
+    """Bare reportlab: each page's text with its fonts, plus the QR codes each page shows."""
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(420, 595), pageCompression=1)
-    for lines in pages:
-        _bare_page(canvas, lines)
+    canvas = Canvas(buffer, pagesize=A5, pageCompression=1)
+    for runs in pages:
+        _bare_page(canvas, runs, qrs)
     canvas.save()
     return buffer.getvalue()
 
@@ -48,21 +79,45 @@ def _best(fn: object, rounds: int) -> float:
     return best
 
 
-def _drawn_text(pdf: bytes) -> list[list[str]]:
-    """The lines of text each page of a PDF shows, so the floor draws exactly the same text."""
+def _drawn_text(pdf: bytes) -> list[list[Run]]:
+    """The text each page of a PDF shows, line by line and in the font and size each piece is
+    set in, so the floor draws exactly the same text with the same fonts."""
     from pypdf import PdfReader
 
-    return [
-        [line for line in (page.extract_text() or "").splitlines() if line.strip()]
-        for page in PdfReader(io.BytesIO(pdf)).pages
-    ]
+    pages: list[list[Run]] = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        runs: list[Run] = []
+
+        def visit(text: str, _cm: object, _tm: object, font: object, size: float) -> None:
+            name = str(font.get("/BaseFont", "")) if isinstance(font, dict) else ""
+            face = _FACES.get(name.rsplit("+", 1)[-1].lstrip("/"))
+            for piece in text.split("\n"):
+                if piece.strip():
+                    if face is None:
+                        raise ValueError(f"text in a font the floor does not know: {name}")
+                    runs.append((face, float(size), piece))  # noqa: B023
+
+        page.extract_text(visitor_text=visit)
+        pages.append(runs)
+    return pages
+
+
+# The embedded fonts our PDFs use, by PDF base name.
+_FACES = {"DejaVuSans": REGULAR, "DejaVuSans-Bold": BOLD}
+
+
+def _fonts_used(pages: list[list[Run]]) -> set[str]:
+    return {font for runs in pages for font, _, _ in runs}
 
 
 def receipt_figures(rounds: int) -> list[Figure]:
     register_fonts()
-    lines = _drawn_text(render_receipt(RECEIPT, layout="a5"))[0]
+    pages = _drawn_text(render_receipt(RECEIPT, layout="a5"))
+    assert _fonts_used(pages) == {REGULAR, BOLD}
+    # The receipt carries one QR code: the floor draws the same code, from the same modules.
+    qr = qr_modules(RECEIPT.qr_payload)
     ours = _best(lambda: render_receipt(RECEIPT, layout="a5"), rounds)
-    floor = _best(lambda: _bare_pdf([lines]), rounds)
+    floor = _best(lambda: _bare_pdf(pages, [qr]), rounds)
     return [Figure("one receipt PDF (A5, with QR)", ours * 1000, floor * 1000, "ms", 1.5)]
 
 
@@ -75,6 +130,7 @@ def flyer_figures(count: int) -> list[Figure]:
     register_fonts()
     flyers = _flyers(count)
     pages = _drawn_text(render_flyers(flyers))
+    assert len(pages) == count and _fonts_used(pages) == {REGULAR, BOLD}
     ours = _best(lambda: render_flyers(flyers), 2)
     floor = _best(lambda: _bare_pdf(pages), 2)
     return [
