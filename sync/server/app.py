@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -310,6 +311,19 @@ def create_app(
 
     web.install(app, engine, the_clock)
     return app
+
+
+# The database `fieldapp-server run --workers N` gives each worker process it starts.
+DATABASE_URL_ENV = "FIELDAPP_SERVER_DATABASE_URL"
+
+
+def app_from_env() -> FastAPI:
+    """The API over the database named by FIELDAPP_SERVER_DATABASE_URL, on the system clock:
+    the factory each worker of `fieldapp-server run --workers N` calls (uvicorn --factory)."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        raise RuntimeError(f"{DATABASE_URL_ENV} is not set")
+    return create_app(url)
 
 
 def _json_body(

@@ -44,10 +44,15 @@ class _Command:
         self._engine: Engine | None = None
 
     @property
+    def url(self) -> str:
+        """The database: --database-url, else the SQLite file in --data-dir."""
+        url: str = self.args.database_url or database_url_for(Path(self.args.data_dir))
+        return url
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
-            url = self.args.database_url or database_url_for(Path(self.args.data_dir))
-            self._engine = open_engine(url)
+            self._engine = open_engine(self.url)
             migrate(self._engine)
         return self._engine
 
@@ -123,17 +128,49 @@ def plain_http_warning(host: str, port: int) -> str:
     )
 
 
+def _check_workers(url: str, workers: int) -> None:
+    """Several workers need a database that takes writers from several processes at once."""
+    if workers > 1 and url.startswith("sqlite"):
+        raise ServerError(
+            f"Không chạy được {workers} tiến trình với SQLite: SQLite chỉ cho một tiến trình "
+            "ghi tại một thời điểm, nên thêm tiến trình không nhanh hơn mà chỉ phải chờ nhau. "
+            "Dùng --workers 1, hoặc PostgreSQL (--database-url postgresql+psycopg://…).",
+            f"Cannot run {workers} workers on SQLite: SQLite has one writer at a time, so more "
+            "workers only wait for each other. Use --workers 1, or PostgreSQL "
+            "(--database-url postgresql+psycopg://…).",
+            code="bad_workers",
+        )
+
+
 def _run(cmd: _Command) -> None:
     import uvicorn
 
-    from sync.server.app import create_app
+    from sync.server.app import DATABASE_URL_ENV, create_app
 
     a = cmd.args
+    _check_workers(cmd.url, a.workers)
     tls = _tls_files(a.ssl_keyfile, a.ssl_certfile)
     if not tls and not is_loopback(a.host):
         print(plain_http_warning(a.host, a.port), file=sys.stderr, flush=True)
-    app = create_app(cmd.engine, clock=cmd.clock)
-    uvicorn.run(app, host=a.host, port=a.port, log_level="info", **tls)
+    if a.workers == 1:
+        app = create_app(cmd.engine, clock=cmd.clock)
+        uvicorn.run(app, host=a.host, port=a.port, log_level="info", **tls)
+        return
+    # Opening cmd.engine migrates the database here, once, before any worker starts: the
+    # workers find the newest schema and have nothing to change. Each worker is a new process
+    # (uvicorn spawns them) that builds its own app and engine from the URL in the
+    # environment, on the system clock.
+    cmd.engine.dispose()
+    os.environ[DATABASE_URL_ENV] = cmd.url
+    uvicorn.run(
+        "sync.server.app:app_from_env",
+        factory=True,
+        workers=a.workers,
+        host=a.host,
+        port=a.port,
+        log_level="info",
+        **tls,
+    )
 
 
 def _agent_add(cmd: _Command) -> None:
@@ -316,6 +353,16 @@ def _supervisor_add(cmd: _Command) -> None:
     _out(cmd.call(auth.add_supervisor, "username", "role", password=password, communes=communes))
 
 
+def _worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(say("phải là số nguyên", "must be an integer")) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(say("ít nhất là 1", "must be at least 1"))
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -375,6 +422,20 @@ _COMMANDS = (
         (
             _arg("--host", default="127.0.0.1", help=("địa chỉ lắng nghe", "listen address")),
             _arg("--port", type=int, default=8080, help=("cổng", "port")),
+            _arg(
+                "--workers",
+                type=_worker_count,
+                default=1,
+                metavar="N",
+                help=(
+                    "số tiến trình phục vụ (mặc định 1); trên 1 cần PostgreSQL: SQLite chỉ có "
+                    "một tiến trình ghi nên bị từ chối; giới hạn yêu cầu theo thiết bị dùng "
+                    "chung qua cơ sở dữ liệu",
+                    "worker processes (default 1); more than 1 needs PostgreSQL: SQLite has one "
+                    "writer, so it is refused; per-device request limits are shared through "
+                    "the database",
+                ),
+            ),
             _arg(
                 "--ssl-keyfile",
                 metavar="KEY.pem",
