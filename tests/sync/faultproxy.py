@@ -7,6 +7,11 @@ past the client's timeout, or send the request to the server twice at the same t
 
 Each request goes to the server on a fresh connection with `Connection: close`, so the proxy only
 has to frame bodies by Content-Length (requests) or by the end of the stream (answers).
+
+It can also stand for a slow, unreliable link between the laptop and the proxy: `rate` limits
+both directions to that many bytes per second (shared by every connection, as one 3G link is),
+and `cut_every` / `cut_at` drop the connection part-way through an answer once that many bytes
+of answers have crossed the link, so a long pull is cut in the middle of a page.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import random
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +36,8 @@ UNAVAILABLE = "503"
 SLOW = "slow"
 DUPLICATE = "duplicate"
 FAULTS = (PASS, CUT_REQUEST, CUT_RESPONSE, BAD_GATEWAY, UNAVAILABLE, SLOW, DUPLICATE)
+# Not drawn like the faults above: the link dropping after a number of bytes (cut_every, cut_at).
+LINK_CUT = "link_cut"
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
@@ -55,19 +63,63 @@ class Seen:
     # Statuses of the server's answers (two for a duplicate; none when it was never forwarded).
     statuses: list[int] = field(default_factory=list)
     answers: list[bytes] = field(default_factory=list)
+    # Bytes of the answer that reached the client, and whether the link dropped part-way.
+    delivered: int = 0
+    cut: bool = False
+
+
+class _Pace:
+    """One direction of the link: at most `rate` bytes a second, whichever connection sends.
+
+    Each chunk books the link for len/rate seconds after the chunk before it and is let through
+    once that time has passed, as if it had just crossed a link of that speed. A little slack
+    lets a late wake-up catch up, so sleeping late does not slow the link down over time.
+    """
+
+    SLACK = 0.05
+
+    def __init__(self, rate: float | None, stopping: threading.Event) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.stopping = stopping
+        self.bytes = 0
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def chunk(self) -> int:
+        """How much to send at once: about 50 ms of the link, within 1-64 KiB."""
+        if self.rate is None:
+            return 1 << 20
+        return max(1024, min(65536, int(self.rate / 20)))
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            self.bytes += n
+            if self.rate is None:
+                return
+            now = time.monotonic()
+            self._free_at = max(self._free_at, now - self.SLACK) + n / self.rate
+            wait = self._free_at - now
+        if wait > 0:
+            self.stopping.wait(wait)
 
 
 class _Reader:
     """Buffered reads from a socket, bounded in size."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, pace: _Pace | None = None) -> None:
         self.sock = sock
         self.buffer = bytearray()
+        self.pace = pace
 
     def _fill(self) -> bool:
-        chunk = self.sock.recv(65536)
+        chunk = self.sock.recv(self.pace.chunk if self.pace is not None else 65536)
         if not chunk:
             return False
+        if self.pace is not None:
+            self.pace.take(len(chunk))
         self.buffer += chunk
         return True
 
@@ -155,6 +207,12 @@ class FaultProxy:
     path starts with one of `fault_paths` get a fault, the rest pass. The first such requests
     get the faults in `opening`, in order (so a short run still meets each of them); the rest are
     drawn at random. `slow_seconds` must be longer than the client's timeout.
+
+    `rate` (bytes a second, None: unlimited) paces what crosses between client and proxy, each
+    direction on its own. Answers to requests on `fault_paths` are counted as they cross, and the
+    connection is dropped when the count reaches a cut point: `cut_every` bytes after the
+    previous cut (or the start), and at each of the counts in `cut_at`. A request so cut is
+    marked `cut` in `seen`, and the bytes that got through count in `delivered`.
     """
 
     def __init__(
@@ -167,6 +225,9 @@ class FaultProxy:
         opening: Sequence[str] = (),
         slow_seconds: float = 1.0,
         io_timeout: float = 30.0,
+        rate: float | None = None,
+        cut_every: int | None = None,
+        cut_at: Iterable[int] = (),
     ) -> None:
         parts = urlsplit(upstream)
         if parts.hostname != "127.0.0.1" or parts.port is None:
@@ -174,6 +235,8 @@ class FaultProxy:
         unknown = (set(weights) | set(opening)) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}")
+        if cut_every is not None and cut_every <= 0:
+            raise ValueError("cut_every must be positive")
         self.upstream = (parts.hostname, parts.port)
         self.seed = seed
         self.kinds = [k for k in FAULTS if weights.get(k, 0) > 0]
@@ -186,6 +249,14 @@ class FaultProxy:
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # The link: bytes from the clients (requests) and to them (answers).
+        self.up = _Pace(rate, self._stopping)
+        self.down = _Pace(rate, self._stopping)
+        self.cut_every = cut_every
+        self._cut_points = sorted(set(cut_at))
+        # Bytes of answers on fault paths that have crossed the link, and where the last cut was.
+        self.answered = 0
+        self._last_cut = 0
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
@@ -228,6 +299,16 @@ class FaultProxy:
     ) -> None:
         self.stop()
 
+    @property
+    def cuts(self) -> int:
+        """How many answers the link dropped part-way (cut_every, cut_at)."""
+        return self.counts[LINK_CUT]
+
+    @property
+    def wire_bytes(self) -> int:
+        """Bytes that crossed the link both ways: requests and answers, heads included."""
+        return self.up.bytes + self.down.bytes
+
     # -- connections --------------------------------------------------------------------------
 
     def _accept(self) -> None:
@@ -248,7 +329,7 @@ class FaultProxy:
             thread.start()
 
     def _serve(self, client: socket.socket) -> None:
-        reader = _Reader(client)
+        reader = _Reader(client, self.up)
         try:
             for _ in range(MAX_REQUESTS_PER_CONNECTION):
                 if self._stopping.is_set():
@@ -309,8 +390,8 @@ class FaultProxy:
             body = json.dumps(
                 {"code": f"proxy_{status}", "vi": "Cổng trung gian lỗi", "en": _REASONS[status]}
             ).encode()
-            client.sendall(_response(status, _REASONS[status], [], body, keep_alive=True))
-            return True
+            answer = _response(status, _REASONS[status], [], body, keep_alive=True)
+            return self._send(client, answer, seen, cuttable=False)
         if kind == DUPLICATE:
             copy: list[tuple[int, bytes, bytes]] = []
 
@@ -332,15 +413,51 @@ class FaultProxy:
         line, headers = _headers(head)
         reason = line.split(" ", 2)[2] if line.count(" ") >= 2 else ""
         answer = _response(status, reason, headers, body, keep_alive=True)
+        cuttable = request.path.startswith(self.fault_paths)
         if kind == CUT_RESPONSE:
-            client.sendall(answer[: rng.randrange(len(answer))])
+            self._send(client, answer[: rng.randrange(len(answer))], seen, cuttable=cuttable)
             return False
         if kind == SLOW:
             self._stopping.wait(self.slow_seconds)
-            client.sendall(answer)
+            self._send(client, answer, seen, cuttable=cuttable)
             return False
-        client.sendall(answer)
-        return True
+        return self._send(client, answer, seen, cuttable=cuttable)
+
+    def _cut_point(self, size: int) -> int | None:
+        """Reserve `size` bytes of the answer count; how many get through if the link drops in
+        them (None: all of them). The caller holds the lock."""
+        start = self.answered
+        points = list(self._cut_points)
+        if self.cut_every is not None:
+            points.append(self._last_cut + self.cut_every)
+        inside = [p for p in points if start <= p < start + size]
+        if not inside:
+            self.answered += size
+            return None
+        at = min(inside)
+        self._cut_points = [p for p in self._cut_points if p > at]
+        self._last_cut = at
+        self.answered = at
+        return at - start
+
+    def _send(self, client: socket.socket, answer: bytes, seen: Seen, *, cuttable: bool) -> bool:
+        """Send an answer across the paced link; False when the link dropped part-way (the
+        client connection is then to be closed)."""
+        limit = None
+        if cuttable and (self.cut_every is not None or self._cut_points):
+            with self._lock:
+                limit = self._cut_point(len(answer))
+                if limit is not None:
+                    self.counts[LINK_CUT] += 1
+                    seen.cut = True
+        end = len(answer) if limit is None else limit
+        step = self.down.chunk
+        for at in range(0, end, step):
+            piece = answer[at : min(end, at + step)]
+            self.down.take(len(piece))
+            client.sendall(piece)
+            seen.delivered += len(piece)
+        return limit is None
 
     def _connect(self) -> socket.socket:
         upstream = socket.create_connection(self.upstream, timeout=self.io_timeout)
