@@ -15,8 +15,9 @@ from reportlab.lib.pagesizes import A5
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
+import resources
 from fieldapp.documents.flyer import FlyerData, render_flyers
-from fieldapp.documents.fonts import BOLD, REGULAR, register_fonts
+from fieldapp.documents.fonts import register_fonts
 from fieldapp.documents.receipt import qr_modules, render_receipt
 from tests.fieldapp.samples import make_flyer, make_receipt
 
@@ -102,8 +103,21 @@ def _drawn_text(pdf: bytes) -> list[list[Run]]:
     return pages
 
 
-# The embedded fonts our PDFs use, by PDF base name.
-_FACES = {"DejaVuSans": REGULAR, "DejaVuSans-Bold": BOLD}
+# The embedded fonts our PDFs use, by PDF base name, and the floor's own registration of the
+# same font files: plain reportlab TTFonts, so the floor stays bare reportlab whatever our font
+# objects do.
+_FILES = {"DejaVuSans": "DejaVuSans.ttf", "DejaVuSans-Bold": "DejaVuSans-Bold.ttf"}
+_FACES = {name: f"Bare{name}" for name in _FILES}
+
+
+def _register_bare_fonts() -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    for name, filename in _FILES.items():
+        if _FACES[name] not in pdfmetrics.getRegisteredFontNames():
+            font = TTFont(_FACES[name], str(resources.path("fonts", filename)))
+            pdfmetrics.registerFont(font)
 
 
 def _fonts_used(pages: list[list[Run]]) -> set[str]:
@@ -112,8 +126,9 @@ def _fonts_used(pages: list[list[Run]]) -> set[str]:
 
 def receipt_figures(rounds: int) -> list[Figure]:
     register_fonts()
+    _register_bare_fonts()
     pages = _drawn_text(render_receipt(RECEIPT, layout="a5"))
-    assert _fonts_used(pages) == {REGULAR, BOLD}
+    assert _fonts_used(pages) == set(_FACES.values())
     # The receipt carries one QR code: the floor draws the same code, from the same modules.
     qr = qr_modules(RECEIPT.qr_payload)
     ours = _best(lambda: render_receipt(RECEIPT, layout="a5"), rounds)
@@ -128,9 +143,10 @@ def _flyers(count: int) -> list[FlyerData]:
 
 def flyer_figures(count: int) -> list[Figure]:
     register_fonts()
+    _register_bare_fonts()
     flyers = _flyers(count)
     pages = _drawn_text(render_flyers(flyers))
-    assert len(pages) == count and _fonts_used(pages) == {REGULAR, BOLD}
+    assert len(pages) == count and _fonts_used(pages) == set(_FACES.values())
     ours = _best(lambda: render_flyers(flyers), 2)
     floor = _best(lambda: _bare_pdf(pages), 2)
     return [
