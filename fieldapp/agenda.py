@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -36,6 +36,8 @@ KINDS: tuple[Kind, ...] = ("renew", "renew_lapsed", "bhxh", "visit_due", "income
 
 # Months a renewal is quoted for when the policy offers a year.
 RENEWAL_MONTHS = 12
+# People read from the renewal list between two progress calls.
+PROGRESS_EVERY = 2000
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,25 @@ class Agenda:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-def day_agenda(ws: Workspace, on: dt.date | None = None, *, limit: int = 200) -> Agenda:
-    """The day's rows in order, at most `limit`; amounts are quoted for the rows listed."""
+def day_agenda(
+    ws: Workspace,
+    on: dt.date | None = None,
+    *,
+    limit: int = 200,
+    count: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Agenda:
+    """The day's rows in order, at most `limit`; amounts are quoted for the rows listed.
+
+    With `count` False the rows are the same but `totals` is left empty, and only what the
+    rows need is read: on a large commune the first screen comes in a few milliseconds, and
+    the totals can follow. `progress(done, 0)` is called as the renewal list is read (every
+    PROGRESS_EVERY people); it may raise to stop the reading (nothing is written)."""
     on = on or ws.today()
+    if not count:
+        first = _first_renewals(ws, on, limit)
+        if first is not None:
+            return Agenda(on=on, items=[_renewal_item(ws, on, k, h, p) for k, h, p in first])
     seen: set[str] = set()
     items: list[AgendaItem] = []
     totals: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -84,7 +102,7 @@ def day_agenda(ws: Workspace, on: dt.date | None = None, *, limit: int = 200) ->
     def room() -> int:
         return max(0, limit - len(items))
 
-    renew, lapsed = _renewals(ws, on, seen)
+    renew, lapsed = _renewals(ws, on, seen, progress)
     renewals: tuple[tuple[Kind, list[tuple[str, list[DuePerson]]]], ...] = (
         ("renew", renew),
         ("renew_lapsed", lapsed),
@@ -128,13 +146,18 @@ def day_agenda(ws: Workspace, on: dt.date | None = None, *, limit: int = 200) ->
 
 
 def _renewals(
-    ws: Workspace, on: dt.date, seen: set[str]
+    ws: Workspace,
+    on: dt.date,
+    seen: set[str],
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[tuple[str, list[DuePerson]]], list[tuple[str, list[DuePerson]]]]:
     """Households with cards to renew, in the renewal list's order: a household with any card
     still running goes with the expiring ones, at its soonest end."""
     grouped: dict[str, list[DuePerson]] = {}
     running: set[str] = set()
-    for person, _amount in ws.coverage.renewals(on, within=EXPIRING_DAYS, quote=False):
+    for n, person in enumerate(ws.coverage.iter_renewals(on, within=EXPIRING_DAYS), 1):
+        if progress is not None and n % PROGRESS_EVERY == 0:
+            progress(n, 0)
         grouped.setdefault(person.household_id, []).append(
             DuePerson(person.member_id, person.full_name, person.card_valid_to)
         )
@@ -144,6 +167,31 @@ def _renewals(
     renew = [(h, p) for h, p in grouped.items() if h in running]
     lapsed = [(h, p) for h, p in grouped.items() if h not in running]
     return renew, lapsed
+
+
+def _first_renewals(
+    ws: Workspace, on: dt.date, limit: int
+) -> list[tuple[Kind, str, list[DuePerson]]] | None:
+    """The first `limit` renewal rows of the agenda, each with all its people, read without
+    reading the whole list; None when there are fewer (the rest of the agenda then counts).
+
+    Households come in the order their first person comes in the renewal list, as in
+    `_renewals`; a household whose first person's card is still running is a "renew" row
+    (the list gives every running card before any lapsed one)."""
+    first: dict[str, bool] = {}
+    for person in ws.coverage.iter_renewals(on, within=EXPIRING_DAYS):
+        if person.household_id not in first:
+            if len(first) == limit:
+                break
+            first[person.household_id] = person.status != "lapsed"
+    else:
+        return None
+    people: dict[str, list[DuePerson]] = {h: [] for h in first}
+    for person in ws.coverage.renewals_of(on, list(first), within=EXPIRING_DAYS):
+        people[person.household_id].append(
+            DuePerson(person.member_id, person.full_name, person.card_valid_to)
+        )
+    return [("renew" if running else "renew_lapsed", h, people[h]) for h, running in first.items()]
 
 
 def _renewal_item(

@@ -23,7 +23,7 @@ import itertools
 import json
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, get_args
@@ -129,17 +129,22 @@ _DUE_WHERE = (
 # only its rows): cards still valid, soonest end first; then lapsed ones, the nearest to
 # losing the no-wait renewal first.
 _DUE_PART = (
-    f"SELECT {_PERSON}, h.province_code FROM member m INDEXED BY member_card_end "
+    f"SELECT {_PERSON}, h.province_code FROM member m {{index}}"
     "JOIN household h ON h.id = m.household_id "
     f"WHERE m.removed = 0 AND h.moved_to IS NULL AND {{part}} AND {_COVERED} IS NOT 1 "
     "ORDER BY m.bhyt_expiry, m.full_name, m.id"
 )
-_DUE = (
-    _DUE_PART.format(
-        part="m.bhyt_expiry >= :on AND m.bhyt_expiry <= :soon "
-        "AND coalesce(m.bhyt_valid_from, '') <= :on"
-    ),
-    _DUE_PART.format(part="m.bhyt_expiry > :cut AND m.bhyt_expiry < :on"),
+_DUE_PARTS = (
+    "m.bhyt_expiry >= :on AND m.bhyt_expiry <= :soon AND coalesce(m.bhyt_valid_from, '') <= :on",
+    "m.bhyt_expiry > :cut AND m.bhyt_expiry < :on",
+)
+_DUE = tuple(
+    _DUE_PART.format(index="INDEXED BY member_card_end ", part=part) for part in _DUE_PARTS
+)
+# The same rows of some households only (read by household, in the same order).
+_DUE_OF = tuple(
+    _DUE_PART.format(index="", part=f"m.household_id IN ({{marks}}) AND {part}")
+    for part in _DUE_PARTS
 )
 # Household-group members of the given households whose card is valid on :on, with the time
 # of their last BHYT payment recorded here (Pledges.already_enrolled's rule, many at once).
@@ -399,23 +404,70 @@ class Coverage:
         new wait if renewed now). People whose card another group pays are not listed.
         `limit` gives the first so many."""
         _check_page(limit, 0)
-        params = _params(on, within)
-        params["cut"] = self._long_lapse_end(on).isoformat()
         due: list[tuple[PersonCoverage, str]] = []
+        rows = self._due(on, within)
         if limit != 0:
-            rows = itertools.chain.from_iterable(
-                self.ws.store.conn.execute(sql, params) for sql in _DUE
-            )
-            for row in rows:
-                person = _person(row, on, within, dt.date.min)
-                if row["covered"] is None and person.group in BHYT_COVERED_GROUPS:
-                    continue
-                due.append((person, row["province_code"]))
+            for person, province in rows:
+                due.append((person, province))
                 if limit is not None and len(due) >= limit:
                     break
         if not quote:
             return [(p, None) for p, _ in due]
         return self._quoted(due, on)
+
+    def iter_renewals(
+        self, on: dt.date, *, within: int = EXPIRING_DAYS
+    ) -> Iterator[PersonCoverage]:
+        """The people `renewals` lists, in its order, read as they are asked for (no amounts):
+        a first page reads only its own rows."""
+        return (person for person, _province in self._due(on, within))
+
+    def renewals_of(
+        self, on: dt.date, household_ids: Sequence[str], *, within: int = EXPIRING_DAYS
+    ) -> list[PersonCoverage]:
+        """The people of these households that `renewals` lists, in its order."""
+        found: list[PersonCoverage] = []
+        ids = list(dict.fromkeys(household_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found += (p for p, _ in self._due(on, within, household_ids=chunk))
+        return self._ordered(found, on)
+
+    @staticmethod
+    def _ordered(people: Sequence[PersonCoverage], on: dt.date) -> list[PersonCoverage]:
+        """`renewals`' order: cards still valid first, then lapsed; each by end, name, id."""
+        return sorted(
+            people,
+            key=lambda p: (
+                p.card_valid_to is None or p.card_valid_to < on,
+                p.card_valid_to or dt.date.min,
+                p.full_name,
+                p.member_id,
+            ),
+        )
+
+    def _due(
+        self, on: dt.date, within: int, *, household_ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[PersonCoverage, str]]:
+        """Each person due with their household's province, read lazily (checked at once)."""
+        params: dict[str, Any] = _params(on, within)
+        params["cut"] = self._long_lapse_end(on).isoformat()
+        if household_ids is None:
+            queries = _DUE
+        else:
+            marks = ",".join(f":h{n}" for n in range(len(household_ids)))
+            params.update({f"h{n}": h for n, h in enumerate(household_ids)})
+            queries = tuple(sql.format(marks=marks) for sql in _DUE_OF)
+
+        def read() -> Iterator[tuple[PersonCoverage, str]]:
+            for sql in queries:
+                for row in self.ws.store.conn.execute(sql, params):
+                    person = _person(row, on, within, dt.date.min)
+                    if row["covered"] is None and person.group in BHYT_COVERED_GROUPS:
+                        continue
+                    yield person, row["province_code"]
+
+        return read()
 
     def renewal_count(self, on: dt.date, within: int = EXPIRING_DAYS) -> int:
         """How many cards `renewals` lists, counted without reading them."""

@@ -6,11 +6,12 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer, SignalInstance
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QApplication,
@@ -51,8 +52,6 @@ FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
 # Tests and the self-test run without the PIN screen; the lock has tests of its own.
 NO_LOCK_ENV = "FIELDAPP_NO_LOCK"
 FONT_POINT_SIZE = 11
-# What the self-test types into Households: a common family name (Giàng) in upland communes.
-SELF_TEST_SEARCH = "giang"
 STYLE_SHEET = """
 QLabel[role="title"] { font-size: 15pt; font-weight: bold; padding: 4px 0; }
 QListWidget#nav { font-size: 13pt; }
@@ -77,6 +76,7 @@ class App:
     def shutdown(self) -> None:
         self.lock.stop()
         self.window.stop_watching_server()
+        self.window.stop_reading()
         self.window.close()
         self.ops.shutdown()
 
@@ -442,55 +442,57 @@ def offer_once(app: App, offered: list[bool]) -> None:
         offer_first_start(app)
 
 
-def run_self_test(app: App, *, timeout_ms: int = 15000) -> int:
-    """Open the main window on Households, search a family name, and say whether it worked.
+def _wait_for(done: Callable[[], bool], signal: SignalInstance, timeout_ms: int) -> bool:
+    """Run the event loop until `done()` holds (checked whenever `signal` fires) or time is up.
 
-    The window opens with Households in front (the area reads its data when it is first
-    shown), and the search is the kind an agent types: a family name, not a single letter.
-    """
-    window = app.window
-    window.resize(1366, 768)
-    households = window.households
-    households.search_edit.setText(SELF_TEST_SEARCH)
-    window.focus_search()
-    window.show()
-    model = households.model
-    if not model.loading and model.rowCount() == 0:
-        households.search_now()
-    # Wait in an event loop, as the app does: a polling loop would keep the interpreter from
-    # the worker. The view may ask for more pages to fill itself: wait for those too.
+    Waiting in an event loop, as the app does: a polling loop would keep the interpreter from
+    the worker."""
     loop = QEventLoop()
     deadline = QTimer()
     deadline.setSingleShot(True)
     deadline.timeout.connect(loop.quit)
     deadline.start(timeout_ms)
+    signal.connect(loop.quit)
+    try:
+        while deadline.isActive():
+            QApplication.processEvents()
+            if done():
+                return True
+            loop.exec()
+        return done()
+    finally:
+        signal.disconnect(loop.quit)
+        deadline.stop()
 
-    def settled(loading: bool) -> None:
-        if not loading:
-            loop.quit()
 
-    model.loading_changed.connect(settled)
-    while deadline.isActive():
-        QApplication.processEvents()
-        if not model.loading:
-            break
-        loop.exec()
-    model.loading_changed.disconnect(settled)
-    deadline.stop()
-    if model.loading or app.ops.last_error:
-        print(
-            say("Tự kiểm tra thất bại: {error}", "Self-test failed: {error}").format(
-                error=app.ops.last_error or "timeout"
-            ),
-            file=sys.stderr,
-        )
-        return 1
+def run_self_test(app: App, *, timeout_ms: int = 15000) -> int:
+    """Open the main window on Today, its first view, wait for the day's first rows (the
+    agent's first screen) and say whether they came. The search has its own checks; Today's
+    first rows already take the whole path: store, worker thread, core and view."""
+    window = app.window
+    window.resize(1366, 768)
+    window.show()
+    today = window.today
+    came = _wait_for(lambda: today.shown or bool(app.ops.last_error), today.loaded, timeout_ms)
+    if not came or app.ops.last_error:
+        return _self_test_failed(app)
     print(
-        say("Tự kiểm tra: tìm thấy {n} kết quả.", "Self-test: {n} results found.").format(
-            n=model.rowCount()
-        )
+        say(
+            "Tự kiểm tra: trang Hôm nay hiện {rows} dòng việc đầu tiên.",
+            "Self-test: Today shows its first {rows} rows.",
+        ).format(rows=today.follow_model.rowCount())
     )
     return 0
+
+
+def _self_test_failed(app: App) -> int:
+    print(
+        say("Tự kiểm tra thất bại: {error}", "Self-test failed: {error}").format(
+            error=app.ops.last_error or "timeout"
+        ),
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run(*, data_dir: Path | None, self_test: bool = False) -> int:

@@ -119,7 +119,7 @@ def self_test() -> int:
         )
         from ui.app import run
 
-        print("  Mở cửa sổ chính trên kho dữ liệu đó và tìm kiếm:")
+        print("  Mở cửa sổ chính trên kho dữ liệu đó, ở trang Hôm nay:")
         sys.stdout.flush()
         code = run(data_dir=data_dir, self_test=True)
     if code != 0:

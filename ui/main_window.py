@@ -330,6 +330,10 @@ class MainWindow(QMainWindow):
     def _navigate(self, row: int) -> None:
         if row < 0:
             return
+        if row != TODAY:
+            # Today reads its whole list again when it is next shown; the area in front
+            # does not wait behind it.
+            self.stop_reading()
         if self._shown:
             self._page(row)
         self.stack.setCurrentIndex(row)
@@ -356,6 +360,12 @@ class MainWindow(QMainWindow):
             self.households.village_combo.itemData(i)
             for i in range(1, self.households.village_combo.count())
         ]
+
+    def stop_reading(self) -> None:
+        """Stop the reads running in the background (Today's whole list), e.g. on closing."""
+        today = self._pages.get(TODAY)
+        if today is not None:
+            today.stop_loading()
 
     def focus_search(self) -> None:
         self.nav.setCurrentRow(HOUSEHOLDS)

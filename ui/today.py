@@ -5,6 +5,7 @@ Enter on a renewal row opens the household with the renewal pledge filled in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Signal
@@ -29,6 +30,9 @@ from ui.operations import Operations
 
 # Names shown in the "who" cell; the tooltip lists everyone.
 SHOWN_PEOPLE = 3
+# Rows of the day's work listed, and how many of them come first (more than a screen holds).
+ROWS = 200
+FIRST_ROWS = 30
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,12 @@ class TodayData:
     today: str
 
 
-def load_today(ws: Workspace) -> TodayData:
-    """Everything the Today page shows, read in one trip to the worker."""
+def load_today(
+    ws: Workspace, progress: Callable[[int, int], None] | None = None, *, first: bool = False
+) -> TodayData:
+    """Everything the Today page shows, read in one trip to the worker. `first` reads only
+    the first screen of rows, with no totals: on a large commune it comes at once, and the
+    whole list with its totals follows."""
     households: dict[str, Household] = {}
     recent = []
     for visit in ws.visits.recent(15):
@@ -54,7 +62,9 @@ def load_today(ws: Workspace) -> TodayData:
             households[visit.household_id] = ws.households.get(visit.household_id)
         recent.append(RecentVisit(visit, households[visit.household_id]))
     return TodayData(
-        agenda=day_agenda(ws, limit=200),
+        agenda=day_agenda(
+            ws, limit=FIRST_ROWS if first else ROWS, count=not first, progress=progress
+        ),
         recent=recent,
         pending_sync=ws.pending_sync(),
         today=ws.today().isoformat(),
@@ -148,11 +158,14 @@ class TodayView(QWidget):
     renew = Signal(str, str, list)
     # The pending-sync count read with the day's data (the status line shows it too).
     pending_changed = Signal(int)
+    # The day's rows were shown: the first screen, then the whole list.
+    loaded = Signal()
 
     def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._ops = ops
         self._data: TodayData | None = None
+        self._full_op: int | None = None
         self.heading = _title(QLabel())
         self.sync_label = QLabel()
         self.sync_label.setObjectName("syncLabel")
@@ -236,7 +249,27 @@ class TodayView(QWidget):
             self.open_household.emit(item.household.id)
 
     def refresh(self) -> None:
-        self._ops.run_op(self, load_today, success=self._show)
+        """Read the first screen, then the whole list with its totals."""
+        self._ops.run_op(self, lambda ws: load_today(ws, first=True), success=self._show_first)
+
+    @property
+    def complete(self) -> bool:
+        """The whole list and its totals are shown (not only the first screen)."""
+        return self._data is not None and bool(self._data.agenda.totals)
+
+    def _show_first(self, data: TodayData) -> None:
+        self._show(data)
+        if not data.agenda.totals:
+            # In the background: stop_loading() ends it at its next step (it only reads).
+            self._full_op = self._ops.run_op(
+                self, load_today, success=self._show, on_progress=lambda _done, _total: None
+            )
+
+    def stop_loading(self) -> None:
+        """Stop reading the whole list (closing the app does not wait for it)."""
+        if self._full_op is not None and self._ops.running(self._full_op):
+            self._ops.cancel(self._full_op)
+        self._full_op = None
 
     def _show(self, data: TodayData) -> None:
         self._data = data
@@ -245,6 +278,12 @@ class TodayView(QWidget):
         # The models were just reset: only the labels need the new figures.
         self._show_labels()
         self.pending_changed.emit(data.pending_sync)
+        self.loaded.emit()
+
+    @property
+    def shown(self) -> bool:
+        """The day's rows (at least the first screen) are on the page."""
+        return self._data is not None
 
     def retranslate(self) -> None:
         self._show_labels()
@@ -267,6 +306,15 @@ class TodayView(QWidget):
                 if data.pending_sync
                 else say("Mọi thay đổi đã được đồng bộ.", "All changes are synced.")
             )
+            if not totals:
+                self.follow_label.setText(
+                    say(
+                        "Việc hôm nay: đang đếm… (hiện {n} dòng đầu)",
+                        "Today's work: counting… (first {n} rows shown)",
+                    ).format(n=len(data.agenda.items))
+                )
+                self.recent_label.setText(say("Lần thăm gần đây", "Recent visits"))
+                return
             text = say(
                 "Việc hôm nay: {renew} hộ có thẻ sắp hết hạn, {lapsed} hộ có thẻ vừa hết hạn, "
                 "{bhxh} hộ hết kỳ BHXH, {due} hộ đến hẹn, {income} hộ đang mùa có thu nhập",

@@ -121,3 +121,23 @@ def test_removed_and_moved_people_are_not_renewals(ws: Workspace) -> None:
     gone = ws.members.add(home.id, full_name="Lò Văn Sáng", bhyt_expiry="2026-12-10")
     ws.members.remove(gone.id)
     assert day_agenda(ws, ON).items == []
+
+
+def test_the_first_screen_without_totals_has_the_same_rows(tmp_path: Path) -> None:
+    """`count=False` (what Today shows first) reads only the first renewals and their
+    households, yet gives exactly the rows of the counted agenda, people and amounts too."""
+    from fieldapp.demo import create_demo
+
+    with Workspace.open(tmp_path, clock=CLOCK) as ws:
+        create_demo(ws, households=300, seed=3)
+        counted = day_agenda(ws, ON, limit=1000)
+        kinds = {i.kind for i in counted.items}
+        assert {"renew", "renew_lapsed"} <= kinds, kinds
+        renewals = counted.totals["renew"] + counted.totals["renew_lapsed"]
+        for limit in (0, 1, 7, 40, renewals - 1, renewals, renewals + 5, 1000):
+            full = day_agenda(ws, ON, limit=limit)
+            first = day_agenda(ws, ON, limit=limit, count=False)
+            assert first.items == full.items, limit
+            assert first.totals in ({}, full.totals)
+        # A short list is counted all the same: there is nothing more to read.
+        assert day_agenda(ws, ON, limit=1000, count=False).totals == counted.totals

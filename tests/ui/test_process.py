@@ -1,4 +1,4 @@
-"""The `fieldapp` command as a real process: the app's self-test starts, searches, exits 0."""
+"""The `fieldapp` command as a real process: the app's self-test starts, shows Today, exits 0."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_self_test_process_exits_cleanly(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stderr
     result = _fieldapp("gui", "--self-test", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "Tự kiểm tra: tìm thấy" in result.stdout
+    assert "Tự kiểm tra: trang Hôm nay hiện" in result.stdout
     assert "Fatal Python error" not in result.stderr
 
 
