@@ -103,9 +103,8 @@ def _drawn_text(pdf: bytes) -> list[list[Run]]:
     return pages
 
 
-# The embedded fonts our PDFs use, by PDF base name, and the floor's own registration of the
-# same font files: plain reportlab TTFonts, so the floor stays bare reportlab whatever our font
-# objects do.
+# The embedded fonts our PDFs use, by PDF base name, and the floor's own plain reportlab TTFonts
+# of the same font files, so the floor stays bare reportlab whatever our font objects do.
 _FILES = {"DejaVuSans": "DejaVuSans.ttf", "DejaVuSans-Bold": "DejaVuSans-Bold.ttf"}
 _FACES = {name: f"Bare{name}" for name in _FILES}
 
@@ -115,9 +114,16 @@ def _register_bare_fonts() -> None:
     from reportlab.pdfbase.ttfonts import TTFont
 
     for name, filename in _FILES.items():
-        if _FACES[name] not in pdfmetrics.getRegisteredFontNames():
-            font = TTFont(_FACES[name], str(resources.path("fonts", filename)))
-            pdfmetrics.registerFont(font)
+        if _FACES[name] in _bare_fonts:
+            continue
+        font = TTFont(_FACES[name], str(resources.path("fonts", filename)))
+        pdfmetrics.registerFont(font)
+        # reportlab hands out the first font registered for a face under every later name too,
+        # which would give the floor our own font objects: it gets the plain one made here.
+        pdfmetrics._fonts[_FACES[name]] = _bare_fonts[_FACES[name]] = font
+
+
+_bare_fonts: dict[str, object] = {}
 
 
 def _fonts_used(pages: list[list[Run]]) -> set[str]:
