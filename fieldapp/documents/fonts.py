@@ -39,12 +39,43 @@ def register_fonts() -> None:
         if _registered:
             return
         from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.ttfonts import TTFont
 
+        font_class = _font_class()
         for name, filename in _FILES.items():
-            pdfmetrics.registerFont(TTFont(name, str(resources.path("fonts", filename))))
+            pdfmetrics.registerFont(font_class(name, str(resources.path("fonts", filename))))
         pdfmetrics.registerFontFamily(REGULAR, normal=REGULAR, bold=BOLD, italic=REGULAR)
         _registered = True
+
+
+def _font_class() -> type:
+    """reportlab's TTFont, remembering how each line it drew in a document was encoded."""
+    from weakref import WeakKeyDictionary
+
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    class RepeatedTextFont(TTFont):  # type: ignore[misc]
+        """A village's flyers draw the same template lines page after page; reportlab maps
+        every character of every line to its subset code again each time. The mapping of a
+        line, once made in a document, never changes there (codes are only ever added), so
+        it is kept per document and reused."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self._encoded: WeakKeyDictionary[object, dict[str | bytes, list[tuple[int, bytes]]]]
+            self._encoded = WeakKeyDictionary()
+
+        def splitString(
+            self, text: str | bytes, doc: object, encoding: str = "utf-8"
+        ) -> list[tuple[int, bytes]]:
+            known = self._encoded.get(doc)
+            if known is None:
+                known = self._encoded[doc] = {}
+            chunks = known.get(text)
+            if chunks is None:
+                chunks = known[text] = super().splitString(text, doc, encoding)
+            return chunks
+
+    return RepeatedTextFont
 
 
 def missing_glyphs(text: str, font: str = REGULAR) -> set[str]:
