@@ -28,10 +28,10 @@ from fieldapp.documents.fonts import (
     REGULAR,
     Align,
     Pen,
+    line_count,
     missing_glyphs,
     register_fonts,
     width,
-    wrap,
 )
 from fieldapp.text import nfc
 from sync.protocol.errors import FieldappError
@@ -414,12 +414,14 @@ def render_flyers(
     total = len(flyers)
     # Check every household's group and language before the first page, so a bad template
     # or typo shows up at once rather than after most of a village has been laid out.
+    templates: dict[str, FlyerTemplates] = {}
     for flyer in flyers:
         if flyer.group not in AUDIENCE_GROUPS:
             raise ValueError(
                 f"unknown audience group {flyer.group!r}; expected one of {AUDIENCE_GROUPS}"
             )
-        load_flyer_templates(flyer.language)
+        if flyer.language not in templates:
+            templates[flyer.language] = load_flyer_templates(flyer.language)
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=(_PAGE_W, _PAGE_H), pageCompression=1)
     canvas.setTitle("Tờ rơi BHXH tự nguyện và BHYT hộ gia đình")
@@ -427,8 +429,7 @@ def render_flyers(
     for done, flyer in enumerate(flyers):
         if should_cancel is not None and should_cancel():
             raise Cancelled(done, total)
-        templates = load_flyer_templates(flyer.language)
-        page = _PageText.build(flyer, templates)
+        page = _PageText.build(flyer, templates[flyer.language])
         _draw_page(canvas, page)
         canvas.showPage()
         if on_progress is not None:
@@ -664,7 +665,7 @@ def _table(
     y = top
     for index, cells in enumerate([header, *rows]):
         counts = [
-            len(wrap(cell, cell_font(index, column), size, w - 2 * pad))
+            line_count(cell, cell_font(index, column), size, w - 2 * pad)
             for column, (cell, w) in enumerate(zip(cells, widths, strict=True))
         ]
         tallest = max(counts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal
 
 import resources
 
@@ -89,9 +89,7 @@ def missing_glyphs(text: str, font: str = REGULAR) -> set[str]:
 
 def width(text: str, font: str, size: float) -> float:
     """Width of text in points."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    return float(stringWidth(text, font, size))
+    return _line_width(text, font, size)
 
 
 @lru_cache(maxsize=4096)
@@ -108,6 +106,11 @@ def wrap(text: str, font: str, size: float, max_width: float) -> list[str]:
     takes its row on a form.
     """
     return list(_wrap(text, font, size, max_width))
+
+
+def line_count(text: str, font: str, size: float, max_width: float) -> int:
+    """How many lines wrap() breaks text into."""
+    return len(_wrap(text, font, size, max_width))
 
 
 # A village's flyers repeat the same template sentences page after page: wrap each once.
@@ -159,18 +162,27 @@ def _split_long_word(word: str, font: str, size: float, max_width: float) -> lis
     return pieces
 
 
+def _paragraph_lines(
+    text: str, font: str, size: float, max_width: float, first_line_indent: float
+) -> tuple[str, ...]:
+    if not first_line_indent:
+        return _wrap(text, font, size, max_width)
+    text = " ".join(text.split())
+    first = _wrap(text, font, size, max_width - first_line_indent)
+    head = first[0]
+    rest_text = text[len(head) :].strip() if len(first) > 1 else ""
+    return (head, *(_wrap(rest_text, font, size, max_width) if rest_text else ()))
+
+
 RGB = tuple[float, float, float]
 BLACK: RGB = (0.0, 0.0, 0.0)
 DrawStep = Callable[["Canvas", float], None]
 
 
-class _Text(NamedTuple):
-    x: float  # already moved to the left end for centred and right-aligned text
-    baseline: float
-    text: str
-    font: str
-    size: float
-    color: RGB
+# One line of text to draw: x (already moved to the left end for centred and right-aligned
+# text), baseline, text, font, size, colour. A plain tuple: a village of flyers lays out
+# tens of thousands of them.
+_Text = tuple[float, float, str, str, float, RGB]
 
 
 class Pen:
@@ -202,18 +214,19 @@ class Pen:
         font: tuple[str, float] | None = None
         color: RGB | None = None
         for step in self.steps:
-            if isinstance(step, _Text):
+            if type(step) is tuple:
+                x, baseline, line, face, size, rgb = step
                 if text is None:
                     text = canvas.beginText()
                     font = color = None
-                if font != (step.font, step.size):
-                    font = (step.font, step.size)
-                    text.setFont(step.font, step.size)
-                if color != step.color:
-                    color = step.color
-                    text.setFillColorRGB(*step.color)
-                text.setTextOrigin(step.x, page_height - step.baseline)
-                text.textOut(step.text)
+                if font != (face, size):
+                    font = (face, size)
+                    text.setFont(face, size)
+                if color != rgb:
+                    color = rgb
+                    text.setFillColorRGB(*rgb)
+                text.setTextOrigin(x, page_height - baseline)
+                text.textOut(line)
                 continue
             if text is not None:
                 canvas.drawText(text)
@@ -238,7 +251,7 @@ class Pen:
             x -= _line_width(text, font, size) / 2
         elif align == "right":
             x -= _line_width(text, font, size)
-        self.steps.append(_Text(x, top + size * BASELINE, text, font, size, color or BLACK))
+        self.steps.append((x, top + size * BASELINE, text, font, size, color or BLACK))
 
     def paragraph(
         self,
@@ -256,23 +269,19 @@ class Pen:
     ) -> float:
         """Wrapped text; returns the height it took. first_line_indent leaves room for a label."""
         step = size * leading
-        if first_line_indent:
-            text = " ".join(text.split())
-            first = _wrap(text, font, size, max_width - first_line_indent)
-            head = first[0]
-            rest_text = text[len(head) :].strip() if len(first) > 1 else ""
-            lines = (head, *(_wrap(rest_text, font, size, max_width) if rest_text else ()))
-        else:
-            lines = _wrap(text, font, size, max_width)
+        lines = _paragraph_lines(text, font, size, max_width, first_line_indent)
+        rgb = color or BLACK
+        # Same sums in the same order as line(): positions must not move by a rounding.
+        ascent = size * BASELINE
+        append = self.steps.append
         for i, text_line in enumerate(lines):
-            indent = first_line_indent if i == 0 else 0.0
             if align == "centre":
-                anchor = x + max_width / 2
+                left = x + max_width / 2 - _line_width(text_line, font, size) / 2
             elif align == "right":
-                anchor = x + max_width
+                left = x + max_width - _line_width(text_line, font, size)
             else:
-                anchor = x + indent
-            self.line(anchor, top + i * step, text_line, font, size, align=align, color=color)
+                left = x + first_line_indent if i == 0 else x
+            append((left, top + i * step + ascent, text_line, font, size, rgb))
         return len(lines) * step
 
     def rect(
