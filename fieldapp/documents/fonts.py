@@ -185,6 +185,14 @@ DrawStep = Callable[["Canvas", float], None]
 _Text = tuple[float, float, str, str, float, RGB]
 
 
+# Boxes and rules are written as the few PDF operators reportlab would write for them, in one
+# piece between q and Q (which restore every setting, so reportlab's own idea of the graphics
+# state stays true): saving and restoring reportlab's state for each of the ~20 rules and boxes
+# of a flyer page cost more than drawing them. The paint operators are reportlab's for its
+# default even-odd fill rule, which our canvases never change.
+_PAINT = {(True, False): "S", (False, True): "f*", (True, True): "B*", (False, False): "n"}
+
+
 class Pen:
     """Lays a page out top-down as a list of drawing steps, replayed on a canvas when it fits.
 
@@ -299,20 +307,34 @@ class Pen:
     ) -> None:
         """A box from its top-left corner; stroked, filled or both."""
 
-        def step(c: Canvas, page_h: float) -> None:
-            c.saveState()
-            c.setLineWidth(line_width)
-            if stroke is not None:
-                c.setStrokeColorRGB(*stroke)
-            if fill is not None:
-                c.setFillColorRGB(*fill)
-            args = (x, page_h - top - h, w, h)
-            do_stroke, do_fill = int(stroke is not None), int(fill is not None)
-            if radius:
+        if radius:
+
+            def step(c: Canvas, page_h: float) -> None:
+                c.saveState()
+                c.setLineWidth(line_width)
+                if stroke is not None:
+                    c.setStrokeColorRGB(*stroke)
+                if fill is not None:
+                    c.setFillColorRGB(*fill)
+                args = (x, page_h - top - h, w, h)
+                do_stroke, do_fill = int(stroke is not None), int(fill is not None)
                 c.roundRect(*args, radius, stroke=do_stroke, fill=do_fill)
-            else:
-                c.rect(*args, stroke=do_stroke, fill=do_fill)
-            c.restoreState()
+                c.restoreState()
+
+        else:
+            paint = _PAINT[stroke is not None, fill is not None]
+
+            def step(c: Canvas, page_h: float) -> None:
+                from reportlab.lib.rl_accel import fp_str
+
+                ops = ["q", f"{fp_str(line_width)} w"]
+                if stroke is not None:
+                    ops.append(f"{fp_str(stroke)} RG")
+                if fill is not None:
+                    ops.append(f"{fp_str(fill)} rg")
+                ops.append(f"n {fp_str(x, page_h - top - h, w, h)} re {paint}")
+                ops.append("Q")
+                c.addLiteral("\n".join(ops))
 
         self.add(step, at=at)
 
@@ -330,12 +352,12 @@ class Pen:
         """A straight line between two points."""
 
         def step(c: Canvas, h: float) -> None:
-            c.saveState()
-            c.setStrokeColorRGB(*color)
-            c.setLineWidth(line_width)
-            if dashed:
-                c.setDash(2, 2)
-            c.line(x1, h - top1, x2, h - top2)
-            c.restoreState()
+            from reportlab.lib.rl_accel import fp_str
+
+            dash = "\n[2 2] 0 d" if dashed else ""
+            c.addLiteral(
+                f"q\n{fp_str(color)} RG\n{fp_str(line_width)} w{dash}\n"
+                f"n {fp_str(x1, h - top1)} m {fp_str(x2, h - top2)} l S\nQ"
+            )
 
         self.steps.append(step)
