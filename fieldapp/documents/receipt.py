@@ -411,7 +411,7 @@ def _footer(frame: _Frame, top: float, scale: float) -> float:
     )
     ident = f"Mã biên lai: {content.receipt_id}"
     if geo.two_column_header:
-        _qr(pen, qr_modules(content.qr_payload), left, y, qr)
+        _qr(pen, content.qr_payload, left, y, qr)
         text_left = left + qr + body * 0.8
         text_w = inner - qr - body * 0.8
         ty = y + body * 0.4
@@ -420,7 +420,7 @@ def _footer(frame: _Frame, top: float, scale: float) -> float:
         ty += pen.paragraph(text_left, ty, text_w, hint, REGULAR, small)
         ty += pen.paragraph(text_left, ty, text_w, ident, REGULAR, small, color=GREY)
         return max(y + qr, ty)
-    _qr(pen, qr_modules(content.qr_payload), left + (inner - qr) / 2, y, qr)
+    _qr(pen, content.qr_payload, left + (inner - qr) / 2, y, qr)
     y += qr + body * 0.2
     y += pen.paragraph(left, y, inner, code, BOLD, body, align="centre")
     y += pen.paragraph(left, y, inner, hint, REGULAR, small, align="centre")
@@ -428,28 +428,40 @@ def _footer(frame: _Frame, top: float, scale: float) -> float:
     return y
 
 
-def _qr(pen: Pen, modules: tuple[tuple[bool, ...], ...], x: float, top: float, size: float) -> None:
+def _qr(pen: Pen, payload: str, x: float, top: float, size: float) -> None:
     # One filled path of dark runs: a receipt QR has ~2,000 dark modules, and separate
-    # rectangles per module make the PDF larger and slower to write and to print.
-    count = len(modules) + 2 * QR_QUIET_ZONE
+    # rectangles per module make the PDF larger and slower to write and to print. The path is
+    # written as the operators reportlab's path object would write for it (a fill with the
+    # even-odd rule, the canvases' default), between q and Q.
+    count = len(qr_modules(payload)) + 2 * QR_QUIET_ZONE
     cell = size / count
+    runs = _dark_runs(payload)
 
     def step(c: Canvas, h: float) -> None:
-        path = c.beginPath()
-        for r, row in enumerate(modules):
+        from reportlab.lib.rl_accel import fp_str
+
+        rects = []
+        for r, col, length in runs:
             row_top = h - top - (r + QR_QUIET_ZONE + 1) * cell
-            col = 0
-            for dark, run in itertools.groupby(row):
-                length = len(list(run))
-                if dark:
-                    path.rect(x + (col + QR_QUIET_ZONE) * cell, row_top, length * cell, cell)
-                col += length
-        c.saveState()
-        c.setFillColorRGB(0, 0, 0)
-        c.drawPath(path, stroke=0, fill=1)
-        c.restoreState()
+            left = x + (col + QR_QUIET_ZONE) * cell
+            rects.append(f"{fp_str(left, row_top, length * cell, cell)} re")
+        c.addLiteral(f"q\n{fp_str(0, 0, 0)} rg\nn {' '.join(rects)}\nf*\nQ")
 
     pen.add(step)
+
+
+@lru_cache(maxsize=64)
+def _dark_runs(payload: str) -> tuple[tuple[int, int, int], ...]:
+    """The QR code's runs of dark modules along each row: (row, first column, length)."""
+    runs = []
+    for r, row in enumerate(qr_modules(payload)):
+        col = 0
+        for dark, run in itertools.groupby(row):
+            length = len(list(run))
+            if dark:
+                runs.append((r, col, length))
+            col += length
+    return tuple(runs)
 
 
 @lru_cache(maxsize=64)
