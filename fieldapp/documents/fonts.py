@@ -222,7 +222,7 @@ class Pen:
         font: tuple[str, float] | None = None
         color: RGB | None = None
         for step in self.steps:
-            if type(step) is tuple:
+            if isinstance(step, tuple):
                 x, baseline, line, face, size, rgb = step
                 if text is None:
                     text = canvas.beginText()
