@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from common import ROOT, Figure, percentile, print_table
+from common import ROOT, Figure, median, percentile, print_table
 from sqlalchemy.engine import Engine
 
 from fieldapp.syncstate import StoredBatch, StoredRow
@@ -175,10 +175,16 @@ def _written_rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
-def _bare_insert_seconds(rows: dict[str, list[dict[str, Any]]], tmp: Path) -> float:
-    """The floor: the same rows into the server's tables with executemany, one transaction."""
+def _bare_insert_once(rows: dict[str, list[dict[str, Any]]], tmp: Path) -> float:
+    """The same rows into a fresh database of the server's tables with executemany, one
+    transaction."""
+    tmp.mkdir(parents=True, exist_ok=True)
     engine = _engine(f"sqlite:///{tmp / 'floor.sqlite3'}")
     by_name = {t.name: t for t in [*RECORD_TABLES.values(), changes, batches]}
+    # Every table the upload wrote, parents before the records that refer to them.
+    first = ["households", "members", "visits", "pledges", "pledge_events"]
+    order = [*first, *(n for n in by_name if n not in (*first, "changes", "batches"))]
+    order += ["changes", "batches"]
     with engine.begin() as conn:
         # Foreign keys need the device (batches) and agent rows; they are not part of the timing.
         agent = admin.add_agent(conn, name="A", communes=[COMMUNE], clock=SystemClock())
@@ -196,10 +202,9 @@ def _bare_insert_seconds(rows: dict[str, list[dict[str, Any]]], tmp: Path) -> fl
     try:
         start = time.perf_counter()
         with engine.begin() as conn:
-            for name in ("households", "members", "visits", "pledges", "pledge_events", "changes"):
+            for name in order:
                 if rows[name]:
                     conn.execute(by_name[name].insert(), rows[name])
-            conn.execute(batches.insert(), rows["batches"])
         elapsed = time.perf_counter() - start
     finally:
         gc.enable()
@@ -207,7 +212,18 @@ def _bare_insert_seconds(rows: dict[str, list[dict[str, Any]]], tmp: Path) -> fl
     return elapsed
 
 
-def end_to_end_figures(records: int) -> list[Figure]:
+# Bare inserts per run: their median is the run's floor. One alone swings by half on a busy
+# machine (a checkpoint's fsync landing in it or not), which moved a run's ratio as much.
+FLOOR_REPEATS = 3
+
+
+def _bare_insert_seconds(rows: dict[str, list[dict[str, Any]]], tmp: Path) -> float:
+    """The floor: median of FLOOR_REPEATS bare inserts of the rows, each into a fresh file."""
+    return median([_bare_insert_once(rows, tmp / f"floor{i}") for i in range(FLOOR_REPEATS)])
+
+
+def _upload_once(records: int) -> tuple[float, float, str]:
+    """(upload seconds, floor seconds, '' or what went wrong) on a fresh server database."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         url = f"sqlite:///{tmp / 'server.sqlite3'}"
@@ -221,7 +237,7 @@ def end_to_end_figures(records: int) -> list[Figure]:
             with SyncClient(ws) as client:
                 client.enrol(base_url, code)
             _fill(ws, records // 5)
-            with SyncClient(ws, batch_size=500) as client:
+            with SyncClient(ws, batch_size=UPLOAD_BATCH) as client:
                 gc.collect()  # the collector stays on: the laptop runs with it
                 start = time.perf_counter()
                 result = client.upload()
@@ -231,17 +247,46 @@ def end_to_end_figures(records: int) -> list[Figure]:
         ok = result.ok and result.accepted == records and pending == 0
         rows = _written_rows(engine)
         engine.dispose()
+        written = sum(len(v) for k, v in rows.items() if k not in ("changes", "batches"))
+        fed = len(rows["changes"])
+        if ok and (written != records or fed != records):
+            ok = False
         floor = _bare_insert_seconds(rows, tmp)
-    rate = records / seconds if ok else 0.0
-    check = "" if ok else f"; WRONG: accepted {result.accepted}, pending {pending}"
+    check = (
+        "" if ok else f"accepted {result.accepted}, pending {pending}, stored {written}, fed {fed}"
+    )
+    return seconds, floor, check
+
+
+UPLOAD_BATCH = 500
+
+
+def end_to_end_figures(records: int, runs: int = 5) -> list[Figure]:
+    """The upload `runs` times, each from a new laptop to a new server database: the worst
+    ratio to its own floor is the figure, so the target holds in every run, not on average."""
+    measured = [_upload_once(records) for _ in range(runs)]
+    ratios = [seconds / floor for seconds, floor, _ in measured]
+    worst = max(range(runs), key=lambda i: ratios[i])
+    seconds, floor, _ = measured[worst]
+    wrong = [check for _, _, check in measured if check]
+    check = "; WRONG: " + "; ".join(wrong) if wrong else ""
+    if wrong:
+        seconds = float("inf")
+    each = ", ".join(f"{s:.2f}/{f:.2f}" for s, f, _ in measured)
+    rate = min(records / s for s, _, _ in measured) if not wrong else 0.0
     return [
         Figure(
             f"upload {records:,} records end to end (SQLite)",
             seconds,
             floor,
             "s",
-            3.0,
-            note="floor: executemany of the rows it wrote, incl. change feed" + check,
+            2.5,
+            note=(
+                f"worst of {runs} runs, fresh server each; median ratio "
+                f"{median(ratios):.2f}; runs (s/floor s) {each}; floor: median of "
+                f"{FLOOR_REPEATS} executemany of the rows it wrote, incl. change feed and "
+                f"batches; batches of {UPLOAD_BATCH}{check}"
+            ),
         ),
         Figure(
             f"upload {records:,} records: throughput",
@@ -250,7 +295,7 @@ def end_to_end_figures(records: int) -> list[Figure]:
             "/s",
             1.0,
             lower_is_better=False,
-            note=f"records/s; floor = 5,000 records/s{check}",
+            note=f"records/s, slowest of {runs} runs; floor = 5,000 records/s{check}",
         ),
     ]
 
@@ -481,21 +526,10 @@ def many_devices_figures(
 
 
 def run(quick: bool = False) -> list[Figure]:
-    records = 2_000 if quick else 20_000
-    devices_count = 50 if quick else 500
-    figures = end_to_end_figures(records) + wire_bytes_figures()
-    with tempfile.TemporaryDirectory() as tmp_name:
-        sqlite_url = f"sqlite:///{Path(tmp_name) / 'server.sqlite3'}"
-        figures += many_devices_figures("SQLite", sqlite_url, devices_count)
-    with postgres_url() as pg_url:
-        if pg_url is None:
-            print(
-                f"bench_sync: PostgreSQL rows skipped ({PG_URL_ENV} is not set)",
-                file=sys.stderr,
-            )
-        else:
-            figures += many_devices_figures("PostgreSQL", pg_url, devices_count)
-    return figures
+    """The upload end to end and bytes on the wire; many devices at once are in bench_server."""
+    if quick:
+        return end_to_end_figures(2_000, runs=2) + wire_bytes_figures()
+    return end_to_end_figures(20_000, runs=5) + wire_bytes_figures()
 
 
 if __name__ == "__main__":
