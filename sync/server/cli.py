@@ -128,9 +128,10 @@ def plain_http_warning(host: str, port: int) -> str:
     )
 
 
-def _check_workers(url: str, workers: int) -> None:
-    """Several workers need a database that takes writers from several processes at once."""
-    if workers > 1 and url.startswith("sqlite"):
+def _check_workers(database_url: str | None, workers: int) -> None:
+    """Several workers need a database that takes writers from several processes at once;
+    no --database-url means the SQLite file in --data-dir."""
+    if workers > 1 and (database_url is None or database_url.startswith("sqlite")):
         raise ServerError(
             f"Không chạy được {workers} tiến trình với SQLite: SQLite chỉ cho một tiến trình "
             "ghi tại một thời điểm, nên thêm tiến trình không nhanh hơn mà chỉ phải chờ nhau. "
@@ -148,7 +149,7 @@ def _run(cmd: _Command) -> None:
     from sync.server.app import DATABASE_URL_ENV, create_app
 
     a = cmd.args
-    _check_workers(cmd.url, a.workers)
+    _check_workers(a.database_url, a.workers)
     tls = _tls_files(a.ssl_keyfile, a.ssl_certfile)
     if not tls and not is_loopback(a.host):
         print(plain_http_warning(a.host, a.port), file=sys.stderr, flush=True)

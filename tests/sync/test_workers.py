@@ -251,9 +251,11 @@ def test_sqlite_refuses_several_workers(
     """SQLite has one writer: --workers 2 on it is a clear error in the chosen language,
     before anything listens; --workers 0 is refused by the argument parser."""
     monkeypatch.setenv("FIELDAPP_LANG", lang)
-    assert server_main(["--data-dir", str(tmp_path), "run", "--workers", "2"]) == 1
+    data = tmp_path / "server"
+    assert server_main(["--data-dir", str(data), "run", "--workers", "2"]) == 1
     err = capsys.readouterr().err
     expected = "SQLite chỉ cho một tiến trình ghi" if lang == "vi" else "SQLite has one writer"
     assert expected in err and "--workers 1" in err and "Traceback" not in err
+    assert not data.exists()  # refused before any database is made
     with pytest.raises(SystemExit):
-        server_main(["--data-dir", str(tmp_path), "run", "--workers", "0"])
+        server_main(["--data-dir", str(data), "run", "--workers", "0"])
