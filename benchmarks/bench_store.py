@@ -327,6 +327,7 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
     from fieldapp.agenda import day_agenda
 
     floor, ours, rows_floor, full, page, count, agenda = [], [], [], [], [], [], []
+    first: list[float] = []
     due: list[Any] = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -362,20 +363,23 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
         start = time.perf_counter()
         day_agenda(ws, on, limit=200)
         agenda.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        day_agenda(ws, on, limit=30, count=False)
+        first.append(time.perf_counter() - start)
     members = ws.members.count()
     ws.close()
     bare.close()
     whole = median(full) * 1000
     return [
         Figure(
-            f"coverage of the commune, {members:,} members",
+            f"coverage of the commune, {members:,}",
             median(ours) * 1000,
             median(floor) * 1000,
             "ms",
             2.0,
         ),
         Figure(
-            "renewal list, first 200 with amounts",
+            f"renewals, first 200 with amounts, {members:,}",
             median(page) * 1000,
             50.0,
             "ms",
@@ -383,7 +387,7 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
             note="floor: the 50 ms budget",
         ),
         Figure(
-            f"renewal list with amounts ({len(due):,} people)",
+            f"renewals, all {len(due):,} with amounts, {members:,}",
             whole,
             median(rows_floor) * 1000,
             "ms",
@@ -391,7 +395,7 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
             note=f"target ≤ 50 ms: {'met' if whole <= 50 else 'not met'}; floor: bare read",
         ),
         Figure(
-            "renewals count for Today",
+            f"renewals count, {members:,}",
             median(count) * 1000,
             median(rows_floor) * 1000,
             "ms",
@@ -399,26 +403,33 @@ def coverage_figures(households: int, rounds: int = 5) -> list[Figure]:
             note="floor: bare read of the due rows",
         ),
         Figure(
-            "Today's agenda, first 200 rows with amounts",
+            f"Today's first 30 rows with amounts, {members:,}",
+            median(first) * 1000,
+            50.0,
+            "ms",
+            1.0,
+            note="what start-up waits for; floor: a 50 ms budget",
+        ),
+        Figure(
+            f"Today's 200 rows and totals, {members:,}",
             median(agenda) * 1000,
             median(rows_floor) * 1000,
             "ms",
             None,
-            note="read off the UI thread after the window shows; floor: bare read of due rows",
+            note="read in the background after the first screen; floor: bare read of due rows",
         ),
     ]
 
 
 def run(quick: bool = False) -> list[Figure]:
-    households = 2_500 if quick else 25_000
-    return (
-        quote_figures(100 if quick else 300)
-        + search_figures(households)
-        + visit_figures(100 if quick else 300)
-        + import_figures(100 if quick else 500)
-        + pull_figures(households)
-        + coverage_figures(households)
-    )
+    sizes = (2_500,) if quick else (25_000, 50_000)  # about 100,000 and 200,000 members
+    figures = quote_figures(100 if quick else 300) + visit_figures(100 if quick else 300)
+    figures += import_figures(100 if quick else 500)
+    figures += pull_figures(sizes[0])  # into a new store: the source's size does not matter
+    for households in sizes:
+        figures += search_figures(households)
+        figures += coverage_figures(households)
+    return figures
 
 
 if __name__ == "__main__":
