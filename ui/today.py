@@ -32,7 +32,7 @@ from ui.operations import Operations
 SHOWN_PEOPLE = 3
 # Rows of the day's work listed, and how many of them come first (more than a screen holds).
 ROWS = 200
-FIRST_ROWS = 30
+FIRST_ROWS = 15
 
 
 @dataclass(frozen=True)
