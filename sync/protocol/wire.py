@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
@@ -204,7 +205,14 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
             f"Body is not valid JSON: {exc}",
             code="bad_json",
         ) from None
-    if _depth(value) > max_depth:
+    # Text only holds NUL or a lone surrogate through a \u escape (strict JSON takes no raw
+    # control characters, and the UTF-8 decoder refuses encoded surrogates): without such an
+    # escape every string is storable and only the nesting is left to measure.
+    if "\\u" in text and _SUSPECT_ESCAPE.search(text) is not None:
+        deepest = _depth(value)
+    else:
+        deepest = _nesting(value)
+    if deepest > max_depth:
         raise _too_deep(max_depth)
     return value
 
@@ -253,6 +261,26 @@ def _depth(value: object) -> int:
         elif isinstance(item, list):
             deepest = max(deepest, level)
             stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+# An escape that may stand for NUL or half of a UTF-16 surrogate pair (D800-DFFF).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _nesting(value: object) -> int:
+    """How deeply lists and objects nest in parsed JSON, walking only the containers."""
+    deepest = 0
+    level = 0
+    layer = [value] if type(value) is dict or type(value) is list else []
+    while layer:
+        level += 1
+        deepest = level
+        below: list[object] = []
+        for item in layer:
+            values = item.values() if type(item) is dict else item  # type: ignore[union-attr]
+            below += [v for v in values if type(v) is dict or type(v) is list]
+        layer = below
     return deepest
 
 
@@ -446,6 +474,13 @@ def validate_change_page(obj: object) -> ChangePage:
 ALWAYS_SENT = {HOUSEHOLD: ("commune_code",), MEMBER: ("household_id",)}
 
 
+# Fields a new record must carry, by entity.
+_ON_INSERT = {
+    entity: tuple(f for f in synced_fields(entity) if FIELDS[entity][f].on_insert)
+    for entity in ENTITIES
+}
+
+
 @dataclass(frozen=True)
 class RecordProblem:
     """Why one record cannot be taken; becomes a Refusal in the ack."""
@@ -499,16 +534,17 @@ def check_record(
         return RecordProblem(
             "bad_hlc", f"HLC không hợp lệ: {record['hlc']!r}", f"Malformed HLC {record['hlc']!r}"
         )
-    if device_id is not None and hlc_parse(record["hlc"]).device_id != device_id:
+    clock = hlc_parse(record["hlc"])
+    if device_id is not None and clock.device_id != device_id:
         return RecordProblem(
             "bad_hlc", "HLC không do thiết bị này tạo ra", "HLC was not issued by this device"
         )
     now_ms = None if now is None else int(now.timestamp() * 1000)
-    stamps = [record["hlc"]]
-    if isinstance(record["base"], dict):
-        stamps += [v for v in record["base"].values() if is_hlc(v)]
-    for stamp in stamps:
-        why = out_of_range(hlc_parse(stamp), now_ms=now_ms)
+    stamps = [(record["hlc"], clock)]
+    if isinstance(base, dict):
+        stamps += [(v, hlc_parse(v)) for v in base.values() if is_hlc(v)]
+    for stamp, parsed in stamps:
+        why = out_of_range(parsed, now_ms=now_ms)
         if why is not None:
             return RecordProblem("clock_out_of_range", f"{why[0]}: {stamp}", f"{why[1]}: {stamp}")
     if not isinstance(data, dict):
@@ -528,14 +564,12 @@ def check_record(
     if "id" in data and data["id"] != record["id"]:
         return RecordProblem("id_mismatch", "data.id khác id bản ghi", "data.id differs from id")
     fields = FIELDS[entity]
-    unknown = sorted(set(data) - set(fields))
+    unknown = data.keys() - fields.keys()
     if unknown:
-        return _naming("unknown_field", unknown, "Trường không xác định: ", "Unknown field(s): ")
-    required = (
-        [f for f in synced_fields(entity) if fields[f].on_insert]
-        if op == "insert"
-        else ALWAYS_SENT[entity]
-    )
+        return _naming(
+            "unknown_field", sorted(unknown), "Trường không xác định: ", "Unknown field(s): "
+        )
+    required = _ON_INSERT[entity] if op == "insert" else ALWAYS_SENT[entity]
     missing = [f for f in required if f not in data]
     if missing:
         return _naming("missing_field", missing, "Thiếu trường: ", "Missing field(s): ")
