@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -427,18 +428,36 @@ def _slim(body: bytes) -> bytes:
 
 
 def _estimated_answers(engine: Engine) -> int:
-    """About how many bytes the whole feed's answers hold (to place the random cuts)."""
+    """About how many bytes the whole feed's answers hold on the wire (to place the random
+    cuts): the changes as the feed sends them, gzip-compressed as the pages go."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+    size = 0
     with engine.connect() as conn:
-        size = conn.execute(
+        rows = conn.execute(
             sa.select(
-                sa.func.sum(
-                    sa.func.length(sa.cast(changes.c.data, sa.Text))
-                    + sa.func.coalesce(sa.func.length(sa.cast(changes.c.field_hlc, sa.Text)), 0)
-                    + 150
-                )
-            )
-        ).scalar()
-    return int(size or 0)
+                changes.c.entity,
+                changes.c.entity_id,
+                changes.c.data,
+                changes.c.field_hlc,
+                changes.c.hlc,
+                changes.c.cursor,
+            ).order_by(changes.c.cursor)
+        )
+        for row in rows:
+            change = {
+                "cursor": row.cursor,
+                "entity": row.entity,
+                "id": row.entity_id,
+                "data": row.data,
+                "hlc": row.hlc,
+            }
+            clocks = dict(row.field_hlc or {})
+            if row.entity == wire.MEMBER:
+                clocks = {k: v for k, v in clocks.items() if v != row.hlc}
+            if clocks:
+                change["field_hlc"] = clocks
+            size += len(packer.compress(json.dumps(change, ensure_ascii=False).encode()))
+    return size + len(packer.flush())
 
 
 def _compare(engine: Engine, ws: Workspace) -> list[str]:
