@@ -429,7 +429,8 @@ def _slim(body: bytes) -> bytes:
 
 def _estimated_answers(engine: Engine) -> int:
     """About how many bytes the whole feed's answers hold on the wire (to place the random
-    cuts): the changes as the feed sends them, gzip-compressed as the pages go."""
+    cuts): the changes as the feed sends them, gzip-compressed. Pages sent plain are longer:
+    the random cuts then all fall in the first part of the pull."""
     packer = zlib.compressobj(6, zlib.DEFLATED, 31)
     size = 0
     with engine.connect() as conn:
