@@ -1,9 +1,10 @@
-"""What a first sync costs on the wire: a member change in the feed leaves out the field
-clocks equal to its own, and the laptop still takes each field with the server's clock."""
+"""What a first sync costs on the wire: change-feed pages go gzip-compressed to a client that
+takes it, and a member change leaves out the field clocks equal to its own."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import sqlalchemy as sa
 
 from fieldapp import syncstate
 from fieldapp.workspace import Workspace
+from sync.protocol import wire
 from sync.protocol.clock import FixedClock
+from sync.server.app import _accepts_gzip
 from sync.server.schema import members
 from tests.sync.conftest import START, Laptop, Server, household, member
 
@@ -25,6 +28,39 @@ def _family(laptop: Laptop, count: int = 4) -> tuple[dict[str, Any], list[dict[s
     records = [laptop.record("household", home), *(laptop.record("member", p) for p in people)]
     assert laptop.send(*records)["refused"] == []
     return home, people
+
+
+def _raw(laptop: Laptop, encoding: str) -> tuple[dict[str, str], bytes]:
+    with laptop.http.stream(
+        "GET", wire.CHANGES_PATH, params={"since": 0}, headers={"Accept-Encoding": encoding}
+    ) as response:
+        assert response.status_code == 200
+        return dict(response.headers), b"".join(response.iter_raw())
+
+
+def test_a_page_is_gzip_when_asked_and_plain_when_not(server: Server) -> None:
+    sender = server.laptop(server.add_agent("A", [COMMUNE]))
+    _family(sender)
+    viewer = server.laptop(server.add_agent("V", [COMMUNE]))
+    zipped_head, zipped = _raw(viewer, "gzip")
+    plain_head, plain = _raw(viewer, "identity")
+    assert zipped_head["content-encoding"] == "gzip" and zipped[:2] == b"\x1f\x8b"
+    assert "content-encoding" not in plain_head
+    assert zipped_head["vary"] == plain_head["vary"] == "Accept-Encoding"
+    assert int(zipped_head["content-length"]) == len(zipped) < len(plain)
+    page = wire.validate_change_page(json.loads(gzip.decompress(zipped)))
+    assert page == json.loads(plain)
+    assert [c["entity"] for c in page["changes"]].count("member") == 4
+    # httpx asks for gzip by default and decodes it: the same page.
+    response = viewer.http.get(wire.CHANGES_PATH, params={"since": 0})
+    assert response.headers["content-encoding"] == "gzip" and response.json() == page
+
+
+def test_accept_encoding_is_read_with_its_weights() -> None:
+    assert _accepts_gzip("gzip, deflate, br") and _accepts_gzip("br;q=1.0, GZIP;q=0.5")
+    assert _accepts_gzip("*")
+    assert not _accepts_gzip("") and not _accepts_gzip("identity")
+    assert not _accepts_gzip("gzip;q=0") and not _accepts_gzip("deflate, gzip;q=0.0")
 
 
 def test_member_changes_carry_only_the_field_clocks_older_than_their_own(
