@@ -272,13 +272,13 @@ def _nesting(value: object) -> int:
     """How deeply lists and objects nest in parsed JSON, walking only the containers."""
     deepest = 0
     level = 0
-    layer = [value] if type(value) is dict or type(value) is list else []
+    layer: list[Any] = [value] if type(value) is dict or type(value) is list else []
     while layer:
         level += 1
         deepest = level
-        below: list[object] = []
+        below: list[Any] = []
         for item in layer:
-            values = item.values() if type(item) is dict else item  # type: ignore[union-attr]
+            values = item.values() if type(item) is dict else item
             below += [v for v in values if type(v) is dict or type(v) is list]
         layer = below
     return deepest
