@@ -19,23 +19,19 @@ import datetime as dt
 import gzip
 import json
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
-from common import ROOT, Figure, print_table
+from bench_sync import running_server
+from common import Figure, print_table
 from sqlalchemy.engine import Engine
 
 from fieldapp import syncstate
@@ -337,49 +333,6 @@ def fill_commune(engine: Engine, households: int, seed: int = 10) -> tuple[str, 
     return agent, taken, commune.members
 
 
-# -- the server in its own process ------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _server(database_url: str, log: Path) -> Iterator[str]:
-    """`fieldapp-server run` on 127.0.0.1; yields its base URL once /health answers."""
-    port = _free_port()
-    code = (
-        "import sys; from sync.server.cli import main; "
-        f"sys.exit(main(['--database-url', {database_url!r}, 'run', '--port', '{port}']))"
-    )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base_url + wire.HEALTH_PATH, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
 # -- the first sync ---------------------------------------------------------------------------
 
 
@@ -498,7 +451,7 @@ def first_sync(households: int, seed: int = 20261123) -> FirstSync:
         with engine.begin() as conn:
             code = devices.new_enrol_code(conn, agent_id=agent, clock=SystemClock(), valid_hours=1)
         cut_at = sorted(rng.randrange(estimate) for _ in range(RANDOM_CUTS))
-        with _server(url, tmp / "server.log") as base_url:
+        with running_server(url, tmp / "server.log") as base_url:
             ws = Workspace.open(tmp / "laptop", clock=FixedClock(START + dt.timedelta(hours=1)))
             with SyncClient(ws) as client:
                 client.enrol(base_url, code, device_name="máy mới")
