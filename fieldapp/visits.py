@@ -6,7 +6,7 @@ import calendar
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from fieldapp.errors import NotFoundError, Problem, ValidationError, raise_if_errors
 from fieldapp.model import VISIT_OUTCOMES, Household, Visit
@@ -119,12 +119,23 @@ class Visits:
             agent_id=self.agent_id,
             at=iso_utc(when),
             outcome=outcome,
-            topics=tuple(clean(t) for t in topics if clean(t)),
-            materials=tuple(clean(m) for m in materials if clean(m)),
+            topics=tuple(t for t in map(clean, topics) if t),
+            materials=tuple(m for m in map(clean, materials) if m),
             next_visit=next_visit.isoformat() if next_visit else None,
             notes=clean(notes),
         )
-        data = {**asdict(visit), "topics": list(visit.topics), "materials": list(visit.materials)}
+        # The record as sent: every field of the visit, its lists as JSON arrays.
+        data = {
+            "id": visit.id,
+            "household_id": visit.household_id,
+            "agent_id": visit.agent_id,
+            "at": visit.at,
+            "outcome": visit.outcome,
+            "topics": list(visit.topics),
+            "materials": list(visit.materials),
+            "next_visit": visit.next_visit,
+            "notes": visit.notes,
+        }
         try:
             with self.store.transaction() as conn:
                 conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -59,7 +60,13 @@ def test_every_outcome_is_recorded_with_its_outbox_row(
     row = workspace.store.one("SELECT * FROM outbox ORDER BY seq DESC LIMIT 1")
     assert row is not None
     assert (row["entity"], row["entity_id"], row["op"]) == ("visit", visit.id, "insert")
-    assert json.loads(row["data"])["outcome"] == outcome
+    sent = json.loads(row["data"])
+    assert sent["outcome"] == outcome
+    # The record sent is the whole visit, every field, its lists as arrays.
+    assert sent == {
+        f.name: list(v) if isinstance(v := getattr(visit, f.name), tuple) else v
+        for f in dataclasses.fields(visit)
+    }
 
 
 @pytest.mark.parametrize(
