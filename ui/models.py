@@ -180,6 +180,12 @@ class SearchResultsModel(QAbstractTableModel):
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 5)
 
 
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)
+_ANSWERED = frozenset({_DISPLAY, _TOOLTIP, _BACKGROUND})
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of a RecordsModel: its (translated at display time) title and cell text."""
@@ -203,11 +209,13 @@ class RecordsModel(QAbstractTableModel):
         super().__init__(parent)
         self._columns = list(columns)
         self._records: list[Any] = []
+        self._texts: dict[tuple[int, int], str] = {}
         self._highlight = highlight
 
     def set_records(self, records: Sequence[Any]) -> None:
         self.beginResetModel()
         self._records = list(records)
+        self._texts = {}
         self.endResetModel()
 
     def record(self, row: int) -> Any:
@@ -222,16 +230,24 @@ class RecordsModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._columns)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        # Asked for every role of every visible cell on each paint and size pass: roles this
+        # model never answers return before anything else is looked at, and cell texts are
+        # kept until the records or the language change.
+        if role not in _ANSWERED or not index.isValid():
             return None
-        record = self._records[index.row()]
-        column = self._columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.text(record)
-        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
+        row, col = index.row(), index.column()
+        if role == _DISPLAY:
+            key = (row, col)
+            text = self._texts.get(key)
+            if text is None:
+                text = self._texts[key] = self._columns[col].text(self._records[row])
+            return text
+        record = self._records[row]
+        column = self._columns[col]
+        if role == _TOOLTIP and column.tooltip is not None:
             return column.tooltip(record)
-        if role == Qt.ItemDataRole.BackgroundRole and self._highlight and self._highlight(record):
+        if role == _BACKGROUND and self._highlight and self._highlight(record):
             return QBrush(QColor("#fff3cd"))
         return None
 
@@ -243,6 +259,7 @@ class RecordsModel(QAbstractTableModel):
         return None
 
     def retranslate(self) -> None:
+        self._texts = {}
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self._columns) - 1)
         if self._records:
             self.dataChanged.emit(

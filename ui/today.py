@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -33,6 +34,8 @@ SHOWN_PEOPLE = 3
 # Rows of the day's work listed, and how many of them come first (more than a screen holds).
 ROWS = 200
 FIRST_ROWS = 15
+# The whole list starts once the first rows are painted, or after this when nothing paints.
+WHOLE_AFTER_MS = 300
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,16 @@ class TodayData:
     recent: list[RecentVisit]
     pending_sync: int
     today: str
+
+
+class _Table(QTableView):
+    """A table that says when it has painted its rows."""
+
+    painted = Signal()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        self.painted.emit()
 
 
 def load_today(
@@ -166,6 +179,7 @@ class TodayView(QWidget):
         self._ops = ops
         self._data: TodayData | None = None
         self._full_op: int | None = None
+        self._whole_pending = False
         self.heading = _title(QLabel())
         self.sync_label = QLabel()
         self.sync_label.setObjectName("syncLabel")
@@ -224,7 +238,8 @@ class TodayView(QWidget):
         self.retranslate()
 
     def _table(self, model: RecordsModel) -> QTableView:
-        table = QTableView(self)
+        table = _Table(self)
+        table.painted.connect(self._painted)
         table.setModel(model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -260,13 +275,29 @@ class TodayView(QWidget):
     def _show_first(self, data: TodayData) -> None:
         self._show(data)
         if not data.agenda.totals:
-            # In the background: stop_loading() ends it at its next step (it only reads).
-            self._full_op = self._ops.run_op(
-                self, load_today, success=self._show, on_progress=lambda _done, _total: None
-            )
+            # The whole list waits until the first rows are painted: read alongside, its
+            # Python holds the interpreter and the first paint waited a third of a second
+            # for it. A page that is not on screen is not painted: it starts after a moment.
+            self._whole_pending = True
+            QTimer.singleShot(WHOLE_AFTER_MS, self._load_whole)
+
+    def _painted(self) -> None:
+        if self._whole_pending:
+            # After this paint has finished, not inside it.
+            QTimer.singleShot(0, self._load_whole)
+
+    def _load_whole(self) -> None:
+        if not self._whole_pending:
+            return
+        self._whole_pending = False
+        # In the background: stop_loading() ends it at its next step (it only reads).
+        self._full_op = self._ops.run_op(
+            self, load_today, success=self._show, on_progress=lambda _done, _total: None
+        )
 
     def stop_loading(self) -> None:
         """Stop reading the whole list (closing the app does not wait for it)."""
+        self._whole_pending = False
         if self._full_op is not None and self._ops.running(self._full_op):
             self._ops.cancel(self._full_op)
         self._full_op = None

@@ -52,3 +52,50 @@ def test_leaving_today_stops_reading_the_whole_list(
     assert not today.complete
     assert app.ops.last_error is None
     assert today.follow_model.rowCount() == ui.today.FIRST_ROWS
+
+
+def test_the_whole_list_waits_for_the_first_rows_to_be_painted(
+    app: App, qtbot, idle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read alongside the first paint, the whole list's Python held the interpreter and the
+    first rows waited for it: the read starts only once they have been painted."""
+    idle()
+    events: list[str] = []
+    run_op = app.ops.run_op
+
+    def noted(parent, fn, **kwargs):
+        # Noted on the UI thread, when the read is handed to the worker.
+        events.append("whole read" if fn is ui.today.load_today else "first read")
+        return run_op(parent, fn, **kwargs)
+
+    monkeypatch.setattr(app.ops, "run_op", noted)
+    window = app.window
+    today = window.today
+    today.follow_table.painted.connect(lambda: events.append("painted"))
+    today.loaded.connect(lambda: events.append("rows set"))
+    window.nav.setCurrentRow(HOUSEHOLDS)
+    window.nav.setCurrentRow(TODAY)
+    qtbot.waitUntil(lambda: "whole read" in events, timeout=5000)
+    idle()
+    assert today.complete
+    assert events.index("first read") < events.index("rows set"), events
+    # The first rows were set, then painted, and only then was the whole list asked for.
+    assert "painted" in events[events.index("rows set") : events.index("whole read")], events
+
+
+def test_an_unpainted_today_still_reads_its_whole_list(
+    app: App, qtbot, idle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing paints a hidden window: the whole list starts after a moment all the same."""
+    idle()
+    window = app.window
+    window.hide()
+    today = window.today
+    painted: list[int] = []
+    today.follow_table.painted.connect(lambda: painted.append(1))
+    today.refresh()
+    qtbot.waitUntil(lambda: today.shown, timeout=5000)
+    idle()
+    qtbot.waitUntil(lambda: today.complete, timeout=5000)
+    assert painted == []
+    assert today.follow_model.rowCount() > ui.today.FIRST_ROWS
