@@ -57,6 +57,9 @@ JOURNALLED = {
     "receipt": "receipt",
 }
 WATCHDOG_SECONDS = 60.0
+# A kill comes after up to this many journal lines, then up to this long into the next work.
+LINES_BEFORE_KILL = 40
+JITTER_SECONDS = 0.1
 
 
 class TrialError(Exception):
@@ -323,9 +326,15 @@ class Laptop:
                 time.sleep(rng.uniform(0.01, 0.25))
                 tally.kills_before_ready += 1
             else:
-                first = process.stdout.readline().decode()
-                lines.append(first)
-                time.sleep(rng.uniform(0.05, 0.3))
+                # The kill follows a random amount of work rather than a random time, so it lands
+                # as deep into the day on a slow machine as on a fast one: after "ready" and a
+                # random number of journal lines, then somewhere inside the next operations.
+                for _ in range(1 + rng.randint(0, LINES_BEFORE_KILL)):
+                    line = process.stdout.readline().decode()
+                    if not line.endswith("\n"):
+                        break  # the worker ended by itself; the check below reports it
+                    lines.append(line)
+                time.sleep(rng.uniform(0.0, JITTER_SECONDS))
             os.kill(process.pid, signal.SIGKILL)
             # Only whole lines: a kill can land while the worker's last line is half written
             # (its pipe buffer fills mid-line), and that line's record may not be committed.
