@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import json
 import os
@@ -260,6 +261,12 @@ def _plain_http_refused(server_url: str) -> SyncError:
     )
 
 
+@functools.cache
+def _system_roots() -> ssl.SSLContext:
+    """The system's certificate roots, loaded once per process (~50 ms each time otherwise)."""
+    return ssl.create_default_context()
+
+
 class SyncClient(AbstractContextManager["SyncClient"]):
     """Talks to one provincial server for one workspace. Not thread-safe: one per worker thread.
 
@@ -327,7 +334,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             if not url:
                 raise _not_enrolled()
             # Certificates are always verified; a CA file only replaces the system's roots.
-            verify: ssl.SSLContext | bool = True
+            verify = _system_roots()
             if self._ca_file:
                 try:
                     verify = ssl.create_default_context(cafile=os.fspath(self._ca_file))
