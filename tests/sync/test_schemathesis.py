@@ -32,9 +32,24 @@ CONFIG = schemathesis.Config.from_dict(
             "allow-extra-parameters": False,
         },
         "checks": {
-            # A batch past MAX_BATCH_RECORDS is refused as too large (413), as documented.
+            # A batch past MAX_BATCH_RECORDS is refused as too large (413), and a batch whose
+            # protocol is not the server's as needing an update (426), as documented.
             "negative_data_rejection": {
-                "expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
+                "expected-statuses": [
+                    400,
+                    401,
+                    403,
+                    404,
+                    405,
+                    406,
+                    409,
+                    413,
+                    415,
+                    422,
+                    426,
+                    428,
+                    429,
+                ]
             }
         },
     }
