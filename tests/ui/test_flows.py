@@ -216,7 +216,7 @@ def test_search_without_accents(app: App, qtbot, idle) -> None:
     view = app.window.households
     app.window.focus_search()
     qtbot.keyClicks(view.search_edit, "dang")
-    qtbot.waitUntil(lambda: view.model.query.text == "dang", timeout=2000)
+    qtbot.waitUntil(lambda: view.model.query.text == "dang", timeout=10000)
     idle()
     names = [view.model.hit(r).full_name for r in range(view.model.rowCount())]
     assert names and any(n.startswith("Đặng") for n in names)

@@ -122,7 +122,7 @@ def test_idle_timeout_locks_and_hides_dialogs(locked_app: App, qtbot) -> None:
     assert dialog is not None and dialog.isVisible()
     app.lock.idle_timer.setInterval(200)
     app.lock.idle_timer.start()
-    qtbot.waitUntil(lambda: shows_lock(app), timeout=3000)
+    qtbot.waitUntil(lambda: shows_lock(app), timeout=10000)
     assert not dialog.isVisible()
     enter(app, qtbot, PIN)
     assert not shows_lock(app) and dialog.isVisible()

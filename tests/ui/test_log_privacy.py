@@ -191,7 +191,7 @@ def search(app: App, qtbot, text: str) -> list[str]:
     app.window.focus_search()
     view.search_edit.clear()
     qtbot.keyClicks(view.search_edit, text)
-    qtbot.waitUntil(lambda: view.model.query.text == text, timeout=3000)
+    qtbot.waitUntil(lambda: view.model.query.text == text, timeout=10000)
     wait_idle(qtbot, app)
     return [view.model.hit(r).household_id for r in range(view.model.rowCount())]
 

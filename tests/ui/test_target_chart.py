@@ -125,7 +125,7 @@ def test_end_of_day_shows_the_core_figures_in_the_chart(
     assert chart.isVisible()
     # Qt lays a page out again on the event loop's next turn after a widget asks for more room
     # (updateGeometry posts the request): checking at once raced with it and failed at random.
-    qtbot.waitUntil(lambda: chart.height() >= chart.sizeHint().height(), timeout=2000)
+    qtbot.waitUntil(lambda: chart.height() >= chart.sizeHint().height(), timeout=10000)
     assert chart.geometry().bottom() < page.targets_box.height()
     image = _image(chart)
     assert _count(image, SCHEME_COLOURS["bhyt_household"]) > 0
