@@ -262,7 +262,7 @@ def _plain_http_refused(server_url: str) -> SyncError:
 
 
 @functools.cache
-def _system_roots() -> ssl.SSLContext:
+def system_roots() -> ssl.SSLContext:
     """The system's certificate roots, loaded once per process (~50 ms each time otherwise)."""
     return ssl.create_default_context()
 
@@ -334,7 +334,7 @@ class SyncClient(AbstractContextManager["SyncClient"]):
             if not url:
                 raise _not_enrolled()
             # Certificates are always verified; a CA file only replaces the system's roots.
-            verify = _system_roots()
+            verify = system_roots()
             if self._ca_file:
                 try:
                     verify = ssl.create_default_context(cafile=os.fspath(self._ca_file))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
-import ssl
 import threading
 import time
 import uuid
@@ -21,6 +19,7 @@ import sqlalchemy as sa
 import uvicorn
 from sqlalchemy.engine import Engine
 
+from sync.client import system_roots
 from sync.protocol import signing, wire
 from sync.protocol.clock import FixedClock
 from sync.protocol.hlc import HybridClock
@@ -65,12 +64,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url.render_as_string(hide_password=False)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """The system's roots, loaded once: loading them for every client costs ~50 ms each."""
-    return ssl.create_default_context()
-
-
 @dataclass
 class Server:
     """A running server, its database and the clock it reads."""
@@ -82,7 +75,7 @@ class Server:
     laptops: list[Laptop] = field(default_factory=list)
 
     def http(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30, verify=_tls(), **kwargs)
+        return httpx.Client(base_url=self.base_url, timeout=30, verify=system_roots(), **kwargs)
 
     def add_agent(self, name: str, communes: list[str]) -> str:
         with self.engine.begin() as conn:
