@@ -356,28 +356,39 @@ def _moved_away(household: sqlite3.Row | None) -> list[Problem]:
 
 def too_long(entity: str, data: dict[str, Any]) -> list[Problem]:
     """A problem for each text field of a synced record longer than the wire's limit for it."""
-    fields = FIELDS.get(entity, {})
     problems = []
-    for name, value in data.items():
-        field = fields.get(name)
-        if field is None or field.kind != "text" or field.max_length is None:
-            continue
-        if isinstance(value, str) and len(value) > field.max_length:
-            limit, length = f"{field.max_length:,}".replace(",", "."), len(value)
+    for name, max_length in _text_limits(entity):
+        value = data.get(name)
+        if isinstance(value, str) and len(value) > max_length:
+            limit, length = f"{max_length:,}".replace(",", "."), len(value)
             problems.append(
                 Problem(
                     name,
                     "too_long",
                     f"{name}: dài quá {limit} ký tự (đang có {length}); hãy rút gọn.",
-                    f"{name}: longer than {field.max_length:,} characters ({length}); shorten it.",
+                    f"{name}: longer than {max_length:,} characters ({length}); shorten it.",
                 )
             )
     return problems
 
 
+@functools.cache
+def _text_limits(entity: str) -> tuple[tuple[str, int], ...]:
+    """The text fields of an entity on the wire and their length limits, in field order."""
+    return tuple(
+        (name, field.max_length)
+        for name, field in FIELDS.get(entity, {}).items()
+        if field.kind == "text" and field.max_length is not None
+    )
+
+
+# One encoder for every write: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON that keeps Vietnamese text readable in the file."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | None) -> Any:

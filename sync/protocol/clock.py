@@ -48,4 +48,6 @@ class FixedClock:
 
 def iso_utc(moment: dt.datetime) -> str:
     """ISO-8601 UTC timestamp with millisecond precision, e.g. 2026-11-23T08:00:00.000Z."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat truncates to milliseconds as "%f"[:-3] did, and pads the year to four digits.
+    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import uuid
 from typing import NewType
 
 from sync.protocol.clock import Clock
@@ -52,7 +51,8 @@ def uuid7(clock: Clock) -> str:
     value |= rand_a << 64
     value |= 0b10 << 62
     value |= rand_b
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"  # str(uuid.UUID(int=value)) without building the object
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def is_uuid(value: object) -> bool:
