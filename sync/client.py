@@ -635,7 +635,8 @@ class SyncClient(AbstractContextManager["SyncClient"]):
         return _Outgoing(batch.batch_id, len(batch.rows), self.batch_body(batch), headers)
 
     def _post(self, outgoing: _Outgoing) -> wire.Ack:
-        """Post one batch and check the answer; touches no store, so it may run on a thread."""
+        """Post one batch and check the answer; writes nothing to the store, so it may run on a
+        thread."""
         body = self._request(
             "POST", wire.BATCHES_PATH, content=outgoing.body, headers=outgoing.headers
         )
@@ -710,35 +711,54 @@ class SyncClient(AbstractContextManager["SyncClient"]):
     # -- pull ---------------------------------------------------------------------------------
 
     def pull(self, result: SyncResult | None = None) -> SyncResult:
-        """Apply the server's changes since the stored cursor, one transaction per page."""
+        """Apply the server's changes since the stored cursor, one transaction per page.
+
+        While this thread applies a page, the next one is already being fetched: on a slow
+        link the laptop's work hides behind the transfer instead of adding to it. Each page
+        is applied with its own cursor in one transaction, so a cut or a cancel at any moment
+        resumes from the last page applied; a page fetched but not applied is simply asked
+        for again.
+        """
         result = result if result is not None else SyncResult()
         since = syncstate.cursor(self.store)
-        while True:
-            body = self._request(
-                "GET",
-                wire.CHANGES_PATH,
-                params={"since": since, "limit": self.page_size},
-                headers=self._auth_headers(),
-            )
-            page = wire.validate_change_page(body)
-            before = result.pulled
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldapp-pull") as fetcher:
+            page = self._fetch_page(since, self._auth_headers())
+            while True:
+                more = page["more"] and page["cursor"] > since
+                following: Future[wire.ChangePage] | None = None
+                if more:
+                    headers = self._auth_headers()
+                    following = fetcher.submit(self._fetch_page, page["cursor"], headers)
+                before = result.pulled
 
-            def step(n: int, before: int = before) -> None:
-                self._report(before + n, 0)
+                def step(n: int, before: int = before) -> None:
+                    self._report(before + n, 0)
 
-            outcome = syncstate.apply_page(
-                self.store,
-                [dict(c) for c in page["changes"]],
-                new_cursor=page["cursor"],
-                on_change=step,
-            )
-            result.pulled += outcome.applied
-            result.skipped += len(outcome.skipped)
-            result.moved += outcome.moved
-            if not page["more"] or page["cursor"] <= since:
-                return result
-            since = page["cursor"]
-            self._check_cancel()
+                outcome = syncstate.apply_page(
+                    self.store,
+                    [dict(c) for c in page["changes"]],
+                    new_cursor=page["cursor"],
+                    on_change=step,
+                )
+                result.pulled += outcome.applied
+                result.skipped += len(outcome.skipped)
+                result.moved += outcome.moved
+                if following is None:
+                    return result
+                since = page["cursor"]
+                self._check_cancel()
+                page = following.result()
+
+    def _fetch_page(self, since: int, headers: dict[str, str]) -> wire.ChangePage:
+        """One page of the change feed after a cursor, checked; writes nothing to the store, so
+        it may run on a thread while a page is applied."""
+        body = self._request(
+            "GET",
+            wire.CHANGES_PATH,
+            params={"since": since, "limit": self.page_size},
+            headers=headers,
+        )
+        return wire.validate_change_page(body)
 
     # -- a whole run --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import gzip
 import itertools
 import json
 import random
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from fieldapp import syncstate
+from sync.client import SyncClient
 from sync.protocol import wire
 from sync.server.schema import IMMUTABLE_TABLES, MERGEABLE_TABLES, changes, members
 from tests.sync import conftest as fx
@@ -276,4 +278,52 @@ def test_a_pull_that_gives_up_goes_on_from_its_cursor_next_time(
     assert [cursor for _n, cursor in applied] == [_cursor(s) for s in whole]
     assert sum(run[3] for run in runs) == _feed_size(server)
     assert syncstate.cursor(laptop.ws.store) == _feed_head(server)
+    _check_same_records(server, laptop)
+
+
+def test_the_next_page_arrives_while_a_page_is_applied(
+    server: Server, laptops: MakeLaptop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The laptop asks for the next page before it applies the one it has, so on a slow link
+    its own work hides behind the transfer: while each page but the last is being applied,
+    the next one is fetched. Each page is still applied once, in order, and the laptop ends
+    with the server's records."""
+    laptop, _records = _new_laptop(server, laptops)
+    lock = threading.Lock()
+    fetched: dict[int, threading.Event] = {}  # cursor asked from -> its page has come
+
+    def arrived(since: int) -> threading.Event:
+        with lock:
+            return fetched.setdefault(since, threading.Event())
+
+    fetch_page = SyncClient._fetch_page
+
+    def fetching(client: SyncClient, since: int, headers: dict[str, str]) -> Any:
+        page = fetch_page(client, since, headers)
+        arrived(since).set()
+        return page
+
+    applied: list[tuple[int, bool]] = []  # (new cursor, the next page came meanwhile)
+    apply_page = syncstate.apply_page
+    head = _feed_head(server)
+
+    def applying(store: Any, page: Any, *, new_cursor: int, **kw: Any) -> Any:
+        outcome = apply_page(store, page, new_cursor=new_cursor, **kw)
+        # Sequential fetching would ask for the next page only after this returns: waiting
+        # here would then time out (once: after a miss, the rest are not waited for).
+        missed = any(not came for _cursor, came in applied)
+        came = new_cursor == head or arrived(new_cursor).wait(0 if missed else 10)
+        applied.append((new_cursor, came))
+        return outcome
+
+    monkeypatch.setattr(SyncClient, "_fetch_page", fetching)
+    monkeypatch.setattr(syncstate, "apply_page", applying)
+    result = laptop.sync(**_options(5))
+
+    assert result.ok, result.as_dict()
+    assert len(applied) > 5
+    assert [came for _cursor, came in applied] == [True] * len(applied)
+    cursors = [cursor for cursor, _came in applied]
+    assert cursors == sorted(set(cursors)) and cursors[-1] == head
+    assert result.pulled == _feed_size(server)
     _check_same_records(server, laptop)
