@@ -81,12 +81,17 @@ def latest_allowed(now_ms: int | None) -> int:
 
 def out_of_range(stamp: Hlc, *, now_ms: int | None = None) -> tuple[str, str] | None:
     """Why a stamp cannot be taken (Vietnamese, English), or None when it is within bounds."""
-    if stamp.wall_ms < EPOCH_MS:
+    return wall_out_of_range(stamp.wall_ms, latest_allowed(now_ms))
+
+
+def wall_out_of_range(wall_ms: int, latest_ms: int) -> tuple[str, str] | None:
+    """out_of_range for a stamp's wall milliseconds, the receiver's latest_allowed given."""
+    if wall_ms < EPOCH_MS:
         return (
             "Dấu thời gian trước năm 2025: đồng hồ máy tính đặt sai; hãy chỉnh lại ngày giờ",
             "Clock stamp before 2025: the computer's clock is wrong; set the date and time",
         )
-    if stamp.wall_ms > latest_allowed(now_ms):
+    if wall_ms > latest_ms:
         return (
             "Dấu thời gian ở tương lai (quá 2 ngày so với máy chủ): đồng hồ máy tính đặt sai; "
             "hãy chỉnh lại ngày giờ",

@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
 
@@ -15,6 +16,7 @@ from sync.protocol.clock import VIETNAM_TZ
 from sync.protocol.errors import ProtocolError
 from sync.protocol.fields import CASH_HANDOVER as CASH_HANDOVER
 from sync.protocol.fields import FIELDS as FIELDS
+from sync.protocol.fields import FUTURE_TOLERANCE, in_future, is_int, synced_fields
 from sync.protocol.fields import HANDOVER_SCOPES as HANDOVER_SCOPES
 from sync.protocol.fields import HOUSEHOLD as HOUSEHOLD
 from sync.protocol.fields import MAX_BOOK_SIZE as MAX_BOOK_SIZE
@@ -25,8 +27,7 @@ from sync.protocol.fields import RECEIPT as RECEIPT
 from sync.protocol.fields import RECEIPT_BOOK as RECEIPT_BOOK
 from sync.protocol.fields import RECEIPT_VOID as RECEIPT_VOID
 from sync.protocol.fields import VISIT as VISIT
-from sync.protocol.fields import in_future, is_int, synced_fields
-from sync.protocol.hlc import Hlc, is_hlc, out_of_range
+from sync.protocol.hlc import is_hlc, latest_allowed, wall_out_of_range
 from sync.protocol.ids import is_uuid
 
 PROTOCOL_VERSION = 1
@@ -500,9 +501,13 @@ class RecordProblem:
         )
 
 
-def _known_hlc(text: str) -> Hlc:
-    """hlc_parse of text that is_hlc has passed: its fields sit at fixed places."""
-    return Hlc(int(text[:15]), int(text[16:21]), text[22:])
+def _clock_problem(stamp: str, latest_ms: int) -> RecordProblem | None:
+    """Whether a stamp that is_hlc has passed lies out of bounds (its wall clock is its first
+    15 characters)."""
+    why = wall_out_of_range(int(stamp[:15]), latest_ms)
+    if why is None:
+        return None
+    return RecordProblem("clock_out_of_range", f"{why[0]}: {stamp}", f"{why[1]}: {stamp}")
 
 
 def _naming(code: str, names: list[str], vi: str, en: str) -> RecordProblem:
@@ -511,8 +516,26 @@ def _naming(code: str, names: list[str], vi: str, en: str) -> RecordProblem:
     return RecordProblem(code, vi + listed, en + listed)
 
 
+_ENVELOPE = ("seq", "entity", "id", "op", "hlc", "data", "base")
+_ENVELOPE_KEYS = frozenset(_ENVELOPE)
+# Per entity, read once here (a server checks thousands of records a second): the fields a
+# record may carry, each field's check but the id's (a record's id is checked in its
+# envelope, and data.id must equal it), the fields a new record must carry, and the fields
+# that hold a moment (checked against the receiver's clock).
+_NAMES = {entity: frozenset(FIELDS[entity]) for entity in ENTITIES}
+_CHECKS = {
+    entity: {name: f.check for name, f in FIELDS[entity].items() if name != "id"}
+    for entity in ENTITIES
+}
+_ON_INSERT_KEYS = {entity: frozenset(names) for entity, names in _ON_INSERT.items()}
+_MOMENTS = {
+    entity: tuple(name for name, f in FIELDS[entity].items() if f.kind == "timestamp")
+    for entity in ENTITIES
+}
+
+
 def check_record(
-    record: dict[str, Any], *, device_id: str | None = None, now: dt.datetime | None = None
+    record: Mapping[str, Any], *, device_id: str | None = None, now: dt.datetime | None = None
 ) -> RecordProblem | None:
     """Check one record's envelope and field types; None when it is well-formed.
 
@@ -520,12 +543,34 @@ def check_record(
     receiver's clock), its clock stamps and the times it records may not run past it by more
     than the tolerance; without, only the fixed bounds apply.
     """
-    keys = ("seq", "entity", "id", "op", "hlc", "data", "base")
-    lacking = [k for k in keys if k not in record]
-    if lacking:
+    return check_records([record], device_id=device_id, now=now)[0]
+
+
+def check_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    device_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[RecordProblem | None]:
+    """check_record for each record of a batch, with the receiver's clock bounds worked out
+    once."""
+    latest_ms = latest_allowed(None if now is None else int(now.timestamp() * 1000))
+    late_after = None if now is None else now + FUTURE_TOLERANCE
+    return [_check(record, device_id, latest_ms, late_after) for record in records]
+
+
+def _check(
+    record: Mapping[str, Any],
+    device_id: str | None,
+    latest_ms: int,
+    late_after: dt.datetime | None,
+) -> RecordProblem | None:
+    if not record.keys() >= _ENVELOPE_KEYS:
+        lacking = [k for k in _ENVELOPE if k not in record]
         return _naming("malformed_record", lacking, "Bản ghi thiếu trường ", "Record lacks ")
     entity, op, data, base = record["entity"], record["op"], record["data"], record["base"]
-    if entity not in ENTITIES:
+    checks = _CHECKS.get(entity) if type(entity) is str else None
+    if checks is None:
         return RecordProblem(
             "unknown_entity", f"Loại bản ghi lạ: {entity!r}", f"Unknown entity {entity!r}"
         )
@@ -535,23 +580,22 @@ def check_record(
         return RecordProblem(
             "malformed_record", f"op không hợp lệ: {op!r}", f"op must be insert or update: {op!r}"
         )
-    if not is_hlc(record["hlc"]):
-        return RecordProblem(
-            "bad_hlc", f"HLC không hợp lệ: {record['hlc']!r}", f"Malformed HLC {record['hlc']!r}"
-        )
-    clock = _known_hlc(record["hlc"])
-    if device_id is not None and clock.device_id != device_id:
+    stamp = record["hlc"]
+    if not is_hlc(stamp):
+        return RecordProblem("bad_hlc", f"HLC không hợp lệ: {stamp!r}", f"Malformed HLC {stamp!r}")
+    if device_id is not None and stamp[22:] != device_id:
         return RecordProblem(
             "bad_hlc", "HLC không do thiết bị này tạo ra", "HLC was not issued by this device"
         )
-    now_ms = None if now is None else int(now.timestamp() * 1000)
-    stamps = [(record["hlc"], clock)]
+    problem = _clock_problem(stamp, latest_ms)
+    if problem is not None:
+        return problem
     if isinstance(base, dict):
-        stamps += [(v, _known_hlc(v)) for v in base.values() if is_hlc(v)]
-    for stamp, parsed in stamps:
-        why = out_of_range(parsed, now_ms=now_ms)
-        if why is not None:
-            return RecordProblem("clock_out_of_range", f"{why[0]}: {stamp}", f"{why[1]}: {stamp}")
+        for value in base.values():
+            if is_hlc(value):
+                problem = _clock_problem(value, latest_ms)
+                if problem is not None:
+                    return problem
     if not isinstance(data, dict):
         return RecordProblem("malformed_record", "data phải là đối tượng", "data must be an object")
     if base is not None and not (
@@ -562,37 +606,44 @@ def check_record(
             "base phải là {trường: HLC hoặc null}",
             "base must map fields to HLC or null",
         )
-    if entity in IMMUTABLE and op != "insert":
+    if op != "insert" and entity in IMMUTABLE:
         return RecordProblem(
             "immutable", "Bản ghi này không được sửa, chỉ thêm mới", "This entity is insert-only"
         )
     if "id" in data and data["id"] != record["id"]:
         return RecordProblem("id_mismatch", "data.id khác id bản ghi", "data.id differs from id")
-    fields = FIELDS[entity]
-    unknown = data.keys() - fields.keys()
-    if unknown:
+    if not data.keys() <= _NAMES[entity]:
         return _naming(
-            "unknown_field", sorted(unknown), "Trường không xác định: ", "Unknown field(s): "
+            "unknown_field",
+            sorted(data.keys() - _NAMES[entity]),
+            "Trường không xác định: ",
+            "Unknown field(s): ",
         )
-    required = _ON_INSERT[entity] if op == "insert" else ALWAYS_SENT[entity]
-    missing = [f for f in required if f not in data]
+    if op == "insert" and data.keys() >= _ON_INSERT_KEYS[entity]:
+        missing = []
+    else:
+        required = _ON_INSERT[entity] if op == "insert" else ALWAYS_SENT[entity]
+        missing = [f for f in required if f not in data]
     if missing:
         return _naming("missing_field", missing, "Thiếu trường: ", "Missing field(s): ")
     for name, value in data.items():
-        problem = fields[name].check(value)
-        if problem is not None:
+        if name == "id":
+            continue
+        why = checks[name](value)
+        if why is not None:
             return RecordProblem(
-                "invalid_field", f"{entity}.{name} {problem[0]}", f"{entity}.{name} {problem[1]}"
+                "invalid_field", f"{entity}.{name} {why[0]}", f"{entity}.{name} {why[1]}"
             )
-    late = None if now is None else in_future(entity, data, now)
-    if late is not None:
-        return RecordProblem(
-            "time_out_of_range",
-            f"{entity}.{late} ở tương lai (quá 2 ngày so với máy chủ): đồng hồ máy tính đặt "
-            "sai; hãy chỉnh lại ngày giờ",
-            f"{entity}.{late} is in the future (more than 2 days past the server's clock): the "
-            "computer's clock is wrong; set the date and time",
-        )
+    if late_after is not None:
+        late = in_future(data, late_after, _MOMENTS[entity])
+        if late is not None:
+            return RecordProblem(
+                "time_out_of_range",
+                f"{entity}.{late} ở tương lai (quá 2 ngày so với máy chủ): đồng hồ máy tính đặt "
+                "sai; hãy chỉnh lại ngày giờ",
+                f"{entity}.{late} is in the future (more than 2 days past the server's clock): "
+                "the computer's clock is wrong; set the date and time",
+            )
     if entity == PLEDGE:
         expected = data["gross"] - data["central_support"] - data["local_support"]
         if data["payable"] != expected:

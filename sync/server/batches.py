@@ -332,10 +332,10 @@ def _apply(conn: Connection, device: Device, batch: wire.Batch, now: str) -> wir
     ).scalars()
     ctx = _Context(conn, device, batch["batch_id"], frozenset(communes), now)
     moment = dt.datetime.fromisoformat(now)
-    checked = [
-        (record, wire.check_record(dict(record), device_id=device.id, now=moment))
-        for record in batch["records"]
-    ]
+    records = batch["records"]
+    checked = list(
+        zip(records, wire.check_records(records, device_id=device.id, now=moment), strict=True)
+    )
     _prefetch(ctx, [record for record, problem in checked if problem is None])
     # Receipt books first: a receipt is checked against the books the batch brings too, even
     # when the book comes after it (a book entered before the laptop learnt to send books

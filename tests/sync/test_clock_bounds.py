@@ -142,13 +142,13 @@ def test_times_outside_the_window_are_refused(
 def unchecked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The server as it was before clocks and times were bounded: every record's content is
     taken as it comes (the uploads still go through the real server)."""
-    checked = wire.check_record
+    checked = wire.check_records
 
-    def envelope_only(record: dict[str, Any], **kwargs: Any) -> Any:
-        problem = checked(record, device_id=kwargs.get("device_id"))
-        return None if problem is not None and problem.code in _NOW_REFUSED else problem
+    def envelope_only(records: list[dict[str, Any]], **kwargs: Any) -> Any:
+        problems = checked(records, device_id=kwargs.get("device_id"))
+        return [None if p is not None and p.code in _NOW_REFUSED else p for p in problems]
 
-    monkeypatch.setattr(wire, "check_record", envelope_only)
+    monkeypatch.setattr(wire, "check_records", envelope_only)
     yield
 
 
