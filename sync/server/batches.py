@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -19,6 +20,7 @@ from sync.server.errors import ServerError
 from sync.server.schema import (
     COPIED_FIELDS,
     IMMUTABLE_TABLES,
+    JsonText,
     agent_communes,
     batches,
     devices,
@@ -28,6 +30,7 @@ from sync.server.schema import (
     pledges,
     receipt_books,
     receipts,
+    takes_json_text,
 )
 
 Via = Literal["http", "file"]
@@ -418,8 +421,12 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
 
 
 def _write(ctx: _Context) -> None:
-    """Write what the taken records changed: a few executemany statements per table."""
+    """Write what the taken records changed: a few executemany statements per table.
+
+    A record's table row and its change-feed row hold the same data: each is encoded once.
+    """
     conn = ctx.conn
+    once = _encoder(conn)
     for table, rows, column in (
         (households, ctx.households, "commune_code"),
         (members, ctx.members, "household_id"),
@@ -428,8 +435,8 @@ def _write(ctx: _Context) -> None:
         inserts = [
             {
                 "id": row.id,
-                "data": row.data,
-                "field_hlc": row.field_hlc,
+                "data": once(row.data),
+                "field_hlc": once(row.field_hlc),
                 "created_by": ctx.device.id,
                 "updated_at": ctx.now,
                 column: row.key,
@@ -440,8 +447,8 @@ def _write(ctx: _Context) -> None:
         updates = [
             {
                 "b_id": row.id,
-                "data": row.data,
-                "field_hlc": row.field_hlc,
+                "data": once(row.data),
+                "field_hlc": once(row.field_hlc),
                 "updated_at": ctx.now,
                 column: row.key,
             }
@@ -454,10 +461,35 @@ def _write(ctx: _Context) -> None:
             conn.execute(_UPDATES[table.name], updates)
     for entity, table in IMMUTABLE_TABLES.items():
         if ctx.fact_rows[entity]:
-            conn.execute(_INSERTS[table.name], ctx.fact_rows[entity])
+            rows = [{**row, "data": once(row["data"])} for row in ctx.fact_rows[entity]]
+            conn.execute(_INSERTS[table.name], rows)
     if ctx.conflict_rows:
         conn.execute(_INSERTS[field_conflicts.name], ctx.conflict_rows)
-    feed.append_many(conn, ctx.feed_rows)
+    feed.append_many(
+        conn,
+        [
+            {**row, "data": once(row["data"]), "field_hlc": once(row["field_hlc"])}
+            for row in ctx.feed_rows
+        ],
+    )
+
+
+def _encoder(conn: Connection) -> Callable[[Any], Any]:
+    """Encodes each JSON value once per write, by identity (every value is alive until the
+    write ends); on an engine that would not take JsonText, leaves values as they are."""
+    if not takes_json_text(conn):
+        return lambda value: value
+    done: dict[int, JsonText] = {}
+
+    def once(value: Any) -> Any:
+        if value is None:
+            return None
+        text = done.get(id(value))
+        if text is None:
+            text = done[id(value)] = JsonText(json.dumps(value))
+        return text
+
+    return once
 
 
 _INSERTS = {

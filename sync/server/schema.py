@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -408,11 +409,34 @@ def database_url_for(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'server.sqlite3'}"
 
 
+class JsonText(str):
+    """A JSON column's value already encoded (as json.dumps encodes it): a batch writes the
+    same record to its table and to the change feed, and encodes it once for both."""
+
+    __slots__ = ()
+
+
+def encode_json(value: object) -> str:
+    """The engines' JSON encoder: json.dumps, and JsonText as it is."""
+    if type(value) is JsonText:
+        return str(value)
+    return json.dumps(value)
+
+
+def takes_json_text(conn: Connection) -> bool:
+    """Whether this connection's engine writes JsonText as it is (made by open_engine)."""
+    return getattr(conn.dialect, "_json_serializer", None) is encode_json
+
+
 def open_engine(url: str) -> Engine:
     """An engine for a database URL; SQLite gets WAL, foreign keys and write-locking BEGIN."""
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return sa.create_engine(url, pool_pre_ping=True, json_serializer=encode_json)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        json_serializer=encode_json,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
