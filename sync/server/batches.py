@@ -384,18 +384,30 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
     def refs(entity: str, name: str) -> list[Any]:
         return [record["data"][name] for record in by_entity[entity]]
 
+    # What refers to a record this batch brings new (a member's household, an event's pledge)
+    # is learnt when that record is applied, earlier in the batch: it is not read here. A
+    # lookup that finds nothing learnt (the record was refused, or comes later) reads it then.
+    new = {
+        entity: {record["id"] for record in by_entity[entity] if record["op"] == "insert"}
+        for entity in (wire.HOUSEHOLD, wire.MEMBER, wire.PLEDGE, wire.RECEIPT)
+    }
+
+    def elsewhere(entity: str, keys: Iterable[Any]) -> list[Any]:
+        return [key for key in keys if key not in new[entity]]
+
     ctx.households.prefetch(ids(wire.HOUSEHOLD))
     ctx.members.prefetch(ids(wire.MEMBER))
-    ctx.member_household.prefetch(refs(wire.PLEDGE, "member_id"))
+    ctx.member_household.prefetch(elsewhere(wire.MEMBER, refs(wire.PLEDGE, "member_id")))
     for entity, (parent, _) in _PARENTS.items():
-        ctx.parent_household[parent].prefetch(refs(entity, f"{parent}_id"))
-        ctx.owner[parent].prefetch(refs(entity, f"{parent}_id"))
+        referred = elsewhere(parent, refs(entity, f"{parent}_id"))
+        ctx.parent_household[parent].prefetch(referred)
+        ctx.owner[parent].prefetch(referred)
     # Pledges a receipt takes money for, and receipts a pledge event names.
     ctx.owner[wire.PLEDGE].prefetch(
-        pledge_id for pledge_ids in refs(wire.RECEIPT, "pledge_ids") for pledge_id in pledge_ids
+        elsewhere(wire.PLEDGE, (p for taken in refs(wire.RECEIPT, "pledge_ids") for p in taken))
     )
     ctx.owner[wire.RECEIPT].prefetch(
-        receipt_id for receipt_id in refs(wire.PLEDGE_EVENT, "receipt_id") if receipt_id
+        elsewhere(wire.RECEIPT, (r for r in refs(wire.PLEDGE_EVENT, "receipt_id") if r))
     )
     for entity in IMMUTABLE_TABLES:
         ctx.facts[entity].prefetch(ids(entity))
@@ -409,7 +421,7 @@ def _prefetch(ctx: _Context, records: list[wire.Record]) -> None:
         *(household for known in ctx.parent_household.values() for household in known.values()),
     ]
     ctx.household_commune.prefetch(
-        str(household_id) for household_id in wanted if household_id is not None
+        elsewhere(wire.HOUSEHOLD, (str(h) for h in wanted if h is not None))
     )
     ctx.books.prefetch([*refs(wire.RECEIPT, "book_id"), *ids(wire.RECEIPT_BOOK)])
     # Only numbers inside the agent's book are ever looked up (others cannot be stored).

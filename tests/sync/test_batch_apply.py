@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -302,3 +303,79 @@ def test_statements_per_batch_do_not_grow_with_its_records(server: Server) -> No
         counts.append(len(seen))
     assert counts[0] == counts[1] and counts[1] <= 30, counts
     assert server.count("changes WHERE origin_device_id IS NOT NULL") == 2050
+
+
+def test_references_to_records_new_in_the_batch_are_not_read(server: Server) -> None:
+    """A fresh batch's members, pledges and events refer to households, members and pledges
+    the same batch brings: the server learns those as it applies them, and reads none of them
+    from the database (only the records' own ids, to find resends)."""
+    laptop = server.laptop(server.add_agent("A", [COMMUNE]))
+    records = _households_with_children(laptop, 20)
+    with _statements(server) as seen:
+        ack = laptop.send(*records)
+    assert len(ack["accepted"]) == len(records)
+    # The lookups by reference select an id and one column; reads of whole rows are not them.
+    lookups = [
+        "households.id, households.commune_code",
+        "members.id, members.household_id",
+        "pledges.id, pledges.household_id",
+        "pledges.id, devices.agent_id",
+    ]
+    read = [s for s in seen if any(re.match(rf"SELECT {c}\s+FROM", s) for c in lookups)]
+    assert read == [], read
+    # Without the batch's own records these lookups do run (the test would see them).
+    with _statements(server) as seen:
+        laptop.send(laptop.record("pledge_event", _event(records[3]["id"])))
+    assert any(re.match(rf"SELECT {lookups[2]}\s+FROM", s) for s in seen), seen
+
+
+def test_a_member_after_its_household_is_refused_finds_no_household(server: Server) -> None:
+    """A well-formed household refused at apply (another commune) is not learnt: its member
+    after it in the batch is judged against the database, which has no such household."""
+    laptop = server.laptop(server.add_agent("A", [COMMUNE]))
+    home = household(OTHER)
+    person = member(home["id"])
+    ack = laptop.send(laptop.record("household", home), laptop.record("member", person))
+    assert [(r["seq"], r["code"]) for r in ack["refused"]] == [
+        (1, "out_of_scope"),
+        (2, "unknown_household"),
+    ]
+    assert server.count("members") == 0
+
+
+def test_a_resent_pledge_and_a_new_event_of_it_are_both_taken(server: Server) -> None:
+    """A pledge the server holds, sent again as new beside a new event of it: the resend is
+    taken as already held (nothing learnt from it), and the event finds the pledge's household
+    and owner in the database."""
+    laptop = server.laptop(server.add_agent("A", [COMMUNE]))
+    viewer = server.laptop(server.add_agent("V", [COMMUNE]))
+    home = household(COMMUNE)
+    person = member(home["id"])
+    promise = pledge(home["id"], person["id"])
+    first = [laptop.record("household", home), laptop.record("member", person)]
+    first.append(laptop.record("pledge", promise))
+    assert laptop.send(*first)["refused"] == []
+    again = laptop.record("pledge", promise)
+    paid = laptop.record("pledge_event", _event(promise["id"]))
+    ack = laptop.send(again, paid)
+    assert ack["refused"] == [] and ack["accepted"] == [again["seq"], paid["seq"]]
+    assert server.count("pledges") == 1 and server.count("pledge_events") == 1
+    pulled, _ = viewer.pull()
+    assert [c["id"] for c in pulled if c["entity"] == "pledge_event"] == [paid["id"]]
+
+
+def test_an_event_before_its_pledge_in_the_batch_finds_no_pledge(server: Server) -> None:
+    """Records apply in batch order: an event sent before its (new) pledge finds no pledge,
+    as it would have before the pledge was sent."""
+    laptop = server.laptop(server.add_agent("A", [COMMUNE]))
+    home = household(COMMUNE)
+    person = member(home["id"])
+    promise = pledge(home["id"], person["id"])
+    early = _event(promise["id"])
+    records = [laptop.record("household", home), laptop.record("member", person)]
+    records += [laptop.record("pledge_event", early), laptop.record("pledge", promise)]
+    ack = laptop.send(*records)
+    assert [(r["seq"], r["code"]) for r in ack["refused"]] == [
+        (records[2]["seq"], "unknown_pledge")
+    ]
+    assert server.count("pledges") == 1 and server.count("pledge_events") == 0
