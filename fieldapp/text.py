@@ -7,7 +7,8 @@ import unicodedata
 
 # Characters that carry no meaning in names but sneak in from copy-paste and IMEs; NUL too,
 # which PostgreSQL cannot store.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\x00"), None)
+_INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad\x00"
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS), None)
 _SPACES = re.compile(r"\s+")
 
 
@@ -16,10 +17,24 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text.translate(_INVISIBLE))
 
 
+# Anything `clean` would change inside a text: an invisible character, white space other than
+# a plain space, or two white space characters in a row.
+_UNCLEAN = re.compile(f"[{re.escape(_INVISIBLE_CHARS)}]|[^\\S ]|\\s\\s")
+
+
 def clean(text: str | None) -> str:
     """NFC, invisible characters removed, runs of white space collapsed, ends trimmed."""
     if text is None:
         return ""
+    # Most text arrives clean (typed on this laptop, read back from the store): only its ends
+    # can need trimming, and it is not rebuilt.
+    if _UNCLEAN.search(text) is None and unicodedata.is_normalized("NFC", text):
+        return text.strip(" ")
+    return clean_fully(text)
+
+
+def clean_fully(text: str) -> str:
+    """What `clean` does, every step taken whatever the text."""
     return _SPACES.sub(" ", nfc(text)).strip()
 
 
