@@ -34,6 +34,8 @@ def uuid7(clock: Clock) -> str:
     """
     global _last_ms, _last_rand_a
     ms = int(clock.now().timestamp() * 1000)
+    # One read of the system's random source: 62 bits for rand_b, 11 for a new rand_a.
+    noise = int.from_bytes(os.urandom(10), "big")
     with _lock:
         if ms <= _last_ms:
             ms = _last_ms
@@ -42,10 +44,10 @@ def uuid7(clock: Clock) -> str:
                 ms += 1
                 _last_rand_a = 0
         else:
-            _last_rand_a = int.from_bytes(os.urandom(2), "big") & 0x7FF
+            _last_rand_a = (noise >> 64) & 0x7FF
         _last_ms = ms
         rand_a = _last_rand_a
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand_b = noise & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= rand_a << 64
