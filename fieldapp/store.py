@@ -48,6 +48,17 @@ def stored_version(path: Path) -> int:
         conn.close()
 
 
+class _Unread:
+    """The household of a change, not yet read."""
+
+
+UNREAD = _Unread()
+
+# The agent this device works for, as SQL: the one enrolment wrote, else the device itself
+# (`:device`). One expression, so a query can read it with the rows it needs.
+AGENT_SQL = "coalesce(nullif((SELECT value FROM meta WHERE key = 'agent_id'), ''), :device)"
+
+
 class Store:
     """One open store file. Writes go through `transaction()`; reads through `query`/`one`."""
 
@@ -185,6 +196,14 @@ class Store:
                 (key, value),
             )
 
+    @property
+    def agent_id(self) -> str:
+        """The agent this device works for; the device id until the device is enrolled.
+
+        Read from the store each time: an enrolment (which writes it) is followed at once.
+        """
+        return str(self.scalar(f"SELECT {AGENT_SQL}", {"device": self.device_id}))
+
     def _ensure_meta(self, key: str, make: Any) -> str:
         value = self.meta(key)
         if value is None:
@@ -275,6 +294,8 @@ class Store:
         hlc: str,
         data: dict[str, Any],
         base: dict[str, str | None] | None = None,
+        household: sqlite3.Row | _Unread | None = UNREAD,
+        created_at: str | None = None,
     ) -> int:
         """Record a change for sync; must be called inside the transaction that makes it.
 
@@ -282,10 +303,15 @@ class Store:
         this laptop does not serve, are refused here with the change they belong to: nothing
         enters the outbox that the provincial server would refuse for ever. A change to a demo
         household, or to anything of it, is kept on this laptop ('local'): it is never sent.
+
+        A caller that has read the household in the same transaction passes it as `household`
+        (its head_name, moved_to and demo), and it is not read again; one that has just read
+        the clock may pass the moment as `created_at` (ISO UTC).
         """
         if not self._depth:
             raise RuntimeError("outbox rows are written only inside a transaction")
-        household = self._household_of(entity, entity_id, data)
+        if isinstance(household, _Unread):
+            household = self._household_of(entity, entity_id, data)
         # A void belongs to the agent who issued the receipt, wherever the household went.
         moved = [] if entity == "receipt_void" else _moved_away(household)
         raise_if_errors(too_long(entity, data) + moved)
@@ -300,7 +326,7 @@ class Store:
                 hlc,
                 dumps(data),
                 None if base is None else dumps(base),
-                self.now_iso(),
+                created_at or self.now_iso(),
                 "local" if local else "pending",
             ),
         )

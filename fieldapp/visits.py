@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fieldapp.errors import NotFoundError, Problem, ValidationError, raise_if_errors
 from fieldapp.model import VISIT_OUTCOMES, Household, Visit
-from fieldapp.store import Store, dumps
+from fieldapp.store import AGENT_SQL, Store, dumps
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
 
@@ -45,9 +44,20 @@ class FollowUp:
 class Visits:
     """Record visits; visits are never edited or deleted."""
 
-    def __init__(self, store: Store, *, agent_id: str) -> None:
+    def __init__(self, store: Store, *, agent_id: str | None = None) -> None:
+        """agent_id: the agent every visit is recorded for. Without it, the agent the store
+        names when each visit is recorded: an open workspace follows an enrolment at once."""
         self.store = store
-        self.agent_id = agent_id
+        self._agent = agent_id
+
+    @property
+    def agent_id(self) -> str:
+        """The agent the next visit is recorded for."""
+        return self._agent or self.store.agent_id
+
+    @agent_id.setter
+    def agent_id(self, value: str | None) -> None:
+        self._agent = value
 
     def record(
         self,
@@ -81,7 +91,8 @@ class Visits:
                     f"Unknown visit outcome: {outcome}.",
                 )
             )
-        when = at or self.store.clock.now()
+        now = self.store.clock.now()
+        when = now if at is None else at
         if when.tzinfo is None:
             raise ValidationError(
                 [
@@ -93,7 +104,7 @@ class Visits:
                     )
                 ]
             )
-        if when > self.store.clock.now():
+        if when > now:
             problems.append(
                 Problem(
                     "at",
@@ -113,57 +124,65 @@ class Visits:
                 )
             )
         raise_if_errors(problems)
-        visit = Visit(
-            id=self.store.new_id(),
-            household_id=household_id,
-            agent_id=self.agent_id,
-            at=iso_utc(when),
-            outcome=outcome,
-            topics=tuple(t for t in map(clean, topics) if t),
-            materials=tuple(m for m in map(clean, materials) if m),
-            next_visit=next_visit.isoformat() if next_visit else None,
-            notes=clean(notes),
-        )
-        # The record as sent: every field of the visit, its lists as JSON arrays.
-        data = {
-            "id": visit.id,
-            "household_id": visit.household_id,
-            "agent_id": visit.agent_id,
-            "at": visit.at,
-            "outcome": visit.outcome,
-            "topics": list(visit.topics),
-            "materials": list(visit.materials),
-            "next_visit": visit.next_visit,
-            "notes": visit.notes,
-        }
-        try:
-            with self.store.transaction() as conn:
-                conn.execute(
-                    "INSERT INTO visit (id, household_id, agent_id, at, outcome, topics, "
-                    "materials, next_visit, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        visit.id,
-                        visit.household_id,
-                        visit.agent_id,
-                        visit.at,
-                        visit.outcome,
-                        dumps(data["topics"]),
-                        dumps(data["materials"]),
-                        visit.next_visit,
-                        visit.notes,
-                    ),
-                )
-                self.store.append_outbox(
-                    entity="visit",
-                    entity_id=visit.id,
-                    op="insert",
-                    hlc=self.store.tick(),
-                    data=data,
-                )
-        except sqlite3.IntegrityError as exc:
-            if self.store.one("SELECT 1 FROM household WHERE id = ?", (household_id,)) is None:
-                raise NotFoundError("hộ gia đình", "household", household_id) from exc
-            raise
+        visit_id = self.store.new_id()
+        topic_list = [t for t in map(clean, topics) if t]
+        material_list = [m for m in map(clean, materials) if m]
+        with self.store.transaction() as conn:
+            # The household (for the outbox: moved away, demo) and the agent, in one read.
+            household = conn.execute(
+                f"SELECT head_name, moved_to, demo, {AGENT_SQL} AS agent "
+                "FROM household WHERE id = :household",
+                {"household": household_id, "device": self.store.device_id},
+            ).fetchone()
+            if household is None:
+                raise NotFoundError("hộ gia đình", "household", household_id)
+            visit = Visit(
+                id=visit_id,
+                household_id=household_id,
+                agent_id=self._agent or household["agent"],
+                at=iso_utc(when),
+                outcome=outcome,
+                topics=tuple(topic_list),
+                materials=tuple(material_list),
+                next_visit=next_visit.isoformat() if next_visit else None,
+                notes=clean(notes),
+            )
+            # The record as sent: every field of the visit, its lists as JSON arrays.
+            data = {
+                "id": visit.id,
+                "household_id": visit.household_id,
+                "agent_id": visit.agent_id,
+                "at": visit.at,
+                "outcome": visit.outcome,
+                "topics": topic_list,
+                "materials": material_list,
+                "next_visit": visit.next_visit,
+                "notes": visit.notes,
+            }
+            conn.execute(
+                "INSERT INTO visit (id, household_id, agent_id, at, outcome, topics, "
+                "materials, next_visit, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    visit.id,
+                    visit.household_id,
+                    visit.agent_id,
+                    visit.at,
+                    visit.outcome,
+                    dumps(topic_list),
+                    dumps(material_list),
+                    visit.next_visit,
+                    visit.notes,
+                ),
+            )
+            self.store.append_outbox(
+                entity="visit",
+                entity_id=visit.id,
+                op="insert",
+                hlc=self.store.tick(),
+                data=data,
+                household=household,
+                created_at=visit.at if at is None else None,
+            )
         return visit
 
     def get(self, visit_id: str) -> Visit:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
@@ -34,29 +33,6 @@ if TYPE_CHECKING:
     from fieldapp.reports import Reports
 
 
-class _AgentVisits(Visits):
-    """Visits stamped with the agent the store names when each one is recorded.
-
-    Enrolment writes the agent id into the store while the workspace may be open; reading it
-    here on every visit, rather than once when the workspace opened, means an open workspace
-    uses the new agent at once, without being reopened.
-    """
-
-    def __init__(self, store: Store, agent: Callable[[], str]) -> None:
-        self._agent = agent
-        super().__init__(store, agent_id=agent())
-
-    @property
-    def agent_id(self) -> str:
-        return self._agent()
-
-    @agent_id.setter
-    def agent_id(self, value: str) -> None:
-        # Assigned by Visits.__init__ (and by callers that refresh it after enrolment): the
-        # store stays the one place the agent is kept, so there is nothing else to update.
-        del value
-
-
 def _back_up_before_upgrade(store: Store, version: int) -> None:
     """An existing store is copied before a migration touches it."""
     # Imported here: the backup module brings the cipher library, needed only on an upgrade.
@@ -81,7 +57,7 @@ class Workspace(AbstractContextManager["Workspace"]):
         self._policy_written = -1
         self.households = Households(store)
         self.members = Members(store, policy=lambda: self.policy)
-        self.visits: Visits = _AgentVisits(store, lambda: self.agent_id)
+        self.visits = Visits(store)
         self.search = Search(store)
 
     # Pledges and receipts bring the policy tables, the calculator and the QR signer with them;
@@ -206,7 +182,7 @@ class Workspace(AbstractContextManager["Workspace"]):
         Read from the store each time: services of an open workspace follow an enrolment
         (which writes it) at once.
         """
-        return self.store.meta("agent_id") or self.store.device_id
+        return self.store.agent_id
 
     @property
     def agent_name(self) -> str:

@@ -14,7 +14,7 @@ from fieldapp.model import VISIT_OUTCOMES, Household
 from fieldapp.store import Store
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
-from sync.protocol.clock import VIETNAM_TZ, FixedClock
+from sync.protocol.clock import VIETNAM_TZ, FixedClock, iso_utc
 
 from .conftest import NOW, FailsHalfWay, Refused
 
@@ -116,6 +116,45 @@ def test_visit_to_unknown_household_is_refused(
     """A visit to a household that does not exist raises NotFoundError and stores nothing."""
     with stores_nothing(NotFoundError):
         workspace.visits.record("no-such-household", outcome="consulted")
+
+
+def test_a_visit_reads_once_and_writes_its_two_rows(
+    workspace: Workspace, household: Household
+) -> None:
+    """Recording a visit sends SQLite one read (the household and the agent together), the
+    visit row and its outbox row, inside one write transaction: nothing else per visit."""
+    statements: list[str] = []
+    workspace.store.conn.set_trace_callback(statements.append)
+    try:
+        visit = workspace.visits.record(household.id, outcome="consulted", topics=["BHYT"])
+    finally:
+        workspace.store.conn.set_trace_callback(None)
+    kinds = [" ".join(sql.split()[:3]) for sql in statements]
+    assert kinds == [
+        "BEGIN IMMEDIATE",
+        "SELECT head_name, moved_to,",
+        "INSERT INTO visit",
+        "INSERT INTO outbox",
+        "COMMIT",
+    ]
+    sent = workspace.store.one(
+        "SELECT data, created_at FROM outbox WHERE entity_id = ?", (visit.id,)
+    )
+    assert sent is not None and json.loads(sent["data"])["agent_id"] == workspace.store.device_id
+    # Recorded now: the outbox row is made at the instant of the visit.
+    assert sent["created_at"] == visit.at
+
+
+def test_a_backdated_visit_keeps_its_time_and_the_outbox_row_is_made_now(
+    workspace: Workspace, household: Household
+) -> None:
+    """A visit recorded later (at the evening) carries the time of the visit; its outbox row
+    the time it was written."""
+    earlier = NOW - dt.timedelta(hours=5)
+    visit = workspace.visits.record(household.id, outcome="consulted", at=earlier)
+    sent = workspace.store.one("SELECT created_at FROM outbox WHERE entity_id = ?", (visit.id,))
+    assert visit.at == iso_utc(earlier)
+    assert sent is not None and sent["created_at"] == iso_utc(NOW)
 
 
 def test_visit_failing_half_way_leaves_nothing(

@@ -42,3 +42,11 @@ def test_assigning_the_agent_after_enrolment_is_harmless(workspace: Workspace) -
     workspace.visits.agent_id = workspace.agent_id
     visit = workspace.visits.record(_household(workspace), outcome="consulted")
     assert visit.agent_id == ENROLLED
+
+
+def test_an_empty_agent_in_the_store_means_the_device(workspace: Workspace) -> None:
+    """An agent id written empty names no agent: visits carry the device id, as before
+    enrolment, and the workspace says the same."""
+    workspace.store.set_meta("agent_id", "")
+    visit = workspace.visits.record(_household(workspace), outcome="consulted")
+    assert visit.agent_id == workspace.agent_id == workspace.store.device_id
