@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 MAX_IN_WORDS = 999_999_999_999
@@ -21,9 +20,16 @@ def _require_int(amount: object) -> int:
 
 def round_half_up(value: Fraction | int) -> int:
     """Round an exact amount to whole đồng, halves away from zero (the convention on receipts)."""
-    value = Fraction(value)
-    magnitude = math.floor(abs(value) + Fraction(1, 2))
-    return -magnitude if value < 0 else magnitude
+    # On the numerator and denominator as integers: a quote rounds dozens of amounts, and each
+    # Fraction operation builds a new Fraction (normalised by a gcd).
+    if isinstance(value, int):
+        return int(value)
+    exact = value if isinstance(value, Fraction) else Fraction(value)
+    numerator, denominator = exact.numerator, exact.denominator
+    magnitude, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        magnitude += 1
+    return -magnitude if numerator < 0 else magnitude
 
 
 def format_vnd(amount: int) -> str:

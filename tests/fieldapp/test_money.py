@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import unicodedata
 from fractions import Fraction
 
@@ -93,6 +94,19 @@ def test_format_vnd_refuses_non_int(bad: object) -> None:
 )
 def test_round_half_up(value: Fraction, rounded: int) -> None:
     assert round_half_up(value) == rounded
+
+
+@given(
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.integers(min_value=1, max_value=10**6),
+)
+def test_round_half_up_is_the_nearest_whole_with_halves_away_from_zero(
+    numerator: int, denominator: int
+) -> None:
+    """Against the definition, worked in Fractions: floor(|x| + 1/2), with the sign of x."""
+    value = Fraction(numerator, denominator)
+    magnitude = math.floor(abs(value) + Fraction(1, 2))
+    assert round_half_up(value) == (-magnitude if value < 0 else magnitude)
 
 
 # An independent reader of the words, to check the writer across the whole range.
