@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -246,7 +247,14 @@ def _require_between(value: int, low: int, high: int, field_name: str, vi_name: 
 
 def _pct(share: Fraction) -> str:
     """A share for labels: 7/10 → "70", 9/200 → "4.5"."""
-    pct = share * 100
+    return _percent(share.numerator, share.denominator)
+
+
+@functools.lru_cache(maxsize=256)
+def _percent(numerator: int, denominator: int) -> str:
+    # Kept by numerator and denominator (hashing a Fraction costs more than the label): a
+    # quote labels the same few shares (the rate, the ladder's steps, the support shares).
+    pct = Fraction(numerator * 100, denominator)
     if pct.denominator == 1:
         return str(pct.numerator)
     return format(Decimal(pct.numerator) / Decimal(pct.denominator), "f").rstrip("0")
