@@ -26,6 +26,7 @@ from sync.server.schema import (
     devices,
     field_conflicts,
     households,
+    insert_many,
     members,
     pledges,
     receipt_books,
@@ -467,16 +468,14 @@ def _write(ctx: _Context) -> None:
             for row in written
             if row.stored
         ]
-        if inserts:
-            conn.execute(_INSERTS[table.name], inserts)
+        insert_many(conn, table, inserts)
         if updates:
             conn.execute(_UPDATES[table.name], updates)
     for entity, table in IMMUTABLE_TABLES.items():
         if ctx.fact_rows[entity]:
-            rows = [{**row, "data": once(row["data"])} for row in ctx.fact_rows[entity]]
-            conn.execute(_INSERTS[table.name], rows)
-    if ctx.conflict_rows:
-        conn.execute(_INSERTS[field_conflicts.name], ctx.conflict_rows)
+            facts = [{**row, "data": once(row["data"])} for row in ctx.fact_rows[entity]]
+            insert_many(conn, table, facts)
+    insert_many(conn, field_conflicts, ctx.conflict_rows)
     feed.append_many(
         conn,
         [
@@ -504,10 +503,6 @@ def _encoder(conn: Connection) -> Callable[[Any], Any]:
     return once
 
 
-_INSERTS = {
-    table.name: table.insert()
-    for table in (households, members, field_conflicts, *IMMUTABLE_TABLES.values())
-}
 _UPDATES = {
     table.name: table.update().where(table.c.id == sa.bindparam("b_id"))
     for table in (households, members)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
-from sync.server.schema import agent_communes, changes
+from sync.server.schema import agent_communes, changes, insert_many
 
 # Any fixed number: the PostgreSQL advisory lock that orders appends to the feed.
 _FEED_LOCK = 0x46_45_45_44
@@ -64,8 +64,7 @@ def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
 
     One executemany: SQLite and psycopg both run the rows in order, so cursors follow the list.
     """
-    if entries:
-        conn.execute(_INSERT, entries)
+    insert_many(conn, changes, entries)
 
 
 def _field_clocks(entity: str, field_hlc: dict[str, str], hlc: str) -> dict[str, str] | None:

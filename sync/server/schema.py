@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from sync.protocol import wire
@@ -23,6 +24,7 @@ from sync.protocol.fields import (
 )
 
 metadata = sa.MetaData()
+_SQLITE_DIALECT = sqlite_dialect.dialect()
 
 # Timestamps are stored as fixed-width ISO UTC text (fieldapp.clock.iso_utc): they sort as
 # text and read back the same on SQLite and PostgreSQL.
@@ -426,6 +428,72 @@ def encode_json(value: object) -> str:
 def takes_json_text(conn: Connection) -> bool:
     """Whether this connection's engine writes JsonText as it is (made by open_engine)."""
     return getattr(conn.dialect, "_json_serializer", None) is encode_json
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) in one executemany, in list order.
+
+    On SQLite through open_engine the rows go to the driver as they are: SQLAlchemy would
+    otherwise process every value of every row (about 4 µs a row, a third of writing a
+    batch's change feed), and none of these columns needs it. JSON values are written as the
+    engine's encoder writes them: JsonText as it is, None as JSON null, anything else
+    encoded. Other engines, and a table with a column that needs processing, take the usual
+    path; both store the same.
+    """
+    if not rows:
+        return
+    compiled = (
+        _driver_insert(table, tuple(rows[0]))
+        if conn.dialect.name == "sqlite" and takes_json_text(conn)
+        else None
+    )
+    if compiled is None:
+        conn.execute(table.insert(), rows)
+        return
+    sql, keys, json_keys = compiled
+    if not json_keys:
+        conn.exec_driver_sql(sql, [tuple(row[key] for key in keys) for row in rows])
+        return
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple(_json_param(row[key]) if key in json_keys else row[key] for key in keys)
+            for row in rows
+        ],
+    )
+
+
+def _json_param(value: object) -> str:
+    if type(value) is JsonText:
+        return value
+    return json.dumps(value)
+
+
+_DRIVER_INSERTS: dict[
+    tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], frozenset[str]] | None
+] = {}
+
+
+def _driver_insert(
+    table: sa.Table, keys: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], frozenset[str]] | None:
+    """The SQLite INSERT for these columns, their order, and which of them hold JSON; None
+    when a column's type needs its values processed (then SQLAlchemy writes the rows)."""
+    cache_key = (table.name, keys)
+    if cache_key in _DRIVER_INSERTS:
+        return _DRIVER_INSERTS[cache_key]
+    dialect = _SQLITE_DIALECT
+    json_keys = frozenset(key for key in keys if isinstance(table.c[key].type, sa.JSON))
+    plain = not any(table.c[key].type.none_as_null for key in json_keys) and all(
+        table.c[key].type.dialect_impl(dialect).bind_processor(dialect) is None
+        for key in keys
+        if key not in json_keys
+    )
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+    positions = compiled.positiontup or ()
+    result = (str(compiled), tuple(positions), json_keys) if plain else None
+    _DRIVER_INSERTS[cache_key] = result
+    return result
 
 
 def open_engine(url: str) -> Engine:
