@@ -348,7 +348,7 @@ def quote_figures(count: int = 300) -> list[Figure]:
     p50 = percentile(ours, 50) * 1000
     return [
         Figure(
-            "quote BHYT for a household of 7 (per person)",
+            "quote BHYT for a household of 7, each by their own group",
             p50,
             percentile(floor, 50) * 1000,
             "ms",
