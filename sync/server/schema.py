@@ -457,16 +457,10 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     conn.exec_driver_sql(
         sql,
         [
-            tuple(_json_param(row[key]) if key in json_keys else row[key] for key in keys)
+            tuple(encode_json(row[key]) if key in json_keys else row[key] for key in keys)
             for row in rows
         ],
     )
-
-
-def _json_param(value: object) -> str:
-    if type(value) is JsonText:
-        return value
-    return json.dumps(value)
 
 
 _DRIVER_INSERTS: dict[
