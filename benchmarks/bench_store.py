@@ -75,7 +75,7 @@ def search_figures(households: int) -> list[Figure]:
 
 
 # 21 rounds: with 7, three runs in a row on one quiet machine gave 1.36, 1.16 and 1.54 for the
-# same code; with 21 the ratio stays within a few hundredths.
+# same code; with 21, eight runs of two nearby versions stayed within 1.43-1.55.
 VISIT_ROUNDS = 21
 # Ids as long as the store's own (UUIDs), so the floor's rows and index entries are as large.
 HOME = "01a246fe-2f83-77f3-9cb9-f409872fcc32"

@@ -451,9 +451,6 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         conn.execute(table.insert(), rows)
         return
     sql, keys, json_keys = compiled
-    if not json_keys:
-        conn.exec_driver_sql(sql, [tuple(row[key] for key in keys) for row in rows])
-        return
     conn.exec_driver_sql(
         sql,
         [
