@@ -3,14 +3,18 @@ message and record must pass before either end stores it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
+
+import orjson
 
 from sync.protocol.clock import VIETNAM_TZ
 from sync.protocol.errors import ProtocolError
@@ -193,19 +197,41 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; one past the float range (1e999) is
+    refused, as NaN and Infinity are: no database stores it as JSON."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range {text[:40]}")
+    return value
+
+
+_UNREAD = object()
+
+
 def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Strict JSON from UTF-8 bytes with a nesting limit; raises ProtocolError."""
+    """Strict JSON from UTF-8 bytes with a nesting limit; raises ProtocolError.
+
+    orjson reads a body about twice as fast as the json module. A body orjson refuses goes
+    to the json module, which gives the reason this function always gave (or takes what it
+    can, such as a lone surrogate escape, for the checks below). One difference remains:
+    orjson reads an integer past 64 bits as a float; no field takes either (is_int), so such
+    a record is refused as before, as not an integer rather than as out of range.
+    """
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise _too_deep(max_depth) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(
-            f"Nội dung không phải JSON hợp lệ: {exc}",
-            f"Body is not valid JSON: {exc}",
-            code="bad_json",
-        ) from None
+    except UnicodeDecodeError as exc:
+        raise _not_json(exc) from None
+    value: Any = _UNREAD
+    with contextlib.suppress(orjson.JSONDecodeError):
+        value = orjson.loads(text)
+    if value is _UNREAD:
+        try:
+            value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise _too_deep(max_depth) from None
+        except ValueError as exc:
+            raise _not_json(exc) from None
     # Text only holds NUL or a lone surrogate through a \u escape (strict JSON takes no raw
     # control characters, and the UTF-8 decoder refuses encoded surrogates): without such an
     # escape every string is storable and only the nesting is left to measure.
@@ -216,6 +242,14 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if deepest > max_depth:
         raise _too_deep(max_depth)
     return value
+
+
+def _not_json(exc: Exception) -> ProtocolError:
+    return ProtocolError(
+        f"Nội dung không phải JSON hợp lệ: {exc}",
+        f"Body is not valid JSON: {exc}",
+        code="bad_json",
+    )
 
 
 def _storable(text: str) -> bool:

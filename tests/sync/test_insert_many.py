@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from sync.server.schema import JsonText, changes, insert_many, metadata, open_engine
+from sync.server.schema import (
+    JsonText,
+    changes,
+    dumps_json,
+    insert_many,
+    metadata,
+    open_engine,
+)
 
 
 @pytest.fixture
@@ -116,3 +123,19 @@ def test_a_column_that_needs_processing_takes_sqlalchemys_path(tmp_path: Any) ->
     engine.dispose()
     assert stored[0][1:] == stored[1][1:]
     assert stored[0][1].startswith("2026-12-06 08:00:00")
+
+
+def test_json_columns_hold_compact_text_and_take_what_orjson_refuses(engine: Engine) -> None:
+    """Stored JSON is compact UTF-8 (Vietnamese as it is, not as \\u escapes); a value the
+    fast encoder refuses (an integer past 64 bits, a lone surrogate) is encoded by the json
+    module instead of failing the write, and every value reads back as it was."""
+    assert dumps_json({"head_name": "Giàng Seo Sử", "n": [1, None]}) == (
+        '{"head_name":"Giàng Seo Sử","n":[1,null]}'
+    )
+    assert dumps_json({"n": 2**70}) == '{"n": 1180591620717411303424}'
+    assert dumps_json(["\ud800"]) == '["\\ud800"]'
+    values = [{"full_name": "Lò Thị Hương"}, {"n": 2**70}, None]
+    with engine.begin() as conn:
+        for row, value in zip(_feed_rows("odd"), values, strict=False):
+            insert_many(conn, changes, [{**row, "data": value}])
+    assert [json.loads(row[4]) for row in _read(engine, "odd")] == values

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sync.protocol import signing, wire
+from sync.protocol import fields, signing, wire
 from sync.protocol.errors import ProtocolError
 from sync.protocol.hlc import Hlc, HybridClock, hlc_compare, hlc_format, hlc_parse
 from tests.sync.conftest import household, pledge
@@ -95,6 +95,9 @@ def test_body_round_trip_keeps_vietnamese() -> None:
         (gzip.compress(b"{"), "bad_json"),
         (gzip.compress(b"[]"), "bad_json"),
         (gzip.compress(b'{"a": Infinity}'), "bad_json"),
+        # Past the float range: read as infinity, which no database stores as JSON.
+        (gzip.compress(b'{"a": 1e999}'), "bad_json"),
+        (gzip.compress(b'{"a": [-1.5e400]}'), "bad_json"),
         (gzip.compress(b'{"a":' * 40 + b"1" + b"}" * 40), "too_deep"),
         (gzip.compress(b"[" * 2000 + b"]" * 2000), "too_deep"),
         (gzip.compress(b" " * 10_000), "too_large"),
@@ -108,6 +111,26 @@ def test_decode_body_refuses(raw: bytes, code: str) -> None:
         wire.decode_body(raw, max_compressed=4000, max_decompressed=5000)
     assert info.value.code == code
     assert info.value.vi and info.value.en
+
+
+def test_parse_json_reads_what_the_json_module_reads() -> None:
+    """The fast parser and the json module agree on what a body holds, Vietnamese text and
+    escapes included; what the fast parser refuses is decided by the json module."""
+    body = {
+        "a": 'Nguyễn Thị Hương \\ "x" \u00e9 \U0001f600',
+        "n": [0, -1, 2**63 - 1, 1.5, 1e300, True, None],
+        "nested": {"b": [{"c": {}}]},
+    }
+    for raw in (json.dumps(body).encode(), json.dumps(body, ensure_ascii=False).encode()):
+        assert wire.parse_json(raw) == json.loads(raw) == body
+    # The json module's reasons, not the fast parser's.
+    with pytest.raises(ProtocolError, match="non-standard JSON constant NaN"):
+        wire.parse_json(b"[NaN]")
+    with pytest.raises(ProtocolError, match="không lưu được"):
+        wire.parse_json(b'["\\ud800"]')
+    # An integer past 64 bits is not an integer any field takes, however it is read.
+    past = wire.parse_json(b'{"n": 100000000000000000000000}')["n"]
+    assert not fields.is_int(past)
 
 
 def test_bomb_is_stopped_without_inflating_it() -> None:

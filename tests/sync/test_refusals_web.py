@@ -4,6 +4,7 @@ later batch takes them, and flag their laptop on the dashboard."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,20 @@ def test_a_refused_record_taken_later_leaves_the_list_and_the_flag(server: Serve
         ).scalar_one()
     assert (server.count("batches"), with_refusals) == (3, 2)
     assert counted == {scene.near.device_id: 1, scene.far.device_id: 1}
+    # Acks are stored compact; one stored before that (json.dumps's spaces) is left out too.
+    json_text = "CAST(:ack AS json)" if server.engine.dialect.name == "postgresql" else ":ack"
+    with server.engine.begin() as conn:
+        acks = conn.execute(sa.select(batches.c.batch_id, batches.c.ack)).all()
+        assert sum('"refused":[]' in json.dumps(a, separators=(",", ":")) for _, a in acks) == 1
+        for batch_id, ack in acks:
+            conn.execute(
+                sa.text(f"UPDATE batches SET ack = {json_text} WHERE batch_id = :id"),
+                {"ack": json.dumps(ack), "id": batch_id},
+            )
+        spaced = conn.execute(
+            sa.select(sa.func.count()).select_from(batches).where(refusals._has_refusals())
+        ).scalar_one()
+    assert spaced == 2
 
     # The visit in Cường's name is Bình's to make again as her own; the old one stays refused
     # until then. A new visit in her name that the server takes does not clear it.

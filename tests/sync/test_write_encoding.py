@@ -4,7 +4,6 @@ once for both, and read back the same whichever engine wrote them."""
 from __future__ import annotations
 
 import json
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,7 +79,7 @@ def test_each_value_of_a_batch_is_encoded_once(
         encoded.append(value)
         return json.dumps(value)
 
-    monkeypatch.setattr(batches, "json", types.SimpleNamespace(dumps=counting))
+    monkeypatch.setattr(batches, "dumps_json", counting)
     with server.engine.connect() as conn:
         assert takes_json_text(conn)
     homes, person, went = _send_family(server)

@@ -216,8 +216,10 @@ def _has_refusals() -> sa.ColumnElement[bool]:
     """Leaves out, in the database, the acks that say they refused nothing — nearly all of
     them — so that only the others travel. An ack written some other way is kept (and
     read), never wrongly left out: quotes inside JSON strings are escaped, so the text
-    cannot occur anywhere but as the key and its empty list."""
-    return sa.not_(sa.cast(batches.c.ack, sa.Text).like('%"refused": []%'))
+    cannot occur anywhere but as the key and its empty list. Acks are stored compact
+    (dumps_json); older ones, and PostgreSQL's text of a jsonb value, have a space."""
+    text = sa.cast(batches.c.ack, sa.Text)
+    return sa.not_(sa.or_(text.like('%"refused":[]%'), text.like('%"refused": []%')))
 
 
 def _accepted_since(conn: Connection, device_id: str, at: str) -> set[int]:
