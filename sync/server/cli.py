@@ -146,7 +146,7 @@ def _check_workers(database_url: str | None, workers: int) -> None:
 def _run(cmd: _Command) -> None:
     import uvicorn
 
-    from sync.server.app import DATABASE_URL_ENV, create_app
+    from sync.server.app import DATABASE_URL_ENV, create_app, ready_to_serve
 
     a = cmd.args
     _check_workers(a.database_url, a.workers)
@@ -154,7 +154,7 @@ def _run(cmd: _Command) -> None:
     if not tls and not is_loopback(a.host):
         print(plain_http_warning(a.host, a.port), file=sys.stderr, flush=True)
     if a.workers == 1:
-        app = create_app(cmd.engine, clock=cmd.clock)
+        app = ready_to_serve(create_app(cmd.engine, clock=cmd.clock))
         uvicorn.run(app, host=a.host, port=a.port, log_level="info", **tls)
         return
     # Opening cmd.engine migrates the database here, once, before any worker starts: the

@@ -259,3 +259,28 @@ def test_sqlite_refuses_several_workers(
     assert not data.exists()  # refused before any database is made
     with pytest.raises(SystemExit):
         server_main(["--data-dir", str(data), "run", "--workers", "0"])
+
+
+def test_each_worker_sets_its_start_up_aside_from_the_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The factory a worker calls freezes what start-up built (full collections during an
+    upload skip it) and the app it returns still answers; later objects are collected."""
+    from fastapi.testclient import TestClient
+
+    from sync.server.app import DATABASE_URL_ENV, app_from_env
+
+    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'server.sqlite3'}")
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    try:
+        app = app_from_env()
+        assert gc.get_freeze_count() > 10_000
+        with TestClient(app) as client:
+            assert client.get(wire.HEALTH_PATH).status_code == 200
+        cycle: list[Any] = []
+        cycle.append(cycle)
+        assert gc.collect() > 0
+    finally:
+        gc.unfreeze()
