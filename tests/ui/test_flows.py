@@ -263,8 +263,11 @@ def test_today_lists_the_days_work_in_order(app: App, qtbot, idle, workspace: Wo
     order — and the pending-sync count."""
     from fieldapp.agenda import KINDS, day_agenda
 
-    idle()
     today = app.window.today
+    # The first screen comes first; the whole list follows after the first paint (or a timer
+    # when nothing paints): wait for it, not only for the worker to be idle once.
+    qtbot.waitUntil(lambda: today.complete, timeout=10000)
+    idle()
     expected = day_agenda(workspace, limit=200).items
     shown = today.follow_model.records()
     assert [(i.kind, i.household.id) for i in shown] == [(i.kind, i.household.id) for i in expected]
