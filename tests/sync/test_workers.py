@@ -4,6 +4,7 @@ limit holds across the workers; TLS works with workers; SQLite refuses more than
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import ssl
@@ -271,8 +272,6 @@ def test_each_worker_sets_its_start_up_aside_from_the_collector(
     from sync.server.app import DATABASE_URL_ENV, app_from_env
 
     monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'server.sqlite3'}")
-    import gc
-
     assert gc.get_freeze_count() == 0
     try:
         app = app_from_env()

@@ -217,7 +217,7 @@ def _has_refusals() -> sa.ColumnElement[bool]:
     them — so that only the others travel. An ack written some other way is kept (and
     read), never wrongly left out: quotes inside JSON strings are escaped, so the text
     cannot occur anywhere but as the key and its empty list. Acks are stored compact
-    (dumps_json); older ones, and PostgreSQL's text of a jsonb value, have a space."""
+    (dumps_json); those stored before that have a space after the colon."""
     text = sa.cast(batches.c.ack, sa.Text)
     return sa.not_(sa.or_(text.like('%"refused":[]%'), text.like('%"refused": []%')))
 
