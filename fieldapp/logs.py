@@ -7,7 +7,6 @@ list of names); the filter removes that name from the message in every spelling 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import re
 import sys
 import unicodedata
@@ -101,7 +100,11 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO) -> logging.Handl
     for existing in root.handlers:
         if isinstance(existing, logging.FileHandler) and Path(existing.baseFilename) == path:
             return existing
-    handler = logging.handlers.RotatingFileHandler(
+    # Here, not at the top: logging.handlers brings the socket and pickle modules, a good part
+    # of a start when imported before the first window.
+    from logging.handlers import RotatingFileHandler
+
+    handler = RotatingFileHandler(
         path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
     )
     return _install(handler, level)

@@ -45,6 +45,10 @@ class HouseholdDialog(RecordDialog):
         self.village_combo.setEditable(True)
         self.village_combo.addItems(villages or [])
         self.village_combo.setCurrentText(household.village if household else "")
+        if villages is None:
+            # Not known yet (the search area has not been opened): the commune's villages are
+            # read now and offered once they come.
+            ops.run_op(self, lambda ws: ws.households.villages(), success=self._offer_villages)
         self.head_edit = QLineEdit(household.head_name if household else "")
         self.address_edit = QLineEdit(household.address if household else "")
         self.phone_edit = QLineEdit((household.phone or "") if household else "")
@@ -89,6 +93,12 @@ class HouseholdDialog(RecordDialog):
         layout.addWidget(self.buttons)
         self.resize(900, 560)
         self.retranslate()
+
+    def _offer_villages(self, villages: list[str]) -> None:
+        """Add the commune's villages to the list, leaving what is typed as it is."""
+        typed = self.village_combo.currentText()
+        self.village_combo.addItems([v for v in villages if self.village_combo.findText(v) < 0])
+        self.village_combo.setCurrentText(typed)
 
     def values(self) -> dict[str, Any]:
         return {

@@ -20,19 +20,19 @@ from PySide6.QtWidgets import (
 from fieldapp.model import Household, Member
 from sync.protocol import i18n
 from sync.protocol.i18n import say
-from ui.households import HouseholdsView
 from ui.operations import Operations
 from ui.today import TodayView
 
 # The other areas and the dialogs are imported when first opened: the Sync area brings the
 # HTTP client, the End of day area and printing bring the PDF library, and none of them is
-# needed to show Today and search households at start.
+# needed to show Today, the first area.
 if TYPE_CHECKING:
     from fieldapp.receipts import Receipt
     from fieldapp.workspace import Workspace
     from ui.coverage_page import CoveragePage
     from ui.day_report import DayReportPage
     from ui.household_page import HouseholdPage
+    from ui.households import HouseholdsView
     from ui.print_page import PrintPage
     from ui.sync_page import SyncPage
 
@@ -46,9 +46,9 @@ SERVER_WATCH_DELAY_MS = 1000
 class MainWindow(QMainWindow):
     """Asks app.py (through signals) for what needs settings or files; opens the data dialogs.
 
-    Households (the search) is built with the window. The other areas are built when they are
-    first shown (or reached through their attribute), and an area reads its data when it is
-    shown, so nothing is built or read for an area the agent has not looked at.
+    Each area, the search included, is built when it is first shown (or reached through its
+    attribute), and an area reads its data when it is shown, so nothing is built or read for
+    an area the agent has not looked at: at start only Today is.
     """
 
     language_changed = Signal(str)
@@ -83,11 +83,10 @@ class MainWindow(QMainWindow):
         self._communes = communes
         self._shown = False
 
-        self.households = HouseholdsView(ops)
-        self._pages: dict[int, Any] = {HOUSEHOLDS: self.households}
+        self._pages: dict[int, Any] = {}
         self.stack = QStackedWidget()
-        for row in range(COVERAGE + 1):
-            self.stack.addWidget(self._pages.get(row) or QWidget())
+        for _row in range(COVERAGE + 1):
+            self.stack.addWidget(QWidget())
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
         self.nav.addItems([""] * self.stack.count())
@@ -108,9 +107,6 @@ class MainWindow(QMainWindow):
         self._watch_timer.setSingleShot(True)
         self._watch_timer.setInterval(SERVER_WATCH_DELAY_MS)
         self._watch_timer.timeout.connect(lambda: self.sync_page.start_watching())
-
-        self.households.open_household.connect(self.open_household)
-        self.households.model.modelReset.connect(self._remember_villages)
 
         self._build_actions()
         self.nav.setCurrentRow(TODAY)
@@ -145,6 +141,13 @@ class MainWindow(QMainWindow):
             today.renew.connect(self.renew)
             today.pending_changed.connect(self._show_status)
             return today
+        if row == HOUSEHOLDS:
+            from ui.households import HouseholdsView
+
+            households = HouseholdsView(self.ops)
+            households.open_household.connect(self.open_household)
+            households.model.modelReset.connect(self._remember_villages)
+            return households
         if row == HOUSEHOLD:
             from ui.household_page import HouseholdPage
 
@@ -195,6 +198,11 @@ class MainWindow(QMainWindow):
     @property
     def today(self) -> TodayView:
         page: TodayView = self._page(TODAY)
+        return page
+
+    @property
+    def households(self) -> HouseholdsView:
+        page: HouseholdsView = self._page(HOUSEHOLDS)
         return page
 
     @property
@@ -464,7 +472,8 @@ class MainWindow(QMainWindow):
     def refresh_all(self) -> None:
         if self._built(TODAY) is not None:
             self.today.refresh()
-        self.households.refresh()
+        if self._built(HOUSEHOLDS) is not None:
+            self.households.refresh()
         if self._built(HOUSEHOLD) is not None:
             self.household.refresh()
         if self.stack.currentIndex() == PRINT:
@@ -478,7 +487,8 @@ class MainWindow(QMainWindow):
     def refresh_lists(self) -> None:
         if self._built(TODAY) is not None:
             self.today.refresh()
-        self.households.model.refresh()
+        if self._built(HOUSEHOLDS) is not None:
+            self.households.model.refresh()
         if self.stack.currentIndex() == SYNC:
             self.sync_page.refresh()
         self.update_status()
@@ -517,7 +527,7 @@ class MainWindow(QMainWindow):
             self.ops,
             province_code=self.province_code,
             commune_code=self.commune_code,
-            villages=self._villages,
+            villages=self._villages or None,
             parent=self,
         )
         dialog.saved.connect(self._household_saved)
@@ -527,14 +537,15 @@ class MainWindow(QMainWindow):
         from ui.household_dialog import HouseholdDialog
 
         dialog = HouseholdDialog(
-            self.ops, household=household, villages=self._villages, parent=self
+            self.ops, household=household, villages=self._villages or None, parent=self
         )
         dialog.saved.connect(self._household_saved)
         self._show_dialog(dialog)
 
     def _household_saved(self, household: Household) -> None:
         self.refresh_lists()
-        self.households.refresh()
+        if self._built(HOUSEHOLDS) is not None:
+            self.households.refresh()
         self.open_household(household.id)
 
     def add_member(self, household_id: str) -> None:
