@@ -728,3 +728,11 @@ def _hand_book_outbox(conn: sqlite3.Connection) -> None:
                 created_at,
             ),
         )
+
+
+@migration(13, "an index of visits by time")
+def _visits_by_time(conn: sqlite3.Connection) -> None:
+    # Today lists the latest visits and the day's report counts a day's visits; without this
+    # each of them scans and sorts every visit (6 ms at 25,000 visits on Today's first screen,
+    # and the visits only grow).
+    conn.execute("CREATE INDEX visit_at ON visit (at, id)")
