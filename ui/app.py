@@ -454,10 +454,9 @@ def _wait_for(done: Callable[[], bool], signal: SignalInstance, timeout_ms: int)
     deadline.start(timeout_ms)
     signal.connect(loop.quit)
     try:
-        while deadline.isActive():
-            QApplication.processEvents()
-            if done():
-                return True
+        # done() is asked as soon as the loop stops, before anything else queued runs: the
+        # caller acts on the moment the signal fired, not after the work it set off.
+        while not done() and deadline.isActive():
             loop.exec()
         return done()
     finally:
@@ -466,14 +465,17 @@ def _wait_for(done: Callable[[], bool], signal: SignalInstance, timeout_ms: int)
 
 
 def run_self_test(app: App, *, timeout_ms: int = 15000) -> int:
-    """Open the main window on Today, its first view, wait for the day's first rows (the
-    agent's first screen) and say whether they came. The search has its own checks; Today's
-    first rows already take the whole path: store, worker thread, core and view."""
+    """Open the main window on Today, its first view, wait until the day's first rows (the
+    agent's first screen) are painted and say whether they came. The search has its own
+    checks; Today's first rows already take the whole path: store, worker thread, core, view
+    and paint."""
     window = app.window
     window.resize(1366, 768)
     window.show()
     today = window.today
-    came = _wait_for(lambda: today.shown or bool(app.ops.last_error), today.loaded, timeout_ms)
+    came = _wait_for(
+        lambda: today.painted or bool(app.ops.last_error), today.rows_painted, timeout_ms
+    )
     if not came or app.ops.last_error:
         return _self_test_failed(app)
     print(

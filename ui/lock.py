@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6 import QtCore
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication,
@@ -63,30 +64,30 @@ class LockScreen(QWidget):
         self.remaining = 0
         self.setObjectName("lockScreen")
         # A plain QWidget subclass paints no style-sheet background without this.
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet("#lockScreen { background: #2f3b4a; } #lockCard { background: white; }")
 
         self.title = QLabel()
         self.title.setProperty("role", "title")
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.prompt = QLabel()
         self.prompt.setWordWrap(True)
-        self.prompt.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.prompt.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.pin_edit = QLineEdit()
         self.pin_edit.setObjectName("pin")
         self.repeat_edit = QLineEdit()
         for edit in (self.pin_edit, self.repeat_edit):
             edit.setEchoMode(QLineEdit.EchoMode.Password)
             edit.setMaxLength(8)
-            edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            edit.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
             edit.setStyleSheet("font-size: 18pt; padding: 6px;")
-            edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+            edit.setInputMethodHints(QtCore.Qt.InputMethodHint.ImhDigitsOnly)
         self.pin_edit.returnPressed.connect(self._next_or_submit)
         self.repeat_edit.returnPressed.connect(self.submit)
         self.message = QLabel()
         self.message.setObjectName("lockMessage")
         self.message.setWordWrap(True)
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.message.setMinimumHeight(48)
         self.button = QPushButton()
         self.button.setDefault(True)
@@ -110,7 +111,7 @@ class LockScreen(QWidget):
             column.addWidget(widget)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addWidget(card, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
         outer.addStretch(2)
 
         self.countdown = QTimer(self)
@@ -260,8 +261,7 @@ class AppLock(QObject):
         self.window = window
         self.enabled = enabled
         self.locked = False
-        self.screen = LockScreen(ops)
-        self.screen.unlocked.connect(self.unlock)
+        self._screen: LockScreen | None = None
         self._hidden: list[QDialog] = []
         self._disabled: list[QAction] = []
         self.idle_timer = QTimer(self)
@@ -271,9 +271,17 @@ class AppLock(QObject):
         self._filtering = False
 
     @property
+    def screen(self) -> LockScreen:
+        """The PIN screen, built the first time it is needed (never, with the lock off)."""
+        if self._screen is None:
+            self._screen = LockScreen(self._ops)
+            self._screen.unlocked.connect(self.unlock)
+        return self._screen
+
+    @property
     def key(self) -> bytes | None:
         """The backup key, known once the agent has unlocked (or set the PIN) this session."""
-        return self.screen.key
+        return self._screen.key if self._screen is not None else None
 
     def start(self) -> None:
         """Lock at start (asking for a first PIN if there is none) and watch for idle time."""
@@ -297,7 +305,8 @@ class AppLock(QObject):
 
     def stop(self) -> None:
         self.idle_timer.stop()
-        self.screen.countdown.stop()
+        if self._screen is not None:
+            self._screen.countdown.stop()
         app = QApplication.instance()
         if app is not None and self._filtering:
             app.removeEventFilter(self)
@@ -353,4 +362,5 @@ class AppLock(QObject):
         self.unlocked.emit()
 
     def retranslate(self) -> None:
-        self.screen.retranslate()
+        if self._screen is not None:
+            self._screen.retranslate()

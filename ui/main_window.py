@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6 import QtCore
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -264,7 +265,9 @@ class MainWindow(QMainWindow):
     def _action(self, shortcut: str | None, slot: object) -> QAction:
         action = QAction(self)
         if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
+            # setShortcuts() with a parsed sequence: setShortcut() and QKeySequence(str) have
+            # overloads that take a Qt.Key, and resolving them loads PySide6's Qt namespace.
+            action.setShortcuts([QKeySequence.fromString(shortcut)])
         action.triggered.connect(slot)
         self.addAction(action)
         return action
@@ -399,7 +402,7 @@ class MainWindow(QMainWindow):
     def ask_remove_demo(self) -> None:
         """Ask before removing the demo data; the core removes it whole or not at all."""
         box = QMessageBox(self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle(say("Xoá dữ liệu mẫu", "Remove demo data"))
         box.setText(
@@ -506,7 +509,7 @@ class MainWindow(QMainWindow):
     # -- dialogs --------------------------------------------------------------------------
 
     def _show_dialog(self, dialog: QDialog) -> None:
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog = dialog
         dialog.finished.connect(lambda _r: self._dialog_closed(dialog))
         # open(), not exec(): window-modal without a nested event loop.

@@ -1,4 +1,9 @@
-"""Qt item models: the lazily paged search results, and small read-only record tables."""
+"""Qt item models: the lazily paged search results, and small read-only record tables.
+
+Nothing here names PySide6's Qt namespace when the module is imported or a table is first
+painted: the first time it is touched PySide6 builds all of its 90-odd enum classes, a tenth
+of a start. Roles are Qt's numbers (the test suite checks them against Qt.ItemDataRole).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QBrush, QColor
+from PySide6 import QtCore
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
 from fieldapp.search import SearchHit
 from fieldapp.workspace import Workspace
@@ -22,6 +22,12 @@ from ui.labels import date_text
 from ui.operations import Operations
 
 PAGE_SIZE = 100
+# Qt.ItemDataRole's DisplayRole, ToolTipRole and BackgroundRole.
+DISPLAY_ROLE = 0
+TOOLTIP_ROLE = 3
+BACKGROUND_ROLE = 8
+# The background of a highlighted row (a renewal on Today).
+HIGHLIGHT = "#fff3cd"
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -155,8 +161,8 @@ class SearchResultsModel(QAbstractTableModel):
         self._loading = loading
         self.loading_changed.emit(loading)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+    def data(self, index: Index, role: int = DISPLAY_ROLE) -> Any:
+        if not index.isValid() or role != DISPLAY_ROLE:
             return None
         hit = self._hits[index.row()]
         values = (
@@ -170,19 +176,19 @@ class SearchResultsModel(QAbstractTableModel):
         return values[index.column()]
 
     def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+        self, section: int, orientation: QtCore.Qt.Orientation, role: int = DISPLAY_ROLE
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation == QtCore.Qt.Orientation.Horizontal and role == DISPLAY_ROLE:
             return self.headers()[section]
         return None
 
     def retranslate(self) -> None:
-        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 5)
+        self.headerDataChanged.emit(QtCore.Qt.Orientation.Horizontal, 0, 5)
 
 
-_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
-_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
-_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)
+_DISPLAY = DISPLAY_ROLE
+_TOOLTIP = TOOLTIP_ROLE
+_BACKGROUND = BACKGROUND_ROLE
 _ANSWERED = frozenset({_DISPLAY, _TOOLTIP, _BACKGROUND})
 
 
@@ -248,20 +254,75 @@ class RecordsModel(QAbstractTableModel):
         if role == _TOOLTIP and column.tooltip is not None:
             return column.tooltip(record)
         if role == _BACKGROUND and self._highlight and self._highlight(record):
-            return QBrush(QColor("#fff3cd"))
+            return QBrush(QColor(HIGHLIGHT))
         return None
 
     def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+        self, section: int, orientation: QtCore.Qt.Orientation, role: int = DISPLAY_ROLE
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation == QtCore.Qt.Orientation.Horizontal and role == DISPLAY_ROLE:
             return self._columns[section].title()
         return None
 
     def retranslate(self) -> None:
         self._texts = {}
-        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self._columns) - 1)
+        self.headerDataChanged.emit(QtCore.Qt.Orientation.Horizontal, 0, len(self._columns) - 1)
         if self._records:
             self.dataChanged.emit(
                 self.index(0, 0), self.index(len(self._records) - 1, len(self._columns) - 1)
             )
+
+
+class RecordItemsModel(QStandardItemModel):
+    """A RecordsModel for short lists shown at start (Today's): every cell, tooltip and
+    header is made into a Qt item when the records are set, so Qt paints the table without
+    calling back into Python. That is quicker to paint, and it keeps the first screen from
+    loading PySide6's Qt namespace (a Python headerData() receives a Qt.Orientation). For
+    long lists use RecordsModel: it makes only the cells that are painted."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        highlight: Callable[[Any], bool] | None = None,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(0, len(columns), parent)
+        self._columns = list(columns)
+        self._records: list[Any] = []
+        self._highlight = highlight
+        self._titles()
+
+    def _titles(self) -> None:
+        self.setHorizontalHeaderLabels([column.title() for column in self._columns])
+
+    def set_records(self, records: Sequence[Any]) -> None:
+        self._records = list(records)
+        self.removeRows(0, self.rowCount())
+        highlight = self._highlight
+        # The colour as the role's value (Qt makes the brush): QBrush's constructor has
+        # overloads that take Qt enums, and resolving them loads the Qt namespace.
+        colour = QColor(HIGHLIGHT)
+        for record in self._records:
+            row = []
+            lit = highlight is not None and highlight(record)
+            for column in self._columns:
+                item = QStandardItem(column.text(record))
+                item.setEditable(False)
+                if column.tooltip is not None:
+                    item.setToolTip(column.tooltip(record))
+                if lit:
+                    item.setData(colour, BACKGROUND_ROLE)
+                row.append(item)
+            self.appendRow(row)
+
+    def record(self, row: int) -> Any:
+        return self._records[row]
+
+    def records(self) -> list[Any]:
+        return list(self._records)
+
+    def retranslate(self) -> None:
+        self._titles()
+        if self._records:
+            self.set_records(self._records)

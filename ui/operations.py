@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6 import QtCore
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from fieldapp.workspace import Workspace
@@ -90,9 +91,12 @@ class Operations(QObject):
         self._pending: dict[int, _Pending] = {}
         self._outcomes: dict[int, tuple[object, Exception | None]] = {}
         self._outcomes_lock = threading.Lock()
-        # The signals are emitted on the worker thread; queued delivery runs the slots here.
-        self._finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
-        self._progressed.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        # The signals are only emitted on the worker thread, so Qt's automatic connection
+        # queues them and the slots run here, on the UI thread. (Naming the connection type
+        # would load PySide6's whole Qt namespace, some 90 enum classes, before the first
+        # screen.)
+        self._finished.connect(self._on_finished)
+        self._progressed.connect(self._on_progress)
         self.last_error: str | None = None
 
     @property
@@ -142,7 +146,7 @@ class Operations(QObject):
                 parent if isinstance(parent, QWidget) else None,
             )
             dialog.setWindowTitle(say("Đang xử lý", "Working"))
-            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
             dialog.setMinimumDuration(0)
             dialog.setAutoClose(False)
             dialog.setAutoReset(False)
@@ -251,7 +255,7 @@ class Operations(QObject):
             QMessageBox.StandardButton.Ok,
             parent if isinstance(parent, QWidget) else None,
         )
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         # open() rather than exec(): no nested event loop, so results keep arriving.
         box.open()
 

@@ -26,7 +26,7 @@ from sync.protocol.i18n import say
 from sync.protocol.labels import outcome_label
 from sync.protocol.money import format_vnd
 from ui.labels import date_text, moment_text
-from ui.models import Column, RecordsModel
+from ui.models import Column, RecordItemsModel
 from ui.operations import Operations
 
 # Names shown in the "who" cell; the tooltip lists everyone.
@@ -173,6 +173,8 @@ class TodayView(QWidget):
     pending_changed = Signal(int)
     # The day's rows were shown: the first screen, then the whole list.
     loaded = Signal()
+    # The list of the day's work was painted with the rows read (the agent sees them).
+    rows_painted = Signal()
 
     def __init__(self, ops: Operations, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -180,11 +182,12 @@ class TodayView(QWidget):
         self._data: TodayData | None = None
         self._full_op: int | None = None
         self._whole_pending = False
+        self._painted_rows = False
         self.heading = _title(QLabel())
         self.sync_label = QLabel()
         self.sync_label.setObjectName("syncLabel")
         self.follow_label = QLabel()
-        self.follow_model = RecordsModel(
+        self.follow_model = RecordItemsModel(
             [
                 Column(lambda: say("Lý do", "Reason"), _reason, _why),
                 Column(lambda: say("Chủ hộ", "Household head"), lambda i: i.household.head_name),
@@ -209,7 +212,7 @@ class TodayView(QWidget):
         )
         self.follow_table.activated.connect(lambda index: self.act_on(index.row()))
         self.recent_label = QLabel()
-        self.recent_model = RecordsModel(
+        self.recent_model = RecordItemsModel(
             [
                 Column(lambda: say("Lúc", "When"), lambda r: moment_text(r.visit.at)),
                 Column(lambda: say("Chủ hộ", "Household head"), lambda r: r.household.head_name),
@@ -237,7 +240,7 @@ class TodayView(QWidget):
         layout.addWidget(self.recent_table, 2)
         self.retranslate()
 
-    def _table(self, model: RecordsModel) -> QTableView:
+    def _table(self, model: RecordItemsModel) -> QTableView:
         table = _Table(self)
         table.painted.connect(self._painted)
         table.setModel(model)
@@ -282,6 +285,9 @@ class TodayView(QWidget):
             QTimer.singleShot(WHOLE_AFTER_MS, self._load_whole)
 
     def _painted(self) -> None:
+        if self._data is not None and not self._painted_rows:
+            self._painted_rows = True
+            self.rows_painted.emit()
         if self._whole_pending:
             # After this paint has finished, not inside it.
             QTimer.singleShot(0, self._load_whole)
@@ -315,6 +321,11 @@ class TodayView(QWidget):
     def shown(self) -> bool:
         """The day's rows (at least the first screen) are on the page."""
         return self._data is not None
+
+    @property
+    def painted(self) -> bool:
+        """The day's rows (at least the first screen) have been painted on the screen."""
+        return self._painted_rows
 
     def retranslate(self) -> None:
         self._show_labels()
