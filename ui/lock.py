@@ -8,10 +8,11 @@ The PIN rules, the back-off after wrong tries and the idle timeout are the core'
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication,
@@ -32,16 +33,25 @@ from sync.protocol.i18n import say
 from ui.forms import ERROR_STYLE
 from ui.operations import Operations
 
-# Input that counts as the agent being at the laptop.
-ACTIVITY_EVENTS = frozenset(
-    {
-        QEvent.Type.KeyPress,
-        QEvent.Type.MouseButtonPress,
-        QEvent.Type.MouseMove,
-        QEvent.Type.Wheel,
-        QEvent.Type.TouchBegin,
-    }
-)
+if TYPE_CHECKING:
+    from PySide6.QtCore import QEvent
+
+
+@functools.cache
+def activity_events() -> frozenset[QEvent.Type]:
+    """Input that counts as the agent being at the laptop. (Built when the lock first watches:
+    naming QEvent builds its enums, which the first screen does not need.)"""
+    from PySide6.QtCore import QEvent
+
+    return frozenset(
+        {
+            QEvent.Type.KeyPress,
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.MouseMove,
+            QEvent.Type.Wheel,
+            QEvent.Type.TouchBegin,
+        }
+    )
 
 
 def wait_text(seconds: int) -> str:
@@ -313,7 +323,7 @@ class AppLock(QObject):
             self._filtering = False
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if not self.locked and event.type() in ACTIVITY_EVENTS:
+        if not self.locked and event.type() in activity_events():
             self.idle_timer.start()
         return False
 

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
-    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -28,6 +27,8 @@ from ui.today import TodayView
 # HTTP client, the End of day area and printing bring the PDF library, and none of them is
 # needed to show Today, the first area.
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
+
     from fieldapp.receipts import Receipt
     from fieldapp.workspace import Workspace
     from ui.coverage_page import CoveragePage
@@ -401,6 +402,8 @@ class MainWindow(QMainWindow):
 
     def ask_remove_demo(self) -> None:
         """Ask before removing the demo data; the core removes it whole or not at all."""
+        from PySide6.QtWidgets import QMessageBox
+
         box = QMessageBox(self)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setIcon(QMessageBox.Icon.Warning)

@@ -14,17 +14,22 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import shiboken6
 from PySide6 import QtCore
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
 from sync.protocol.i18n import say
+
+# The dialogs are imported when first shown: PySide6 builds a Qt class's enums on first use,
+# and neither dialog is needed to show the first screen.
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QProgressDialog
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +142,8 @@ class Operations(QObject):
         if progress is not None or on_progress is not None:
             reporter = Progress(lambda done, total: self._progressed.emit(op_id, done, total))
         if progress is not None and reporter is not None:
+            from PySide6.QtWidgets import QProgressDialog
+
             stopper = reporter
             dialog = QProgressDialog(
                 progress,
@@ -248,6 +255,8 @@ class Operations(QObject):
                 "Something unexpected went wrong. Saved data is safe; the details are in the log.",
             )
         self.last_error = text
+        from PySide6.QtWidgets import QMessageBox
+
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             say("Không thực hiện được", "Could not be done"),

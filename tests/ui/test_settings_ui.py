@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fieldapp.workspace import Workspace
-from ui.app import App, SettingsDialog
+from ui.app import App
+from ui.settings_dialog import SettingsDialog
 
 
 def test_settings_store_agent_and_switch_language(
