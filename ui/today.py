@@ -312,6 +312,9 @@ class TodayView(QWidget):
         self._data = data
         self.follow_model.set_records(data.agenda.items)
         self.recent_model.set_records(data.recent)
+        # Painted again even when the list stays empty (a new store, a day with nothing due):
+        # the first rows count as seen once this paint is done.
+        self.follow_table.viewport().update()
         # The models were just reset: only the labels need the new figures.
         self._show_labels()
         self.pending_changed.emit(data.pending_sync)

@@ -29,6 +29,13 @@ def test_self_test_process_exits_cleanly(tmp_path: Path) -> None:
     assert "Fatal Python error" not in result.stderr
 
 
+def test_self_test_on_an_empty_store_sees_todays_empty_list_painted(tmp_path: Path) -> None:
+    """A new laptop has nothing due today: the list is painted empty, and that is a pass."""
+    result = _fieldapp("gui", "--self-test", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Tự kiểm tra: trang Hôm nay hiện 0 dòng việc đầu tiên." in result.stdout
+
+
 def test_command_line_without_the_app_needs_no_qt(tmp_path: Path) -> None:
     """Scripted commands run through the same entry point without loading Qt."""
     code = (
