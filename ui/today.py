@@ -313,8 +313,9 @@ class TodayView(QWidget):
         self.follow_model.set_records(data.agenda.items)
         self.recent_model.set_records(data.recent)
         # Painted again even when the list stays empty (a new store, a day with nothing due):
-        # the first rows count as seen once this paint is done.
-        self.follow_table.viewport().update()
+        # the first rows count as seen once this paint is done. (doItemsLayout() asks for the
+        # paint; reaching the viewport from Python would build some 60 Qt enum classes.)
+        self.follow_table.doItemsLayout()
         # The models were just reset: only the labels need the new figures.
         self._show_labels()
         self.pending_changed.emit(data.pending_sync)
