@@ -87,6 +87,22 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def alternating_medians(
+    ours: Callable[[], float], floor: Callable[[], float], rounds: int
+) -> tuple[float, float]:
+    """The median of `rounds` runs of each, run in turn (ours, floor, ours, …) after one
+    untimed run of each. Taken one series after the other, a shared machine that slows down
+    between the two series moves the ratio by a third; in turn, both see the same spells."""
+    ours()
+    floor()
+    ours_runs: list[float] = []
+    floor_runs: list[float] = []
+    for _ in range(rounds):
+        ours_runs.append(ours())
+        floor_runs.append(floor())
+    return statistics.median(ours_runs), statistics.median(floor_runs)
+
+
 def cached_demo_store(households: int, seed: int = 7) -> Path:
     """A demo store of the given size, built once and kept in the temp folder between runs."""
     import datetime as dt
