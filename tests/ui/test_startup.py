@@ -46,50 +46,60 @@ NOT_AT_START = (
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
 
 
-def test_the_self_test_loads_no_pdf_http_or_later_areas(data_dir: Path) -> None:
-    """Opening the window on Today's first rows (the self-test) imports none of the heavy
-    libraries. (Today's renewal amounts need the policy and the calculator.)"""
+def _self_test_in_a_process(data_dir: Path, *, before: str = "", after: str = "") -> str:
+    """Run the app's self-test on data_dir in a new Python process, with code before it and
+    after it; the process's output."""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
+        f"{before}"
         "from ui.app import run\n"
         f"assert run(data_dir=Path({str(data_dir)!r}), self_test=True) == 0\n"
-        f"wanted = {NOT_AT_START!r}\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith(wanted))\n"
-        "print('LOADED', loaded)\n"
+        f"{after}"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIELDAPP_LANG": "vi"}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "LOADED []" in result.stdout, result.stdout
+    return result.stdout
+
+
+def test_the_self_test_loads_no_pdf_http_or_later_areas(data_dir: Path) -> None:
+    """Opening the window on Today's first rows (the self-test) imports none of the heavy
+    libraries. (Today's renewal amounts need the policy and the calculator.)"""
+    out = _self_test_in_a_process(
+        data_dir,
+        after=(
+            f"wanted = {NOT_AT_START!r}\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith(wanted))\n"
+            "print('LOADED', loaded)\n"
+        ),
+    )
+    assert "LOADED []" in out, out
 
 
 def test_todays_first_rows_do_not_load_the_qt_namespace(data_dir: Path) -> None:
     """PySide6 builds the Qt namespace's 90-odd enum classes the first time anything names it
     (15-30 ms of a start): nothing on the way to Today's first painted rows may. The enum
     classes PySide6 makes are recorded as Python's enum module creates them."""
-    code = (
-        "import enum, sys\n"
-        "from pathlib import Path\n"
-        "made = []\n"
-        "create = enum.EnumType._create_\n"
-        "def record(cls, *args, **kwargs):\n"
-        "    made.append(create(cls, *args, **kwargs))\n"
-        "    return made[-1]\n"
-        "enum.EnumType._create_ = record\n"
-        "from ui.app import run\n"
-        f"assert run(data_dir=Path({str(data_dir)!r}), self_test=True) == 0\n"
-        "owners = sorted({e.__qualname__.split('.')[0] for e in made})\n"
-        "print('ENUMS', len(made), 'OWNERS', owners)\n"
+    out = _self_test_in_a_process(
+        data_dir,
+        before=(
+            "import enum\n"
+            "made = []\n"
+            "create = enum.EnumType._create_\n"
+            "def record(cls, *args, **kwargs):\n"
+            "    made.append(create(cls, *args, **kwargs))\n"
+            "    return made[-1]\n"
+            "enum.EnumType._create_ = record\n"
+        ),
+        after=(
+            "owners = sorted({e.__qualname__.split('.')[0] for e in made})\n"
+            "print('ENUMS', len(made), 'OWNERS', owners)\n"
+        ),
     )
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIELDAPP_LANG": "vi"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(x for x in result.stdout.splitlines() if x.startswith("ENUMS"))
+    line = next(x for x in out.splitlines() if x.startswith("ENUMS"))
     # PySide6 does make enum classes this way (the check would be empty otherwise) ...
     assert int(line.split()[1]) > 20, line
     # ... and none of them is the Qt namespace's.
