@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import sqlite3
 import sys
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Figure, cached_demo_store, median, percentile, print_table
+from common import Figure, alternating_medians, cached_demo_store, median, percentile, print_table
 
 from fieldapp import syncstate
 from fieldapp.importer import import_residents
@@ -157,17 +158,17 @@ def visit_figures(count: int = 840) -> list[Figure]:
                 conn.execute("COMMIT")
             return (time.perf_counter() - start) / per_round
 
-        # One untimed round each first: the first commits of a new file grow it.
-        ours_round(0)
-        floor_round(0)
-        ours_rounds: list[float] = []
-        floor_rounds: list[float] = []
-        for r in range(1, VISIT_ROUNDS + 1):
-            ours_rounds.append(ours_round(r * per_round))
-            floor_rounds.append(floor_round(r * per_round))
+        # One untimed round each first: the first commits of a new file grow it. Each round
+        # starts where that side's previous one ended (the floor's ids must not repeat).
+        ours_starts = itertools.count(0, per_round)
+        floor_starts = itertools.count(0, per_round)
+        ours, floor = alternating_medians(
+            lambda: ours_round(next(ours_starts)),
+            lambda: floor_round(next(floor_starts)),
+            VISIT_ROUNDS,
+        )
         ws.close()
         conn.close()
-    ours, floor = median(ours_rounds), median(floor_rounds)
     return [
         Figure(
             "record a visit + outbox (durable commit)",

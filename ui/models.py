@@ -186,10 +186,7 @@ class SearchResultsModel(QAbstractTableModel):
         self.headerDataChanged.emit(QtCore.Qt.Orientation.Horizontal, 0, 5)
 
 
-_DISPLAY = DISPLAY_ROLE
-_TOOLTIP = TOOLTIP_ROLE
-_BACKGROUND = BACKGROUND_ROLE
-_ANSWERED = frozenset({_DISPLAY, _TOOLTIP, _BACKGROUND})
+_ANSWERED = frozenset({DISPLAY_ROLE, TOOLTIP_ROLE, BACKGROUND_ROLE})
 
 
 @dataclass(frozen=True)
@@ -236,14 +233,14 @@ class RecordsModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._columns)
 
-    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+    def data(self, index: Index, role: int = DISPLAY_ROLE) -> Any:
         # Asked for every role of every visible cell on each paint and size pass: roles this
         # model never answers return before anything else is looked at, and cell texts are
         # kept until the records or the language change.
         if role not in _ANSWERED or not index.isValid():
             return None
         row, col = index.row(), index.column()
-        if role == _DISPLAY:
+        if role == DISPLAY_ROLE:
             key = (row, col)
             text = self._texts.get(key)
             if text is None:
@@ -251,9 +248,9 @@ class RecordsModel(QAbstractTableModel):
             return text
         record = self._records[row]
         column = self._columns[col]
-        if role == _TOOLTIP and column.tooltip is not None:
+        if role == TOOLTIP_ROLE and column.tooltip is not None:
             return column.tooltip(record)
-        if role == _BACKGROUND and self._highlight and self._highlight(record):
+        if role == BACKGROUND_ROLE and self._highlight and self._highlight(record):
             return QBrush(QColor(HIGHLIGHT))
         return None
 
