@@ -12,6 +12,7 @@ from fieldapp.model import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from fieldapp.records import reindex_household
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import name_sort_text
+from sync.protocol import wire
 from sync.protocol.hlc import hlc_parse
 from sync.protocol.wire import HOUSEHOLD_MOVED
 
@@ -157,6 +158,22 @@ class StoredBatch:
     rows: tuple[StoredRow, ...]
 
 
+# About how many bytes of records a new batch carries at most. A batch is cut by count (the
+# caller's limit) and by size: the server refuses a body over wire.MAX_BATCH_COMPRESSED, and
+# records of long notes and names could pass it in a batch of the most records it takes.
+# Counted on the stored JSON text, which gzip does not make larger by more than a few bytes.
+BATCH_BYTES = wire.MAX_BATCH_COMPRESSED // 2
+# A row's envelope on the wire besides its data and base (seq, entity, id, op, hlc and keys).
+_ENVELOPE_BYTES = 200
+# The oldest rows without a batch, up to a count (first parameter) and until their bytes reach
+# a budget (second parameter): a row is taken while the rows before it are under the budget,
+# so the first row always is.
+_NEXT_LOOSE = (
+    "SELECT seq FROM (SELECT seq, SUM(size) OVER (ORDER BY seq) - size AS before FROM ("
+    "SELECT seq, length(CAST(data AS BLOB)) + ifnull(length(CAST(base AS BLOB)), 0) "
+    f"+ {_ENVELOPE_BYTES} AS size FROM outbox WHERE state = 'pending' AND batch_id IS NULL "
+    "ORDER BY seq LIMIT ?)) WHERE before < ?"
+)
 _BATCH_ROWS = (
     "SELECT seq, entity, entity_id, op, hlc, data, base FROM outbox "
     "WHERE batch_id = ? AND state = 'pending' ORDER BY seq"
@@ -167,9 +184,12 @@ def _stored_rows(conn: sqlite3.Connection, batch_id: str) -> tuple[StoredRow, ..
     return tuple(StoredRow(*row) for row in conn.execute(_BATCH_ROWS, (batch_id,)))
 
 
-def claim_batch(store: Store, *, limit: int, exclude: str | None = None) -> StoredBatch | None:
+def claim_batch(
+    store: Store, *, limit: int, exclude: str | None = None, max_bytes: int = BATCH_BYTES
+) -> StoredBatch | None:
     """The oldest pending batch other than `exclude`: one already given an id (resent as is),
-    else up to `limit` of the oldest rows without one, under a new id.
+    else up to `limit` of the oldest rows without one (and about `max_bytes` of their JSON,
+    see _NEXT_LOOSE), under a new id.
 
     The batch id is written onto the rows and committed before anything is sent, so a retry
     after a crash finds the same rows under the same id. `exclude` is a batch still on its way
@@ -192,25 +212,17 @@ def claim_batch(store: Store, *, limit: int, exclude: str | None = None) -> Stor
         if batch_id is None:
             batch_id = store.new_id()
             conn.execute(
-                "UPDATE outbox SET batch_id = ? WHERE seq IN (SELECT seq FROM outbox "
-                "WHERE state = 'pending' AND batch_id IS NULL ORDER BY seq LIMIT ?)",
-                (batch_id, limit),
+                f"UPDATE outbox SET batch_id = ? WHERE seq IN ({_NEXT_LOOSE})",
+                (batch_id, limit, max_bytes),
             )
         return StoredBatch(str(batch_id), _stored_rows(conn, str(batch_id)))
 
 
-def all_batches(store: Store, *, limit: int) -> list[StoredBatch]:
+def all_batches(store: Store, *, limit: int, max_bytes: int = BATCH_BYTES) -> list[StoredBatch]:
     """Every pending row in batches (new ids for rows without one), oldest first."""
     with store.transaction() as conn:
         while True:
-            loose = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT seq FROM outbox WHERE state = 'pending' AND batch_id IS NULL "
-                    "ORDER BY seq LIMIT ?",
-                    (limit,),
-                )
-            ]
+            loose = [r[0] for r in conn.execute(_NEXT_LOOSE, (limit, max_bytes))]
             if not loose:
                 break
             batch_id = store.new_id()
