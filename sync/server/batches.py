@@ -471,18 +471,21 @@ def _write(ctx: _Context) -> None:
         insert_many(conn, table, inserts)
         if updates:
             conn.execute(_UPDATES[table.name], updates)
+    # The rows below were made for this write alone: their values are encoded in place.
     for entity, table in IMMUTABLE_TABLES.items():
-        if ctx.fact_rows[entity]:
-            facts = [{**row, "data": once(row["data"])} for row in ctx.fact_rows[entity]]
-            insert_many(conn, table, facts)
+        facts = ctx.fact_rows[entity]
+        for row in facts:
+            row["data"] = once(row["data"])
+        insert_many(conn, table, facts)
     insert_many(conn, field_conflicts, ctx.conflict_rows)
-    feed.append_many(
-        conn,
-        [
-            {**row, "data": once(row["data"]), "field_hlc": once(row["field_hlc"])}
-            for row in ctx.feed_rows
-        ],
-    )
+    for row in ctx.feed_rows:
+        row["data"] = once(row["data"])
+        row["field_hlc"] = once(row["field_hlc"])
+    feed.append_many(conn, ctx.feed_rows)
+
+
+# None in a JSON column is stored as JSON null (the columns are not none_as_null).
+_JSON_NULL = JsonText("null")
 
 
 def _encoder(conn: Connection) -> Callable[[Any], Any]:
@@ -494,7 +497,7 @@ def _encoder(conn: Connection) -> Callable[[Any], Any]:
 
     def once(value: Any) -> Any:
         if value is None:
-            return None
+            return _JSON_NULL
         text = done.get(id(value))
         if text is None:
             text = done[id(value)] = JsonText(dumps_json(value))

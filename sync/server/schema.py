@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -465,13 +466,22 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         conn.execute(table.insert(), rows)
         return
     sql, keys, json_keys = compiled
-    conn.exec_driver_sql(
-        sql,
-        [
-            tuple(encode_json(row[key]) if key in json_keys else row[key] for key in keys)
-            for row in rows
-        ],
-    )
+    if len(keys) == 1:
+        params = [(row[keys[0]],) for row in rows]
+    else:
+        params = list(map(itemgetter(*keys), rows))
+    json_at = [index for index, key in enumerate(keys) if key in json_keys]
+    if json_at:
+        # JSON already encoded (JsonText, as a batch's write passes it) goes as it is.
+        for number, values in enumerate(params):
+            for index in json_at:
+                if type(values[index]) is not JsonText:
+                    params[number] = tuple(
+                        encode_json(value) if at in json_at else value
+                        for at, value in enumerate(values)
+                    )
+                    break
+    conn.exec_driver_sql(sql, params)
 
 
 _DRIVER_INSERTS: dict[
