@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,6 +28,7 @@ from sync.protocol.clock import Clock, SystemClock, iso_utc
 from sync.protocol.errors import FieldappError
 from sync.protocol.ids import is_uuid
 from sync.server import admin, batches, devices, feed, models, web
+from sync.server.checkpoints import WalCheckpointer
 from sync.server.errors import ServerError
 from sync.server.ratelimit import RateLimiter
 from sync.server.schema import migrate, open_engine
@@ -116,12 +118,26 @@ def create_app(
     migrate(engine)
     the_clock: Clock = clock or SystemClock()
     limiter = rate_limit or RateLimiter.from_env()  # per device, on upload and pull
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # On SQLite, the write-ahead log is copied back on a thread of its own while serving.
+        app.state.checkpointer = WalCheckpointer.start_for(engine)
+        try:
+            yield
+        finally:
+            if app.state.checkpointer is not None:
+                app.state.checkpointer.stop()
+                app.state.checkpointer = None
+
     app = FastAPI(
         title="fieldapp provincial sync server",
         version=str(wire.PROTOCOL_VERSION),
         description="Sync API between collection agents' laptops and the provincial server.",
+        lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.checkpointer = None
     # Request bodies are read by hand (gzip, size limits), so FastAPI does not know their
     # models: their schemas are added to the document's components here.
     schemas: dict[str, Any] = {}
@@ -254,6 +270,8 @@ def create_app(
         ack = await run_in_threadpool(
             lambda: batches.receive(engine, device=device, batch=batch, clock=the_clock)
         )
+        if app.state.checkpointer is not None:
+            app.state.checkpointer.soon()
         return JSONResponse(dict(ack))
 
     @app.get(

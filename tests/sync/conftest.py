@@ -296,7 +296,7 @@ def receipt(household_id: str, book_id: str, number: int, **fields: Any) -> dict
 
 
 def _start(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
