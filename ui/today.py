@@ -296,6 +296,10 @@ class TodayView(QWidget):
         if not self._whole_pending:
             return
         self._whole_pending = False
+        if self._ops.closed:
+            # The app is closing: first rows that arrived after the worker was shut down
+            # still start this timer, and there is no one left to read the whole list.
+            return
         # In the background: stop_loading() ends it at its next step (it only reads).
         self._full_op = self._ops.run_op(
             self, load_today, success=self._show, on_progress=lambda _done, _total: None

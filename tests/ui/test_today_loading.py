@@ -99,3 +99,21 @@ def test_an_unpainted_today_still_reads_its_whole_list(
     qtbot.waitUntil(lambda: today.complete, timeout=5000)
     assert painted == []
     assert today.follow_model.rowCount() > ui.today.FIRST_ROWS
+
+
+def test_first_rows_arriving_while_the_app_closes_start_no_read(
+    app: App, workspace, qtbot, idle
+) -> None:
+    """Closing shuts the worker down; first rows that were already on their way still arrive
+    and start the timer for the whole list, which must then do nothing (it raised, in a
+    teardown, when the worker took no more work)."""
+    idle()
+    today = app.window.today
+    first = ui.today.load_today(workspace, first=True)
+    app.ops.shutdown()
+    assert app.ops.closed
+    today._show_first(first)
+    assert today._whole_pending
+    qtbot.wait(ui.today.WHOLE_AFTER_MS + 50)
+    idle()
+    assert not today._whole_pending and app.ops.last_error is None
