@@ -34,7 +34,7 @@ from sync.protocol.loopback import is_loopback
 
 # Records per batch: the most the server takes (a batch is also cut at
 # syncstate.BATCH_BYTES). Each batch is a request and a transaction of its own on the server,
-# so a day's or a week's outbox goes in a few of them: 20,000 records took 1.4-1.9 s in
+# so a day's or a week's outbox goes in a few of them: 20,000 records took 1.3-1.6 s in
 # batches of 500 and 1.1-1.2 s in batches of 2,000 on the benchmark machine. A batch of
 # 2,000 typical records is about 100 KB of gzip, some four seconds at 256 kbit/s: a cut
 # link costs at most that much resent.
