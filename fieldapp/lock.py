@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import math
+import os
 import re
-import secrets
 from dataclasses import dataclass
 
 from fieldapp.store import Store
@@ -81,6 +79,10 @@ class LockedOut(FieldappError):
 
 
 def _scrypt(pin: str, salt: bytes) -> bytes:
+    # hashlib and hmac load OpenSSL (about 3 ms): imported when a PIN is checked, not when
+    # the app starts.
+    import hashlib
+
     return hashlib.scrypt(
         pin.encode("ascii"),
         salt=salt,
@@ -104,6 +106,9 @@ def _require_format(pin: str) -> None:
 
 
 def _matches(encoded: str, pin: str) -> bool:
+    import hashlib
+    import hmac
+
     scheme, n, r, p, salt, digest = encoded.split("$")
     if scheme != "scrypt":
         return False
@@ -158,7 +163,7 @@ class PinLock:
         _require_format(pin)
         if self.has_pin() and (current is None or not self.check(current)):
             raise WrongPinError()
-        salt = secrets.token_bytes(SALT_BYTES)
+        salt = os.urandom(SALT_BYTES)
         digest = _scrypt(pin, salt).hex()
         encoded = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest}"
         store = self.store
@@ -168,7 +173,7 @@ class PinLock:
             # The key salt outlives PIN changes: each backup file carries the salt it was
             # made with.
             if store.meta(KEY_SALT) is None:
-                store.set_meta(KEY_SALT, secrets.token_bytes(SALT_BYTES).hex())
+                store.set_meta(KEY_SALT, os.urandom(SALT_BYTES).hex())
         return key_from_pin(pin, self.key_salt())
 
     def seconds_to_wait(self) -> int:
