@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -38,6 +39,8 @@ FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
 # Tests and the self-test run without the PIN screen; the lock has tests of its own.
 NO_LOCK_ENV = "FIELDAPP_NO_LOCK"
 FONT_POINT_SIZE = 11
+# The cycle collector comes back on when Today's first rows are painted, or after this.
+COLLECT_AFTER_MS = 5000
 STYLE_SHEET = """
 QLabel[role="title"] { font-size: 15pt; font-weight: bold; padding: 4px 0; }
 QListWidget#nav { font-size: 13pt; }
@@ -406,6 +409,10 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
     except FieldappError as exc:
         print(exc.message(i18n.language()), file=sys.stderr)
         return 1
+    # The cycle collector is off while the app starts (fieldapp.cli.gui.launch); on again once
+    # the first rows are painted, or after a while when they never are.
+    app.window.today.rows_painted.connect(gc.enable)
+    QTimer.singleShot(COLLECT_AFTER_MS, gc.enable)
     try:
         if self_test:
             return run_self_test(app)
@@ -419,6 +426,7 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
             offer_first_start(app)
         return int(qt_app.exec())
     finally:
+        gc.enable()
         app.shutdown()
         # Tear the widgets down while Qt is still whole: left to the interpreter's exit,
         # PySide6 may destroy them after QApplication and abort the process.

@@ -42,6 +42,10 @@ NOT_AT_START = (
     "fieldapp.reports_pdf",
     "fieldapp.backup",
     "fieldapp.receipts",
+    # OpenSSL, for the PIN's hash: loaded when a PIN is checked.
+    "hashlib",
+    "_hashlib",
+    "hmac",
 )
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
 
@@ -104,6 +108,66 @@ def test_todays_first_rows_do_not_load_the_qt_namespace(data_dir: Path) -> None:
     assert int(line.split()[1]) > 20, line
     # ... and none of them is the Qt namespace's.
     assert "'Qt'" not in line, line
+
+
+def test_pyside_reads_no_source_of_our_modules() -> None:
+    """Importing the ui package tells PySide6 which of our modules use it, so PySide6 does not
+    read their source files when they are first imported (it still reads other modules'). The
+    reading is recorded where PySide6 does it."""
+    code = (
+        "import sys\n"
+        "import ui\n"
+        "feature = sys.modules['shibokensupport.feature']\n"
+        "read = []\n"
+        "check = feature._mod_uses_pyside\n"
+        "def record(module):\n"
+        "    read.append(module.__name__)\n"
+        "    return check(module)\n"
+        "feature._mod_uses_pyside = record\n"
+        "import ui.households, ui.visit_dialog, fieldapp.demo, sync.client, wave\n"
+        "print('READ', sorted(read))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(x for x in result.stdout.splitlines() if x.startswith("READ"))
+    # The recording works: a standard module imported for the first time is read ...
+    assert "'wave'" in line, line
+    # ... and none of ours is.
+    assert not any(f"'{p}" in line for p in ("ui", "fieldapp", "sync")), line
+
+
+def test_no_cycle_collection_until_todays_first_rows(data_dir: Path) -> None:
+    """`fieldapp gui` turns Python's cycle collector off while the app loads and builds its
+    window, and on again once Today's first rows are painted."""
+    code = (
+        "import gc\n"
+        "from pathlib import Path\n"
+        "import ui.app as A\n"
+        "seen = []\n"
+        "build, self_test = A.build, A.run_self_test\n"
+        "def building(*args, **kwargs):\n"
+        "    seen.append(('build', gc.isenabled()))\n"
+        "    return build(*args, **kwargs)\n"
+        "def testing(app, **kwargs):\n"
+        "    code = self_test(app, **kwargs)\n"
+        "    seen.append(('painted', gc.isenabled()))\n"
+        "    return code\n"
+        "A.build, A.run_self_test = building, testing\n"
+        "from fieldapp.cli.gui import launch\n"
+        f"assert launch(data_dir=Path({str(data_dir)!r}), self_test=True) == 0\n"
+        "seen.append(('after', gc.isenabled()))\n"
+        "print('GC', seen)\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIELDAPP_LANG": "vi"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(x for x in result.stdout.splitlines() if x.startswith("GC"))
+    assert line == "GC [('build', False), ('painted', True), ('after', True)]", line
 
 
 def test_only_the_area_in_front_is_built(app: App, qtbot) -> None:
