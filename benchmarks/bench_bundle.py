@@ -22,7 +22,15 @@ SPEC = ROOT / "build.spec"
 STORE_HOUSEHOLDS = 50_000
 EXE = bundle_executable()
 # What build.spec's exclusions are made of; the bare bundle gets the same code, copied from it.
-SHARED_FROM_SPEC = ("LINUX", "EXCLUDES", "DROP_DATA", "DROP_PLUGINS", "wanted", "without_orphans")
+SHARED_FROM_SPEC = (
+    "LINUX",
+    "NOARCHIVE",
+    "EXCLUDES",
+    "DROP_DATA",
+    "DROP_PLUGINS",
+    "wanted",
+    "without_orphans",
+)
 BARE_SCRIPT = """\
 import os
 import sys
@@ -43,7 +51,7 @@ from pathlib import Path
 
 {shared}
 
-a = Analysis([{script!r}], excludes=EXCLUDES, noarchive=False)
+a = Analysis([{script!r}], excludes=EXCLUDES, noarchive=NOARCHIVE)
 a.datas = [entry for entry in a.datas if wanted(entry)]
 a.binaries = [entry for entry in a.binaries if wanted(entry)]
 if LINUX:
