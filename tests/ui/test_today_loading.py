@@ -13,8 +13,21 @@ from ui.app import App
 from ui.main_window import HOUSEHOLDS, TODAY
 
 
-def test_today_shows_its_first_rows_then_the_whole_list(app: App, idle) -> None:
-    idle()
+@pytest.fixture
+def settled(app: App, qtbot, idle):
+    """Call to wait until Today shows its whole list and the worker is quiet. The worker alone
+    going quiet is not enough: between the first rows and the whole list (asked for once the
+    first rows are painted, or after WHOLE_AFTER_MS) it has nothing to do."""
+
+    def wait() -> None:
+        qtbot.waitUntil(lambda: app.window.today.complete, timeout=10000)
+        idle()
+
+    return wait
+
+
+def test_today_shows_its_first_rows_then_the_whole_list(app: App, settled) -> None:
+    settled()
     today = app.window.today
     assert today.complete
     assert "đang đếm" not in today.follow_label.text()
@@ -22,11 +35,11 @@ def test_today_shows_its_first_rows_then_the_whole_list(app: App, idle) -> None:
 
 
 def test_leaving_today_stops_reading_the_whole_list(
-    app: App, qtbot, idle, monkeypatch: pytest.MonkeyPatch
+    app: App, qtbot, idle, settled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The whole list is read slowly here (it reports progress and would take 20 s): going to
     Households stops it within a step, and Today keeps its first rows."""
-    idle()
+    settled()
     slow_reads: list[str] = []
 
     def slow(ws, on=None, *, limit=200, count=True, progress=None):
@@ -55,11 +68,11 @@ def test_leaving_today_stops_reading_the_whole_list(
 
 
 def test_the_whole_list_waits_for_the_first_rows_to_be_painted(
-    app: App, qtbot, idle, monkeypatch: pytest.MonkeyPatch
+    app: App, qtbot, idle, settled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Read alongside the first paint, the whole list's Python held the interpreter and the
     first rows waited for it: the read starts only once they have been painted."""
-    idle()
+    settled()
     events: list[str] = []
     run_op = app.ops.run_op
 
@@ -84,10 +97,10 @@ def test_the_whole_list_waits_for_the_first_rows_to_be_painted(
 
 
 def test_an_unpainted_today_still_reads_its_whole_list(
-    app: App, qtbot, idle, monkeypatch: pytest.MonkeyPatch
+    app: App, qtbot, idle, settled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing paints a hidden window: the whole list starts after a moment all the same."""
-    idle()
+    settled()
     window = app.window
     window.hide()
     today = window.today
@@ -102,12 +115,12 @@ def test_an_unpainted_today_still_reads_its_whole_list(
 
 
 def test_first_rows_arriving_while_the_app_closes_start_no_read(
-    app: App, workspace, qtbot, idle
+    app: App, workspace, qtbot, idle, settled
 ) -> None:
     """Closing shuts the worker down; first rows that were already on their way still arrive
     and start the timer for the whole list, which must then do nothing (it raised, in a
     teardown, when the worker took no more work)."""
-    idle()
+    settled()
     today = app.window.today
     first = ui.today.load_today(workspace, first=True)
     app.ops.shutdown()
