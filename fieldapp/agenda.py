@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Literal
 
 from fieldapp.model import Household
@@ -27,6 +27,7 @@ from fieldapp.participation import BHYT_COVERED_GROUPS, bhyt_group_of
 from fieldapp.periods import month_end, month_start
 from sync.protocol.coverage import EXPIRING_DAYS, person_status
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace
@@ -40,7 +41,7 @@ RENEWAL_MONTHS = 12
 PROGRESS_EVERY = 2000
 
 
-@dataclass(frozen=True)
+@frozen
 class DuePerson:
     """Someone a row is about: whose card or BHXH period ends, and when."""
 
@@ -49,7 +50,7 @@ class DuePerson:
     ends_on: dt.date | None
 
 
-@dataclass(frozen=True)
+@frozen
 class AgendaItem:
     kind: Kind
     household: Household
@@ -68,7 +69,7 @@ class AgendaItem:
         return tuple(p.member_id for p in self.people)
 
 
-@dataclass(frozen=True)
+@frozen
 class Agenda:
     on: dt.date
     items: list[AgendaItem]

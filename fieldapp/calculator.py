@@ -6,7 +6,7 @@ import calendar
 import dataclasses
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -15,6 +15,7 @@ from typing import Literal
 from fieldapp.errors import Problem, ValidationError
 from fieldapp.periods import add_months, month_start, period_end
 from fieldapp.policy import LocalSupportLine, Policy
+from sync.protocol.frozen import frozen
 from sync.protocol.money import format_vnd, round_half_up
 
 Scheme = Literal["bhyt_household", "bhxh_voluntary"]
@@ -30,7 +31,7 @@ MAX_MEMBERS = 50
 _BHXH_DUE_MONTH = {1: 1, 3: 3, 6: 4, 12: 7}
 
 
-@dataclass(frozen=True)
+@frozen
 class ResultLine:
     """One detail line for display; amounts are rounded per line, totals are rounded once."""
 
@@ -52,7 +53,7 @@ class ResultLine:
         return cls(kind, vi, en, round_half_up(monthly), months, round_half_up(total))
 
 
-@dataclass(frozen=True)
+@frozen
 class ContributionResult:
     """What a pledge costs: gross, the state's and the province's support, and what is payable."""
 
@@ -125,7 +126,7 @@ def _iso(day: date | None) -> str | None:
 CardRule = Literal["first_time", "renewal", "short_gap", "long_gap", "unknown"]
 
 
-@dataclass(frozen=True)
+@frozen
 class BhytPerson:
     """One person a BHYT quote is for: their group and, for a renewal, their card's last day."""
 
@@ -134,7 +135,7 @@ class BhytPerson:
     label: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class PersonQuote:
     """One person's part of a BHYT quote; amounts add up to the result's totals exactly."""
 
@@ -159,7 +160,7 @@ class PersonQuote:
         return data
 
 
-@dataclass(frozen=True)
+@frozen
 class FloorChange:
     """From `start`, the income floor is `floor`, above the chosen income, for `months` months."""
 

@@ -24,7 +24,6 @@ import json
 import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, get_args
 
@@ -34,6 +33,7 @@ from fieldapp.periods import add_months
 from sync.protocol import sheets as cells
 from sync.protocol.coverage import EXPIRING_DAYS, Status, person_status, rate_percent
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 
 if TYPE_CHECKING:
     import sqlite3
@@ -167,7 +167,7 @@ STATUS_VI = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class PersonCoverage:
     """One resident's card on a day."""
 
@@ -192,7 +192,7 @@ class PersonCoverage:
         return self.insured and self.group in BHYT_COVERED_GROUPS
 
 
-@dataclass(frozen=True)
+@frozen
 class VillageCoverage:
     """The counts of one village (or the commune) on a day."""
 
@@ -213,7 +213,7 @@ class VillageCoverage:
         return {**dataclasses.asdict(self), "rate_percent": self.rate_percent}
 
 
-@dataclass(frozen=True)
+@frozen
 class CoverageChange:
     """Insured now minus insured as recorded on `since`, per village and "" for the commune."""
 

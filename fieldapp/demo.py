@@ -6,11 +6,11 @@ import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fieldapp.model import VISIT_MATERIALS, VISIT_TOPICS
 from fieldapp.workspace import Workspace
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 
 # A fictional commune in Lào Cai (province code 15). Its commune code is outside the range of
 # real codes so demo data can never be mistaken for a real commune's.
@@ -59,7 +59,7 @@ TOPICS = VISIT_TOPICS
 MATERIALS = VISIT_MATERIALS
 
 
-@dataclass(frozen=True)
+@frozen
 class DemoSummary:
     households: int
     members: int
@@ -71,7 +71,7 @@ class DemoSummary:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+@frozen
 class DemoRemoval:
     """What removing the demo data deleted: records, and their changes kept on the laptop."""
 

@@ -9,7 +9,6 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from fieldapp.errors import Problem, ValidationError
 from fieldapp.reports import local_iso, recorded_here
 from fieldapp.store import loads
 from sync.protocol import sheets as cells
+from sync.protocol.frozen import frozen
 
 if TYPE_CHECKING:
     from fieldapp.workspace import Workspace
@@ -26,7 +26,7 @@ Value = str | int | None
 _SUFFIX = {"csv": ".zip", "xlsx": ".xlsx"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Sheet:
     """One table of the export: its file/sheet name, column headings and rows."""
 
@@ -36,7 +36,7 @@ class Sheet:
     rows: Sequence[tuple[Value, ...]]
 
 
-@dataclass(frozen=True)
+@frozen
 class ExportSummary:
     path: Path
     format: str

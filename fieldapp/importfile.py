@@ -35,6 +35,7 @@ from fieldapp.validation import (
 )
 from sync.protocol.errors import FieldappError
 from sync.protocol.fields import MAX_SUPPORTED_MONTHS_FIELD
+from sync.protocol.frozen import frozen
 
 __all__ = [
     "FIELDS",
@@ -165,7 +166,7 @@ _HEAD_RELATIONS = {"chu ho", "ch"}
 _HEAD_TICKS = {"x", "v", "1", "co", "√", "✓", "✔", "chu ho"}
 
 
-@dataclass(frozen=True)
+@frozen
 class ParsedPerson:
     """One accepted row: a person with cleaned, normalised values and any warnings."""
 
@@ -201,7 +202,7 @@ class ParsedPerson:
         return self.bhxh_income is not None
 
 
-@dataclass(frozen=True)
+@frozen
 class ParsedHousehold:
     """People placed together in one household, in file order."""
 
@@ -212,7 +213,7 @@ class ParsedHousehold:
     rows: list[ParsedPerson]
 
 
-@dataclass(frozen=True)
+@frozen
 class RefusedRow:
     """A row that was not taken, with what it held (column header → text) and why."""
 
@@ -221,7 +222,7 @@ class RefusedRow:
     problems: list[Problem]
 
 
-@dataclass(frozen=True)
+@frozen
 class ParsedFile:
     """The result of reading one resident list.
 
@@ -711,7 +712,7 @@ def _read_identity_number(
     return number, None
 
 
-@dataclass(frozen=True)
+@frozen
 class _Participation:
     bhyt_group: str | None = None
     bhyt_valid_from: date | None = None

@@ -6,10 +6,10 @@ import datetime as dt
 import math
 import os
 import re
-from dataclasses import dataclass
 
 from fieldapp.store import Store
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 
 # scrypt cost for the PIN hash and the backup key: 16 MiB and about 50 ms on a low-end laptop.
 # The FABK1 backup container assumes these values; changing them needs a new container version.
@@ -132,7 +132,7 @@ def wait_after(failures: int) -> int:
     return min(FIRST_WAIT_SECONDS * (1 << doublings), MAX_WAIT_SECONDS)
 
 
-@dataclass(frozen=True)
+@frozen
 class Attempt:
     """What one try at the lock screen gave."""
 

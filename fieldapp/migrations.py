@@ -6,14 +6,14 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sync.protocol.clock import FixedClock
+from sync.protocol.frozen import frozen
 from sync.protocol.hlc import HybridClock
 from sync.protocol.ids import uuid7
 
 
-@dataclass(frozen=True)
+@frozen
 class Migration:
     version: int
     description: str

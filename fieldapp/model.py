@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Self, TypeVar, get_origin, get_type_hints
 
 from fieldapp.store import loads
@@ -18,6 +18,7 @@ from sync.protocol.fields import (
     VISIT,
     synced_fields,
 )
+from sync.protocol.frozen import frozen
 
 T = TypeVar("T")
 
@@ -103,7 +104,7 @@ class Stored:
         return read_row(cls, row)
 
 
-@dataclass(frozen=True)
+@frozen
 class Household(Stored):
     id: str
     province_code: str
@@ -121,7 +122,7 @@ class Household(Stored):
     moved_to: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Member(Stored):
     id: str
     household_id: str
@@ -163,7 +164,7 @@ class Member(Stored):
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class Visit(Stored):
     id: str
     household_id: str
@@ -176,7 +177,7 @@ class Visit(Stored):
     notes: str
 
 
-@dataclass(frozen=True)
+@frozen
 class PledgeEvent(Stored):
     id: str
     pledge_id: str
@@ -186,7 +187,7 @@ class PledgeEvent(Stored):
     receipt_id: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Pledge(Stored):
     id: str
     household_id: str

@@ -19,6 +19,7 @@ from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.clock import iso_utc
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.money import format_vnd
 
 # Household groups that carry a BHXH tự nguyện central-support share (DOMAIN.md §3).
@@ -37,7 +38,7 @@ _AMOUNTS = ("gross", "central_support", "local_support", "payable")
 _DAY = dt.timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@frozen
 class Requote:
     """A pledge whose amount under the rules in force on the payment date differs."""
 

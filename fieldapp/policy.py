@@ -6,7 +6,6 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -17,6 +16,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 import resources
 from fieldapp.errors import NotFoundError, Problem, ValidationError
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 
 FORMAT = 1
 SCHEMES = ("bhyt_household", "bhxh_voluntary")
@@ -53,7 +53,7 @@ def _vi_date(d: date) -> str:
     return d.strftime("%d/%m/%Y")
 
 
-@dataclass(frozen=True)
+@frozen
 class DatedValue(Generic[T_co]):
     """One value of a policy item, in force from `start` (and until `end` when given)."""
 
@@ -64,7 +64,7 @@ class DatedValue(Generic[T_co]):
     unconfirmed: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class Timeline(Generic[T_co]):
     """The history of one policy item, oldest first, without overlaps."""
 
@@ -107,7 +107,7 @@ class Timeline(Generic[T_co]):
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class LocalSupportLine:
     """Support a province adds on top of the central one, per scheme and group, for a period.
 
@@ -133,7 +133,7 @@ class LocalSupportLine:
         return self.group == ALL_GROUPS or self.group in set(groups)
 
 
-@dataclass(frozen=True)
+@frozen
 class BhytRules:
     """BHYT hộ gia đình: rate of the base figure, household ladder, periods, support shares."""
 
@@ -149,7 +149,7 @@ class BhytRules:
     card_gap_months: Timeline[int] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class BhxhRules:
     """BHXH tự nguyện: rate, ceiling, central support, periods, lump sums and fund return."""
 
@@ -163,7 +163,7 @@ class BhxhRules:
     monthly_return: Timeline[Fraction]
 
 
-@dataclass(frozen=True)
+@frozen
 class Policy:
     """One published version of the policy tables."""
 
@@ -373,7 +373,7 @@ def _group_timeline(timelines: Mapping[str, Timeline[T]], group: str, field: str
     return timelines[group]
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicySet:
     """Several policy versions e.g. the shipped one and a newer one from the server."""
 

@@ -9,7 +9,6 @@ import os
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import resources
@@ -22,6 +21,7 @@ from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
 from sync.protocol.errors import FieldappError
 from sync.protocol.fields import MAX_BOOK_SIZE, MAX_RECEIPT_NUMBER, RECEIPT_BOOK
+from sync.protocol.frozen import frozen
 from sync.protocol.receipt_qr import ReceiptSeal, verification_code
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _SERIES = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/.-]{0,19}$")
 _STATUS_VI = {"paid": "đã đóng tiền", "cancelled": "đã huỷ", "pledged": "chờ thu tiền"}
 
 
-@dataclass(frozen=True)
+@frozen
 class ReceiptBook(Stored):
     id: str
     series: str
@@ -46,7 +46,7 @@ class ReceiptBook(Stored):
         return self.last_number - self.next_number + 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Receipt(Stored):
     id: str
     book_id: str

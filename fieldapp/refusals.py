@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from fieldapp.errors import Problem, raise_if_errors
@@ -17,6 +16,7 @@ from fieldapp.households import Households
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _AFTER_HOUSEHOLD = frozenset(
 _STAMPED = {"visit": "agent_id", "receipt": "issued_by"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Restamp:
     """One record given the enrolled agent instead of the one it carried."""
 
@@ -51,7 +51,7 @@ class Restamp:
     at: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Discarded:
     """A refused change the agent chose not to send, with the reason given."""
 
@@ -280,7 +280,7 @@ def restamp_refused(store: Store, seq: int) -> Restamp:
     return stamped
 
 
-@dataclass(frozen=True)
+@frozen
 class Assigned:
     """A commune assigned to this laptop, as a household can be moved to it."""
 

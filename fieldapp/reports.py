@@ -8,13 +8,13 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fieldapp.errors import Problem, ValidationError
 from fieldapp.model import SCHEMES, VISIT_OUTCOMES, Stored
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
+from sync.protocol.frozen import frozen
 from sync.protocol.money import format_vnd
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def local_iso(iso: str) -> str:
     return moment.astimezone(VIETNAM_TZ).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
+@frozen
 class Tally:
     """How many records and how much money (int đồng)."""
 
@@ -91,7 +91,7 @@ class Tally:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+@frozen
 class VoidedReceipt:
     """A voided receipt as the report lists it: which one, how much, why."""
 
@@ -107,7 +107,7 @@ class VoidedReceipt:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+@frozen
 class Handover(Stored):
     """One recorded cash handover; difference = handed_over - expected (negative: short)."""
 
@@ -124,7 +124,7 @@ class Handover(Stored):
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+@frozen
 class DayReport:
     """Everything the agent accounts for at the end of one local day; money is int đồng.
 
@@ -198,7 +198,7 @@ class DayReport:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class TargetProgress:
     """A month's target for one scheme against the people newly covered by paid pledges.
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from fieldapp.store import Store
 from fieldapp.text import clean, fold
+from sync.protocol.frozen import frozen
 
 _TOKEN = re.compile(r"[0-9a-z]+")
 # A member's phone is indexed with its trailing digits too, from this many on: agents often
@@ -45,7 +45,7 @@ def match_expression(text: str) -> str | None:
     return " ".join(f'"{t}"*' for t in tokens)
 
 
-@dataclass(frozen=True)
+@frozen
 class SearchHit:
     """One member (or a household with no matching member) that matches the query."""
 

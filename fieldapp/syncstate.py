@@ -13,6 +13,7 @@ from fieldapp.records import reindex_household
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import name_sort_text
 from sync.protocol import wire
+from sync.protocol.frozen import frozen
 from sync.protocol.hlc import hlc_parse
 from sync.protocol.wire import HOUSEHOLD_MOVED
 
@@ -99,7 +100,7 @@ LOCAL_ONLY_FIELDS = {"member": frozenset({"sort_key"})}
 # -- outbox: batches and acknowledgements -------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class RefusedRecord:
     """An outbox row the server refused, with its reason; kept and shown, never dropped."""
 
@@ -118,7 +119,7 @@ class RefusedRecord:
         return values
 
 
-@dataclass(frozen=True)
+@frozen
 class AckOutcome:
     """What one acknowledgement did to the outbox."""
 
@@ -149,7 +150,7 @@ class StoredRow:
     base: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class StoredBatch:
     """Rows that carry one batch id, as stored: sent, and resent after any failure, exactly
     like this (the upload encodes them straight from their JSON text)."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from fieldapp.errors import NotFoundError, Problem, ValidationError, raise_if_errors
 from fieldapp.model import VISIT_OUTCOMES, Household, Visit
 from fieldapp.store import AGENT_SQL, Store, dumps
 from fieldapp.text import clean
 from sync.protocol.clock import VIETNAM_TZ, iso_utc
+from sync.protocol.frozen import frozen
 
 
 def suggest_next_visit(best_months: Iterable[int], today: dt.date) -> dt.date:
@@ -31,7 +31,7 @@ def suggest_next_visit(best_months: Iterable[int], today: dt.date) -> dt.date:
     return today + dt.timedelta(days=30)
 
 
-@dataclass(frozen=True)
+@frozen
 class FollowUp:
     """A household to visit: why (next visit due, or a best month) and since when."""
 

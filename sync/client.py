@@ -27,6 +27,7 @@ from fieldapp.syncstate import RefusedRecord, StoredBatch
 from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.errors import FieldappError, ProtocolError
+from sync.protocol.frozen import frozen
 from sync.protocol.hlc import hlc_format, hlc_parse
 from sync.protocol.i18n import say
 from sync.protocol.ids import is_uuid
@@ -57,7 +58,7 @@ Progress = Callable[[int, int], None]
 _GZIP_LEVEL = 6
 
 
-@dataclass(frozen=True)
+@frozen
 class _Outgoing:
     """A claimed batch, encoded and with its headers, ready to be posted."""
 
@@ -156,7 +157,7 @@ class SyncResult:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class SyncStatus:
     """Where this laptop stands, without asking the server."""
 
@@ -194,7 +195,7 @@ class SyncStatus:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Enrolment:
     device_id: str
     agent_id: str

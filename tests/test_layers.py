@@ -27,6 +27,7 @@ SHARED_LEAVES = {
     "sync.protocol.ids",
     "sync.protocol.errors",
     "sync.protocol.labels",
+    "sync.protocol.frozen",
 }
 # The one hand-over from the command line to the desktop app (module, function).
 GUI_LAUNCH = ("fieldapp/cli/gui.py", "launch")

@@ -4,13 +4,13 @@ the target pace. Drawn with QPainter; the figures and the pace come from the cor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fieldapp.reports import TargetProgress
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import scheme_label
 
@@ -36,7 +36,7 @@ _PANEL_GAP = 8
 _AXIS_WIDTH = 30
 
 
-@dataclass(frozen=True)
+@frozen
 class _Panel:
     """Where one scheme's drawing goes: its title line, pace line, bar and line plot."""
 
@@ -337,7 +337,7 @@ def percent_text(value: float) -> str:
     return say(text.replace(".", ","), text)
 
 
-@dataclass(frozen=True)
+@frozen
 class CoverageBar:
     """One village's bar: its name and its coverage rate in percent."""
 

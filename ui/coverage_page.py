@@ -7,7 +7,6 @@ Every figure comes from the core (fieldapp.coverage), read on the worker."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from fieldapp.coverage import PersonCoverage, VillageCoverage
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from ui.charts import CoverageBar, CoverageChart, percent_text
 from ui.forms import ERROR_STYLE
@@ -83,7 +83,7 @@ CHART_TAB, PEOPLE_TAB = range(2)
 P_NAME, P_HOUSEHOLD, P_VILLAGE, P_GROUP, P_STATUS, P_VALID_TO, P_DAYS = range(7)
 
 
-@dataclass(frozen=True)
+@frozen
 class CoverageData:
     """One day's coverage per village and for the commune, and the month's change."""
 
@@ -92,7 +92,7 @@ class CoverageData:
     change: CoverageChange | None
 
 
-@dataclass(frozen=True)
+@frozen
 class PeopleData:
     """The people behind one count: at most PEOPLE_LIMIT of them, and whether there are more."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QDate, QStandardPaths, Qt, Signal
@@ -31,6 +30,7 @@ from fieldapp.reports_pdf import render_day_report
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import outcome_label, scheme_label
 from sync.protocol.money import format_vnd
@@ -46,7 +46,7 @@ WARN_STYLE = "color: #8a5300;"
 _AMOUNT_DECORATION = re.compile(r"[\s.,đ₫]|VND", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@frozen
 class DayData:
     """One day's report with the month's targets, read together on the worker."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import QItemSelectionModel, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +22,7 @@ from fieldapp.model import Household, Member, Pledge, Visit
 from fieldapp.receipts import Receipt
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import (
     group_label,
@@ -40,7 +39,7 @@ from ui.operations import Operations
 from ui.receipts import LAYOUTS, layout_label, receipt_columns
 
 
-@dataclass(frozen=True)
+@frozen
 class HouseholdData:
     household: Household
     members: list[Member]

@@ -8,7 +8,6 @@ of a start. Roles are Qt's numbers (the test suite checks them against Qt.ItemDa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6 import QtCore
@@ -17,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
 from fieldapp.search import SearchHit
 from fieldapp.workspace import Workspace
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from ui.labels import date_text
 from ui.operations import Operations
@@ -32,14 +32,14 @@ HIGHLIGHT = "#fff3cd"
 Index = QModelIndex | QPersistentModelIndex
 
 
-@dataclass(frozen=True)
+@frozen
 class SearchQuery:
     text: str = ""
     village: str | None = None
     group: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class _Page:
     hits: list[SearchHit]
     next_offset: int
@@ -189,7 +189,7 @@ class SearchResultsModel(QAbstractTableModel):
 _ANSWERED = frozenset({DISPLAY_ROLE, TOOLTIP_ROLE, BACKGROUND_ROLE})
 
 
-@dataclass(frozen=True)
+@frozen
 class Column:
     """A column of a RecordsModel: its (translated at display time) title and cell text."""
 

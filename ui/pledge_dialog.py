@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -34,6 +34,7 @@ from fieldapp.model import Household, Member, Pledge
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import group_label, scheme_label, status_label
 from sync.protocol.money import format_vnd
@@ -54,7 +55,7 @@ NAME, GROUP, LADDER, PAYABLE, SUPPORT, CARD = range(6)
 DISABLED_STYLE = "QTableWidget::item:disabled { color: #777; }"
 
 
-@dataclass(frozen=True)
+@frozen
 class PledgeContext:
     """What the dialog needs from the store and the policy in force today."""
 

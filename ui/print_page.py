@@ -4,7 +4,6 @@ uninsured, or renewal reminders for those with a card to renew), and the receipt
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,6 +21,7 @@ from fieldapp.documents import Cancelled as FlyersCancelled
 from fieldapp.flyers import AUDIENCES, ONLY, village_flyers
 from fieldapp.receipts import ReceiptBook
 from fieldapp.workspace import Workspace
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import audience_label
 from ui.forms import ERROR_STYLE
@@ -37,7 +37,7 @@ def language_label(code: str) -> str:
     return {"vi": "Tiếng Việt", "en": "English"}.get(code, code)
 
 
-@dataclass(frozen=True)
+@frozen
 class PrintData:
     villages: list[str]
     books: list[ReceiptBook]

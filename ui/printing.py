@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from fieldapp.text import fold
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from ui.operations import Cancelled, Operations, Progress
 
@@ -54,14 +55,14 @@ class PreviewUnavailable(Exception):
     """This machine cannot turn PDF pages into images (no poppler), or poppler failed."""
 
 
-@dataclass(frozen=True)
+@frozen
 class PdfInfo:
     pages: int
     width_pt: float
     height_pt: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Document:
     """A PDF from the core, with the preview images of its first pages when they could be made."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -32,6 +30,7 @@ from fieldapp.receipts import Receipt, ReceiptBook, RequoteNeeded
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import scheme_label
 from sync.protocol.money import amount_in_words, format_vnd
@@ -91,7 +90,7 @@ def receipt_columns(names: dict[str, str] | None = None) -> list[Column]:
 # -- take payment -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class PaymentContext:
     household: Household
     members: list[Member]
@@ -109,7 +108,7 @@ def load_payment_context(ws: Workspace, household_id: str, pledge_ids: list[str]
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Payment:
     """An issued receipt and the pledges it paid (new ones where the amounts were re-quoted)."""
 

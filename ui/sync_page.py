@@ -4,7 +4,6 @@ background when the server can be reached; USB files for days without a network.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from fieldapp.workspace import Workspace
 from sync.client import PLAIN_HTTP_REFUSED, Enrolment, SyncClient, SyncResult, SyncStatus
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import entity_label
 from ui.forms import ERROR_STYLE
@@ -57,7 +57,7 @@ def probe(ws: Workspace, server_url: str, *, timeout: float = HEALTH_TIMEOUT_S) 
         return client.reachable(timeout=timeout)
 
 
-@dataclass(frozen=True)
+@frozen
 class SyncOutcome:
     """A finished run with where the laptop stands afterwards."""
 

@@ -6,7 +6,6 @@ Enter on a renewal row opens the household with the renewal pledge filled in."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QPaintEvent
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 from fieldapp.agenda import Agenda, AgendaItem, DuePerson, day_agenda
 from fieldapp.model import Household, Visit
 from fieldapp.workspace import Workspace
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import outcome_label
 from sync.protocol.money import format_vnd
@@ -38,13 +38,13 @@ FIRST_ROWS = 15
 WHOLE_AFTER_MS = 300
 
 
-@dataclass(frozen=True)
+@frozen
 class RecentVisit:
     visit: Visit
     household: Household
 
 
-@dataclass(frozen=True)
+@frozen
 class TodayData:
     agenda: Agenda
     recent: list[RecentVisit]

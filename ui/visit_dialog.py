@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from PySide6.QtCore import QDate, QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
@@ -28,6 +27,7 @@ from fieldapp.model import VISIT_OUTCOMES, Household
 from fieldapp.model import VISIT_TOPICS as TOPICS
 from fieldapp.visits import suggest_next_visit
 from fieldapp.workspace import Workspace
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import say
 from sync.protocol.labels import outcome_label, topic_label
 from ui.labels import month_label
@@ -44,7 +44,7 @@ _OUTCOME_KEYS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class VisitContext:
     household: Household
     today: dt.date

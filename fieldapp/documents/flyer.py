@@ -14,7 +14,7 @@ import re
 import string
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +35,7 @@ from fieldapp.documents.fonts import (
 )
 from fieldapp.text import nfc
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.labels import AUDIENCES
 from sync.protocol.money import format_vnd
 
@@ -122,7 +123,7 @@ class Cancelled(FieldappError):
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class BhxhOption:
     """One row of the BHXH tự nguyện table: what one person pays at a chosen income."""
 
@@ -132,7 +133,7 @@ class BhxhOption:
     lump_5y_payable: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class FlyerData:
     """One household's flyer; every amount is already computed by the calculator."""
 
@@ -150,7 +151,7 @@ class FlyerData:
     seasonal_income: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupTemplate:
     """The texts of one audience group."""
 
@@ -161,7 +162,7 @@ class GroupTemplate:
     call_to_action: str
 
 
-@dataclass(frozen=True)
+@frozen
 class FlyerTemplates:
     """A language's templates with every missing string filled in from Vietnamese."""
 
@@ -440,7 +441,7 @@ def render_flyers(
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
+@frozen
 class _Section:
     """One scheme's part of a page: heading, benefits, and the household's amounts as a table
     (`width` is the table's share of the text column)."""
@@ -454,7 +455,7 @@ class _Section:
     width: float
 
 
-@dataclass(frozen=True)
+@frozen
 class _PageText:
     """One page's text, placeholders filled in and NFC-normalised."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
@@ -15,6 +14,7 @@ from reportlab.lib.units import mm
 from fieldapp.documents.fonts import BASELINE, BOLD, LEADING, REGULAR, Pen, register_fonts, width
 from fieldapp.text import nfc
 from sync.protocol.clock import VIETNAM_TZ
+from sync.protocol.frozen import frozen
 from sync.protocol.money import amount_in_words, format_vnd
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ QR_QUIET_ZONE = 4  # modules of white around the code, as the QR standard asks
 GREY = (0.35, 0.35, 0.35)
 
 
-@dataclass(frozen=True)
+@frozen
 class ReceiptDocument:
     """Everything printed on one receipt; amounts are already computed, money is int đồng."""
 
@@ -50,7 +50,7 @@ class ReceiptDocument:
     receipt_id: str
 
 
-@dataclass(frozen=True)
+@frozen
 class _Geometry:
     width: float
     height: float | None  # None: the roll is cut where the content ends
@@ -139,7 +139,7 @@ def render_receipt(
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
+@frozen
 class _Content:
     """The receipt's text, NFC-normalised and formatted, ready to place."""
 
@@ -221,7 +221,7 @@ class _Layout(Pen):
     bottom = 0.0
 
 
-@dataclass(frozen=True)
+@frozen
 class _Frame:
     """What every part of one receipt is drawn with: the pen, the paper, the content, the
     text column and the text sizes at the scale being tried."""

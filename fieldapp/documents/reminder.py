@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from fieldapp.documents.flyer import (
 )
 from fieldapp.documents.fonts import BOLD, REGULAR, Pen, register_fonts
 from fieldapp.text import nfc
+from sync.protocol.frozen import frozen
 from sync.protocol.money import format_vnd
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ _TOP_KEYS = {"language", "name", "reviewed", "notes", "strings"}
 DARK_RED = (0.7, 0.1, 0.1)
 
 
-@dataclass(frozen=True)
+@frozen
 class ReminderPerson:
     """One person whose card ends soon (lapsed False) or ended not long ago (lapsed True)."""
 
@@ -76,7 +77,7 @@ class ReminderPerson:
     lapsed: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class ReminderData:
     """One household's reminder; the amount is already computed (one quote for all of them)."""
 
@@ -93,7 +94,7 @@ class ReminderData:
     wait_days: int
 
 
-@dataclass(frozen=True)
+@frozen
 class ReminderTemplates:
     """A language's reminder strings with every missing one filled in from Vietnamese."""
 
@@ -152,7 +153,7 @@ def _read_file(path: Path, language: str, complete: bool) -> dict[str, Any]:
     return {"reviewed": data["reviewed"], "strings": data["strings"]}
 
 
-@dataclass(frozen=True)
+@frozen
 class _ReminderText:
     """One reminder page's text, placeholders filled in and NFC-normalised."""
 

@@ -31,9 +31,10 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from sync.protocol.frozen import frozen
 
 PREFIX = "FA1"
 SIG_HEX_CHARS = 16
@@ -71,7 +72,7 @@ def _sign(text: str, device_key: bytes) -> str:
     return digest[:SIG_HEX_CHARS]
 
 
-@dataclass(frozen=True)
+@frozen
 class ReceiptSeal:
     """What a receipt's signature covers: its id, book series, number, amount and issue date."""
 

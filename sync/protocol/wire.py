@@ -11,7 +11,6 @@ import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Required, TypedDict, cast
 
 import orjson
@@ -31,6 +30,7 @@ from sync.protocol.fields import RECEIPT as RECEIPT
 from sync.protocol.fields import RECEIPT_BOOK as RECEIPT_BOOK
 from sync.protocol.fields import RECEIPT_VOID as RECEIPT_VOID
 from sync.protocol.fields import VISIT as VISIT
+from sync.protocol.frozen import frozen
 from sync.protocol.hlc import is_hlc, latest_allowed, wall_out_of_range
 from sync.protocol.ids import is_uuid
 
@@ -516,7 +516,7 @@ _ON_INSERT = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class RecordProblem:
     """Why one record cannot be taken; becomes a Refusal in the ack."""
 

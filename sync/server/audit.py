@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.frozen import frozen
 from sync.server.schema import audit_log
 
 ActorKind = Literal["supervisor", "device", "operator"]
@@ -85,7 +85,7 @@ _ACTOR_LIMIT = 64
 _TARGET_LIMIT = 128
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry:
     id: int
     at: str

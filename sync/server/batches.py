@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.frozen import frozen
 from sync.protocol.hlc import hlc_compare, hlc_parse
 from sync.server import edits, feed
 from sync.server.devices import Device
@@ -185,7 +186,7 @@ class _Mergeable:
     changed: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class _Fact:
     """An immutable record's stored content."""
 

@@ -9,7 +9,6 @@ import os
 import ssl
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sync.protocol import signing, wire
 from sync.protocol.clock import Clock, SystemClock
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.i18n import language, say
 from sync.protocol.loopback import is_loopback
 from sync.server import admin, batches, devices
@@ -377,7 +377,7 @@ def _positive_int(text: str) -> int:
 # -- the command line, declared: each command with its help and arguments ---------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class _Arg:
     """One argument: its name or flags, help as (Vietnamese, English), argparse's options."""
 
@@ -390,7 +390,7 @@ def _arg(*names: str, help: tuple[str, str], **options: Any) -> _Arg:
     return _Arg(names, help, options)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Cmd:
     """A command (or, with a group, a command of that group) and what it says it does."""
 

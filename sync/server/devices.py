@@ -6,13 +6,13 @@ import datetime as dt
 import hashlib
 import math
 import secrets
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sync.protocol import signing, wire
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.frozen import frozen
 from sync.protocol.ids import is_uuid, uuid7
 from sync.server import audit
 from sync.server.errors import ServerError
@@ -26,7 +26,7 @@ CODE_LENGTH = 10
 MAX_ENROL_HOURS = 30 * 24
 
 
-@dataclass(frozen=True)
+@frozen
 class Device:
     """An enrolled laptop, as the server knows it."""
 

@@ -15,7 +15,6 @@ import copy
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Connection
 import resources
 from sync.protocol.clock import Clock
 from sync.protocol.fields import VERSION_LENGTH
+from sync.protocol.frozen import frozen
 from sync.protocol.money import format_vnd
 from sync.server import admin, audit
 from sync.server.errors import ServerError
@@ -46,7 +46,7 @@ def _bad(vi: str, en: str) -> ServerError:
     return ServerError(vi, en, code="bad_policy_line")
 
 
-@dataclass(frozen=True)
+@frozen
 class Line:
     """One local support line as shown on the page."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import segno
@@ -21,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.engine import Connection
 
+from sync.protocol.frozen import frozen
 from sync.server import admin
 from sync.server import devices as device_ops
 from sync.server.schema import agent_communes, agents, devices
@@ -64,7 +64,7 @@ def qr_svg(text: str) -> Markup:
 page_templates.env.filters["qr_svg"] = qr_svg
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentListing:
     id: str
     name: str
@@ -74,7 +74,7 @@ class AgentListing:
     deactivated_at: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceListing:
     id: str
     name: str

@@ -9,7 +9,6 @@ import ipaddress
 import math
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.frozen import frozen
 from sync.protocol.ids import uuid7
 from sync.server.errors import ServerError
 from sync.server.schema import login_failures, supervisor_communes, supervisors, web_sessions
@@ -46,7 +46,7 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _COMMUNE = re.compile(r"^\d{5}$")
 
 
-@dataclass(frozen=True)
+@frozen
 class Supervisor:
     """A signed-in supervisor; communes is None for a provincial admin (sees everything)."""
 

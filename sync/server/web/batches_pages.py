@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
@@ -25,6 +24,7 @@ from starlette.types import Message
 
 from sync.protocol import signing, wire
 from sync.protocol.clock import iso_utc
+from sync.protocol.frozen import frozen
 from sync.server import batches as batch_ops
 from sync.server import devices as device_ops
 from sync.server import feed
@@ -62,7 +62,7 @@ class _Forged(PageError):
         super().__init__(403, "Phiên làm việc không hợp lệ (thiếu mã CSRF). Hãy tải lại trang.")
 
 
-@dataclass(frozen=True)
+@frozen
 class Upload:
     """A batch file uploaded on this page, and what it did."""
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol.clock import Clock
 from sync.protocol.fields import MAX_BOOK_SIZE, MAX_RECEIPT_NUMBER
+from sync.protocol.frozen import frozen
 from sync.server import admin
 from sync.server.devices import agent_name_and_communes
 from sync.server.schema import receipt_books, receipt_voids, receipts
@@ -36,7 +37,7 @@ DONE_MESSAGES = {
 Done = Annotated[str | None, Query(max_length=16)]
 
 
-@dataclass(frozen=True)
+@frozen
 class BookRow:
     id: str
     series: str

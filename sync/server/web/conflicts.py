@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.frozen import frozen
 from sync.protocol.hlc import hlc_moment, hlc_parse, is_hlc
 from sync.server import feed
 from sync.server.edits import SERVER_DEVICE, edit_fields
@@ -64,7 +65,7 @@ class Conflict:
     siblings: list[int] = dataclasses.field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@frozen
 class Settled:
     """What settling a field did: the value written, its clock, and every conflict closed."""
 

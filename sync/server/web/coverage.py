@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.coverage import EXPIRING_DAYS, Status, person_status, rate_percent
+from sync.protocol.frozen import frozen
 from sync.protocol.participation_codes import bhyt_group_of, covered_elsewhere
 from sync.server.errors import ServerError
 from sync.server.schema import (
@@ -61,7 +62,7 @@ class CoverageInputError(ServerError):
 # What a page counts
 
 
-@dataclass(frozen=True)
+@frozen
 class Person:
     """One resident's card on the day asked."""
 
@@ -104,7 +105,7 @@ class Counts:
         return rate_percent(self.insured, self.residents)
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """A commune's coverage target: tenths of a percent (950 = 95.0 %) by a day."""
 
@@ -168,7 +169,7 @@ class RenewalRow:
         return self.ending_this_month + self.lapsed_recently
 
 
-@dataclass(frozen=True)
+@frozen
 class MonthPoint:
     """Insured at the end of a month (the day asked, for its own month), reconstructed."""
 

@@ -8,7 +8,6 @@ several members with one CCCD. A supervisor picks the record to keep; the others
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
+from sync.protocol.frozen import frozen
 from sync.server import feed
 from sync.server.edits import edit_fields
 from sync.server.errors import ServerError
@@ -27,7 +27,7 @@ _REMOVED = members.c.data["removed"].as_boolean()
 _PRESENT = sa.or_(_REMOVED.is_(None), sa.false() == _REMOVED)
 
 
-@dataclass(frozen=True)
+@frozen
 class Person:
     """One member record carrying a shared CCCD, as the supervisor compares them."""
 
@@ -42,7 +42,7 @@ class Person:
     in_scope: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class SharedCccd:
     """Several present member records with one CCCD."""
 
@@ -55,7 +55,7 @@ class SharedCccd:
         return all(p.in_scope for p in self.people)
 
 
-@dataclass(frozen=True)
+@frozen
 class Merged:
     cccd: str
     kept: str

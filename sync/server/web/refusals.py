@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
+from sync.protocol.frozen import frozen
 from sync.server.schema import IMMUTABLE_TABLES, agents, batches, devices
 from sync.server.web.scope import Communes, visible_agent_ids
 
@@ -114,7 +114,7 @@ def reason_label(code: str) -> str:
     return REASON_LABELS.get(code, code)
 
 
-@dataclass(frozen=True)
+@frozen
 class RefusedRecord:
     """One record a device sent that the server refused and has not taken since."""
 

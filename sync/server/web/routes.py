@@ -6,7 +6,6 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote
@@ -20,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import frozen
 from sync.protocol.money import format_vnd
 from sync.server import audit
 from sync.server import devices as device_ops
@@ -76,7 +76,7 @@ class LoginNeeded(Exception):
     """No valid session: the browser is sent to the login page."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Login:
     """The signed-in supervisor and their session token (from the HttpOnly cookie)."""
 
@@ -92,7 +92,7 @@ class Login:
         return self.supervisor.communes
 
 
-@dataclass(frozen=True)
+@frozen
 class PageKit:
     """What a group of pages in a module of its own needs from the router that hosts it:
     `db(work)` runs work in one transaction (known failures become pages), and

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from starlette.datastructures import UploadFile
 
 from sync.protocol.fields import NAME_LENGTH
+from sync.protocol.frozen import frozen
 from sync.server import admin
 from sync.server.devices import agent_name_and_communes
 from sync.server.errors import ServerError
@@ -161,7 +162,7 @@ def parse_commune(value: object) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentTarget:
     agent_id: str
     agent_name: str
@@ -171,7 +172,7 @@ class AgentTarget:
     count: int
 
 
-@dataclass(frozen=True)
+@frozen
 class AreaTarget:
     commune_code: str
     village: str
@@ -183,7 +184,7 @@ class AreaTarget:
 Planned = AgentTarget | AreaTarget
 
 
-@dataclass(frozen=True)
+@frozen
 class RowError:
     line: int
     reason: str
@@ -424,7 +425,7 @@ async def read_upload(request: Request, login: Login) -> tuple[str, bytes]:
         await form.close()
 
 
-@dataclass(frozen=True)
+@frozen
 class AreaRow:
     commune_code: str
     village: str
