@@ -34,19 +34,17 @@ OUR_PACKAGES = (
 )
 
 
-def _load_qt() -> int:
+def _load_qt() -> None:
     """Import Qt, then record in PySide6's table of modules (module name -> feature flags;
     -1: not a PySide6 module, 0: a PySide6 module with no feature switched on) every module
-    loaded so far and every module of our packages, as PySide6 would have found them.
-    Returns how many were added; 0 when this PySide6 keeps no such table (then it reads the
-    sources as before)."""
+    loaded so far and every module of our packages, as PySide6 would have found them. A
+    PySide6 that keeps no such table reads the sources as before."""
     import PySide6.QtCore  # after the core (see above); loads shiboken and its table
 
     feature = sys.modules.get("shibokensupport.feature")
     table = getattr(feature, "pyside_feature_dict", None)
     if not isinstance(table, dict):
-        return 0
-    before = len(table)
+        return
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for folder, uses_pyside in OUR_PACKAGES:
         package = folder.replace("/", ".")
@@ -63,7 +61,6 @@ def _load_qt() -> int:
     for name in list(sys.modules):
         if not name.startswith("PySide6"):
             table.setdefault(name, -1)
-    return len(table) - before
 
 
 _load_qt()

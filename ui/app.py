@@ -410,7 +410,8 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
         print(exc.message(i18n.language()), file=sys.stderr)
         return 1
     # The cycle collector is off while the app starts (fieldapp.cli.gui.launch); on again once
-    # the first rows are painted, or after a while when they never are.
+    # the first rows are painted, or after a while when they never are. (Today, the area in
+    # front, is built here rather than when the window is first shown; it reads nothing yet.)
     app.window.today.rows_painted.connect(gc.enable)
     QTimer.singleShot(COLLECT_AFTER_MS, gc.enable)
     try:

@@ -17,7 +17,7 @@ def launch(*, data_dir: Path | None, self_test: bool = False) -> int:
     start fast and run where Qt is not installed.
 
     Python's cycle collector is off while the app starts: loading the core, Qt and the window
-    makes long-lived objects, not garbage, and collecting them took about 4 ms of each start.
+    makes long-lived objects, not garbage, and collecting them took 5.6-7.1 ms of each start.
     The app turns it back on once Today's first rows are painted (ui.app.run).
     """
     gc.disable()
