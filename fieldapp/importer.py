@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from fieldapp.model import Member
 from fieldapp.text import fold
 from fieldapp.workspace import Workspace
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import kept_dataclass
 
 # What a re-import may change on a person already in the store, with the words the summary
 # uses for each (Vietnamese, English), in the order it lists them.
@@ -37,7 +38,7 @@ UPDATED_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass
+@kept_dataclass
 class ImportReport:
     """What an import added, updated, found unchanged or kept, and which rows it refused and why.
 

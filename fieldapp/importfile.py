@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from fieldapp.validation import (
 )
 from sync.protocol.errors import FieldappError
 from sync.protocol.fields import MAX_SUPPORTED_MONTHS_FIELD
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 
 __all__ = [
     "FIELDS",
@@ -244,7 +244,7 @@ class ParsedFile:
         return [person for household in self.households for person in household.rows]
 
 
-@dataclass
+@kept_dataclass
 class _Row:
     """An accepted person plus the grouping columns that do not belong on the person."""
 
@@ -258,7 +258,7 @@ class _Row:
         return self.ticked_head or _is_head_relation(self.person.relation)
 
 
-@dataclass
+@kept_dataclass
 class _Group:
     head_name: str | None
     household_code: str | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from fieldapp import calculator
@@ -19,7 +18,7 @@ from fieldapp.store import Store, dumps, loads
 from fieldapp.text import clean
 from sync.protocol.clock import iso_utc
 from sync.protocol.errors import FieldappError
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.protocol.money import format_vnd
 
 # Household groups that carry a BHXH tự nguyện central-support share (DOMAIN.md §3).
@@ -71,7 +70,7 @@ def bhxh_groups_of(household_groups: Sequence[str]) -> list[str]:
     return groups or ["other"]
 
 
-@dataclass
+@kept_dataclass
 class PaymentQuote:
     """Pledges quoted again for a payment: the ones whose amount changed, and the period each
     payment covers (by pledge id; None when the policy has no card rule)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from fieldapp.model import HOUSEHOLD_FIELDS, MEMBER_FIELDS
@@ -13,7 +13,7 @@ from fieldapp.records import reindex_household
 from fieldapp.store import Store, dumps, loads
 from fieldapp.text import name_sort_text
 from sync.protocol import wire
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.protocol.hlc import hlc_parse
 from sync.protocol.wire import HOUSEHOLD_MOVED
 
@@ -137,7 +137,7 @@ def local_count(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM outbox WHERE state = 'local'"))
 
 
-@dataclass(frozen=True, slots=True)
+@kept_dataclass(frozen=True, slots=True)
 class StoredRow:
     """One pending outbox row with its JSON columns as the store holds them (not decoded)."""
 
@@ -363,7 +363,7 @@ def last_run(store: Store) -> dict[str, Any] | None:
 # -- pull: applying the server's changes --------------------------------------------------------
 
 
-@dataclass
+@kept_dataclass
 class PageResult:
     """What applying one page of pulled changes did."""
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import field
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from fieldapp.syncstate import RefusedRecord, StoredBatch
 from fieldapp.workspace import Workspace
 from sync.protocol import signing, wire
 from sync.protocol.errors import FieldappError, ProtocolError
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.protocol.hlc import hlc_format, hlc_parse
 from sync.protocol.i18n import say
 from sync.protocol.ids import is_uuid
@@ -92,7 +92,7 @@ class Cancelled(SyncError):
         super().__init__("Đã huỷ đồng bộ", "Sync cancelled", code="cancelled")
 
 
-@dataclass
+@kept_dataclass
 class SyncResult:
     """What one sync did: counts, refusals with reasons, and the errors that stopped it."""
 

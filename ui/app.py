@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.clock import Clock
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import kept_dataclass
 from sync.protocol.i18n import say
 from ui.lock import AppLock
 from ui.main_window import MainWindow
@@ -51,7 +51,7 @@ QHeaderView::section { padding: 4px; font-weight: bold; }
 """
 
 
-@dataclass
+@kept_dataclass
 class App:
     """What run() and the tests hold on to."""
 

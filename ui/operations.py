@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import shiboken6
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import kept_dataclass
 from sync.protocol.i18n import say
 
 # The dialogs are imported when first shown: PySide6 builds a Qt class's enums on first use,
@@ -69,7 +69,7 @@ class Progress:
         self._emit(done, total)
 
 
-@dataclass
+@kept_dataclass
 class _Pending:
     parent: QObject | None
     success: Callable[[Any], None]

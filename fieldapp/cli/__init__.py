@@ -16,6 +16,7 @@ from pathlib import Path
 from fieldapp.cli.common import Handler
 from fieldapp.errors import ValidationError
 from sync.protocol.errors import FieldappError
+from sync.protocol.frozen import save_compiled_methods
 from sync.protocol.i18n import say
 
 # The command groups, in the order `fieldapp --help` lists them.
@@ -99,8 +100,10 @@ def finish(code: int) -> None:
     """End the process with `code` once output is flushed.
 
     Without the interpreter's final garbage collection: PySide6 can abort there when Qt objects
-    outlive QApplication, which would turn a clean exit into a crash report.
+    outlive QApplication, which would turn a clean exit into a crash report. The methods of
+    records compiled in this run are kept for the next (sync.protocol.frozen).
     """
+    save_compiled_methods()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:

@@ -10,7 +10,8 @@ package import nothing from the laptop core (``fieldapp``) or the desktop app (`
   and XLSX export of either end;
 - leaves both ends use: ``clock`` (injected time), ``ids`` (UUIDv7), ``errors`` (the error
   base), ``i18n`` (messages in Vietnamese and English), ``money`` (integer đồng in figures and
-  words), ``frozen`` (the frozen dataclass every record type is declared with).
+  words), ``frozen`` (the frozen dataclass every record type is declared with, and
+  ``kept_dataclass`` for the other dataclasses: their generated methods compiled once).
 
 Kept free of imports so that taking a leaf (the clock, say) does not load the wire format.
 """

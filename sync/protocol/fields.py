@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from sync.protocol.frozen import kept_dataclass
 from sync.protocol.ids import is_uuid
 
 HOUSEHOLD = "household"
@@ -87,7 +87,7 @@ Kind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@kept_dataclass(frozen=True, slots=True)
 class Field:
     """One field of a synced record: what its value must be and how long its text may run."""
 

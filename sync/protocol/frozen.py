@@ -15,15 +15,32 @@ below, shared by every such class; they behave as the generated ones do:
 - the repr is `ClassName(field=value, ...)` over the fields with `repr=True`.
 
 A method the class defines itself is kept, as the dataclass decorator keeps it.
+
+The methods still generated are compiled once and kept: the dataclass decorator writes each one
+out as text and compiles it, which took 13-20 ms of each start of the desktop app for the 127
+methods on the way to Today's first rows. While `@frozen` runs the decorator, its compiling goes
+through `METHODS` (a `CompiledMethods`): the code of a text compiled before, in this process or
+in an earlier one, is used again. The texts and their code are kept in one file beside this
+module's bytecode (or in the bundle's folder), as Python keeps a module's bytecode beside its
+source; `fieldapp.cli.finish` writes it when a run compiled something new. Loading the file
+takes under a millisecond. Only the text the decorator itself writes is looked up, and a
+text's code is what compiling that same text gives, so a stale or foreign entry is simply never
+asked for; a file from another Python version, or one that cannot be read, is ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import marshal
+import os
 import reprlib
+import sys
 from collections.abc import Callable
+from contextlib import suppress
 from operator import attrgetter
-from typing import Any, TypeVar, dataclass_transform
+from pathlib import Path
+from types import CodeType
+from typing import Any, TypeVar, dataclass_transform, overload
 
 T = TypeVar("T")
 
@@ -80,11 +97,160 @@ def _defines_hash(cls: type) -> bool:
     return value is not dataclasses.MISSING and not (value is None and "__eq__" in cls.__dict__)
 
 
+# The file's limits: bigger files are not read; with more texts than this, a save keeps only
+# those this run used (a file grows by the texts of classes that have since changed).
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_TEXTS = 4096
+
+
+class CompiledMethods:
+    """The code of the methods dataclasses generate, by their text, kept in `path` between runs.
+
+    `exec` stands in for the built-in one while the dataclass decorator runs: it compiles a
+    text only the first time it is seen. `save` writes the file when something new was
+    compiled, all at once (a cut power leaves the old file or the new one, never half)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._codes: dict[str, CodeType] | None = None
+        self._used: set[str] = set()
+        self.compiled = 0  # texts this run compiled (not found in the file)
+
+    def _load(self) -> dict[str, CodeType]:
+        codes: dict[str, CodeType] = {}
+        try:
+            if self.path is not None:
+                with self.path.open("rb") as file:
+                    data = file.read(MAX_FILE_BYTES + 1)
+                if len(data) <= MAX_FILE_BYTES:
+                    codes = _entries(marshal.loads(data))
+        except (OSError, EOFError, ValueError, TypeError):
+            codes = {}
+        self._codes = codes
+        return codes
+
+    def exec(self, source: object, globals: Any = None, locals: Any = None, /) -> None:
+        """What `exec(source, globals, locals)` does, compiling `source` only once."""
+        if not isinstance(source, str):
+            exec(source, globals, locals)  # type: ignore[arg-type]
+            return
+        codes = self._codes if self._codes is not None else self._load()
+        code = codes.get(source)
+        if code is None:
+            # dont_inherit: compiled as the decorator's own exec compiles it, without this
+            # module's `from __future__ import annotations`.
+            code = codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
+            self.compiled += 1
+        self._used.add(source)
+        exec(code, globals, locals)
+
+    def save(self) -> bool:
+        """Write the file if this run compiled something new; whether it was written. A
+        folder that cannot be written (a read-only installation) leaves things as they were."""
+        if not self.compiled or self.path is None or self._codes is None:
+            return False
+        # PYTHONDONTWRITEBYTECODE holds for this file as for bytecode. The bundle turns bytecode
+        # off for its own reasons (its modules are in an archive); there the file is written.
+        if sys.dont_write_bytecode and getattr(sys, "_MEIPASS", None) is None:
+            return False
+        codes = self._codes
+        if len(codes) > MAX_TEXTS:
+            codes = {text: code for text, code in codes.items() if text in self._used}
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with temporary.open("wb") as file:
+                file.write(marshal.dumps((_MAGIC, codes)))
+            os.replace(temporary, self.path)
+        except OSError:
+            with suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            return False
+        self.compiled = 0
+        return True
+
+
+def _entries(loaded: object) -> dict[str, CodeType]:
+    """The texts and code of a loaded file; nothing when it is not this Python's file."""
+    if not (isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == _MAGIC):
+        return {}
+    entries = loaded[1]
+    if not isinstance(entries, dict):
+        return {}
+    return {
+        text: code
+        for text, code in entries.items()
+        if isinstance(text, str) and isinstance(code, CodeType)
+    }
+
+
+def _default_path() -> Path | None:
+    """Beside this module's bytecode (following PYTHONPYCACHEPREFIX), or in the bundle's
+    folder; None where Python keeps no bytecode."""
+    tag = sys.implementation.cache_tag
+    if tag is None:
+        return None
+    name = f"dataclass-methods.{tag}.marshal"
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle is not None:
+        return Path(bundle, "__pycache__", name)
+    from importlib.util import cache_from_source
+
+    return Path(cache_from_source(__file__)).with_name(name)
+
+
+# The interpreter's bytecode version: code from another Python is never used.
+_MAGIC = marshal.dumps(sys.version_info[:3]) + sys.implementation.name.encode()
+METHODS = CompiledMethods(_default_path())
+
+
+def save_compiled_methods() -> bool:
+    """Keep what this run compiled for the next one (see CompiledMethods.save)."""
+    return METHODS.save()
+
+
+def _dataclass(cls: type[T], **options: bool) -> type[T]:
+    """`dataclasses.dataclass(**options)(cls)`, its methods compiled through METHODS.
+
+    The decorator calls `exec` by its name in the dataclasses module; while it runs, that name
+    is METHODS.exec. Only the text the decorator writes goes through it."""
+    namespace = vars(dataclasses)
+    namespace["exec"] = METHODS.exec
+    try:
+        return dataclasses.dataclass(**options)(cls)
+    finally:
+        namespace.pop("exec", None)
+
+
+@overload
+def kept_dataclass(cls: type[T], /) -> type[T]: ...
+@overload
+def kept_dataclass(
+    *, frozen: bool = False, order: bool = False, slots: bool = False
+) -> Callable[[type[T]], type[T]]: ...
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
+def kept_dataclass(
+    cls: type[T] | None = None,
+    /,
+    *,
+    frozen: bool = False,
+    order: bool = False,
+    slots: bool = False,
+) -> type[T] | Callable[[type[T]], type[T]]:
+    """`@dataclasses.dataclass` (bare or with these options) whose generated methods are kept
+    compiled between runs, for the dataclasses that are not `@frozen` records."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        return _dataclass(cls, frozen=frozen, order=order, slots=slots)
+
+    return decorate if cls is None else decorate(cls)
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
 def frozen(cls: type[T], /) -> type[T]:
     """Make `cls` a frozen dataclass with the shared equality, hash and repr."""
     own_hash = _defines_hash(cls)
-    made = dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+    made = _dataclass(cls, frozen=True, eq=False, repr=False)
     if "__eq__" not in made.__dict__:
         made.__eq__ = _eq  # type: ignore[method-assign]
     if not own_hash:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass
 
 from sync.protocol.errors import ProtocolError
+from sync.protocol.frozen import kept_dataclass
 
 MAX_COUNTER = 99_999
 # 2025-01-01T00:00:00Z: before anything was synced. A laptop whose clock says 2000 (a flat
@@ -34,7 +34,7 @@ HLC_PATTERN = r"^(\d{15})-(\d{5})-([0-9A-Za-z][0-9A-Za-z-]*)$"
 _HLC_RE = re.compile(HLC_PATTERN)
 
 
-@dataclass(frozen=True, order=True)
+@kept_dataclass(frozen=True, order=True)
 class Hlc:
     """A parsed clock value: wall milliseconds, a counter for ties, and the device that made it."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Generic, Literal, TypeVar
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.protocol.hlc import hlc_compare, hlc_parse
 from sync.server import edits, feed
 from sync.server.devices import Device
@@ -173,7 +173,7 @@ class _Known(Generic[K, V]):
         return self._values.values()
 
 
-@dataclass
+@kept_dataclass
 class _Mergeable:
     """A household or member: its merged values, their clocks and its key column."""
 
@@ -222,7 +222,7 @@ def _load_facts(entity: str) -> Callable[[Connection, Sequence[str]], dict[str, 
 # One batch
 
 
-@dataclass
+@kept_dataclass
 class _Context:
     conn: Connection
     device: Device

@@ -15,12 +15,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from sync.protocol.frozen import kept_dataclass
 from sync.server.errors import ServerError
 from sync.server.schema import rate_buckets
 
@@ -42,7 +42,7 @@ class RateLimited(ServerError):
         )
 
 
-@dataclass
+@kept_dataclass
 class _Bucket:
     tokens: float
     at: float

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol.clock import Clock
 from sync.protocol.fields import MAX_BOOK_SIZE, MAX_RECEIPT_NUMBER
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.server import admin
 from sync.server.devices import agent_name_and_communes
 from sync.server.schema import receipt_books, receipt_voids, receipts
@@ -61,7 +61,7 @@ class BookRow:
         return ORIGIN_LABELS.get(self.origin, self.origin)
 
 
-@dataclass
+@kept_dataclass
 class AgentBooks:
     id: str
     name: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -12,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol import wire
 from sync.protocol.clock import Clock, iso_utc
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.protocol.hlc import hlc_moment, hlc_parse, is_hlc
 from sync.server import feed
 from sync.server.edits import SERVER_DEVICE, edit_fields
@@ -30,7 +29,7 @@ from sync.server.web.scope import (
 Choice = Literal["server", "incoming"]
 
 
-@dataclass
+@kept_dataclass
 class Side:
     """One of the two values: what it is, and which agent's device wrote it when."""
 
@@ -41,7 +40,7 @@ class Side:
     when: dt.datetime | None
 
 
-@dataclass
+@kept_dataclass
 class Conflict:
     id: int
     entity: str

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from sync.protocol.clock import Clock, iso_utc
 from sync.protocol.coverage import EXPIRING_DAYS, Status, person_status, rate_percent
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.protocol.participation_codes import bhyt_group_of, covered_elsewhere
 from sync.server.errors import ServerError
 from sync.server.schema import (
@@ -82,7 +82,7 @@ class Person:
         return self.insured and covered_elsewhere(self.group)
 
 
-@dataclass
+@kept_dataclass
 class Counts:
     residents: int = 0
     insured: int = 0
@@ -131,7 +131,7 @@ class Target:
         return max(0, enough - counts.insured)
 
 
-@dataclass
+@kept_dataclass
 class AreaRow:
     """A commune (village "") or one village of it, with its counts and the commune's target."""
 
@@ -152,7 +152,7 @@ class AreaRow:
         return None if self.target is None else self.target.needed(self.counts)
 
 
-@dataclass
+@kept_dataclass
 class RenewalRow:
     """Per agent and commune: cards still valid that end this month, and cards lapsed less
     than RENEW_WITHOUT_WAIT_MONTHS ago (renewed now, no new wait). Covered-elsewhere groups
@@ -187,7 +187,7 @@ class MonthPoint:
         return f"{self.month[5:]}/{self.month[:4]}"
 
 
-@dataclass
+@kept_dataclass
 class CoveragePage:
     on: dt.date
     communes: list[AreaRow]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from sync.protocol.clock import VIETNAM_TZ, Clock
 from sync.protocol.fields import SCHEMES
+from sync.protocol.frozen import kept_dataclass
 from sync.server.admin import stored_receipt_signature
 from sync.server.schema import (
     agent_communes,
@@ -52,7 +53,7 @@ def _record(cls: type[T], row: Row[Any], **given: Any) -> T:
     return cls(**{name: given[name] if name in given else columns[name] for name in names})
 
 
-@dataclass
+@kept_dataclass
 class DeviceRow:
     id: str
     agent_id: str
@@ -77,7 +78,7 @@ class DeviceRow:
         return self.revoked_at is None and (self.stuck or self.refused > 0 or self.pending_high)
 
 
-@dataclass
+@kept_dataclass
 class AgentRow:
     id: str
     name: str
@@ -197,7 +198,7 @@ def enrol_codes_in_scope(conn: Connection, communes: Communes) -> list[dict[str,
     return [dict(r._mapping) for r in rows]
 
 
-@dataclass
+@kept_dataclass
 class ReceiptRow:
     id: str
     series: str
@@ -248,7 +249,7 @@ def receipts_in_scope(
 # Progress against targets
 
 
-@dataclass
+@kept_dataclass
 class ProgressRow:
     """One bar: who or where, the target (None where targets are not set) and what was achieved."""
 
@@ -266,7 +267,7 @@ class ProgressRow:
         return round(100 * self.achieved / self.target)
 
 
-@dataclass
+@kept_dataclass
 class Progress:
     month: str
     agents: list[ProgressRow]
@@ -391,7 +392,7 @@ def progress(conn: Connection, communes: Communes, month: str, clock: Clock) -> 
 # Cash handed over at the end of each day
 
 
-@dataclass
+@kept_dataclass
 class HandoverRow:
     """The handover that counts for one device, day and scheme ("all" = the whole day).
 
@@ -421,7 +422,7 @@ class HandoverRow:
         return "over" if self.difference > 0 else "balanced"
 
 
-@dataclass
+@kept_dataclass
 class HandoverSummary:
     """One agent's month: the days handed over and what the days' figures add up to."""
 

@@ -17,7 +17,6 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ from sqlalchemy.engine import Connection
 from starlette.datastructures import UploadFile
 
 from sync.protocol.fields import NAME_LENGTH
-from sync.protocol.frozen import frozen
+from sync.protocol.frozen import frozen, kept_dataclass
 from sync.server import admin
 from sync.server.devices import agent_name_and_communes
 from sync.server.errors import ServerError
@@ -199,7 +198,7 @@ class SheetRefused(Exception):
         self.rows = rows
 
 
-@dataclass
+@kept_dataclass
 class Area:
     """Who may be named in a target: the visible agents and the communes in scope."""
 
