@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fieldapp.cli.common import Commands, command
 from sync.protocol.i18n import say
+
+if TYPE_CHECKING:
+    import argparse
+
+    from fieldapp.cli.common import Commands
 
 
 def launch(*, data_dir: Path | None, self_test: bool = False) -> int:
@@ -34,6 +38,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def register(commands: Commands) -> None:
+    from fieldapp.cli.common import command
+
     p = command(commands, "gui", cmd_gui, "mở ứng dụng", "open the desktop app")
     p.add_argument(
         "--self-test",

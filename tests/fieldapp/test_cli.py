@@ -241,3 +241,92 @@ def test_gui_is_opened_through_the_short_parser_with_its_options(
     monkeypatch.setattr("fieldapp.cli.gui.launch", launcher)
     assert main(["--data-dir", str(tmp_path), "gui", "--self-test"]) == 0
     assert seen == {"data_dir": tmp_path, "self_test": True}
+
+
+GUI_LINES = [
+    ["gui"],
+    ["gui", "--self-test"],
+    ["--data-dir", "/srv/dữ liệu", "gui"],
+    ["--data-dir", "relative/folder", "gui", "--self-test"],
+    ["--data-dir=/x", "gui"],
+    ["--data-dir=/x", "gui", "--self-test"],
+]
+# Lines the short reading leaves to the parser: other commands, help, mistakes, and forms
+# argparse reads in its own way (abbreviations, repeated options, an option as the folder).
+PARSER_LINES = [
+    [],
+    ["--help"],
+    ["gui", "--help"],
+    ["gui", "--self-test", "--self-test"],
+    ["gui", "--self-tes"],
+    ["gui", "extra"],
+    ["--data-dir", "/x"],
+    ["--data-dir", "-x", "gui"],
+    ["--data-dir=", "gui"],
+    ["--data", "/x", "gui"],
+    ["--data-dir", "/x", "--data-dir", "/y", "gui"],
+    ["gui", "--data-dir", "/x"],
+    ["search", "gui"],
+    ["--data-dir", "/x", "search", "Hương"],
+]
+
+
+@pytest.mark.parametrize("argv", GUI_LINES)
+def test_opening_the_app_is_read_as_the_parser_reads_it(argv: list[str]) -> None:
+    from fieldapp.cli import gui_command
+
+    args = build_parser().parse_args(argv)
+    assert gui_command(argv) == (args.data_dir, args.self_test)
+
+
+@pytest.mark.parametrize("argv", PARSER_LINES)
+def test_any_other_line_is_left_to_the_parser(argv: list[str]) -> None:
+    from fieldapp.cli import gui_command
+
+    assert gui_command(argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv", [["gui", "--self-test", "--self-test"], ["--data-dir", "-x", "gui"]]
+)
+def test_lines_left_to_the_parser_still_reach_it(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line the short reading does not take is not refused by it: argparse decides."""
+    seen: list[object] = []
+    monkeypatch.setattr(
+        "fieldapp.cli.gui.launch",
+        lambda *, data_dir, self_test=False: seen.append((data_dir, self_test)) or 0,
+    )
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    expected = build_parser(only_gui=True)
+    try:
+        args = expected.parse_args(argv)
+    except SystemExit:
+        assert code == 2 and seen == []
+    else:
+        assert code == 0 and seen == [(args.data_dir, args.self_test)]
+
+
+def test_opening_the_app_does_not_load_the_parser() -> None:
+    """`fieldapp gui` hands over without importing argparse (nor what it loads)."""
+    code = (
+        "import sys\n"
+        "import fieldapp.cli.gui as g\n"
+        "def launch(*, data_dir, self_test=False):\n"
+        "    print('LAUNCH', data_dir, self_test)\n"
+        "    return 0\n"
+        "g.launch = launch\n"
+        "from fieldapp.cli import main\n"
+        "code = main(['--data-dir', '/tmp/x', 'gui', '--self-test'])\n"
+        "loaded = sorted({'argparse', 'fieldapp.cli.common'} & set(sys.modules))\n"
+        "print('CODE', code, 'LOADED', loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "LAUNCH /tmp/x True" in done.stdout
+    assert "CODE 0 LOADED []" in done.stdout, done.stdout
