@@ -52,6 +52,8 @@ class DuePerson:
 
 @frozen
 class AgendaItem:
+    """One row of the day's list: a household, why to go there, and what renewing costs."""
+
     kind: Kind
     household: Household
     people: tuple[DuePerson, ...] = ()
@@ -71,6 +73,8 @@ class AgendaItem:
 
 @frozen
 class Agenda:
+    """The day's list of households to see, in the order to see them."""
+
     on: dt.date
     items: list[AgendaItem]
     # How many households each reason has in all (the list may stop earlier).

@@ -15,6 +15,8 @@ from sync.protocol.ids import uuid7
 
 @frozen
 class Migration:
+    """One step of the store's schema: the version it brings the store to, and how."""
+
     version: int
     description: str
     apply: Callable[[sqlite3.Connection], None]

@@ -106,6 +106,8 @@ class Stored:
 
 @frozen
 class Household(Stored):
+    """A household as the store keeps it: where it lives, its head, and what the agent noted."""
+
     id: str
     province_code: str
     commune_code: str
@@ -124,6 +126,8 @@ class Household(Stored):
 
 @frozen
 class Member(Stored):
+    """A person of a household: identity, cards and what they take part in."""
+
     id: str
     household_id: str
     full_name: str
@@ -166,6 +170,8 @@ class Member(Stored):
 
 @frozen
 class Visit(Stored):
+    """A visit to a household: when, its outcome, what was talked about and handed over."""
+
     id: str
     household_id: str
     agent_id: str
@@ -179,6 +185,9 @@ class Visit(Stored):
 
 @frozen
 class PledgeEvent(Stored):
+    """A step in a pledge's life (pledged, paid, cancelled, superseded), with its reason and
+    receipt."""
+
     id: str
     pledge_id: str
     status: str
@@ -189,6 +198,8 @@ class PledgeEvent(Stored):
 
 @frozen
 class Pledge(Stored):
+    """What a member pledged to pay for a scheme, and how the amount was worked out."""
+
     id: str
     household_id: str
     member_id: str

@@ -34,6 +34,8 @@ Index = QModelIndex | QPersistentModelIndex
 
 @frozen
 class SearchQuery:
+    """What the Households search asks for: typed text, a village, a group."""
+
     text: str = ""
     village: str | None = None
     group: str | None = None
@@ -41,6 +43,8 @@ class SearchQuery:
 
 @frozen
 class _Page:
+    """One page of search hits, where the next page starts, and whether there is none."""
+
     hits: list[SearchHit]
     next_offset: int
     exhausted: bool

@@ -71,6 +71,8 @@ class Progress:
 
 @kept_dataclass
 class _Pending:
+    """An operation started on the worker: where its result, error and progress go."""
+
     parent: QObject | None
     success: Callable[[Any], None]
     failure: Callable[[Exception], None] | None

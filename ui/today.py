@@ -40,12 +40,16 @@ WHOLE_AFTER_MS = 300
 
 @frozen
 class RecentVisit:
+    """A recent visit with its household, as Today lists it."""
+
     visit: Visit
     household: Household
 
 
 @frozen
 class TodayData:
+    """What the Today page shows, read in one trip to the worker."""
+
     agenda: Agenda
     recent: list[RecentVisit]
     pending_sync: int
