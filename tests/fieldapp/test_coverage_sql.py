@@ -244,6 +244,24 @@ def test_renewals_equal_the_rule_applied_row_by_row(every_kind: Workspace) -> No
     ]
 
 
+def test_renewals_come_in_their_order_from_the_card_end_index(every_kind: Workspace) -> None:
+    """The renewal list is read in its order (card end, name, id) from the card-end index,
+    with no sort before its first row: Today's first screen reads only its own rows."""
+    ws = every_kind
+    statements: list[str] = []
+    ws.store.conn.set_trace_callback(statements.append)
+    try:
+        first = next(iter(ws.coverage.iter_renewals(ON)))
+    finally:
+        ws.store.conn.set_trace_callback(None)
+    assert first.member_id == ws.coverage.renewals(ON, quote=False)[0][0].member_id
+    reads = [s for s in statements if "member_card_end" in s]
+    assert reads, statements
+    for sql in reads:
+        plan = " ".join(str(row[3]) for row in ws.store.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "member_card_end" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+
+
 def _pay_some(ws: Workspace) -> None:
     """Give some household-group members this year's cards (by first day or by a payment
     recorded here), so that renewals stand further down their household's ladder."""
