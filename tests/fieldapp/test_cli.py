@@ -312,7 +312,8 @@ def test_lines_left_to_the_parser_still_reach_it(
 
 
 def test_opening_the_app_does_not_load_the_parser() -> None:
-    """`fieldapp gui` hands over without importing argparse (nor what it loads)."""
+    """`fieldapp gui` hands over to the app without importing argparse or the command groups'
+    shared module (PySide6 loads argparse later for its own use)."""
     code = (
         "import sys\n"
         "import fieldapp.cli.gui as g\n"
