@@ -18,9 +18,10 @@ A method the class defines itself is kept, as the dataclass decorator keeps it.
 
 The methods still generated are compiled once and kept: the dataclass decorator writes each one
 out as text and compiles it, which took 13-20 ms of each start of the desktop app for the 127
-methods on the way to Today's first rows. While `@frozen` runs the decorator, its compiling goes
-through `METHODS` (a `CompiledMethods`): the code of a text compiled before, in this process or
-in an earlier one, is used again. The texts and their code are kept in one file beside this
+methods on the way to Today's first rows. While `@frozen` (or `@kept_dataclass`, for the
+dataclasses that are not frozen records) runs the decorator, its compiling goes through
+`METHODS` (a `CompiledMethods`): the code of a text compiled before, in this process or in an
+earlier one, is used again. The texts and their code are kept in one file beside this
 module's bytecode (or in the bundle's folder), as Python keeps a module's bytecode beside its
 source; `fieldapp.cli.finish` writes it when a run compiled something new. Loading the file
 takes under a millisecond. Only the text the decorator itself writes is looked up, and a
