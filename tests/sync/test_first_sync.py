@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from fieldapp import syncstate
 from sync.client import SyncClient
 from sync.protocol import wire
+from sync.server import ratelimit
 from sync.server.schema import IMMUTABLE_TABLES, MERGEABLE_TABLES, changes, members
 from tests.sync import conftest as fx
 from tests.sync.client_fixtures import COMMUNE, Laptop, laptop_factory
@@ -44,6 +45,16 @@ ENTITIES = ("household", "member", "visit", "pledge", "pledge_event", "receipt")
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Lò", "Hà", "Nông"]
 MIDDLE = ["Văn", "Thị", "Đức", "Ngọc", "Minh", "Thu", "Hữu"]
 GIVEN = ["An", "Bình", "Cường", "Dũng", "Hương", "Hạnh", "Lụa", "Tuấn", "Thắm", "Sử", "Ích"]
+
+
+@pytest.fixture(autouse=True)
+def _no_request_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server here takes requests as fast as they come. The pulls follow one another as
+    fast as the link allows, the more so with every cut, and the per-device limit (10 a second,
+    bursts of 30) answered one of them 429 on a fast run: the client waits and asks again, as
+    it should, but that retry is not what these checks count (a sync's three tries, the page
+    asked after each answer). The limit has its own tests (test_ratelimit_shared.py)."""
+    monkeypatch.setenv(ratelimit.ENV, "off")
 
 
 @pytest.fixture
