@@ -5,7 +5,9 @@ then Qt. Once PySide6 is loaded it looks at every module imported after it, the 
 is imported from anywhere, to see whether the module uses PySide6 (for PySide6's optional
 `__feature__` switches, which this app does not use): it reads the module's whole source
 file. `_load_qt()` imports Qt and writes down the answer for our modules and those already
-loaded, so the reading is skipped; at start that reading took about 6 ms.
+loaded, so the reading is skipped; at start that reading took about 6 ms. PySide6's own
+support modules, which shiboken compiles from source at every import of PySide6, and their
+regular expressions are compiled once and kept (`sync.protocol.codecache`): 25-35 ms.
 """
 
 # ruff: noqa: F401
@@ -22,6 +24,7 @@ import fieldapp.logs
 import fieldapp.pledges
 import fieldapp.workspace
 import sync.protocol.labels
+from sync.protocol.codecache import serving_start_up
 
 # Packages of ours whose modules PySide6 need not read, and whether they use PySide6.
 OUR_PACKAGES = (
@@ -39,7 +42,8 @@ def _load_qt() -> None:
     -1: not a PySide6 module, 0: a PySide6 module with no feature switched on) every module
     loaded so far and every module of our packages, as PySide6 would have found them. A
     PySide6 that keeps no such table reads the sources as before."""
-    import PySide6.QtCore  # after the core (see above); loads shiboken and its table
+    with serving_start_up():  # in the bundle, shiboken is loaded already (ui/qt_hook.py)
+        import PySide6.QtCore  # after the core (see above); loads shiboken and its table
 
     feature = sys.modules.get("shibokensupport.feature")
     table = getattr(feature, "pyside_feature_dict", None)

@@ -109,6 +109,17 @@ def self_test() -> int:
             print("TỰ KIỂM TRA THẤT BẠI:", file=sys.stderr)
             traceback.print_exc()
             return 1
+        from sync.protocol.codecache import QT_SUPPORT
+
+        if frozen and QT_SUPPORT.used == 0:
+            # The bundle loads shiboken through its first run-time hook (build.spec).
+            print("TỰ KIỂM TRA THẤT BẠI: PySide6 nạp không qua ui/qt_hook.py.", file=sys.stderr)
+            return 1
+        if QT_SUPPORT.used:
+            print(
+                f"  Mã hỗ trợ của PySide6: {QT_SUPPORT.used} mô-đun, "
+                f"{QT_SUPPORT.used - QT_SUPPORT.compiled} lấy lại từ lần chạy trước."
+            )
         import shutil
 
         pdftoppm = shutil.which("pdftoppm")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldapp.errors import ValidationError
+from sync.protocol.codecache import save_all as save_compiled_code
 from sync.protocol.errors import FieldappError
-from sync.protocol.frozen import save_compiled_methods
 from sync.protocol.i18n import say
 
 if TYPE_CHECKING:
@@ -137,10 +137,11 @@ def finish(code: int) -> None:
     """End the process with `code` once output is flushed.
 
     Without the interpreter's final garbage collection: PySide6 can abort there when Qt objects
-    outlive QApplication, which would turn a clean exit into a crash report. The methods of
-    records compiled in this run are kept for the next (sync.protocol.frozen).
+    outlive QApplication, which would turn a clean exit into a crash report. The code this run
+    compiled at run time (records' methods, PySide6's support modules) is kept for the next
+    (sync.protocol.codecache).
     """
-    save_compiled_methods()
+    save_compiled_code()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:

@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sync.protocol.codecache import PATTERNS
 from sync.protocol.i18n import say
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ def launch(*, data_dir: Path | None, self_test: bool = False) -> int:
     """
     gc.disable()
     try:
-        from ui.app import run
+        with PATTERNS.serving():  # the patterns of the modules loaded here, kept between runs
+            from ui.app import run
 
         return int(run(data_dir=data_dir, self_test=self_test))
     finally:

@@ -20,28 +20,23 @@ The methods still generated are compiled once and kept: the dataclass decorator 
 out as text and compiles it, which took 13-20 ms of each start of the desktop app for the 127
 methods on the way to Today's first rows. While `@frozen` (or `@kept_dataclass`, for the
 dataclasses that are not frozen records) runs the decorator, its compiling goes through
-`METHODS` (a `CompiledMethods`): the code of a text compiled before, in this process or in an
-earlier one, is used again. The texts and their code are kept in one file beside this
-module's bytecode (or in the bundle's folder), as Python keeps a module's bytecode beside its
-source; `fieldapp.cli.finish` writes it when a run compiled something new. Loading the file
-takes under a millisecond. Only the text the decorator itself writes is looked up, and a
-text's code is what compiling that same text gives, so a stale or foreign entry is simply never
-asked for; a file from another Python version, or one that cannot be read, is ignored.
+`METHODS` (a `CompiledMethods`, kept as `sync.protocol.codecache` keeps code): the code of a
+text compiled before, in this process or in an earlier one, is used again. The texts and their
+code are kept in one file beside this module's bytecode (or in the bundle's folder), as Python
+keeps a module's bytecode beside its source; `fieldapp.cli.finish` writes it when a run
+compiled something new. Loading the file takes under a millisecond. Only the text the decorator
+itself writes is looked up.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import marshal
-import os
 import reprlib
-import sys
 from collections.abc import Callable
-from contextlib import suppress
 from operator import attrgetter
-from pathlib import Path
-from types import CodeType
 from typing import Any, TypeVar, dataclass_transform, overload
+
+from sync.protocol.codecache import KeptCode, default_path, register
 
 T = TypeVar("T")
 
@@ -98,116 +93,22 @@ def _defines_hash(cls: type) -> bool:
     return value is not dataclasses.MISSING and not (value is None and "__eq__" in cls.__dict__)
 
 
-# The file's limits: bigger files are not read; with more texts than this, a save keeps only
-# those this run used (a file grows by the texts of classes that have since changed).
-MAX_FILE_BYTES = 16 * 1024 * 1024
-MAX_TEXTS = 4096
-
-
-class CompiledMethods:
-    """The code of the methods dataclasses generate, by their text, kept in `path` between runs.
+class CompiledMethods(KeptCode):
+    """The code of the methods dataclasses generate, by their text (sync.protocol.codecache).
 
     `exec` stands in for the built-in one while the dataclass decorator runs: it compiles a
-    text only the first time it is seen. `save` writes the file when something new was
-    compiled, all at once (a cut power leaves the old file or the new one, never half)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._codes: dict[str, CodeType] | None = None
-        self._used: set[str] = set()
-        self.compiled = 0  # texts this run compiled (not found in the file)
-
-    def _load(self) -> dict[str, CodeType]:
-        codes: dict[str, CodeType] = {}
-        try:
-            if self.path is not None:
-                with self.path.open("rb") as file:
-                    data = file.read(MAX_FILE_BYTES + 1)
-                if len(data) <= MAX_FILE_BYTES:
-                    codes = _entries(marshal.loads(data))
-        except (OSError, EOFError, ValueError, TypeError):
-            codes = {}
-        self._codes = codes
-        return codes
+    text only the first time it is seen."""
 
     def exec(self, source: object, globals: Any = None, locals: Any = None, /) -> None:
         """What `exec(source, globals, locals)` does, compiling `source` only once."""
         if not isinstance(source, str):
             exec(source, globals, locals)  # type: ignore[arg-type]
             return
-        codes = self._codes if self._codes is not None else self._load()
-        code = codes.get(source)
-        if code is None:
-            # dont_inherit: compiled as the decorator's own exec compiles it, without this
-            # module's `from __future__ import annotations`.
-            code = codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
-            self.compiled += 1
-        self._used.add(source)
-        exec(code, globals, locals)
-
-    def save(self) -> bool:
-        """Write the file if this run compiled something new; whether it was written. A
-        folder that cannot be written (a read-only installation) leaves things as they were."""
-        if not self.compiled or self.path is None or self._codes is None:
-            return False
-        # PYTHONDONTWRITEBYTECODE holds for this file as for bytecode. The bundle turns bytecode
-        # off for its own reasons (its modules are in an archive); there the file is written.
-        if sys.dont_write_bytecode and getattr(sys, "_MEIPASS", None) is None:
-            return False
-        codes = self._codes
-        if len(codes) > MAX_TEXTS:
-            codes = {text: code for text, code in codes.items() if text in self._used}
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with temporary.open("wb") as file:
-                file.write(marshal.dumps((_MAGIC, codes)))
-            os.replace(temporary, self.path)
-        except OSError:
-            with suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            return False
-        self.compiled = 0
-        return True
+        exec(self.code(source, source, "<string>"), globals, locals)
 
 
-def _entries(loaded: object) -> dict[str, CodeType]:
-    """The texts and code of a loaded file; nothing when it is not this Python's file."""
-    if not (isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == _MAGIC):
-        return {}
-    entries = loaded[1]
-    if not isinstance(entries, dict):
-        return {}
-    return {
-        text: code
-        for text, code in entries.items()
-        if isinstance(text, str) and isinstance(code, CodeType)
-    }
-
-
-def _default_path() -> Path | None:
-    """Beside this module's bytecode (following PYTHONPYCACHEPREFIX), or in the bundle's
-    folder; None where Python keeps no bytecode."""
-    tag = sys.implementation.cache_tag
-    if tag is None:
-        return None
-    name = f"dataclass-methods.{tag}.marshal"
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle is not None:
-        return Path(bundle, "__pycache__", name)
-    from importlib.util import cache_from_source
-
-    return Path(cache_from_source(__file__)).with_name(name)
-
-
-# The interpreter's bytecode version: code from another Python is never used.
-_MAGIC = marshal.dumps(sys.version_info[:3]) + sys.implementation.name.encode()
-METHODS = CompiledMethods(_default_path())
-
-
-def save_compiled_methods() -> bool:
-    """Keep what this run compiled for the next one (see CompiledMethods.save)."""
-    return METHODS.save()
+METHODS = CompiledMethods(default_path("dataclass-methods"))
+register(METHODS)
 
 
 def _dataclass(cls: type[T], **options: bool) -> type[T]:

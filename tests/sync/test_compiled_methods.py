@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sync.protocol import codecache
 from sync.protocol import frozen as frozen_module
 from sync.protocol.frozen import CompiledMethods, frozen, kept_dataclass
 
@@ -122,8 +123,8 @@ def test_the_decorator_gets_its_own_exec_back_even_when_it_fails(
         b"\x00\x01garbage",
         marshal.dumps((b"another python", {})),
         marshal.dumps(("three", "items", "tuple")),
-        marshal.dumps((frozen_module._MAGIC, ["not", "a", "dict"])),
-        marshal.dumps((frozen_module._MAGIC, {"text": "not code", 3: compile("1", "x", "eval")})),
+        marshal.dumps((codecache._MAGIC, ["not", "a", "dict"])),
+        marshal.dumps((codecache._MAGIC, {"text": "not code", 3: compile("1", "x", "eval")})),
     ],
     ids=["empty", "garbage", "other-python", "wrong-shape", "not-a-dict", "wrong-entries"],
 )
@@ -144,7 +145,7 @@ def test_a_file_over_the_limit_is_not_read(
     _record_class()
     methods.save()
     assert methods.path is not None
-    monkeypatch.setattr(frozen_module, "MAX_FILE_BYTES", methods.path.stat().st_size - 1)
+    monkeypatch.setattr(codecache, "MAX_FILE_BYTES", methods.path.stat().st_size - 1)
     assert CompiledMethods(methods.path)._load() == {}
 
 
@@ -160,7 +161,7 @@ def test_a_text_that_changed_is_compiled_and_the_file_stays_bounded(
         outcome: str = "hẹn lại"
 
     assert methods.compiled == 3
-    monkeypatch.setattr(frozen_module, "MAX_TEXTS", 4)
+    monkeypatch.setattr(codecache, "MAX_TEXTS", 4)
     assert methods.save() is True
     assert methods.path is not None
     kept = CompiledMethods(methods.path)._load()
@@ -170,7 +171,7 @@ def test_a_text_that_changed_is_compiled_and_the_file_stays_bounded(
     monkeypatch.setattr(frozen_module, "METHODS", fresh)
     _record_class()
     assert fresh.compiled == 0
-    monkeypatch.setattr(frozen_module, "MAX_TEXTS", 2)
+    monkeypatch.setattr(codecache, "MAX_TEXTS", 2)
     fresh.compiled = 1  # as if something were new: the save keeps only the three used
     assert fresh.save() is True
     assert len(CompiledMethods(methods.path)._load()) == 3
@@ -202,7 +203,7 @@ def test_a_write_cut_short_leaves_the_old_file(
     def cut(*_args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(frozen_module.os, "replace", cut)
+    monkeypatch.setattr(codecache.os, "replace", cut)
     assert methods.save() is False
     assert methods.path.read_bytes() == before
     assert [p.name for p in methods.path.parent.iterdir()] == ["methods.marshal"]
