@@ -19,6 +19,7 @@ import resources
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.clock import Clock
+from sync.protocol.codecache import start_up_done
 from sync.protocol.errors import FieldappError
 from sync.protocol.frozen import kept_dataclass
 from sync.protocol.i18n import say
@@ -393,6 +394,12 @@ def _self_test_failed(app: App) -> int:
     return 1
 
 
+def _started() -> None:
+    """The start is over: collect cycles again, and keep no more modules as a start's."""
+    gc.enable()
+    start_up_done()
+
+
 def run(*, data_dir: Path | None, self_test: bool = False) -> int:
     """Start the desktop app (or its self-test) and return the exit code."""
     if self_test:
@@ -412,8 +419,8 @@ def run(*, data_dir: Path | None, self_test: bool = False) -> int:
     # The cycle collector is off while the app starts (fieldapp.cli.gui.launch); on again once
     # the first rows are painted, or after a while when they never are. (Today, the area in
     # front, is built here rather than when the window is first shown; it reads nothing yet.)
-    app.window.today.rows_painted.connect(gc.enable)
-    QTimer.singleShot(COLLECT_AFTER_MS, gc.enable)
+    app.window.today.rows_painted.connect(_started)
+    QTimer.singleShot(COLLECT_AFTER_MS, _started)
     try:
         if self_test:
             return run_self_test(app)

@@ -45,6 +45,8 @@ LAZY_MODULES = (
 # Our packages whose every module the laptop may load; the provincial server is not shipped.
 APP_PACKAGES = ("fieldapp", "ui", "sync")
 NOT_SHIPPED = ("sync.server",)
+# The bundle's scripts (its entry and its first run-time hook), run once, not imported.
+SCRIPTS = ("ui.bundle", "ui.qt_hook")
 
 
 def app_modules() -> list[str]:
@@ -54,7 +56,7 @@ def app_modules() -> list[str]:
         package = importlib.import_module(package_name)
         names.append(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
-            if not info.name.startswith(NOT_SHIPPED) and info.name != "ui.bundle":
+            if not info.name.startswith(NOT_SHIPPED) and info.name not in SCRIPTS:
                 names.append(info.name)
     return names
 
@@ -109,8 +111,11 @@ def self_test() -> int:
             print("TỰ KIỂM TRA THẤT BẠI:", file=sys.stderr)
             traceback.print_exc()
             return 1
-        from sync.protocol.codecache import QT_SUPPORT
+        from sync.protocol.codecache import MODULES, QT_SUPPORT
 
+        if frozen and not MODULES.serving:
+            print("TỰ KIỂM TRA THẤT BẠI: mô-đun không được đọc qua ui/qt_hook.py.", file=sys.stderr)
+            return 1
         if frozen and QT_SUPPORT.used == 0:
             # The bundle loads shiboken through its first run-time hook (build.spec).
             print("TỰ KIỂM TRA THẤT BẠI: PySide6 nạp không qua ui/qt_hook.py.", file=sys.stderr)
@@ -142,6 +147,11 @@ def self_test() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    from fieldapp.cli import gui_command
+    from sync.protocol.codecache import start_up_done
+
+    if gui_command(args or ["gui"]) is None:
+        start_up_done()  # the modules kept for a start are the app's, not a command's
     if args == ["--self-test"]:
         return self_test()
     from fieldapp.cli import main as fieldapp_main

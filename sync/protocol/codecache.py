@@ -1,7 +1,8 @@
 """Work compiled once and kept between runs, looked up by the exact text it was compiled from.
 
 Python keeps the bytecode of a module it imports from a file, but nothing of what is compiled at
-run time. Three such things are compiled at every start of the desktop app, the same each time:
+run time. Three such things are compiled at every start of the desktop app, the same each time
+(and, in the bundle, a fourth: its modules are decompressed, see KeptModules):
 
 - the methods the dataclass decorator writes out (`sync.protocol.frozen`, 13-20 ms of a start
   for the 127 methods on the way to Today's first rows);
@@ -292,6 +293,75 @@ class KeptPatterns(KeptFile[PatternKey, PatternForm]):
             compiler.compile = before
 
 
+# A module of the bundle's archive: its name, the archive's size and time of change, and where
+# the module's entry lies in it (offset, length).
+ModuleKey = tuple[str, int, int, int, int]
+
+
+class KeptModules(KeptFile[ModuleKey, bytes]):
+    """The bundle's modules, decompressed, kept for the next start.
+
+    PyInstaller keeps the bundle's modules in one zlib-compressed archive, and opens, reads and
+    decompresses a module's entry each time one is imported: about 10 ms of a start for the 200
+    or so modules the first screen needs. `serve(archive, …)` makes the archive's `extract`
+    answer a module from the kept bytes (what decompressing its entry gives, loaded with
+    marshal as the archive loads them); a module not kept is extracted as before and, while
+    `recording`, kept. Recording stops when the start is over (`start_up_done`, once Today's
+    first rows are painted) or for a command that is not the app's start, so the file holds
+    what a start needs and nothing an agent opened later. An entry belongs to one build of the
+    archive (its size and time, and the entry's place in it): after an update nothing old is
+    used, and the next save leaves the old entries out."""
+
+    def __init__(self, path: Path | None) -> None:
+        super().__init__(path, keep_unused=True)
+        self.recording = False
+        self._archive: Any = None
+        self._extract: Any = None
+        self._identity: tuple[int, int] = (-1, -1)
+        self._module_types: tuple[int, ...] = ()
+
+    @property
+    def serving(self) -> bool:
+        return self._archive is not None
+
+    def serve(self, archive: Any, identity: tuple[int, int], module_types: tuple[int, ...]) -> None:
+        """Answer `archive.extract` for modules (entries of `module_types` in `archive.toc`)
+        from the kept bytes; `identity` is the archive file's size and time of change. Once."""
+        if self._archive is not None:
+            return
+        self._archive, self._extract = archive, archive.extract
+        self._identity, self._module_types = identity, module_types
+        self.recording = True
+        archive.extract = self.extract
+
+    def _valid(self, key: object, value: object) -> bool:
+        return (
+            isinstance(value, bytes)
+            and isinstance(key, tuple)
+            and len(key) == 5
+            and isinstance(key[0], str)
+            and key[1:3] == self._identity
+            and all(isinstance(n, int) for n in key[3:])
+        )
+
+    def extract(self, name: str, raw: bool = False) -> Any:
+        """What the archive's extract(name, raw) gives."""
+        entry = self._archive.toc.get(name)
+        if raw or entry is None or entry[0] not in self._module_types:
+            return self._extract(name, raw)
+        key: ModuleKey = (name, *self._identity, entry[1], entry[2])
+        data = self._get(key)
+        if data is not None:
+            try:
+                return marshal.loads(data)
+            except (EOFError, ValueError, TypeError):
+                pass  # damaged: read from the archive again
+        data = self._extract(name, True)
+        if self.recording and isinstance(data, bytes):
+            self._put(key, data)
+        return marshal.loads(data)
+
+
 def default_path(name: str) -> Path | None:
     """`name` (with this Python's tag) beside this module's bytecode, following
     PYTHONPYCACHEPREFIX, or in the bundle's folder; None where Python keeps no bytecode."""
@@ -320,8 +390,16 @@ def save_all() -> None:
 
 QT_SUPPORT = QtSupportCode(default_path("qt-support"), keep_unused=False)
 PATTERNS = KeptPatterns(default_path("patterns"))
+MODULES = KeptModules(default_path("modules"))  # served in the bundle only (ui/qt_hook.py)
 register(QT_SUPPORT)
 register(PATTERNS)
+register(MODULES)
+
+
+def start_up_done() -> None:
+    """The start is over (the first rows are painted, or this is not the app's start): what
+    is loaded from now on is not a start's, and is not kept."""
+    MODULES.recording = False
 
 
 @contextmanager

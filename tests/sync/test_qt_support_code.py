@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sync.protocol import codecache
-from sync.protocol.codecache import KeptPatterns, QtSupportCode
+from sync.protocol.codecache import KeptModules, KeptPatterns, QtSupportCode
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = b'"""A support module."""\n\ndef shown(x: int) -> str:\n    return f"{x:,}"\n'
@@ -277,3 +277,97 @@ def test_a_damaged_pattern_entry_is_made_anew(tmp_path: Path) -> None:
     assert made.match("42x").group("d") == "42"
     assert kept.compiled == 1 and kept.save() is True
     assert KeptPatterns(path).compile(pattern, 0) == made
+
+
+class _Archive:
+    """An archive as PyInstaller's reader is to its loaders: a table of contents and extract."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self.blobs = {
+            name: marshal.dumps(compile(text, name, "exec")) for name, text in modules.items()
+        }
+        offset = 0
+        self.toc: dict[str, tuple[int, int, int]] = {}
+        for name, blob in self.blobs.items():
+            self.toc[name] = (0, offset, len(blob))
+            offset += len(blob)
+        self.toc["data"] = (2, offset, 4)
+        self.read: list[str] = []
+
+    def extract(self, name: str, raw: bool = False) -> object:
+        self.read.append(name)
+        if name == "data":
+            return b"data"
+        return self.blobs[name] if raw else marshal.loads(self.blobs[name])
+
+
+MODULE_TEXTS = {"fieldapp.money": "DONG = 'đồng'\n", "ui.today": "ROWS = 15\n"}
+
+
+def _run(module: dict[str, str], path: Path, identity: tuple[int, int] = (100, 7)) -> tuple:
+    archive = _Archive(module)
+    kept = KeptModules(path)
+    kept.serve(archive, identity, (0, 1))
+    values = {}
+    for name in module:
+        namespace: dict[str, object] = {}
+        exec(archive.extract(name), namespace)
+        values[name] = {k: v for k, v in namespace.items() if k.isupper()}
+    return kept, archive, values
+
+
+def test_a_start_s_modules_are_read_from_the_kept_copy_the_next_time(tmp_path: Path) -> None:
+    path = tmp_path / "modules.marshal"
+    kept, archive, values = _run(MODULE_TEXTS, path)
+    assert archive.read == ["fieldapp.money", "ui.today"] and kept.compiled == 2
+    assert values == {"fieldapp.money": {"DONG": "đồng"}, "ui.today": {"ROWS": 15}}
+    assert kept.save() is True
+
+    again, archive, values = _run(MODULE_TEXTS, path)
+    assert archive.read == [] and again.compiled == 0  # nothing read from the archive
+    assert values == {"fieldapp.money": {"DONG": "đồng"}, "ui.today": {"ROWS": 15}}
+    assert (
+        archive.extract("data") == b"data"
+        and archive.extract("ui.today", True) == archive.blobs["ui.today"]
+    )
+
+
+def test_another_build_of_the_archive_uses_nothing_kept_and_drops_it(tmp_path: Path) -> None:
+    path = tmp_path / "modules.marshal"
+    _run(MODULE_TEXTS, path)[0].save()
+    changed = {**MODULE_TEXTS, "ui.today": "ROWS = 20\n"}
+    kept, archive, values = _run(changed, path, identity=(100, 8))  # rebuilt: another time
+    assert archive.read == ["fieldapp.money", "ui.today"]
+    assert values["ui.today"] == {"ROWS": 20}
+    assert kept.save() is True
+    saved = marshal.loads(path.read_bytes())[1]
+    assert sorted((key[0], key[1:3]) for key in saved) == [
+        ("fieldapp.money", (100, 8)),
+        ("ui.today", (100, 8)),
+    ]  # the old build's entries are gone
+
+
+def test_a_module_whose_entry_moved_is_read_again(tmp_path: Path) -> None:
+    """Same build identity but another place in the archive: never the kept bytes."""
+    path = tmp_path / "modules.marshal"
+    _run(MODULE_TEXTS, path)[0].save()
+    moved = {"ui.today": "ROWS = 15\n", "fieldapp.money": "DONG = 'đồng'\n"}  # other order
+    _kept, archive, _values = _run(moved, path)
+    assert sorted(archive.read) == ["fieldapp.money", "ui.today"]
+
+
+def test_nothing_is_kept_once_the_start_is_over_and_damage_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "modules.marshal"
+    archive = _Archive(MODULE_TEXTS)
+    kept = KeptModules(path)
+    kept.serve(archive, (1, 1), (0, 1))
+    kept.recording = False  # codecache.start_up_done()
+    exec(archive.extract("ui.today"), {})
+    assert kept.compiled == 0 and kept.save() is False
+    key = ("ui.today", 1, 1, *archive.toc["ui.today"][1:])
+    path.write_bytes(marshal.dumps((codecache._MAGIC, {key: b"\x00damaged"})))
+    again = KeptModules(path)
+    again.serve(_Archive(MODULE_TEXTS), (1, 1), (0, 1))
+    namespace: dict[str, object] = {}
+    exec(again._archive.extract("ui.today"), namespace)
+    assert namespace["ROWS"] == 15
