@@ -82,6 +82,55 @@ class PaymentQuote:
     )
 
 
+def _check_choice(member_ids: Sequence[str]) -> None:
+    """At least one member, none twice."""
+    if not member_ids:
+        raise ValidationError(
+            [
+                Problem(
+                    "member_ids",
+                    "no_members",
+                    "Chọn ít nhất một thành viên.",
+                    "Choose at least one member.",
+                )
+            ]
+        )
+    if len(set(member_ids)) != len(member_ids):
+        raise ValidationError(
+            [
+                Problem(
+                    "member_ids",
+                    "duplicate_member",
+                    "Một thành viên được chọn hai lần.",
+                    "A member was chosen twice.",
+                )
+            ]
+        )
+
+
+def _enrolled(rows: Sequence[Any], on: dt.date, *, exclude: Sequence[str] = ()) -> int:
+    """Household-group members among these rows (`Pledges._member_rows`) enrolled for a period
+    overlapping `on` in its calendar year (see Pledges.already_enrolled)."""
+    count = 0
+    for row in rows:
+        if row["id"] in exclude:
+            continue
+        member = Member.from_row(row)
+        if member.bhyt_group_effective != "household":
+            continue
+        expiry = _date(member.bhyt_expiry)
+        if expiry is None or expiry < on:
+            continue
+        if row["paid_at"]:
+            year = _local_day(row["paid_at"]).year
+        elif member.bhyt_valid_from:
+            year = dt.date.fromisoformat(member.bhyt_valid_from).year
+        else:
+            continue
+        count += year == on.year
+    return count
+
+
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
@@ -190,7 +239,9 @@ class Pledges:
         `support_group` puts every chosen member in that group instead of their recorded one.
         """
         household = self._household(household_id)
-        members = [Member.from_row(r) for r in self._members(household_id, member_ids)]
+        # The household's members read once: the chosen ones, and those already enrolled.
+        rows = self._member_rows(household_id)
+        members = [Member.from_row(r) for r in self._chosen(household_id, member_ids, rows)]
         people = [
             BhytPerson(
                 # An override never makes a state-paid card payable: such a member is refused.
@@ -209,7 +260,7 @@ class Pledges:
             people=people,
             months=months,
             on=on,
-            already_enrolled=self.already_enrolled(household_id, on, exclude=member_ids),
+            already_enrolled=_enrolled(rows, on, exclude=member_ids),
             province=household["province_code"],
             field_name="member_ids",
         )
@@ -223,31 +274,17 @@ class Pledges:
         A member counts when their card is still valid on `on` and they paid for it in the
         year of `on` (by this laptop's payment record, or else by the card's first day).
         """
-        rows = self.store.query(
+        return _enrolled(self._member_rows(household_id), on, exclude=exclude)
+
+    def _member_rows(self, household_id: str) -> list[Any]:
+        """The household's current members, each with when its BHYT was last paid here."""
+        return self.store.query(
             "SELECT m.*, (SELECT max(e.at) FROM pledge p JOIN pledge_event e "
             "ON e.pledge_id = p.id AND e.status = 'paid' WHERE p.member_id = m.id "
             "AND p.scheme = 'bhyt_household') AS paid_at "
             "FROM member m WHERE m.household_id = ? AND m.removed = 0",
             (household_id,),
         )
-        count = 0
-        for row in rows:
-            if row["id"] in exclude:
-                continue
-            member = Member.from_row(row)
-            if member.bhyt_group_effective != "household":
-                continue
-            expiry = _date(member.bhyt_expiry)
-            if expiry is None or expiry < on:
-                continue
-            if row["paid_at"]:
-                year = _local_day(row["paid_at"]).year
-            elif member.bhyt_valid_from:
-                year = dt.date.fromisoformat(member.bhyt_valid_from).year
-            else:
-                continue
-            count += year == on.year
-        return count
 
     def quote_bhxh(
         self,
@@ -675,28 +712,7 @@ class Pledges:
         return row
 
     def _members(self, household_id: str, member_ids: Sequence[str]) -> list[Any]:
-        if not member_ids:
-            raise ValidationError(
-                [
-                    Problem(
-                        "member_ids",
-                        "no_members",
-                        "Chọn ít nhất một thành viên.",
-                        "Choose at least one member.",
-                    )
-                ]
-            )
-        if len(set(member_ids)) != len(member_ids):
-            raise ValidationError(
-                [
-                    Problem(
-                        "member_ids",
-                        "duplicate_member",
-                        "Một thành viên được chọn hai lần.",
-                        "A member was chosen twice.",
-                    )
-                ]
-            )
+        _check_choice(member_ids)
         rows = []
         for member_id in member_ids:
             row = self.store.one("SELECT * FROM member WHERE id = ? AND removed = 0", (member_id,))
@@ -704,6 +720,19 @@ class Pledges:
                 raise NotFoundError("thành viên của hộ", "member of the household", member_id)
             rows.append(row)
         return rows
+
+    def _chosen(self, household_id: str, member_ids: Sequence[str], rows: list[Any]) -> list[Any]:
+        """The rows of these members, in their order, from the household's current members
+        (`_member_rows`): refused as `_members` refuses them."""
+        _check_choice(member_ids)
+        by_id = {row["id"]: row for row in rows}
+        chosen = []
+        for member_id in member_ids:
+            row = by_id.get(member_id)
+            if row is None:
+                raise NotFoundError("thành viên của hộ", "member of the household", member_id)
+            chosen.append(row)
+        return chosen
 
     def _insert(
         self,
