@@ -28,7 +28,6 @@ SHARED_LEAVES = {
     "sync.protocol.errors",
     "sync.protocol.labels",
     "sync.protocol.frozen",
-    "sync.protocol.codecache",
 }
 # The one hand-over from the command line to the desktop app (module, function).
 GUI_LAUNCH = ("fieldapp/cli/gui.py", "launch")

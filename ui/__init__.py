@@ -7,7 +7,7 @@ is imported from anywhere, to see whether the module uses PySide6 (for PySide6's
 file. `_load_qt()` imports Qt and writes down the answer for our modules and those already
 loaded, so the reading is skipped; at start that reading took about 6 ms. PySide6's own
 support modules, which shiboken compiles from source at every import of PySide6, and their
-regular expressions are compiled once and kept (`sync.protocol.codecache`): 25-35 ms.
+regular expressions are compiled once and kept (`fieldapp.startcache`): 25-35 ms.
 """
 
 # ruff: noqa: F401
@@ -24,7 +24,7 @@ import fieldapp.logs
 import fieldapp.pledges
 import fieldapp.workspace
 import sync.protocol.labels
-from sync.protocol.codecache import serving_start_up
+from fieldapp.startcache import serving_start_up
 
 # Packages of ours whose modules PySide6 need not read, and whether they use PySide6.
 OUR_PACKAGES = (

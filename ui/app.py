@@ -16,10 +16,10 @@ from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
 
 import resources
+from fieldapp.startcache import start_up_done
 from fieldapp.workspace import Workspace
 from sync.protocol import i18n
 from sync.protocol.clock import Clock
-from sync.protocol.codecache import start_up_done
 from sync.protocol.errors import FieldappError
 from sync.protocol.frozen import kept_dataclass
 from sync.protocol.i18n import say

@@ -111,7 +111,7 @@ def self_test() -> int:
             print("TỰ KIỂM TRA THẤT BẠI:", file=sys.stderr)
             traceback.print_exc()
             return 1
-        from sync.protocol.codecache import MODULES, QT_SUPPORT
+        from fieldapp.startcache import MODULES, QT_SUPPORT
 
         if frozen and not MODULES.serving:
             print("TỰ KIỂM TRA THẤT BẠI: mô-đun không được đọc qua ui/qt_hook.py.", file=sys.stderr)
@@ -148,7 +148,7 @@ def self_test() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     from fieldapp.cli import gui_command
-    from sync.protocol.codecache import start_up_done
+    from fieldapp.startcache import start_up_done
 
     if gui_command(args or ["gui"]) is None:
         start_up_done()  # the modules kept for a start are the app's, not a command's

@@ -1,16 +1,16 @@
 """The bundle's first run-time hook (build.spec), run before PyInstaller's own.
 
 - The bundle's modules are read through the kept, decompressed copies of those a start loads
-  (sync.protocol.codecache.MODULES), from here on.
+  (fieldapp.startcache.MODULES), from here on.
 - shiboken is loaded with its support modules' code and its patterns kept between runs
-  (sync.protocol.codecache), before PyInstaller's PySide6 hook imports QtCore, which would load
+  (fieldapp.startcache), before PyInstaller's PySide6 hook imports QtCore, which would load
   shiboken and compile them.
 """
 
 import os
 import sys
 
-from sync.protocol.codecache import MODULES, serving_start_up
+from fieldapp.startcache import MODULES, serving_start_up
 
 
 def _serve_modules() -> None:

@@ -139,7 +139,7 @@ def finish(code: int) -> None:
     Without the interpreter's final garbage collection: PySide6 can abort there when Qt objects
     outlive QApplication, which would turn a clean exit into a crash report. The code this run
     compiled at run time (records' methods, PySide6's support modules) is kept for the next
-    (sync.protocol.codecache).
+    (sync.protocol.codecache, fieldapp.startcache).
     """
     save_compiled_code()
     logging.shutdown()

@@ -6,7 +6,7 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync.protocol.codecache import PATTERNS
+from fieldapp.startcache import PATTERNS
 from sync.protocol.i18n import say
 
 if TYPE_CHECKING:

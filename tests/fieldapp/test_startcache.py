@@ -1,7 +1,8 @@
-"""PySide6's support modules, which shiboken compiles from source at every import, and the
-regular expressions of a start are compiled once and kept (sync.protocol.codecache): the next
-process uses what was kept, PySide6 and `re` behave as they do without it, and only the calls
-made while it serves are answered from it."""
+"""What a start compiles or decompresses is kept for the next (fieldapp.startcache, on
+sync.protocol.codecache): PySide6's support modules, which shiboken compiles from source at every
+import, the start's regular expressions and the bundle's modules. The next process uses what was
+kept, PySide6 and `re` behave as they do without it, and only the calls made while it serves are
+answered from it."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from fieldapp.startcache import KeptModules, QtSupportCode
 from sync.protocol import codecache
-from sync.protocol.codecache import KeptModules, KeptPatterns, QtSupportCode
+from sync.protocol.codecache import KeptPatterns
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = b'"""A support module."""\n\ndef shown(x: int) -> str:\n    return f"{x:,}"\n'
@@ -59,7 +61,7 @@ def test_the_app_compiles_pyside6_support_once_and_pyside6_works_alike(tmp_path:
     file; the next one compiles none of the support modules, and PySide6's answer to a wrong
     call (made by those modules) is the one a bare PySide6 process gives."""
     script = (
-        "import sys\nimport ui\nfrom sync.protocol.codecache import PATTERNS, QT_SUPPORT\n"
+        "import sys\nimport ui\nfrom fieldapp.startcache import PATTERNS, QT_SUPPORT\n"
         "print(QT_SUPPORT.used, QT_SUPPORT.compiled, QT_SUPPORT.path)\n"
         "print(PATTERNS.used, PATTERNS.compiled)\n"
         + WRONG_CALL
@@ -361,7 +363,7 @@ def test_nothing_is_kept_once_the_start_is_over_and_damage_is_read_again(tmp_pat
     archive = _Archive(MODULE_TEXTS)
     kept = KeptModules(path)
     kept.serve(archive, (1, 1), (0, 1))
-    kept.recording = False  # codecache.start_up_done()
+    kept.recording = False  # startcache.start_up_done()
     exec(archive.extract("ui.today"), {})
     assert kept.compiled == 0 and kept.save() is False
     key = ("ui.today", 1, 1, *archive.toc["ui.today"][1:])
