@@ -82,8 +82,9 @@ class PaymentQuote:
     )
 
 
-def _check_choice(member_ids: Sequence[str]) -> None:
-    """At least one member, none twice."""
+def _chosen(member_ids: Sequence[str], rows: Sequence[Any]) -> list[Any]:
+    """The rows of these members, in their order, from the household's current members
+    (`Pledges._member_rows`): at least one, none twice, each a current member."""
     if not member_ids:
         raise ValidationError(
             [
@@ -106,6 +107,14 @@ def _check_choice(member_ids: Sequence[str]) -> None:
                 )
             ]
         )
+    by_id = {row["id"]: row for row in rows}
+    chosen = []
+    for member_id in member_ids:
+        row = by_id.get(member_id)
+        if row is None:
+            raise NotFoundError("thành viên của hộ", "member of the household", member_id)
+        chosen.append(row)
+    return chosen
 
 
 def _enrolled(rows: Sequence[Any], on: dt.date, *, exclude: Sequence[str] = ()) -> int:
@@ -241,7 +250,7 @@ class Pledges:
         household = self._household(household_id)
         # The household's members read once: the chosen ones, and those already enrolled.
         rows = self._member_rows(household_id)
-        members = [Member.from_row(r) for r in self._chosen(household_id, member_ids, rows)]
+        members = [Member.from_row(r) for r in _chosen(member_ids, rows)]
         people = [
             BhytPerson(
                 # An override never makes a state-paid card payable: such a member is refused.
@@ -710,29 +719,6 @@ class Pledges:
         if row is None:
             raise NotFoundError("hộ gia đình", "household", household_id)
         return row
-
-    def _members(self, household_id: str, member_ids: Sequence[str]) -> list[Any]:
-        _check_choice(member_ids)
-        rows = []
-        for member_id in member_ids:
-            row = self.store.one("SELECT * FROM member WHERE id = ? AND removed = 0", (member_id,))
-            if row is None or row["household_id"] != household_id:
-                raise NotFoundError("thành viên của hộ", "member of the household", member_id)
-            rows.append(row)
-        return rows
-
-    def _chosen(self, household_id: str, member_ids: Sequence[str], rows: list[Any]) -> list[Any]:
-        """The rows of these members, in their order, from the household's current members
-        (`_member_rows`): refused as `_members` refuses them."""
-        _check_choice(member_ids)
-        by_id = {row["id"]: row for row in rows}
-        chosen = []
-        for member_id in member_ids:
-            row = by_id.get(member_id)
-            if row is None:
-                raise NotFoundError("thành viên của hộ", "member of the household", member_id)
-            chosen.append(row)
-        return chosen
 
     def _insert(
         self,

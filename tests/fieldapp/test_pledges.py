@@ -243,3 +243,33 @@ def test_pledge_failing_half_way_leaves_nothing(
         workspace.pledges.pledge_bhyt_household(
             household.id, member_ids=[m.id for m in members], months=6, start=JULY
         )
+
+
+def test_a_household_quote_refuses_a_choice_of_members_it_cannot_quote(
+    workspace: Workspace,
+    household: Household,
+    near_poor: Household,
+    counts: Callable[[Store], dict[str, int]],
+) -> None:
+    """None chosen, one chosen twice, someone of another household or removed from this one:
+    refused with its reason, and nothing is written (a quote only reads)."""
+    an, binh = _family(workspace, household, ["Lê Văn An", "Hà Thị Bình"])
+    (other,) = _family(workspace, near_poor, ["Hà Văn Dũng"])
+    workspace.members.remove(binh.id)
+    before = counts(workspace.store)
+
+    def quote(member_ids: list[str]) -> object:
+        return workspace.pledges.quote_household_bhyt(
+            household.id, member_ids=member_ids, months=12, on=JULY
+        )
+
+    for chosen, code in (([], "no_members"), ([an.id, an.id], "duplicate_member")):
+        with pytest.raises(ValidationError) as info:
+            quote(chosen)
+        assert [p.code for p in info.value.problems] == [code]
+    for stranger in (other.id, binh.id, "no-such-member"):
+        with pytest.raises(NotFoundError) as found:
+            quote([an.id, stranger])
+        assert stranger in found.value.en
+    assert counts(workspace.store) == before
+    assert [p.payable for p in quote([an.id]).people] == [1_366_200]
