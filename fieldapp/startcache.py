@@ -23,14 +23,19 @@ from __future__ import annotations
 import builtins
 import marshal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.protocol.codecache import KeptCode, KeptFile, KeptPatterns, default_path, register
-
-# The built-in compile, whatever `compile` names while QT_SUPPORT serves.
-_compile = builtins.compile
+from sync.protocol.codecache import (
+    BUILTIN_COMPILE,
+    KeptCode,
+    KeptFile,
+    KeptPatterns,
+    default_path,
+    register,
+    replaced,
+)
 
 # The file names shiboken compiles its embedded support modules under.
 QT_SUPPORT_FILES = ("signature_bootstrap.py", "shibokensupport/")
@@ -65,17 +70,11 @@ class QtSupportCode(KeptCode):
             and filename.startswith(QT_SUPPORT_FILES)
         ):
             return self.code((filename, source), source, filename)
-        return _compile(source, filename, mode, flags, dont_inherit, optimize, **options)
+        return BUILTIN_COMPILE(source, filename, mode, flags, dont_inherit, optimize, **options)
 
-    @contextmanager
-    def serving(self) -> Iterator[None]:
+    def serving(self) -> AbstractContextManager[None]:
         """While held, `compile` is self.compile (then what it was before)."""
-        before = builtins.compile
-        builtins.compile = self.compile
-        try:
-            yield
-        finally:
-            builtins.compile = before
+        return replaced(builtins, "compile", self.compile)
 
 
 # A module of the bundle's archive: its name, the archive's size and time of change, and where

@@ -26,7 +26,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from types import CodeType
 from typing import Any, Generic, TypeVar
@@ -42,7 +42,7 @@ MAX_TEXTS = 4096
 # The interpreter's bytecode version: nothing from another Python is used.
 _MAGIC = marshal.dumps(sys.version_info[:3]) + sys.implementation.name.encode()
 # The built-in compile and re's, whatever they name while an entry serves.
-_compile = builtins.compile
+BUILTIN_COMPILE = builtins.compile
 _compile_pattern = re._compiler.compile  # type: ignore[attr-defined]
 
 _ALL: list[KeptFile[Any, Any]] = []
@@ -157,7 +157,7 @@ class KeptCode(KeptFile[CodeKey, CodeType]):
         module's `from __future__` flags), from the file when it was compiled before."""
         code = self._get(key)
         if code is None:
-            code = _compile(source, filename, "exec", dont_inherit=True)
+            code = BUILTIN_COMPILE(source, filename, "exec", dont_inherit=True)
             self._put(key, code)
         return code
 
@@ -224,16 +224,20 @@ class KeptPatterns(KeptFile[PatternKey, PatternForm]):
         self._put(key, form)
         return _sre.compile(pattern, *form)
 
-    @contextmanager
-    def serving(self) -> Iterator[None]:
+    def serving(self) -> AbstractContextManager[None]:
         """While held, re compiles through self.compile (then as before)."""
-        compiler = re._compiler  # type: ignore[attr-defined]
-        before = compiler.compile
-        compiler.compile = self.compile
-        try:
-            yield
-        finally:
-            compiler.compile = before
+        return replaced(re._compiler, "compile", self.compile)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """While held, `owner.name` is `value`; then what it was before, also on an error."""
+    before = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, before)
 
 
 def default_path(name: str) -> Path | None:
