@@ -20,7 +20,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fieldapp.model import Household
 from fieldapp.participation import BHYT_COVERED_GROUPS, bhyt_group_of
@@ -99,7 +99,8 @@ def day_agenda(
     if not count:
         first = _first_renewals(ws, on, limit)
         if first is not None:
-            return Agenda(on=on, items=[_renewal_item(ws, on, k, h, p) for k, h, p in first])
+            known: dict[tuple[Any, ...], int] = {}
+            return Agenda(on=on, items=[_renewal_item(ws, on, k, h, p, known) for k, h, p in first])
     seen: set[str] = set()
     items: list[AgendaItem] = []
     totals: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -112,10 +113,11 @@ def day_agenda(
         ("renew", renew),
         ("renew_lapsed", lapsed),
     )
+    known: dict[tuple[Any, ...], int] = {}
     for kind, rows in renewals:
         totals[kind] = len(rows)
         for household_id, people in rows[: room()]:
-            items.append(_renewal_item(ws, on, kind, household_id, people))
+            items.append(_renewal_item(ws, on, kind, household_id, people, known))
     bhxh = _bhxh_ending(ws, on, seen)
     totals["bhxh"] = len(bhxh)
     for household_id, people in bhxh[: room()]:
@@ -200,16 +202,27 @@ def _first_renewals(
 
 
 def _renewal_item(
-    ws: Workspace, on: dt.date, kind: Kind, household_id: str, people: Sequence[DuePerson]
+    ws: Workspace,
+    on: dt.date,
+    kind: Kind,
+    household_id: str,
+    people: Sequence[DuePerson],
+    known: dict[tuple[Any, ...], int],
 ) -> AgendaItem:
+    """A renewal row with what the household pays for its due cards (`known`: the amounts
+    already worked out in this agenda, see Pledges.household_bhyt_payable)."""
     household = ws.households.get(household_id)
     periods = ws.policy.bhyt_periods(on)
     months = RENEWAL_MONTHS if RENEWAL_MONTHS in periods else max(periods)
     amount, problem = None, None
     try:
-        amount = ws.pledges.quote_household_bhyt(
-            household_id, member_ids=[p.member_id for p in people], months=months, on=on
-        ).payable
+        amount = ws.pledges.household_bhyt_payable(
+            household_id,
+            member_ids=[p.member_id for p in people],
+            months=months,
+            on=on,
+            known=known,
+        )
     except FieldappError as exc:
         problem = str(exc)
     ends = [p.ends_on for p in people if p.ends_on is not None]

@@ -10,7 +10,7 @@ from dataclasses import field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from fieldapp.errors import Problem, ValidationError
 from fieldapp.periods import add_months, month_start, period_end
@@ -382,70 +382,31 @@ def bhyt_people(
     field_name: str = "group",
 ) -> ContributionResult:
     """BHYT for the given people of one household, paid on `on`, each by their own group."""
-    months = _require_int(months, "months", "Số tháng đóng")
-    already_enrolled = _require_int(already_enrolled, "already_enrolled", "Số người đã tham gia")
-    _require_between(
-        already_enrolled, 0, MAX_MEMBERS, "already_enrolled", "Số người đã tham gia trong năm"
-    )
-    _require_between(len(people), MIN_MEMBERS, MAX_MEMBERS, "members", "Số người tham gia")
-    _require_in(months, policy.bhyt_periods(on), "months", "Số tháng đóng")
-    paying = ("household", *policy.bhyt_support_groups())
-    for person in people:
-        _check_bhyt_group(policy, person, paying, field_name)
-
+    months = _bhyt_checked(policy, people, months, on, already_enrolled, field_name)
     notes = _Notes()
-    base = policy.base_figure(on)
-    rate = policy.bhyt_rate(on)
-    ladder = policy.bhyt_ladder(on)
     notes.check(policy, "base_figure", on, "Lương cơ sở", "The base figure")
     notes.check(policy, "bhyt_household.rate_pct", on, "Tỷ lệ đóng BHYT", "The BHYT rate")
-    local_lines = (
-        policy.local_support_lines(province, "bhyt_household", on) if province is not None else ()
-    )
-
+    shares = _bhyt_shares(policy, people, months, on, already_enrolled, province, notes)
+    rate = policy.bhyt_rate(on)
     lines: list[ResultLine] = []
-    exact: list[tuple[Fraction, Fraction, Fraction]] = []  # gross, central, local per person
-    positions: list[int | None] = []
-    position = already_enrolled
-    for person in people:
+    for person, one in zip(people, shares, strict=True):
         who = f"{person.label}: " if person.label else ""
-        if person.group == "household":
-            notes.check(
-                policy, "bhyt_household.ladder_pct", on, "Mức giảm theo thứ tự", "The ladder"
+        if one.step is not None:
+            vi = f"{who}Người thứ {one.position} ({_pct(one.step)}% × {_pct(rate)}% lương cơ sở)"
+            en = (
+                f"{who}Member {one.position} ({_pct(one.step)}% × {_pct(rate)}% of the base figure)"
             )
-            position += 1
-            positions.append(position)
-            step = ladder[min(position, len(ladder)) - 1]
-            monthly = step * rate * base
-            share = Fraction(0)
-            vi = f"{who}Người thứ {position} ({_pct(step)}% × {_pct(rate)}% lương cơ sở)"
-            en = f"{who}Member {position} ({_pct(step)}% × {_pct(rate)}% of the base figure)"
         else:
-            positions.append(None)
-            monthly = rate * base
-            share = policy.bhyt_support_share(person.group, on)
-            notes.check(
-                policy,
-                "bhyt_household.support_pct",
-                on,
-                f"Mức hỗ trợ cho nhóm {group_name(person.group)}",
-                f"The support share for {group_name(person.group, 'en')}",
-                group=person.group,
-            )
             vi = (
                 f"{who}{group_name(person.group).capitalize()} ({_pct(rate)}% lương cơ sở, "
-                f"NSNN hỗ trợ {_pct(share)}%)"
+                f"NSNN hỗ trợ {_pct(one.share)}%)"
             )
             en = (
                 f"{who}{group_name(person.group, 'en').capitalize()} ({_pct(rate)}% of the "
-                f"base figure, state support {_pct(share)}%)"
+                f"base figure, state support {_pct(one.share)}%)"
             )
-        gross = monthly * months
-        central = share * gross
-        local = _bhyt_person_local(local_lines, person.group, monthly, months, notes)
-        exact.append((gross, central, min(local, gross - central)))
         lines.append(
-            ResultLine.exact("member", vi, en, monthly=monthly, months=months, total=gross)
+            ResultLine.exact("member", vi, en, monthly=one.monthly, months=months, total=one.gross)
         )
     if already_enrolled:
         notes.add(
@@ -455,6 +416,7 @@ def bhyt_people(
             f"next one counts from member {already_enrolled + 1}",
         )
 
+    exact = [(one.gross, one.central, one.local) for one in shares]
     central_exact = sum((c for _, c, _ in exact), Fraction(0))
     local_exact = sum((lo for _, _, lo in exact), Fraction(0))
     if central_exact:
@@ -479,6 +441,7 @@ def bhyt_people(
                 total=local_exact,
             )
         )
+    positions = [one.position for one in shares]
     quotes = _person_quotes(policy, people, positions, exact, months, on)
     result = _result(
         "bhyt_household",
@@ -499,6 +462,115 @@ def bhyt_people(
         )
         result = dataclasses.replace(result, notes=tuple(notes.en), notes_vi=tuple(notes.vi))
     return dataclasses.replace(result, people=tuple(quotes))
+
+
+def bhyt_people_payable(
+    policy: Policy,
+    *,
+    people: Sequence[BhytPerson],
+    months: int,
+    on: date,
+    already_enrolled: int = 0,
+    province: str | None = None,
+    field_name: str = "group",
+) -> int:
+    """What the household pays for these people: `bhyt_people(...).payable`, with the same
+    checks and refusals, computed without the lines, notes and card periods a list of amounts
+    does not show."""
+    months = _bhyt_checked(policy, people, months, on, already_enrolled, field_name)
+    shares = _bhyt_shares(policy, people, months, on, already_enrolled, province, None)
+    gross = round_half_up(sum((one.gross for one in shares), Fraction(0)))
+    central = sum((one.central for one in shares), Fraction(0))
+    local = sum((one.local for one in shares), Fraction(0))
+    return _payable(gross, central, local)[2]
+
+
+def _bhyt_checked(
+    policy: Policy,
+    people: Sequence[BhytPerson],
+    months: int,
+    on: date,
+    already_enrolled: int,
+    field_name: str,
+) -> int:
+    """The checks of a BHYT quote for these people; the number of months."""
+    months = _require_int(months, "months", "Số tháng đóng")
+    already_enrolled = _require_int(already_enrolled, "already_enrolled", "Số người đã tham gia")
+    _require_between(
+        already_enrolled, 0, MAX_MEMBERS, "already_enrolled", "Số người đã tham gia trong năm"
+    )
+    _require_between(len(people), MIN_MEMBERS, MAX_MEMBERS, "members", "Số người tham gia")
+    _require_in(months, policy.bhyt_periods(on), "months", "Số tháng đóng")
+    paying = ("household", *policy.bhyt_support_groups())
+    for person in people:
+        _check_bhyt_group(policy, person, paying, field_name)
+    return months
+
+
+class _Share(NamedTuple):
+    """One person's exact amounts in a BHYT quote, and what their line says."""
+
+    position: int | None  # place on the ladder (household group only)
+    step: Fraction | None  # the ladder's share for that place
+    share: Fraction  # the state's support share (other groups)
+    monthly: Fraction
+    gross: Fraction
+    central: Fraction
+    local: Fraction
+
+
+def _bhyt_shares(
+    policy: Policy,
+    people: Sequence[BhytPerson],
+    months: int,
+    on: date,
+    already_enrolled: int,
+    province: str | None,
+    notes: _Notes | None,
+) -> list[_Share]:
+    """Each person's exact amounts: household-group members on the ladder after those already
+    enrolled, the others at the full rate with their group's state support, each with the
+    province's best local line. With `notes`, the unconfirmed tables and local lines used are
+    noted, in the order the people come."""
+    base = policy.base_figure(on)
+    rate = policy.bhyt_rate(on)
+    ladder = policy.bhyt_ladder(on)
+    local_lines = (
+        policy.local_support_lines(province, "bhyt_household", on) if province is not None else ()
+    )
+    shares: list[_Share] = []
+    position = already_enrolled
+    for person in people:
+        if person.group == "household":
+            if notes is not None:
+                notes.check(
+                    policy, "bhyt_household.ladder_pct", on, "Mức giảm theo thứ tự", "The ladder"
+                )
+            position += 1
+            step: Fraction | None = ladder[min(position, len(ladder)) - 1]
+            monthly = step * rate * base
+            share = Fraction(0)
+            place: int | None = position
+        else:
+            step, place = None, None
+            monthly = rate * base
+            share = policy.bhyt_support_share(person.group, on)
+            if notes is not None:
+                notes.check(
+                    policy,
+                    "bhyt_household.support_pct",
+                    on,
+                    f"Mức hỗ trợ cho nhóm {group_name(person.group)}",
+                    f"The support share for {group_name(person.group, 'en')}",
+                    group=person.group,
+                )
+        gross = monthly * months
+        central = share * gross
+        local = _bhyt_person_local(local_lines, person.group, monthly, months, notes)
+        shares.append(
+            _Share(place, step, share, monthly, gross, central, min(local, gross - central))
+        )
+    return shares
 
 
 def _check_bhyt_group(
@@ -528,9 +600,10 @@ def _bhyt_person_local(
     group: str,
     monthly: Fraction,
     months: int,
-    notes: _Notes,
+    notes: _Notes | None,
 ) -> Fraction:
-    """The province's support for one person: the best line covering their group."""
+    """The province's support for one person: the best line covering their group (noted in
+    `notes` when given)."""
     best: LocalSupportLine | None = None
     best_total = Fraction(0)
     for line in lines:
@@ -542,7 +615,7 @@ def _bhyt_person_local(
             total = min(Fraction(line.amount or 0), monthly) * months
         if best is None or total > best_total:
             best, best_total = line, total
-    if best is not None and best_total:
+    if notes is not None and best is not None and best_total:
         note = f"Hỗ trợ của địa phương (tỉnh {best.province}): {best.source}"
         if note not in notes.vi:
             _local_note(notes, best)
@@ -900,6 +973,14 @@ def _require_consistent(months: int, implied: int) -> None:
         )
 
 
+def _payable(gross: int, central_exact: Fraction, local_exact: Fraction) -> tuple[int, int, int]:
+    """The state's and the province's support, rounded, and what is left to pay of `gross`
+    (the province never pays more than the state leaves)."""
+    central = round_half_up(central_exact)
+    local = min(round_half_up(local_exact), gross - central)
+    return central, local, gross - central - local
+
+
 def _result(
     scheme: Scheme,
     mode: Mode,
@@ -912,8 +993,7 @@ def _result(
     lines: list[ResultLine],
     notes: _Notes,
 ) -> ContributionResult:
-    central = round_half_up(central_exact)
-    local = min(round_half_up(local_exact), gross - central)
+    central, local, payable = _payable(gross, central_exact, local_exact)
     return ContributionResult(
         scheme=scheme,
         mode=mode,
@@ -922,7 +1002,7 @@ def _result(
         gross=gross,
         central_support=central,
         local_support=local,
-        payable=gross - central - local,
+        payable=payable,
         policy_version=policy.version,
         lines=tuple(lines),
         notes=tuple(notes.en),

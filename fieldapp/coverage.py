@@ -226,6 +226,9 @@ class Coverage:
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
+        # _long_lapse_end by day and gap months: the same few days are asked for again and
+        # again (every page of renewals, every count), and each is a walk back over months.
+        self._lapse_ends: dict[tuple[dt.date, int], dt.date] = {}
 
     # -- counts -----------------------------------------------------------------------------
 
@@ -564,11 +567,17 @@ class Coverage:
     def _long_lapse_end(self, on: dt.date) -> dt.date:
         """The last card end that is, on `on`, lapsed for the gap months or more."""
         gap = self._gap_months(on)
+        found = self._lapse_ends.get((on, gap))
+        if found is not None:
+            return found
         # add_months never goes back as the day goes on, so the long lapses are the card ends
         # up to one day; it lies within the gap months and a month before `on`.
         day = on
         while add_months(day + dt.timedelta(days=1), gap) > on:
             day -= dt.timedelta(days=1)
+        if len(self._lapse_ends) >= 64:
+            self._lapse_ends.clear()
+        self._lapse_ends[on, gap] = day
         return day
 
     def _gap_months(self, on: dt.date) -> int:

@@ -11,7 +11,7 @@ from fieldapp import calculator
 from fieldapp.calculator import BhytPerson, ContributionResult
 from fieldapp.errors import NotFoundError, Problem, ValidationError
 from fieldapp.model import Member, Pledge, PledgeEvent
-from fieldapp.participation import BHYT_COVERED_GROUPS, bhxh_groups_of_person
+from fieldapp.participation import BHYT_COVERED_GROUPS, bhxh_groups_of_person, bhyt_group_of
 from fieldapp.periods import add_months, month_end, month_start
 from fieldapp.policy import Policy
 from fieldapp.store import Store, dumps, loads
@@ -122,22 +122,27 @@ def _enrolled(rows: Sequence[Any], on: dt.date, *, exclude: Sequence[str] = ()) 
     overlapping `on` in its calendar year (see Pledges.already_enrolled)."""
     count = 0
     for row in rows:
-        if row["id"] in exclude:
+        if row["id"] in exclude or _bhyt_group(row) != "household":
             continue
-        member = Member.from_row(row)
-        if member.bhyt_group_effective != "household":
-            continue
-        expiry = _date(member.bhyt_expiry)
+        expiry = _date(row["bhyt_expiry"])
         if expiry is None or expiry < on:
             continue
         if row["paid_at"]:
             year = _local_day(row["paid_at"]).year
-        elif member.bhyt_valid_from:
-            year = dt.date.fromisoformat(member.bhyt_valid_from).year
+        elif row["bhyt_valid_from"]:
+            year = dt.date.fromisoformat(row["bhyt_valid_from"]).year
         else:
             continue
         count += year == on.year
     return count
+
+
+def _bhyt_group(row: Any) -> str:
+    """The group a member row's BHYT is counted in (`Member.bhyt_group_effective`), read from
+    the row's columns without making the whole Member."""
+    return bhyt_group_of(
+        bhyt_group=row["bhyt_group"], bhyt_card=row["bhyt_card"], covered_by=row["covered_by"]
+    )
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -247,32 +252,76 @@ class Pledges:
         enrolled this year; each card period follows from the member's previous card.
         `support_group` puts every chosen member in that group instead of their recorded one.
         """
-        household = self._household(household_id)
-        # The household's members read once: the chosen ones, and those already enrolled.
-        rows = self._member_rows(household_id)
-        members = [Member.from_row(r) for r in _chosen(member_ids, rows)]
-        people = [
-            BhytPerson(
-                # An override never makes a state-paid card payable: such a member is refused.
-                group=(
-                    m.bhyt_group_effective
-                    if support_group is None or m.bhyt_group_effective in BHYT_COVERED_GROUPS
-                    else support_group
-                ),
-                previous_expiry=_date(m.bhyt_expiry),
-                label=m.full_name,
-            )
-            for m in members
-        ]
+        people, already, province = self._bhyt_request(household_id, member_ids, on, support_group)
         return calculator.bhyt_people(
             self.policy,
             people=people,
             months=months,
             on=on,
-            already_enrolled=_enrolled(rows, on, exclude=member_ids),
-            province=household["province_code"],
+            already_enrolled=already,
+            province=province,
             field_name="member_ids",
         )
+
+    def household_bhyt_payable(
+        self,
+        household_id: str,
+        *,
+        member_ids: Sequence[str],
+        months: int,
+        on: dt.date,
+        known: dict[tuple[Any, ...], int] | None = None,
+    ) -> int:
+        """What `quote_household_bhyt(...)` asks the household to pay, with the same refusals,
+        for a list of amounts (Today's rows): no lines, notes or card periods.
+
+        `known` keeps amounts between calls on one policy and day: the amount depends only on
+        the members' groups in order, those already enrolled, the province and the months."""
+        people, already, province = self._bhyt_request(household_id, member_ids, on, None)
+        key = (self.policy.version, tuple(p.group for p in people), already, province, months, on)
+        if known is not None and key in known:
+            return known[key]
+        amount = calculator.bhyt_people_payable(
+            self.policy,
+            people=people,
+            months=months,
+            on=on,
+            already_enrolled=already,
+            province=province,
+            field_name="member_ids",
+        )
+        if known is not None:
+            known[key] = amount
+        return amount
+
+    def _bhyt_request(
+        self,
+        household_id: str,
+        member_ids: Sequence[str],
+        on: dt.date,
+        support_group: str | None,
+    ) -> tuple[list[BhytPerson], int, str]:
+        """A household BHYT quote's people, how many of the household are already enrolled
+        this year, and its province; the household's members read once."""
+        household = self._household(household_id)
+        rows = self._member_rows(household_id)
+        people = []
+        for row in _chosen(member_ids, rows):
+            group = _bhyt_group(row)
+            people.append(
+                BhytPerson(
+                    # An override never makes a state-paid card payable: such a member is
+                    # refused.
+                    group=(
+                        group
+                        if support_group is None or group in BHYT_COVERED_GROUPS
+                        else support_group
+                    ),
+                    previous_expiry=_date(row["bhyt_expiry"]),
+                    label=row["full_name"],
+                )
+            )
+        return people, _enrolled(rows, on, exclude=member_ids), household["province_code"]
 
     def already_enrolled(
         self, household_id: str, on: dt.date, *, exclude: Sequence[str] = ()

@@ -15,13 +15,17 @@ from hypothesis import strategies as st
 
 from fieldapp.calculator import (
     BHXH_GROUPS,
+    BhytPerson,
     ContributionResult,
     bhxh_voluntary,
     bhyt_household,
+    bhyt_people,
+    bhyt_people_payable,
     due_date,
 )
 from fieldapp.errors import ValidationError
 from fieldapp.policy import Policy, load_policy
+from sync.protocol.errors import FieldappError
 from tests.fieldapp.samples import local_line, with_local_lines
 
 POLICY = load_policy()
@@ -424,3 +428,88 @@ def test_bhyt_properties(on: date, members: int, months: int, support_group: str
     smaller = bhyt_household(LOCAL_POLICY, members=members, months=months, on=on)
     assert bigger.gross >= smaller.gross
     assert bigger.payable >= smaller.payable
+
+
+# The payable alone (Today's amounts) and the whole quote (the pledge form) --------------------
+
+# Province 04 supports near-poor members by a share (with the state's 70 %, more than the
+# gross: the province's part is cut to what is left) and everyone by a fixed amount.
+PAYABLE_POLICY = Policy.from_dict(
+    with_local_lines(
+        "test-payable",
+        local_line(
+            "bhyt_household", "near_poor", share_pct="40", source="NQ thử 1", unconfirmed=True
+        ),
+        local_line("bhyt_household", "all", amount=15_000, source="NQ thử 2", unconfirmed=False),
+    )
+)
+PAYING_GROUPS = ("household", *PAYABLE_POLICY.bhyt_support_groups())
+
+
+@given(
+    on=st.dates(min_value=date(2019, 7, 1), max_value=date(2029, 12, 31)),
+    groups=st.lists(st.sampled_from(PAYING_GROUPS), min_size=1, max_size=9),
+    already=st.integers(0, 6),
+    months=st.sampled_from([3, 6, 12]),
+    province=st.sampled_from([None, "04", "08"]),
+)
+def test_the_payable_alone_is_the_whole_quotes_payable(
+    on: date, groups: list[str], already: int, months: int, province: str | None
+) -> None:
+    people = [BhytPerson(group=g, label=f"Người {n}") for n, g in enumerate(groups, 1)]
+    case: dict[str, Any] = {
+        "people": people,
+        "months": months,
+        "on": on,
+        "already_enrolled": already,
+        "province": province,
+        "field_name": "member_ids",
+    }
+    whole = bhyt_people(PAYABLE_POLICY, **case)
+    assert bhyt_people_payable(PAYABLE_POLICY, **case) == whole.payable
+
+
+def test_the_payable_alone_cuts_the_provinces_part_as_the_whole_quote_does() -> None:
+    # Near-poor: the state pays 70 %, the province 40 % of the same gross: 10 % is cut.
+    case: dict[str, Any] = {
+        "people": [BhytPerson(group="near_poor"), BhytPerson(group="household")],
+        "months": 12,
+        "on": date(2026, 12, 1),
+        "province": "04",
+    }
+    whole = bhyt_people(PAYABLE_POLICY, **case)
+    assert whole.local_support < whole.gross - whole.central_support
+    assert bhyt_people_payable(PAYABLE_POLICY, **case) == whole.payable > 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"people": []},
+        {"people": [BhytPerson(group="poor")]},  # covered by the state: nothing to collect
+        {"people": [BhytPerson(group="no_such_group")]},
+        {"people": [BhytPerson()] * 51},
+        {"months": 5},
+        {"months": True},
+        {"months": "12"},
+        {"already_enrolled": -1},
+        {"already_enrolled": 51},
+        {"on": date(2019, 1, 1)},  # before the tables begin
+    ],
+    ids=lambda change: repr(change)[:40],
+)
+def test_the_payable_alone_refuses_what_the_whole_quote_refuses(change: dict[str, Any]) -> None:
+    case: dict[str, Any] = {
+        "people": [BhytPerson()],
+        "months": 12,
+        "on": date(2026, 12, 1),
+        "province": "04",
+        "field_name": "member_ids",
+        **change,
+    }
+    with pytest.raises(FieldappError) as whole:
+        bhyt_people(PAYABLE_POLICY, **case)
+    with pytest.raises(FieldappError) as alone:
+        bhyt_people_payable(PAYABLE_POLICY, **case)
+    assert type(alone.value) is type(whole.value)
+    assert (alone.value.vi, alone.value.en) == (whole.value.vi, whole.value.en)

@@ -292,3 +292,21 @@ def test_coverage_workbook_limit_and_change_on_the_command_line(
     assert [d["full_name"] for d in json.loads(capsys.readouterr().out)] == ["Lò Văn Pọm"]
     assert main([*args, "renewals", "--on", "2026-12-04", "--limit", "1"]) == 0
     assert "(3 người" in capsys.readouterr().out
+
+
+def test_the_long_lapse_day_is_the_same_asked_again_or_anew(workspace: Workspace) -> None:
+    """The last card end that is a long lapse on a day, kept by day once worked out: for every
+    day of two years (month ends and leap days included) the kept answer is the worked-out
+    one, and no card ending a day later is a long lapse yet."""
+    from fieldapp.periods import add_months
+
+    coverage = workspace.coverage
+    gap = coverage._gap_months(dt.date(2026, 1, 1))
+    day = dt.date(2027, 12, 31)
+    while day >= dt.date(2026, 1, 1):
+        first = coverage._long_lapse_end(day)
+        assert coverage._long_lapse_end(day) == first
+        assert add_months(first + dt.timedelta(days=1), gap) <= day
+        assert add_months(first + dt.timedelta(days=2), gap) > day
+        day -= dt.timedelta(days=1)
+    assert len(coverage._lapse_ends) <= 64

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from fieldapp.store import Store
 from fieldapp.workspace import Workspace
 from sync.protocol.errors import FieldappError
 from tests.fieldapp.conftest import FailsHalfWay, Refused
+from tests.fieldapp.samples import new_household
 
 JULY = dt.date(2026, 7, 1)
 TODAY = dt.date(2026, 11, 23)
@@ -273,3 +275,74 @@ def test_a_household_quote_refuses_a_choice_of_members_it_cannot_quote(
         assert stranger in found.value.en
     assert counts(workspace.store) == before
     assert [p.payable for p in quote([an.id]).people] == [1_366_200]
+
+
+def test_the_payable_alone_is_the_household_quotes_payable(demo_workspace: Workspace) -> None:
+    """Today's amounts (`household_bhyt_payable`, one `known` for the whole commune) are what
+    the pledge form's quote asks, household by household, refusals included."""
+    ws = demo_workspace
+    on = ws.today()
+    known: dict[tuple[object, ...], int] = {}
+    quoted = refused = 0
+    households = [h for v in ws.households.villages() for h in ws.households.in_village(v)]
+    for household in households:
+        ids = [m.id for m in ws.members.of_household(household.id)]
+        # The whole household, and each member alone (after those already enrolled).
+        for chosen, months in itertools.product([ids, *([i] for i in ids)], (6, 12)):
+            try:
+                expected: object = ws.pledges.quote_household_bhyt(
+                    household.id, member_ids=chosen, months=months, on=on
+                ).payable
+            except FieldappError as exc:
+                expected = (type(exc), exc.vi)
+            try:
+                alone: object = ws.pledges.household_bhyt_payable(
+                    household.id, member_ids=chosen, months=months, on=on, known=known
+                )
+            except FieldappError as exc:
+                alone = (type(exc), exc.vi)
+            assert alone == expected, household.head_name
+            quoted += isinstance(expected, int)
+            refused += not isinstance(expected, int)
+    # The demo commune has both, and households alike share one worked-out amount.
+    assert quoted > 50 and refused > 0
+    assert 0 < len(known) < quoted
+
+
+def test_the_payable_alone_refuses_as_the_quote_does_and_keeps_cases_apart(
+    workspace: Workspace, household: Household
+) -> None:
+    first, second = _family(workspace, household, ["Hầu A Vừ", "Hầu Thị Mỷ"])
+    on = workspace.today()
+    for ids in ([], [first.id, first.id], [first.id, "không-có"]):
+        with pytest.raises(FieldappError) as whole:
+            workspace.pledges.quote_household_bhyt(household.id, member_ids=ids, months=12, on=on)
+        with pytest.raises(FieldappError) as alone:
+            workspace.pledges.household_bhyt_payable(
+                household.id, member_ids=ids, months=12, on=on, known={}
+            )
+        assert (type(alone.value), alone.value.vi) == (type(whole.value), whole.value.vi)
+    # One amount worked out per case: a member after one already enrolled this year pays less
+    # than the first of a household, and `known` keeps the two apart.
+    workspace.members.update(first.id, bhyt_valid_from="2026-03-01", bhyt_expiry="2027-02-28")
+    other = new_household(workspace, head_name="Sùng A Páo")
+    alone_there = workspace.members.add(other.id, full_name="Sùng A Páo")
+    known: dict[tuple[object, ...], int] = {}
+    amounts = []
+    for home, member in ((household, second), (other, alone_there), (household, second)):
+        amount = workspace.pledges.household_bhyt_payable(
+            home.id, member_ids=[member.id], months=12, on=on, known=known
+        )
+        whole = workspace.pledges.quote_household_bhyt(
+            home.id, member_ids=[member.id], months=12, on=on
+        )
+        assert amount == whole.payable
+        amounts.append(amount)
+    assert amounts[0] < amounts[1] and amounts[0] == amounts[2] and len(known) == 2
+    both = [first.id, second.id]
+    assert (
+        workspace.pledges.household_bhyt_payable(household.id, member_ids=both, months=12, on=on)
+        == workspace.pledges.quote_household_bhyt(
+            household.id, member_ids=both, months=12, on=on
+        ).payable
+    )
