@@ -96,10 +96,10 @@ def day_agenda(
     the totals can follow. `progress(done, 0)` is called as the renewal list is read (every
     PROGRESS_EVERY people); it may raise to stop the reading (nothing is written)."""
     on = on or ws.today()
+    known: dict[tuple[Any, ...], int] = {}  # the amounts worked out, for rows alike
     if not count:
         first = _first_renewals(ws, on, limit)
         if first is not None:
-            known: dict[tuple[Any, ...], int] = {}
             return Agenda(on=on, items=[_renewal_item(ws, on, k, h, p, known) for k, h, p in first])
     seen: set[str] = set()
     items: list[AgendaItem] = []
@@ -113,7 +113,6 @@ def day_agenda(
         ("renew", renew),
         ("renew_lapsed", lapsed),
     )
-    known: dict[tuple[Any, ...], int] = {}
     for kind, rows in renewals:
         totals[kind] = len(rows)
         for household_id, people in rows[: room()]:

@@ -547,9 +547,10 @@ def _bhyt_shares(
                     policy, "bhyt_household.ladder_pct", on, "Mức giảm theo thứ tự", "The ladder"
                 )
             position += 1
-            step: Fraction | None = ladder[min(position, len(ladder)) - 1]
-            monthly = step * rate * base
+            rung = ladder[min(position, len(ladder)) - 1]
+            monthly = rung * rate * base
             share = Fraction(0)
+            step: Fraction | None = rung
             place: int | None = position
         else:
             step, place = None, None
