@@ -15,6 +15,7 @@ from fieldapp.workspace import Workspace
 from sync.protocol.clock import FixedClock
 from tests.ui.conftest import wait_idle
 from ui.app import App, build
+from ui.bundle import LOOSE_PACKAGES
 from ui.main_window import COVERAGE, END_OF_DAY, HOUSEHOLDS, PRINT, SYNC, TODAY
 from ui.models import PAGE_SIZE, SearchQuery, SearchResultsModel
 from ui.operations import Operations
@@ -77,6 +78,23 @@ def test_the_self_test_loads_no_pdf_http_or_later_areas(data_dir: Path) -> None:
         after=(
             f"wanted = {NOT_AT_START!r}\n"
             "loaded = sorted(m for m in sys.modules if m.startswith(wanted))\n"
+            "print('LOADED', loaded)\n"
+        ),
+    )
+    assert "LOADED []" in out, out
+
+
+def test_a_start_loads_none_of_the_packages_the_bundle_keeps_outside_its_archive(
+    data_dir: Path,
+) -> None:
+    """The bundle keeps the packages no start imports as loose files, so that the archive index
+    every start reads stays small (ui.bundle.LOOSE_PACKAGES); a start that needs one of them
+    still works, but reads it from loose files and the index read buys nothing."""
+    out = _self_test_in_a_process(
+        data_dir,
+        after=(
+            f"loose = {LOOSE_PACKAGES!r}\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in loose)\n"
             "print('LOADED', loaded)\n"
         ),
     )
