@@ -8,7 +8,6 @@ from PySide6 import QtCore
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -27,7 +26,7 @@ from ui.today import TodayView
 # HTTP client, the End of day area and printing bring the PDF library, and none of them is
 # needed to show Today, the first area.
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QMessageBox
+    from PySide6.QtWidgets import QDialog, QMessageBox
 
     from fieldapp.receipts import Receipt
     from fieldapp.workspace import Workspace
