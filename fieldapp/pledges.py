@@ -303,8 +303,12 @@ class Pledges:
     ) -> tuple[list[BhytPerson], int, str]:
         """A household BHYT quote's people, how many of the household are already enrolled
         this year, and its province; the household's members read once."""
-        household = self._household(household_id)
         rows = self._member_rows(household_id)
+        # The province comes with the member rows; a household without current members is
+        # read on its own (it may not exist: refused as such before any member is).
+        province = (
+            rows[0]["province_code"] if rows else self._household(household_id)["province_code"]
+        )
         people = []
         for row in _chosen(member_ids, rows):
             group = _bhyt_group(row)
@@ -321,7 +325,7 @@ class Pledges:
                     label=row["full_name"],
                 )
             )
-        return people, _enrolled(rows, on, exclude=member_ids), household["province_code"]
+        return people, _enrolled(rows, on, exclude=member_ids), province
 
     def already_enrolled(
         self, household_id: str, on: dt.date, *, exclude: Sequence[str] = ()
@@ -335,12 +339,14 @@ class Pledges:
         return _enrolled(self._member_rows(household_id), on, exclude=exclude)
 
     def _member_rows(self, household_id: str) -> list[Any]:
-        """The household's current members, each with when its BHYT was last paid here."""
+        """The household's current members, each with when its BHYT was last paid here and
+        the household's province."""
         return self.store.query(
             "SELECT m.*, (SELECT max(e.at) FROM pledge p JOIN pledge_event e "
             "ON e.pledge_id = p.id AND e.status = 'paid' WHERE p.member_id = m.id "
-            "AND p.scheme = 'bhyt_household') AS paid_at "
-            "FROM member m WHERE m.household_id = ? AND m.removed = 0",
+            "AND p.scheme = 'bhyt_household') AS paid_at, h.province_code "
+            "FROM member m JOIN household h ON h.id = m.household_id "
+            "WHERE m.household_id = ? AND m.removed = 0",
             (household_id,),
         )
 
