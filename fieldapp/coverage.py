@@ -508,7 +508,7 @@ class Coverage:
             amount = cache.get(key)
             if amount is None:
                 try:
-                    result = calculator.bhyt_people(
+                    amount = cache[key] = calculator.bhyt_people_payable(
                         policy,
                         people=[calculator.BhytPerson(group=person.group)],
                         months=months,
@@ -521,7 +521,6 @@ class Coverage:
                     # Refused: refuse the way a quote for this person refuses, with their name.
                     self._renewal_amount(person, on)
                     raise
-                amount = cache[key] = result.payable
             found.append((person, amount))
         return found
 
