@@ -5,11 +5,13 @@
 - shiboken is loaded with its support modules' code and its patterns kept between runs
   (fieldapp.startcache), before PyInstaller's PySide6 hook imports QtCore, which would load
   shiboken and compile them.
+- Qt's enum classes are built by fieldapp.qt_enums from the first (QtCore's) on.
 """
 
 import os
 import sys
 
+from fieldapp import qt_enums
 from fieldapp.startcache import MODULES, serving_start_up
 
 
@@ -31,5 +33,6 @@ def _serve_modules() -> None:
 
 if getattr(sys, "frozen", False):
     _serve_modules()
+qt_enums.install()
 with serving_start_up():
     import shiboken6  # noqa: F401
