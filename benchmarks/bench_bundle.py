@@ -21,8 +21,10 @@ SPEC = ROOT / "build.spec"
 # The large commune the start is measured on (as in bench_ui).
 STORE_HOUSEHOLDS = 50_000
 # Starts of each side, in turn, for the medians: this machine's pace changes from minute to
-# minute, and with 9 starts the ratio of unchanged code moved by a tenth between runs.
-STARTS = 15
+# minute. With 9 starts the ratio of unchanged code moved by a tenth between runs; with 15, 40
+# alternating pairs of unchanged bundles gave a 5-95% range of 1.18-1.62 for the ratio of
+# medians of 15 drawn from them (1.43 over all 40), and runs of this script 1.23-1.57.
+STARTS = 30
 EXE = bundle_executable()
 # What build.spec's exclusions are made of; the bare bundle gets the same code, copied from it.
 SHARED_FROM_SPEC = (
