@@ -102,7 +102,7 @@ def build(
             start=start,
             boundary=boundary,
         )
-    body, _in_bases = _model(cls)
+    body = _model(cls)[0]
     namespace = dict(body)
     namespace["__module__"] = caller
     for key in _CONTAINERS:
